@@ -1,0 +1,95 @@
+/**
+ * The engine's surface, as the HTTP functions see it. Implemented in
+ * `engine.ts` on onnxruntime-node over a pair of model packs.
+ */
+import type { Metering } from "../../shared/index.js";
+
+/** An image already decoded to RGB and resized to the pack's input size (see `decode-image.ts`). */
+export interface DecodedImage {
+  /** sha256 hex of the original bytes: the vision-embedding cache key. */
+  hash: string;
+  width: number;
+  height: number;
+  /** Packed RGB bytes, width × height × 3, already resized to the pack's input size. */
+  rgb: Uint8Array;
+}
+
+export interface ExitScores {
+  confidence: number;
+  consistency: number;
+  decision: number;
+  threshold: number;
+}
+
+export type FinishReason = "stop" | "length";
+
+/** Called with each decoded text delta as tokens are generated (for streaming). */
+export type OnToken = (text: string) => void;
+
+export interface SmallRequest {
+  image: DecodedImage;
+  question: string;
+  maxTokens: number;
+  /** Overrides the configured SEE threshold. */
+  exitThreshold?: number;
+  onToken?: OnToken;
+  signal?: AbortSignal;
+}
+
+export interface SmallResult {
+  answer: string;
+  finishReason: FinishReason;
+  /** Importance of each visual token from the small model's attention (SGP), length = grid size. */
+  ranking: number[];
+  exit: ExitScores;
+  /** Whether SEE says to return the small answer. */
+  shouldExit: boolean;
+  metering: Metering;
+}
+
+export type LargeMode = "large" | "sgp" | "fastv";
+
+export interface LargeRequest {
+  image: DecodedImage;
+  question: string;
+  maxTokens: number;
+  mode: LargeMode;
+  /** Fraction of visual tokens kept from layer `pruneLayer` on; ignored for `large`. */
+  retention: number;
+  pruneLayer: number;
+  /** Required for `sgp`: the small model's ranking. */
+  ranking?: number[];
+  onToken?: OnToken;
+  signal?: AbortSignal;
+}
+
+export interface LargeResult {
+  answer: string;
+  finishReason: FinishReason;
+  metering: Metering;
+}
+
+export interface PackInfo {
+  name: string;
+  version: string;
+  family: string;
+  imageSize: { width: number; height: number };
+  visualTokens: number;
+  splitLayers: number[];
+  layers: number;
+}
+
+/** The small model and its method (SGP ranking, SEE decision). */
+export interface SmallEngine {
+  readonly pack: PackInfo;
+  runSmall(req: SmallRequest): Promise<SmallResult>;
+  /** Rejects questions the tokenizer cannot encode or that exceed the token limit (InvalidRequestError). */
+  checkQuestion(question: string): void;
+}
+
+/** The large model, pruned or not. */
+export interface LargeEngine {
+  readonly pack: PackInfo;
+  runLarge(req: LargeRequest): Promise<LargeResult>;
+  checkQuestion(question: string): void;
+}

@@ -1,0 +1,120 @@
+"""The Stitch VLM family: one patch-local vision encoder shared by two causal decoders.
+
+Every visual token is the encoding of exactly one grid cell (the encoder mixes no
+information across patches), so visual token i means the same image region in
+both models, which is what small-guided pruning needs.
+
+Positions are rotary (RoPE) and passed explicitly as position ids, so a pruned
+KV cache keeps each token's original position.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class VisionEncoder(nn.Module):
+    """Patchify, per-patch MLP; heads for the dense per-cell loss (pre-training only)."""
+
+    def __init__(self, patch_px, d_vis, hidden=256):
+        super().__init__()
+        self.patch_px = patch_px
+        self.mlp = nn.Sequential(
+            nn.Linear(3 * patch_px * patch_px, hidden), nn.GELU(),
+            nn.Linear(hidden, hidden), nn.GELU(),
+            nn.Linear(hidden, d_vis),
+        )
+        self.norm = nn.LayerNorm(d_vis)
+        self.shape_head = nn.Linear(d_vis, 5)
+        self.colour_head = nn.Linear(d_vis, 6)
+        self.digit_head = nn.Linear(d_vis, 11)
+
+    def patchify(self, pixels):
+        # pixels: [B, 3, H, W] -> [B, N, 3*p*p], patches in row-major grid order.
+        b, c, h, w = pixels.shape
+        p = self.patch_px
+        x = pixels.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return x.reshape(b, (h // p) * (w // p), c * p * p)
+
+    def forward(self, pixels):
+        return self.norm(self.mlp(self.patchify(pixels)))
+
+    def cell_logits(self, features):
+        return self.shape_head(features), self.colour_head(features), self.digit_head(features)
+
+
+def rotary(x, position_ids, base=10000.0):
+    """Applies RoPE to x [B, H, T, dh] at the given position ids [B, T]."""
+    dh = x.shape[-1]
+    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
+    angles = position_ids.to(torch.float32).unsqueeze(-1) * inv_freq  # [B, T, dh/2]
+    cos = torch.cos(angles).unsqueeze(1)
+    sin = torch.sin(angles).unsqueeze(1)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x, position_ids, past_k=None, past_v=None, key_padding=None):
+        """x [B,T,d]; past_k/v [B,H,P,dh]. Returns x, k, v (with past), attention probs [B,H,T,P+T]."""
+        b, t, d = x.shape
+        h = self.heads
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=-1)
+        q = rotary(q.reshape(b, t, h, d // h).transpose(1, 2), position_ids)
+        k = rotary(k.reshape(b, t, h, d // h).transpose(1, 2), position_ids)
+        v = v.reshape(b, t, h, d // h).transpose(1, 2)
+        if past_k is not None:
+            k = torch.cat([past_k, k], dim=2)
+            v = torch.cat([past_v, v], dim=2)
+        p = k.shape[2] - t
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // h)
+        # Causal in cache-index space: query i sees keys 0..p+i. Pruning keeps the
+        # order of the kept tokens, so this stays right on a pruned cache.
+        qi = torch.arange(t).unsqueeze(1) + p
+        kj = torch.arange(p + t).unsqueeze(0)
+        scores = scores.masked_fill((kj > qi).unsqueeze(0).unsqueeze(0), float("-inf"))
+        if key_padding is not None:
+            scores = scores.masked_fill(key_padding[:, None, None, :], float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        y = (probs @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.out(y)
+        x = x + self.mlp(self.ln2(x))
+        return x, k, v, probs
+
+
+class Decoder(nn.Module):
+    def __init__(self, vocab, d, layers, heads, d_vis):
+        super().__init__()
+        self.d = d
+        self.heads = heads
+        self.project = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
+        self.embed = nn.Embedding(vocab, d)
+        self.layers = nn.ModuleList([DecoderLayer(d, heads) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, vocab, bias=False)
+        for mod in self.modules():
+            if isinstance(mod, nn.Linear):
+                nn.init.normal_(mod.weight, std=1.0 / math.sqrt(mod.in_features))
+                if mod.bias is not None:
+                    nn.init.zeros_(mod.bias)
+        nn.init.normal_(self.embed.weight, std=1.0)
+
+    def forward(self, vis, ids, key_padding=None):
+        """Training forward: vis [B,N,d_vis] then text ids [B,T]; returns logits [B,N+T,V]."""
+        x = torch.cat([self.project(vis), self.embed(ids)], dim=1)
+        b, n, _ = x.shape
+        pos = torch.arange(n).unsqueeze(0).expand(b, n)
+        for layer in self.layers:
+            x, _, _, _ = layer(x, pos, key_padding=key_padding)
+        return self.lm_head(self.ln_f(x))

@@ -1,0 +1,93 @@
+import { z } from "zod";
+import { MODES } from "../paths.js";
+import { MeteringSchema } from "./metering.js";
+
+/** The image as it travels between functions: base64 bytes, decoded only by the GPU functions. */
+export const ImagePayloadSchema = z.object({
+  base64: z.string().min(1),
+  /** Declared type (from a data: URL or Content-Type); the decoder still sniffs the bytes. */
+  media_type: z.string().optional(),
+});
+
+export const FALLBACKS = ["error", "small"] as const;
+
+/** Per-request knobs of the method; each is validated again against the loaded packs. */
+export const MethodParamsSchema = z.object({
+  mode: z.enum(MODES).default("sgl"),
+  max_tokens: z.number().int().min(1).max(64).default(8),
+  /** Fraction of visual tokens the large model keeps from layer K on (sgp, fastv, sgl escalation). */
+  retention: z.number().gt(0).max(1).optional(),
+  /** Layer K at which the large model is pruned; must be one of the pack's split boundaries. */
+  prune_layer: z.number().int().min(1).optional(),
+  /** Exit threshold on the SEE decision score, overriding the configured one. */
+  exit_threshold: z.number().min(0).max(1).optional(),
+  /** If the large function fails: `error` (default) or answer with the small model's answer marked degraded. */
+  fallback: z.enum(FALLBACKS).default("error"),
+});
+export type MethodParams = z.infer<typeof MethodParamsSchema>;
+
+/** Edge → small function: POST /v1/answer. */
+export const AnswerRequestSchema = MethodParamsSchema.extend({
+  request_id: z.string().min(1).max(128),
+  image: ImagePayloadSchema,
+  question: z.string(),
+  stream: z.boolean().default(false),
+});
+export type AnswerRequest = z.infer<typeof AnswerRequestSchema>;
+export type AnswerRequestInput = z.input<typeof AnswerRequestSchema>;
+
+export const ExitScoresSchema = z.object({
+  confidence: z.number(),
+  consistency: z.number(),
+  decision: z.number(),
+  threshold: z.number(),
+});
+
+/** Small function → edge: the answer, the path that produced it, and what each function metered. */
+export const AnswerResponseSchema = z.object({
+  request_id: z.string(),
+  answer: z.string(),
+  path: z.enum(["small", "large"]),
+  mode: z.enum(MODES),
+  /** SEE scores of the small answer (absent when the small model did not run, e.g. `large`, `fastv`). */
+  exit: ExitScoresSchema.nullable(),
+  /** True when the large function failed and the small answer was returned under `fallback: small`. */
+  degraded: z.boolean(),
+  finish_reason: z.enum(["stop", "length"]),
+  metering: z.object({ small: MeteringSchema.nullable(), large: MeteringSchema.nullable() }),
+  /** Model pack versions, part of the edge cache key. */
+  models: z.object({ small: z.string(), large: z.string() }),
+});
+export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
+
+/** Small function → large function: POST /v1/escalate, carrying the small model's ranking. */
+export const EscalateRequestSchema = z.object({
+  request_id: z.string().min(1).max(128),
+  image: ImagePayloadSchema,
+  question: z.string(),
+  mode: z.enum(["large", "sgp", "fastv"]),
+  max_tokens: z.number().int().min(1).max(64),
+  retention: z.number().gt(0).max(1),
+  prune_layer: z.number().int().min(1),
+  /** Importance of each visual token (higher = keep); required for `sgp`. */
+  ranking: z.array(z.number()).optional(),
+  stream: z.boolean().default(false),
+});
+export type EscalateRequest = z.infer<typeof EscalateRequestSchema>;
+
+export const EscalateResponseSchema = z.object({
+  request_id: z.string(),
+  answer: z.string(),
+  finish_reason: z.enum(["stop", "length"]),
+  metering: MeteringSchema,
+  model: z.string(),
+});
+export type EscalateResponse = z.infer<typeof EscalateResponseSchema>;
+
+/**
+ * Server-sent events of a streamed answer (small → edge, large → small):
+ * `token` events carry text deltas; exactly one `done` (the full response) or
+ * `error` (an error body) ends the stream.
+ */
+export const StreamTokenEventSchema = z.object({ text: z.string() });
+export const STREAM_EVENTS = ["token", "done", "error"] as const;
