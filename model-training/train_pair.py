@@ -35,6 +35,9 @@ def parse_args():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--turns", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
+    ap.add_argument("--easy-steps", type=int, default=0,
+                    help="curriculum: the first N steps of each decoder use sparse scenes (data/easy, 2-5 objects)")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--stages", default="encoder,small,large")
     return ap.parse_args()
@@ -105,12 +108,13 @@ def encode_all(enc, data, device, batch=500):
     return torch.cat(out)
 
 
-def train_decoder(name, args, train, held, feats, held_feats, device):
+def train_decoder(name, args, train, held, feats, held_feats, device, easy=None):
     path = os.path.join(args.run, f"{name}.ckpt")
     total = getattr(args, f"{name}_steps")
+    base_lr = args.small_lr if name == "small" and args.small_lr else args.lr
     torch.manual_seed(args.seed + (1 if name == "small" else 2))
     model = Decoder(len(train.vocab), d_vis=D_VIS, **SIZES[name]).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     if os.path.exists(path):
         ck = torch.load(path)
@@ -120,13 +124,15 @@ def train_decoder(name, args, train, held, feats, held_feats, device):
     print(f"[{name}] {sum(p.numel() for p in model.parameters())} params, from step {step} of {total}", flush=True)
     while step < total:
         model.train()
-        idx = rng.choice(train.count, size=args.batch, replace=False)
-        ids, tgt = multi_turn_batch(train, idx, args.turns, rng)
-        vis = feats[idx].to(device)
+        # Curriculum: sparse scenes first, where even diffuse attention carries a signal.
+        data, data_feats = easy if easy is not None and step < args.easy_steps else (train, feats)
+        idx = rng.choice(data.count, size=args.batch, replace=False)
+        ids, tgt = multi_turn_batch(data, idx, args.turns, rng)
+        vis = data_feats[idx].to(device)
         ids, tgt = ids.to(device), tgt.to(device)
         pad = torch.cat([torch.zeros(len(idx), vis.shape[1], dtype=torch.bool), ids.cpu() == PAD], dim=1).to(device)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, args.lr)
+            g["lr"] = lr_at(step, total, base_lr)
         logits = model(vis, ids, key_padding=pad)[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
@@ -180,10 +186,14 @@ def main():
     t0 = time.time()
     enc = train_encoder(args, train, held, device)  # resumes; a finished encoder only loads
     feats, held_feats = encode_all(enc, train, device), encode_all(enc, held, device)
-    print(f"encoded {train.count} + {held.count} images in {time.time() - t0:.0f}s", flush=True)
+    easy = None
+    if args.easy_steps > 0:
+        easy_data = SceneData(os.path.join(args.data, "easy"), vocab=train.vocab)
+        easy = (easy_data, encode_all(enc, easy_data, device))
+    print(f"encoded the training images in {time.time() - t0:.0f}s", flush=True)
     for name in ("small", "large"):
         if name in stages:
-            train_decoder(name, args, train, held, feats, held_feats, device)
+            train_decoder(name, args, train, held, feats, held_feats, device, easy)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 

@@ -1,14 +1,6 @@
-import type { Random } from "./random.js";
 import type { Scene, SceneObject } from "./layout-scene.js";
-import {
-  COLOURS,
-  DIRECTIONS,
-  type Direction,
-  PLURAL_SHAPES,
-  SHAPES,
-  STEP,
-  type Tier,
-} from "./vocabulary.js";
+import type { Random } from "./random.js";
+import { COLOURS, DIRECTIONS, type Direction, PLURAL_SHAPES, SHAPES, STEP, type Tier } from "./vocabulary.js";
 
 export interface QuestionAnswer {
   tier: Tier;
@@ -38,13 +30,14 @@ const cellOf = (scene: Scene, o: SceneObject) => o.row * scene.grid + o.col;
 const describe = (o: SceneObject) => `${o.colour} ${o.shape}`;
 
 function askExists(scene: Scene, random: Random): QuestionAnswer {
-  const present = random.next() < 0.5;
+  const used = new Set(scene.objects.map(describe));
+  const absent = COLOURS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).filter((d) => !used.has(d));
+  // A scene that holds every (colour, shape) pair leaves nothing absent to ask about.
+  const present = random.next() < 0.5 || absent.length === 0;
   if (present) {
     const o = random.pick(scene.objects);
     return { tier: "exists", question: `is there a ${describe(o)} ?`, answer: "yes", evidence: [cellOf(scene, o)] };
   }
-  const used = new Set(scene.objects.map(describe));
-  const absent = COLOURS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).filter((d) => !used.has(d));
   return { tier: "exists", question: `is there a ${random.pick(absent)} ?`, answer: "no", evidence: [] };
 }
 

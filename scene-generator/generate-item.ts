@@ -1,5 +1,5 @@
 import { askQuestion, type QuestionAnswer } from "./ask-question.js";
-import { layoutScene, type LayoutOptions, type Scene } from "./layout-scene.js";
+import { type LayoutOptions, layoutScene, type Scene } from "./layout-scene.js";
 import { seededRandom } from "./random.js";
 import { renderScene } from "./render-scene.js";
 import { TIERS, type Tier } from "./vocabulary.js";
@@ -37,7 +37,11 @@ export interface SceneItem {
  * Item `index` of the stream `seed`: a pure function of its arguments, so any
  * item can be regenerated alone (item streams are independent of each other).
  */
-export function generateItem(seed: number, index: number, options: GeneratorOptions = DEFAULT_GENERATOR_OPTIONS): SceneItem {
+export function generateItem(
+  seed: number,
+  index: number,
+  options: GeneratorOptions = DEFAULT_GENERATOR_OPTIONS,
+): SceneItem {
   const layoutRandom = seededRandom(seed, index * 3);
   const scene = layoutScene(layoutRandom, options);
   const rgb = renderScene(scene, seededRandom(seed, index * 3 + 1), options);

@@ -1,5 +1,5 @@
-import { COLOURS, type Colour, SHAPES, type Shape } from "./vocabulary.js";
 import type { Random } from "./random.js";
+import { COLOURS, type Colour, SHAPES, type Shape } from "./vocabulary.js";
 
 export interface SceneObject {
   row: number;

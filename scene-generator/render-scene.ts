@@ -1,6 +1,6 @@
 import { DIGIT_GLYPHS, GLYPH_HEIGHT, GLYPH_WIDTH } from "./digit-font.js";
-import type { Random } from "./random.js";
 import type { Scene, SceneObject } from "./layout-scene.js";
+import type { Random } from "./random.js";
 import { RGB } from "./vocabulary.js";
 
 export interface RenderOptions {

@@ -50,6 +50,7 @@ export const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as cons
 
 /** Every word a question or answer can use, in a fixed order (token ids follow it). */
 export function sceneWords(): string[] {
+  // biome-ignore format: the fixed words read best as two rows; their order sets the token ids
   const words = [
     "what", "colour", "shape", "digit", "is", "the", "on", "of", "how", "many",
     "shapes", "are", "there", "a", "yes", "no", "?",

@@ -42,7 +42,15 @@ export async function writeDataset(req: DatasetRequest): Promise<void> {
     }
   }
   await Promise.all([images, cells, lines].map((s) => (s ? new Promise((r) => s.end(r)) : undefined)));
-  const meta = { seed: req.seed, count: req.count, side, grid: req.options.grid, cellPx: req.options.cellPx, words: sceneWords(), options: req.options };
+  const meta = {
+    seed: req.seed,
+    count: req.count,
+    side,
+    grid: req.options.grid,
+    cellPx: req.options.cellPx,
+    words: sceneWords(),
+    options: req.options,
+  };
   await writeFile(join(req.outDir, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`);
 }
 

@@ -39,11 +39,17 @@ async function hmac(secret: string, message: string): Promise<string> {
 }
 
 async function canonical(parts: SignedParts, timestamp: number): Promise<string> {
-  return [parts.method.toUpperCase(), parts.path, String(timestamp), parts.requestId, await bodyHash(parts.body)].join("\n");
+  return [parts.method.toUpperCase(), parts.path, String(timestamp), parts.requestId, await bodyHash(parts.body)].join(
+    "\n",
+  );
 }
 
 /** Headers to add to an outgoing request. `now` is in milliseconds. */
-export async function signRequest(secret: string, parts: SignedParts, now = Date.now()): Promise<Record<string, string>> {
+export async function signRequest(
+  secret: string,
+  parts: SignedParts,
+  now = Date.now(),
+): Promise<Record<string, string>> {
   const timestamp = Math.floor(now / 1000);
   return {
     [TIMESTAMP_HEADER]: String(timestamp),
@@ -100,9 +106,11 @@ export class ReplayGuard {
 
   /** Records a signature valid until `expiresAt` (seconds); false if it was already recorded. */
   remember(signature: string, expiresAt: number, nowSeconds: number): boolean {
-    if (this.expiries.size >= this.maxEntries) this.evictExpired(nowSeconds);
+    // Look the signature up before evicting, so that a full guard cannot evict the very replay it is asked about.
     const known = this.expiries.get(signature);
     if (known !== undefined && known >= nowSeconds) return false;
+    this.expiries.delete(signature);
+    if (this.expiries.size >= this.maxEntries) this.evictExpired(nowSeconds);
     this.expiries.set(signature, expiresAt);
     return true;
   }

@@ -32,7 +32,7 @@ export interface SmallRequest {
   maxTokens: number;
   /** Overrides the configured SEE threshold. */
   exitThreshold?: number;
-  onToken?: OnToken;
+  /** No onToken here: a small answer is only released once the exit is decided. */
   signal?: AbortSignal;
 }
 
@@ -67,6 +67,8 @@ export interface LargeResult {
   answer: string;
   finishReason: FinishReason;
   metering: Metering;
+  /** The large model's own all-layer attention ranking of this run (benchmarks use it as an oracle). */
+  ranking: number[];
 }
 
 export interface PackInfo {

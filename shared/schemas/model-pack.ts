@@ -48,7 +48,13 @@ export const ModelPackManifestSchema = z.object({
     embed: z.string(),
     /** Consecutive decoder segments [first_layer, end_layer); the last one outputs logits. */
     segments: z
-      .array(z.object({ file: z.string(), first_layer: z.number().int().nonnegative(), end_layer: z.number().int().positive() }))
+      .array(
+        z.object({
+          file: z.string(),
+          first_layer: z.number().int().nonnegative(),
+          end_layer: z.number().int().positive(),
+        }),
+      )
       .min(1),
   }),
   /** sha256 of every file the pack lists, checked at load. */

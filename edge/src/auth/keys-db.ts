@@ -1,0 +1,89 @@
+/** Typed queries on `api_keys` (infra/migrations/0001). */
+import type { ApiKeyInfo, CacheScope } from "../../../shared/index.js";
+import { nanosToUsd, usdToNanos } from "../price/price.js";
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+  budget_nanos: number | null;
+  spent_nanos: number;
+  rate_limit_per_minute: number | null;
+  cache_scope: CacheScope;
+}
+
+export interface KeySettings {
+  name?: string;
+  budget_usd?: number | null;
+  rate_limit_per_minute?: number | null;
+  cache_scope?: CacheScope;
+}
+
+export function getKey(db: D1Database, id: string): Promise<ApiKeyRecord | null> {
+  return db.prepare("SELECT * FROM api_keys WHERE id = ?").bind(id).first<ApiKeyRecord>();
+}
+
+export async function insertKey(db: D1Database, id: string, hash: string, settings: KeySettings & { name: string }, now: number): Promise<ApiKeyRecord> {
+  const row = await db
+    .prepare(
+      `INSERT INTO api_keys (id, name, secret_hash, created_at, budget_nanos, rate_limit_per_minute, cache_scope)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    )
+    .bind(
+      id,
+      settings.name,
+      hash,
+      now,
+      settings.budget_usd == null ? null : usdToNanos(settings.budget_usd),
+      settings.rate_limit_per_minute ?? null,
+      settings.cache_scope ?? "key",
+    )
+    .first<ApiKeyRecord>();
+  if (!row) throw new Error("INSERT ... RETURNING gave no row");
+  return row;
+}
+
+export async function listKeys(db: D1Database): Promise<ApiKeyRecord[]> {
+  const { results } = await db.prepare("SELECT * FROM api_keys ORDER BY created_at, id").all<ApiKeyRecord>();
+  return results;
+}
+
+/** Sets revoked_at once (a second revoke keeps the first time); null when no such key. */
+export function revokeKey(db: D1Database, id: string, now: number): Promise<ApiKeyRecord | null> {
+  return db
+    .prepare("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING *")
+    .bind(now, id)
+    .first<ApiKeyRecord>();
+}
+
+/** Applies only the settings given; null when no such key. */
+export function updateKey(db: D1Database, id: string, settings: KeySettings): Promise<ApiKeyRecord | null> {
+  const changes: Record<string, string | number | null> = {};
+  if (settings.name !== undefined) changes.name = settings.name;
+  if (settings.budget_usd !== undefined) changes.budget_nanos = settings.budget_usd === null ? null : usdToNanos(settings.budget_usd);
+  if (settings.rate_limit_per_minute !== undefined) changes.rate_limit_per_minute = settings.rate_limit_per_minute;
+  if (settings.cache_scope !== undefined) changes.cache_scope = settings.cache_scope;
+  const columns = Object.keys(changes);
+  if (columns.length === 0) return getKey(db, id);
+  // Column names come from the fixed list above, never from input.
+  return db
+    .prepare(`UPDATE api_keys SET ${columns.map((col) => `${col} = ?`).join(", ")} WHERE id = ? RETURNING *`)
+    .bind(...Object.values(changes), id)
+    .first<ApiKeyRecord>();
+}
+
+/** The public view of a key: never its hash. */
+export function keyInfo(row: ApiKeyRecord): ApiKeyInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    created_at: new Date(row.created_at).toISOString(),
+    revoked_at: row.revoked_at === null ? null : new Date(row.revoked_at).toISOString(),
+    budget_usd: row.budget_nanos === null ? null : nanosToUsd(row.budget_nanos),
+    spent_usd: nanosToUsd(row.spent_nanos),
+    rate_limit_per_minute: row.rate_limit_per_minute,
+    cache_scope: row.cache_scope,
+  };
+}

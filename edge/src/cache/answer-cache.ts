@@ -1,0 +1,71 @@
+/**
+ * Answers kept at the edge with the Workers Cache API, under synthetic GET URLs
+ * built from the key hash. Writes go through `waitUntil` so they never delay a
+ * response. The model packs' versions (part of every key) are learned from the
+ * small function's answers and remembered under their own URL.
+ */
+import { z } from "zod";
+import { AnswerResponseSchema, FINISH_REASONS, MODES } from "../../../shared/index.js";
+import type { PackVersions } from "./cache-key.js";
+
+const ORIGIN = "https://answer-cache.stitch.internal";
+const VERSIONS_URL = `${ORIGIN}/pack-versions`;
+const VERSIONS_TTL_SECONDS = 3600;
+
+/** What a hit needs to answer again: the answer and what it was, never who asked. */
+export const CachedAnswerSchema = z.object({
+  answer: z.string(),
+  finish_reason: z.enum(FINISH_REASONS),
+  mode: z.enum(MODES),
+  /** The path that first produced the answer. */
+  produced_by: z.enum(["small", "large"]),
+  decision_score: z.number().nullable(),
+  visual_tokens: z.object({ total: z.number(), kept: z.number() }),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }),
+  models: AnswerResponseSchema.shape.models,
+});
+export type CachedAnswer = z.infer<typeof CachedAnswerSchema>;
+
+export class AnswerCache {
+  constructor(
+    private readonly cache: Cache,
+    private readonly waitUntil: (promise: Promise<unknown>) => void,
+  ) {}
+
+  static async open(waitUntil: (promise: Promise<unknown>) => void): Promise<AnswerCache> {
+    return new AnswerCache(await caches.open("stitch-answers"), waitUntil);
+  }
+
+  /** The pack versions last seen from the small function; null before the first answer. */
+  async versions(): Promise<PackVersions | null> {
+    const hit = await this.cache.match(VERSIONS_URL);
+    const parsed = AnswerResponseSchema.shape.models.safeParse(hit ? await hit.json() : null);
+    return parsed.success ? parsed.data : null;
+  }
+
+  async lookup(key: string): Promise<CachedAnswer | null> {
+    const hit = await this.cache.match(`${ORIGIN}/answers/${key}`);
+    if (!hit) return null;
+    const parsed = CachedAnswerSchema.safeParse(await hit.json().catch(() => null));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** Stores in the background; `ttlSeconds` 0 stores nothing. */
+  store(key: string, entry: CachedAnswer, ttlSeconds: number): void {
+    if (ttlSeconds <= 0) return;
+    this.waitUntil(this.put(`${ORIGIN}/answers/${key}`, entry, ttlSeconds));
+  }
+
+  rememberVersions(versions: PackVersions): void {
+    this.waitUntil(this.put(VERSIONS_URL, versions, VERSIONS_TTL_SECONDS));
+  }
+
+  private async put(url: string, value: unknown, ttlSeconds: number): Promise<void> {
+    const response = Response.json(value, { headers: { "cache-control": `max-age=${ttlSeconds}` } });
+    try {
+      await this.cache.put(url, response);
+    } catch (err) {
+      console.error(JSON.stringify({ cache_put_failed: url, message: String(err) }));
+    }
+  }
+}

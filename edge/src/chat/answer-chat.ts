@@ -1,0 +1,107 @@
+/**
+ * The request flow of POST /v1/chat/completions, one stage per line:
+ * validate → idempotency → budget → image intake → cache → rate limit →
+ * small function → price → ledger → cache store. No HTTP here: the route
+ * turns the result into a response.
+ */
+import type { AnswerRequestInput, ChatCompletionResponse } from "../../../shared/index.js";
+import type { ApiKeyRecord } from "../auth/keys-db.js";
+import { assertWithinBudget } from "../budget/budget.js";
+import type { AnswerCache } from "../cache/answer-cache.js";
+import { planCache } from "../cache/cache-plan.js";
+import type { Config } from "../config.js";
+import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
+import { type Image, intakeImage } from "../images/intake.js";
+import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
+import { takeRateLimit } from "../rate-limit/rate-limit.js";
+import { completionId } from "../respond/outcome.js";
+import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
+import { sha256Hex } from "../util/sha256.js";
+import { type CacheControl, type ChatTask, parseChatTask } from "../validate/chat-task.js";
+import { fromAnswer, fromCache, toCached } from "./outcomes.js";
+import { relayStream } from "./relay-stream.js";
+import { Settlement } from "./settlement.js";
+
+export interface ChatContext {
+  requestId: string;
+  key: ApiKeyRecord;
+  config: Config;
+  db: D1Database;
+  limiter: DurableObjectNamespace<RateLimiter>;
+  cache: AnswerCache;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export interface ChatInput {
+  body: Uint8Array;
+  idempotencyKey: string | undefined;
+  headerCache: Partial<CacheControl>;
+}
+
+export type ChatResult =
+  | { kind: "completion"; body: ChatCompletionResponse; stream: boolean; replay: boolean; rateLimit?: TakeResult }
+  | { kind: "stream"; readable: ReadableStream<Uint8Array>; rateLimit: TakeResult };
+
+export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<ChatResult> {
+  const { config, key, requestId } = ctx;
+  const task = parseChatTask(input.body, input.headerCache, config.maxImages);
+  const idemKey = idempotencyKeyOf(input.idempotencyKey);
+  const reservation = idemKey
+    ? await reserve(ctx.db, { keyId: key.id, idemKey, requestId, bodyHash: await sha256Hex(input.body) }, Date.now(), config.smallFunctionTimeoutMs + 60_000)
+    : undefined;
+  if (reservation?.kind === "replay") {
+    return { kind: "completion", body: reservation.response as ChatCompletionResponse, stream: task.stream, replay: true };
+  }
+  const settlement = new Settlement(ctx.db, key.id, reservation?.claim, config.idempotencyTtlSeconds * 1000);
+  try {
+    assertWithinBudget(key);
+    const image = await intakeImage(task.image, { maxBytes: config.maxImageBytes, fetchTimeoutMs: config.imageFetchTimeoutMs });
+    const cache = await planCache(ctx.cache, key, task, image, { default: config.cacheDefaultTtlSeconds, max: config.cacheMaxTtlSeconds });
+    const base = { requestId, task, prices: config.prices, now: Date.now() };
+    if (cache.hit) {
+      const body = await settlement.bill(fromCache(base, cache.hit));
+      return { kind: "completion", body, stream: task.stream, replay: false };
+    }
+    const rateLimit = await takeRateLimit(ctx.limiter, key.id, key.rate_limit_per_minute ?? config.rateLimitPerMinute);
+    const target: SmallFunction = { url: config.smallFunctionUrl, signingSecret: config.signingSecret, timeoutMs: config.smallFunctionTimeoutMs };
+    const request = answerRequest(requestId, task, image);
+    if (task.stream) {
+      const events = await answerStream(target, request);
+      const readable = relayStream(events, {
+        head: { id: completionId(requestId), model: task.model, created: Math.floor(base.now / 1000) },
+        requestId,
+        waitUntil: ctx.waitUntil,
+        abandon: () => settlement.abandon(),
+        async finish(result) {
+          const billed = fromAnswer(base, result, cache.status);
+          await settlement.bill(billed);
+          await cache.store(toCached(result, billed.outcome), result.models);
+          return billed.outcome;
+        },
+      });
+      return { kind: "stream", readable, rateLimit };
+    }
+    const result = await answer(target, request);
+    const billed = fromAnswer(base, result, cache.status);
+    const body = await settlement.bill(billed);
+    await cache.store(toCached(result, billed.outcome), result.models);
+    return { kind: "completion", body, stream: false, replay: false, rateLimit };
+  } catch (err) {
+    await settlement.abandon();
+    throw err;
+  }
+}
+
+function answerRequest(requestId: string, task: ChatTask, image: Image): AnswerRequestInput {
+  return {
+    request_id: requestId,
+    image: image.payload,
+    question: task.question,
+    mode: task.mode,
+    max_tokens: task.maxTokens,
+    ...(task.method.retention !== undefined && { retention: task.method.retention }),
+    ...(task.method.prune_layer !== undefined && { prune_layer: task.method.prune_layer }),
+    ...(task.method.exit_threshold !== undefined && { exit_threshold: task.method.exit_threshold }),
+    fallback: task.method.fallback,
+  };
+}

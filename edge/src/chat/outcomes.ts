@@ -1,0 +1,81 @@
+/** From what answered (the small function, or the cache) to the Outcome that is billed and returned. */
+import type { AnswerResponse, CacheStatus, Metering } from "../../../shared/index.js";
+import type { CachedAnswer } from "../cache/answer-cache.js";
+import type { Outcome } from "../respond/outcome.js";
+import { type FunctionMetering, type PriceTable, priceRequest } from "../price/price.js";
+import type { ChatTask } from "../validate/chat-task.js";
+
+export interface Billed {
+  outcome: Outcome;
+  metering: FunctionMetering;
+}
+
+interface Base {
+  requestId: string;
+  task: ChatTask;
+  prices: PriceTable;
+  now: number;
+}
+
+export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatus): Billed {
+  const { small, large } = answer.metering;
+  // The function whose model wrote the answer reports its tokens and the visual tokens it kept.
+  const answering: Metering | null = answer.path === "large" ? (large ?? small) : (small ?? large);
+  return {
+    metering: answer.metering,
+    outcome: {
+      requestId: base.requestId,
+      model: base.task.model,
+      mode: answer.mode,
+      path: answer.path,
+      answer: answer.answer,
+      finishReason: answer.finish_reason,
+      decisionScore: answer.exit?.decision ?? null,
+      degraded: answer.degraded,
+      visualTokens: { total: answering?.visual_tokens_total ?? 0, kept: answering?.visual_tokens_kept ?? 0 },
+      acceleratorMs: { small: small?.accelerator_ms ?? 0, large: large?.accelerator_ms ?? 0 },
+      usage: { prompt_tokens: answering?.prompt_tokens ?? 0, completion_tokens: answering?.completion_tokens ?? 0 },
+      priceNanos: priceRequest(base.prices, answer.path, answer.metering),
+      cache,
+      created: Math.floor(base.now / 1000),
+    },
+  };
+}
+
+export function fromCache(base: Base, hit: CachedAnswer): Billed {
+  const metering = { small: null, large: null };
+  return {
+    metering,
+    outcome: {
+      requestId: base.requestId,
+      model: base.task.model,
+      mode: hit.mode,
+      path: "cache",
+      answer: hit.answer,
+      finishReason: hit.finish_reason,
+      decisionScore: hit.decision_score,
+      degraded: false,
+      visualTokens: hit.visual_tokens,
+      acceleratorMs: { small: 0, large: 0 },
+      usage: hit.usage,
+      priceNanos: priceRequest(base.prices, "cache", metering),
+      cache: "HIT",
+      created: Math.floor(base.now / 1000),
+    },
+  };
+}
+
+/** What the cache keeps of an answer; degraded answers (large function failed) are never kept. */
+export function toCached(answer: AnswerResponse, outcome: Outcome): CachedAnswer | null {
+  if (answer.degraded) return null;
+  return {
+    answer: answer.answer,
+    finish_reason: answer.finish_reason,
+    mode: answer.mode,
+    produced_by: answer.path,
+    decision_score: outcome.decisionScore,
+    visual_tokens: outcome.visualTokens,
+    usage: outcome.usage,
+    models: answer.models,
+  };
+}

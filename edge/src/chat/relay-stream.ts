@@ -1,0 +1,82 @@
+/**
+ * Streaming: the small function's SSE (`token` {text} …, then one `done` with
+ * the AnswerResponse or one `error` with an error body) relayed as OpenAI
+ * chunks, ending with a usage chunk and `[DONE]`. The pump runs under
+ * `waitUntil`, so a client that leaves does not stop it: the request is billed
+ * only on `done`, and released otherwise.
+ */
+import {
+  type AnswerResponse,
+  type ErrorBody,
+  StreamTokenEventSchema,
+  toErrorResponse,
+  UpstreamError,
+} from "../../../shared/index.js";
+import { parseAnswer } from "../small-function/call-small.js";
+import type { SseEvent } from "../small-function/sse.js";
+import { badResponse, upstreamError } from "../small-function/upstream-error.js";
+import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
+import { sseStream } from "../respond/sse-writer.js";
+
+export interface RelayOptions {
+  head: ChunkHead;
+  requestId: string;
+  /** Prices, bills and caches the answer; throws if billing fails. */
+  finish(answer: AnswerResponse): Promise<Outcome>;
+  abandon(): Promise<void>;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+// The SSE `error` event has no HTTP status: its type says which status it would have had.
+const STATUS_OF_TYPE: Record<string, number> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  rate_limit_error: 429,
+  server_error: 503,
+  upstream_error: 502,
+};
+
+function parseJson(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw badResponse("event data is not JSON");
+  }
+}
+
+export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOptions): ReadableStream<Uint8Array> {
+  const { readable, sse } = sseStream();
+  const { head } = options;
+
+  async function pump(): Promise<void> {
+    try {
+      await sse.data(deltaChunk(head, { role: "assistant", content: "" }));
+      for await (const event of events) {
+        if (event.event === "token") {
+          const token = StreamTokenEventSchema.safeParse(parseJson(event.data));
+          if (!token.success) throw badResponse("malformed token event");
+          if (token.data.text) await sse.data(deltaChunk(head, { content: token.data.text }));
+        } else if (event.event === "done") {
+          const outcome = await options.finish(parseAnswer(parseJson(event.data), options.requestId));
+          await sse.data(deltaChunk(head, {}, outcome.finishReason));
+          await sse.data(usageChunk(head, outcome));
+          await sse.done();
+          return;
+        } else if (event.event === "error") {
+          const body = parseJson(event.data) as Partial<ErrorBody>;
+          throw upstreamError(STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502, body, null);
+        }
+      }
+      throw new UpstreamError("The inference service ended the stream without an answer", "upstream_stream_truncated");
+    } catch (err) {
+      await events.return(undefined).catch(() => {});
+      await options.abandon();
+      await sse.data(toErrorResponse(err, options.requestId).body);
+    } finally {
+      await sse.close();
+    }
+  }
+
+  options.waitUntil(pump());
+  return readable;
+}

@@ -1,0 +1,32 @@
+import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError } from "../../../shared/index.js";
+import { base64ToBytes } from "./base64.js";
+import { acceptedMediaType } from "./sniff.js";
+
+const DATA_URL = /^data:([^,]*?),(.*)$/s;
+
+export interface DataUrlImage {
+  bytes: Uint8Array;
+  /** The base64 text as sent (whitespace removed): forwarded without re-encoding. */
+  base64: string;
+}
+
+/** Decodes `data:image/<png|jpeg|webp|gif>;base64,...`, checking the declared type and the size first. */
+export function decodeDataUrl(url: string, maxBytes: number, param: string): DataUrlImage {
+  const match = DATA_URL.exec(url);
+  if (!match) throw new InvalidRequestError("Malformed data: URL", "invalid_image_url", param);
+  const [mediaType = "", ...flags] = (match[1] ?? "").split(";");
+  if (!flags.map((f) => f.trim().toLowerCase()).includes("base64")) {
+    throw new InvalidRequestError("data: image URLs must be base64-encoded", "invalid_image_url", param);
+  }
+  if (!acceptedMediaType(mediaType)) {
+    throw new UnsupportedMediaError(`Unsupported image type '${mediaType}': use PNG, JPEG, WebP or GIF`, "unsupported_image_type", param);
+  }
+  const base64 = (match[2] ?? "").replace(/\s+/g, "");
+  if (Math.floor((base64.length * 3) / 4) - 2 > maxBytes) {
+    throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
+  }
+  const bytes = base64ToBytes(base64);
+  if (!bytes || bytes.length === 0) throw new InvalidRequestError("The image's base64 data is invalid", "invalid_image", param);
+  if (bytes.length > maxBytes) throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
+  return { bytes, base64 };
+}

@@ -1,0 +1,48 @@
+/**
+ * Image intake: the request's image reference → checked bytes (sniffed as PNG,
+ * JPEG, WebP or GIF), their base64 for the small function and their SHA-256 for
+ * the cache key.
+ */
+import { type ImagePayloadSchema, InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
+import type { z } from "zod";
+import { sha256Hex } from "../util/sha256.js";
+import { bytesToBase64 } from "./base64.js";
+import { decodeDataUrl } from "./data-url.js";
+import { fetchImage } from "./fetch-image.js";
+import { type ImageType, sniffImageType } from "./sniff.js";
+
+export interface IntakeOptions {
+  maxBytes: number;
+  fetchTimeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+export interface Image {
+  payload: z.infer<typeof ImagePayloadSchema>;
+  mediaType: ImageType;
+  sha256: string;
+  byteLength: number;
+}
+
+export async function intakeImage(ref: { url: string; param: string }, options: IntakeOptions): Promise<Image> {
+  const { url, param } = ref;
+  let bytes: Uint8Array;
+  let base64: string | undefined;
+  if (/^data:/i.test(url)) {
+    ({ bytes, base64 } = decodeDataUrl(url, options.maxBytes, param));
+  } else if (/^https?:/i.test(url)) {
+    bytes = await fetchImage(url, { maxBytes: options.maxBytes, timeoutMs: options.fetchTimeoutMs, param, fetch: options.fetch });
+  } else {
+    throw new InvalidRequestError("Image URLs must be https: or data: URLs", "image_url_scheme", param);
+  }
+  const mediaType = sniffImageType(bytes);
+  if (!mediaType) {
+    throw new UnsupportedMediaError("The image is not PNG, JPEG, WebP or GIF", "unsupported_image_type", param);
+  }
+  return {
+    payload: { base64: base64 ?? bytesToBase64(bytes), media_type: mediaType },
+    mediaType,
+    sha256: await sha256Hex(bytes),
+    byteLength: bytes.byteLength,
+  };
+}

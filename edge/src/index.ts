@@ -1,0 +1,11 @@
+/** The Worker: the Hono app, and the rate limiter's Durable Object class. */
+import type { Env } from "./bindings.js";
+import { createApp } from "./app.js";
+
+export { RateLimiter } from "./rate-limit/rate-limiter.js";
+
+const app = createApp();
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+} satisfies ExportedHandler<Env>;

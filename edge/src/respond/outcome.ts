@@ -1,0 +1,90 @@
+/**
+ * The outcome of one answered request, whatever path produced it, and the
+ * OpenAI-shaped bodies built from it (JSON, or the chunks of an SSE stream).
+ */
+import type {
+  AnswerPath,
+  CacheStatus,
+  ChatCompletionChunk,
+  ChatCompletionResponse,
+  Mode,
+  StitchResult,
+} from "../../../shared/index.js";
+import { nanosToUsd } from "../price/price.js";
+
+export interface Outcome {
+  requestId: string;
+  model: string;
+  mode: Mode;
+  path: AnswerPath;
+  answer: string;
+  finishReason: "stop" | "length";
+  decisionScore: number | null;
+  degraded: boolean;
+  visualTokens: { total: number; kept: number };
+  acceleratorMs: { small: number; large: number };
+  usage: { prompt_tokens: number; completion_tokens: number };
+  priceNanos: number;
+  cache: CacheStatus;
+  /** Seconds since epoch. */
+  created: number;
+}
+
+export const completionId = (requestId: string): string => `chatcmpl-${requestId.replace(/^req_/, "")}`;
+
+export function stitchResult(o: Outcome): StitchResult {
+  return {
+    request_id: o.requestId,
+    path: o.path,
+    mode: o.mode,
+    decision_score: o.decisionScore,
+    degraded: o.degraded,
+    visual_tokens: o.visualTokens,
+    accelerator_ms: o.acceleratorMs,
+    cost: nanosToUsd(o.priceNanos),
+    cache: o.cache,
+  };
+}
+
+const usageOf = (o: Outcome) => ({ ...o.usage, total_tokens: o.usage.prompt_tokens + o.usage.completion_tokens });
+
+export function completionBody(o: Outcome): ChatCompletionResponse {
+  return {
+    id: completionId(o.requestId),
+    object: "chat.completion",
+    created: o.created,
+    model: o.model,
+    choices: [{ index: 0, message: { role: "assistant", content: o.answer, refusal: null }, finish_reason: o.finishReason, logprobs: null }],
+    usage: usageOf(o),
+    stitch: stitchResult(o),
+  };
+}
+
+export interface ChunkHead {
+  id: string;
+  model: string;
+  created: number;
+}
+
+type Delta = ChatCompletionChunk["choices"][number]["delta"];
+
+export function deltaChunk(head: ChunkHead, delta: Delta, finishReason: "stop" | "length" | null = null): ChatCompletionChunk {
+  return { ...head, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] };
+}
+
+/** The last chunk before `[DONE]`: no choices, the usage and the Stitch result. */
+export function usageChunk(head: ChunkHead, o: Outcome): ChatCompletionChunk {
+  return { ...head, object: "chat.completion.chunk", choices: [], usage: usageOf(o), stitch: stitchResult(o) };
+}
+
+/** A whole stored or cached completion replayed as the chunks of a stream. */
+export function chunksOf(body: ChatCompletionResponse): ChatCompletionChunk[] {
+  const head = { id: body.id, model: body.model, created: body.created };
+  const choice = body.choices[0];
+  return [
+    deltaChunk(head, { role: "assistant", content: "" }),
+    deltaChunk(head, { content: choice?.message.content ?? "" }),
+    deltaChunk(head, {}, choice?.finish_reason ?? "stop"),
+    { ...head, object: "chat.completion.chunk", choices: [], usage: body.usage, stitch: body.stitch },
+  ];
+}

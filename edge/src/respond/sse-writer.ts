@@ -1,0 +1,33 @@
+/** Writes OpenAI-style SSE (`data: <json>\n\n`, then `data: [DONE]`) and survives a client that has gone. */
+export class SseWriter {
+  private readonly encoder = new TextEncoder();
+  private clientGone = false;
+
+  constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>) {}
+
+  async data(value: unknown): Promise<void> {
+    await this.write(`data: ${JSON.stringify(value)}\n\n`);
+  }
+
+  async done(): Promise<void> {
+    await this.write("data: [DONE]\n\n");
+  }
+
+  async close(): Promise<void> {
+    if (!this.clientGone) await this.writer.close().catch(() => {});
+  }
+
+  private async write(text: string): Promise<void> {
+    if (this.clientGone) return;
+    try {
+      await this.writer.write(this.encoder.encode(text));
+    } catch {
+      this.clientGone = true;
+    }
+  }
+}
+
+export function sseStream(): { readable: ReadableStream<Uint8Array>; sse: SseWriter } {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  return { readable, sse: new SseWriter(writable.getWriter()) };
+}

@@ -1,0 +1,34 @@
+/** The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits. */
+import { Hono } from "hono";
+import { CreateKeyRequestSchema, NotFoundError, UpdateKeyRequestSchema } from "../../../shared/index.js";
+import { adminAuth } from "../auth/admin.js";
+import { generateKey } from "../auth/key-format.js";
+import { getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
+import type { AppEnv } from "../bindings.js";
+import { parseWith } from "../validate/parse-with.js";
+import { parseJson, readBody } from "../validate/read-body.js";
+
+const MAX_ADMIN_BODY = 16 * 1024;
+
+const found = <T>(row: T | null, id: string): T => {
+  if (!row) throw new NotFoundError(`No key '${id}'`, "key_not_found", "id");
+  return row;
+};
+
+export const admin = new Hono<AppEnv>()
+  .use(adminAuth())
+  .post("/keys", async (c) => {
+    const settings = parseWith(CreateKeyRequestSchema, parseJson(await readBody(c.req.raw, MAX_ADMIN_BODY)));
+    const { id, key, hash } = await generateKey();
+    const row = await insertKey(c.env.DB, id, hash, settings, Date.now());
+    return c.json({ ...keyInfo(row), key }, 201);
+  })
+  .get("/keys", async (c) => c.json({ object: "list", data: (await listKeys(c.env.DB)).map(keyInfo) }))
+  .get("/keys/:id", async (c) => c.json(keyInfo(found(await getKey(c.env.DB, c.req.param("id")), c.req.param("id")))))
+  .patch("/keys/:id", async (c) => {
+    const settings = parseWith(UpdateKeyRequestSchema, parseJson(await readBody(c.req.raw, MAX_ADMIN_BODY)));
+    return c.json(keyInfo(found(await updateKey(c.env.DB, c.req.param("id"), settings), c.req.param("id"))));
+  })
+  .post("/keys/:id/revoke", async (c) =>
+    c.json(keyInfo(found(await revokeKey(c.env.DB, c.req.param("id"), Date.now()), c.req.param("id")))),
+  );

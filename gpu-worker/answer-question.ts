@@ -1,0 +1,127 @@
+/**
+ * The orchestrator of one AnswerRequest (the small function's whole job):
+ * check the method parameters and the question → decode the image → run the
+ * small model (ranking + exit decision) unless the mode skips it → return the
+ * small answer or escalate to the pruned large model → one settle path that
+ * builds the response with both functions' metering.
+ */
+import {
+  type AnswerRequest,
+  type AnswerResponse,
+  type EscalateResponse,
+  type Mode,
+  StitchError,
+} from "../shared/index.js";
+import { type DecodeLimits, decodeImage } from "./decode-image.js";
+import type { LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
+import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
+import type { Logger } from "./http/logger.js";
+import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
+
+export interface AnswerDeps {
+  small: SmallEngine;
+  /** The large pack's manifest facts: split layers to validate against, version for the response. */
+  largePack: PackInfo;
+  escalation: EscalateToLarge;
+  defaults: PruneDefaults;
+  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels">;
+}
+
+export interface AnswerOptions {
+  signal?: AbortSignal;
+  /** Epoch ms by which the request must be answered; bounds the large call. */
+  deadline?: number;
+  /** Streaming: text deltas of the answer that will be returned, never of one that will be discarded. */
+  onToken?: OnToken;
+  log?: Logger;
+}
+
+/** Modes that never run the small model. */
+const LARGE_ONLY: ReadonlySet<Mode> = new Set(["large", "fastv"]);
+
+export async function answerQuestion(
+  req: AnswerRequest,
+  deps: AnswerDeps,
+  options: AnswerOptions = {},
+): Promise<AnswerResponse> {
+  const method = resolveMethod(req, deps.largePack, deps.defaults);
+  deps.small.checkQuestion(req.question);
+  const image = await decodeImage(req.image.base64, { ...deps.limits, ...deps.small.pack.imageSize });
+  const settle = (answer: Omit<AnswerResponse, "request_id" | "mode" | "models">): AnswerResponse => ({
+    request_id: req.request_id,
+    mode: method.mode,
+    models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
+    ...answer,
+  });
+  const smallAnswer = (small: SmallResult, degraded: boolean) => {
+    // A small answer is only released once it is final: after the exit decision, or as the fallback.
+    if (small.answer) options.onToken?.(small.answer);
+    return settle({
+      answer: small.answer,
+      path: "small",
+      exit: small.exit,
+      degraded,
+      finish_reason: small.finishReason,
+      metering: { small: small.metering, large: null },
+    });
+  };
+
+  let small: SmallResult | null = null;
+  if (!LARGE_ONLY.has(method.mode)) {
+    small = await deps.small.runSmall({
+      image,
+      question: req.question,
+      maxTokens: method.maxTokens,
+      exitThreshold: method.exitThreshold,
+      signal: options.signal,
+    });
+    if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) return smallAnswer(small, false);
+  }
+
+  // sgl escalates exactly as sgp does: pruned by the small model's ranking.
+  const largeMode: LargeMode = method.mode === "large" || method.mode === "fastv" ? method.mode : "sgp";
+  let streamed = false;
+  let large: EscalateResponse;
+  try {
+    large = await deps.escalation.escalate({
+      requestId: req.request_id,
+      image: req.image,
+      decoded: image,
+      question: req.question,
+      mode: largeMode,
+      maxTokens: method.maxTokens,
+      retention: largeMode === "large" ? 1 : method.retention,
+      pruneLayer: method.pruneLayer,
+      ranking: largeMode === "sgp" ? small?.ranking : undefined,
+      onToken:
+        options.onToken &&
+        ((text) => {
+          streamed = true;
+          options.onToken?.(text);
+        }),
+      signal: options.signal,
+      deadline: options.deadline,
+    });
+  } catch (err) {
+    // Never silently: only when the request allows it, only with a small answer at hand, only before any
+    // large token went out, and only for failures of the large side (not for the request's own deadline).
+    if (small && method.fallback === "small" && !streamed && largeSideFailure(err, options.signal)) {
+      options.log?.warn("large function failed; answering with the small answer, degraded", { error: err });
+      return smallAnswer(small, true);
+    }
+    throw err;
+  }
+  return settle({
+    answer: large.answer,
+    path: "large",
+    exit: small?.exit ?? null,
+    degraded: false,
+    finish_reason: large.finish_reason,
+    metering: { small: small?.metering ?? null, large: large.metering },
+  });
+}
+
+/** 5xx of the large side (unavailable, failed, overloaded, timed out), while the request itself is still live. */
+function largeSideFailure(err: unknown, signal?: AbortSignal): boolean {
+  return !signal?.aborted && err instanceof StitchError && err.status >= 500;
+}

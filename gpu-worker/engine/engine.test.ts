@@ -1,0 +1,122 @@
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { InvalidRequestError } from "../../shared/index.js";
+import { PACKS_DIR, sceneImage } from "./testing.js";
+import { DecoderRun } from "./decoder-run.js";
+import { loadLargeEngine, loadSmallEngine } from "./engine.js";
+import { Meter } from "./onnx-sessions.js";
+
+const SMALL = join(PACKS_DIR, "stitch-scenes-small");
+const LARGE = join(PACKS_DIR, "stitch-scenes-large");
+const QUESTION = "what digit is on the red circle ?";
+
+let small: Awaited<ReturnType<typeof loadSmallEngine>>;
+let large: Awaited<ReturnType<typeof loadLargeEngine>>;
+
+beforeAll(async () => {
+  small = await loadSmallEngine({ packDir: SMALL, partnerPackDir: LARGE, threads: 1 });
+  large = await loadLargeEngine({ packDir: LARGE, partnerPackDir: SMALL, threads: 1 });
+});
+
+describe("the small engine", () => {
+  it("answers, ranks every visual token and scores its answer", async () => {
+    const res = await small.runSmall({ image: sceneImage(11, 0), question: QUESTION, maxTokens: 4 });
+    expect(res.ranking).toHaveLength(small.pack.visualTokens);
+    expect(res.ranking.every((v) => v >= 0)).toBe(true);
+    expect(res.exit.confidence).toBeGreaterThan(0);
+    expect(res.exit.confidence).toBeLessThanOrEqual(1);
+    expect(res.exit.decision).toBeCloseTo((res.exit.confidence + res.exit.consistency) / 2, 12);
+    expect(res.shouldExit).toBe(res.exit.decision >= res.exit.threshold);
+    expect(res.metering.accelerator_ms).toBeGreaterThan(0);
+    expect(res.metering.visual_tokens_kept).toBe(small.pack.visualTokens);
+  });
+
+  it("skips the vision encoder for a repeated image", async () => {
+    const image = sceneImage(11, 1);
+    const before = small.model.vision.cacheStats();
+    await small.runSmall({ image, question: QUESTION, maxTokens: 2 });
+    await small.runSmall({ image, question: "is there a blue square ?", maxTokens: 2 });
+    const after = small.model.vision.cacheStats();
+    expect(after.misses - before.misses).toBe(1);
+    expect(after.hits - before.hits).toBe(1);
+  });
+
+  it("rejects questions it cannot read", () => {
+    expect(() => small.checkQuestion("   ")).toThrow(InvalidRequestError);
+    expect(() => small.checkQuestion("what is a zebra ?")).toThrow(/does not know/);
+    expect(() => small.checkQuestion(Array(40).fill("red").join(" "))).toThrow(/limit/);
+    expect(() => small.checkQuestion("answer: yes")).toThrow(/reserved/);
+  });
+});
+
+describe("the pruned large engine", () => {
+  const image = sceneImage(12, 3);
+
+  it("with retention 1 gives exactly the unpruned output", async () => {
+    const model = large.model;
+    const meter = new Meter();
+    const { embeds } = await model.vision.embed(image, meter);
+    const { textIds } = model.prompt.build(QUESTION);
+    const all = [...Array(model.numVisual).keys()];
+    const full = await new DecoderRun(model, meter).prefill(embeds, textIds);
+    const pruned = await new DecoderRun(model, meter).prefill(embeds, textIds, { layer: 1, choose: () => all });
+    expect(Array.from(pruned.logits)).toEqual(Array.from(full.logits));
+
+    const ranking = Array.from({ length: model.numVisual }, (_, i) => i);
+    const a = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "large", retention: 1, pruneLayer: 1 });
+    const b = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "sgp", retention: 1, pruneLayer: 1, ranking });
+    expect(b.answer).toBe(a.answer);
+    expect(b.ranking).toEqual(a.ranking);
+  });
+
+  it("keeps ceil(r·N) visual tokens from layer K on, at every split layer and for FastV", async () => {
+    const ranking = Array.from({ length: 64 }, (_, i) => (i * 37) % 64);
+    for (const pruneLayer of large.pack.splitLayers) {
+      const sgp = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "sgp", retention: 0.09, pruneLayer, ranking });
+      expect(sgp.metering.visual_tokens_kept).toBe(6);
+      const fastv = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "fastv", retention: 0.09, pruneLayer });
+      expect(fastv.metering.visual_tokens_kept).toBe(6);
+      const full = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "large", retention: 1, pruneLayer });
+      expect(sgp.metering.flops).toBeLessThan(full.metering.flops);
+    }
+  });
+
+  it("validates pruning parameters against the pack", async () => {
+    const base = { image, question: QUESTION, maxTokens: 2, retention: 0.5 } as const;
+    await expect(large.runLarge({ ...base, mode: "fastv", pruneLayer: 3 })).rejects.toThrow(/prune_layer must be one of/);
+    await expect(large.runLarge({ ...base, mode: "sgp", pruneLayer: 1 })).rejects.toThrow(/ranking/);
+    await expect(large.runLarge({ ...base, mode: "sgp", pruneLayer: 1, ranking: [1, 2] })).rejects.toThrow(/ranking/);
+  });
+});
+
+describe("loading packs", () => {
+  async function copyPack(src: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), "stitch-pack-"));
+    await cp(src, dir, { recursive: true });
+    return dir;
+  }
+
+  it("refuses a pair from different families", async () => {
+    const other = await copyPack(LARGE);
+    const manifest = JSON.parse(await readFile(join(other, "manifest.json"), "utf8"));
+    await writeFile(join(other, "manifest.json"), JSON.stringify({ ...manifest, family: "another-family" }));
+    await expect(loadSmallEngine({ packDir: SMALL, partnerPackDir: other })).rejects.toThrow(/different families/);
+  });
+
+  it("refuses a pair with different visual grids", async () => {
+    const other = await copyPack(LARGE);
+    const manifest = JSON.parse(await readFile(join(other, "manifest.json"), "utf8"));
+    manifest.visual_grid = { rows: 4, cols: 16, patch_px: 12 };
+    await writeFile(join(other, "manifest.json"), JSON.stringify(manifest));
+    await expect(loadSmallEngine({ packDir: SMALL, partnerPackDir: other })).rejects.toThrow(/visual grids/);
+  });
+
+  it("refuses a pack whose files do not match their checksums", async () => {
+    const broken = await copyPack(SMALL);
+    const tokenizer = await readFile(join(broken, "tokenizer.json"), "utf8");
+    await writeFile(join(broken, "tokenizer.json"), tokenizer.replace('"circle"', '"circel"'));
+    await expect(loadSmallEngine({ packDir: broken })).rejects.toThrow(/checksum mismatch/);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * The SGL engine: the small model with SGP ranking and SEE exit decision, and the
+ * large model pruned at layer K. Loaders verify the packs, create sessions once,
+ * and warm up before returning.
+ */
+import { InvalidRequestError, type Metering } from "../../shared/index.js";
+import { type ExitPolicy, decideExit } from "./decide-exit.js";
+import { DecoderRun, type PruneAt } from "./decoder-run.js";
+import { generate } from "./generate.js";
+import { type LoadedModel, loadModel } from "./loaded-model.js";
+import { checkPair, readModelPack } from "./model-pack.js";
+import { Meter } from "./onnx-sessions.js";
+import { topVisualTokens } from "./rank-visual-tokens.js";
+import { scoreConsistency } from "./score-consistency.js";
+import type { DecodedImage, LargeEngine, LargeRequest, LargeResult, SmallEngine, SmallRequest, SmallResult } from "./types.js";
+
+export { checkPair, readModelPack } from "./model-pack.js";
+export { resolveServingDefaults, type ServingOverrides } from "./serving-defaults.js";
+
+export interface EngineOptions {
+  packDir: string;
+  /** The other pack of the pair; when given, a mismatched pair is refused at load. */
+  partnerPackDir?: string;
+  threads?: number;
+  executionProviders?: string[];
+  visionCacheBytes?: number;
+  gpuClass?: string;
+  exit?: ExitPolicy;
+}
+
+const DEFAULT_EXIT: ExitPolicy = { threshold: 0.8, retention: 0.05, rule: "average" };
+
+async function load(options: EngineOptions, role: "small" | "large"): Promise<LoadedModel> {
+  const pack = await readModelPack(options.packDir);
+  if (pack.manifest.role !== role) throw new Error(`${options.packDir} is a ${pack.manifest.role} pack, expected ${role}`);
+  if (options.partnerPackDir) {
+    const partner = await readModelPack(options.partnerPackDir);
+    if (role === "small") checkPair(pack.manifest, partner.manifest);
+    else checkPair(partner.manifest, pack.manifest);
+  }
+  const model = await loadModel(
+    pack,
+    { executionProviders: options.executionProviders ?? ["cpu"], threads: options.threads ?? 0 },
+    options.visionCacheBytes ?? 64 * 1024 * 1024,
+  );
+  await warmUp(model);
+  return model;
+}
+
+/** One throwaway pass so the first real request does not pay for lazy initialisation. */
+async function warmUp(model: LoadedModel): Promise<void> {
+  const { width, height } = model.info.imageSize;
+  const blank: DecodedImage = { hash: "warm-up", width, height, rgb: new Uint8Array(width * height * 3).fill(235) };
+  const meter = new Meter();
+  const { embeds } = await model.vision.embed(blank, meter);
+  await new DecoderRun(model, meter).prefill(embeds, model.prompt.warmupIds);
+}
+
+function metering(model: LoadedModel, meter: Meter, promptTokens: number, completion: number, kept: number, gpuClass: string): Metering {
+  return {
+    accelerator_ms: meter.acceleratorMs,
+    flops: meter.flops,
+    visual_tokens_total: model.numVisual,
+    visual_tokens_kept: kept,
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    gpu_class: gpuClass,
+  };
+}
+
+export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngine & { model: LoadedModel }> {
+  const model = await load(options, "small");
+  const policy = options.exit ?? DEFAULT_EXIT;
+  const gpuClass = options.gpuClass ?? "cpu";
+  return {
+    model,
+    pack: model.info,
+    checkQuestion: (q) => void model.prompt.build(q),
+    async runSmall(req: SmallRequest): Promise<SmallResult> {
+      const { textIds } = model.prompt.build(req.question);
+      const meter = new Meter();
+      const { embeds } = await model.vision.embed(req.image, meter);
+      const run = new DecoderRun(model, meter);
+      const gen = await generate({
+        run, visual: embeds, textIds, numVisual: model.numVisual, vocab: model.dims.vocab, maxTokens: req.maxTokens,
+        stopIds: model.prompt.stopIds, decode: model.prompt.decode, signal: req.signal,
+      });
+      run.release();
+      const ranking = [...run.received];
+      const reread = await scoreConsistency(model, meter, embeds, textIds, gen, topVisualTokens(ranking, policy.retention));
+      const { shouldExit, ...exit } = decideExit(gen.probabilities, reread, policy, req.exitThreshold);
+      const completion = gen.probabilities.length;
+      return {
+        answer: gen.text,
+        finishReason: gen.finishReason,
+        ranking,
+        exit,
+        shouldExit,
+        metering: metering(model, meter, model.numVisual + textIds.length, completion, model.numVisual, gpuClass),
+      };
+    },
+  };
+}
+
+export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngine & { model: LoadedModel }> {
+  const model = await load(options, "large");
+  const gpuClass = options.gpuClass ?? "cpu";
+  return {
+    model,
+    pack: model.info,
+    checkQuestion: (q) => void model.prompt.build(q),
+    async runLarge(req: LargeRequest): Promise<LargeResult> {
+      const { textIds } = model.prompt.build(req.question);
+      const prune = pruning(model, req);
+      const meter = new Meter();
+      const { embeds } = await model.vision.embed(req.image, meter);
+      const run = new DecoderRun(model, meter);
+      const gen = await generate({
+        run, visual: embeds, textIds, numVisual: model.numVisual, vocab: model.dims.vocab, maxTokens: req.maxTokens,
+        stopIds: model.prompt.stopIds, decode: model.prompt.decode, prune, onToken: req.onToken, signal: req.signal,
+      });
+      run.release();
+      return {
+        answer: gen.text,
+        finishReason: gen.finishReason,
+        ranking: [...run.received],
+        metering: metering(model, meter, model.numVisual + textIds.length, gen.probabilities.length, run.visualKept, gpuClass),
+      };
+    },
+  };
+}
+
+/** Validates the pruning parameters against the pack and returns the pruning rule of the mode. */
+function pruning(model: LoadedModel, req: LargeRequest): PruneAt | undefined {
+  if (req.mode === "large") return undefined;
+  if (!model.info.splitLayers.includes(req.pruneLayer)) {
+    throw new InvalidRequestError(
+      `prune_layer must be one of ${model.info.splitLayers.join(", ")} for ${model.info.name}`,
+      "invalid_prune_layer",
+      "stitch.prune_layer",
+    );
+  }
+  if (!(req.retention > 0 && req.retention <= 1)) {
+    throw new InvalidRequestError("retention must be in (0, 1]", "invalid_retention", "stitch.retention");
+  }
+  if (req.mode === "fastv") {
+    // FastV: the large model's own attention at layer K-1, from the last prompt token.
+    return { layer: req.pruneLayer, choose: (last) => topVisualTokens(last ?? new Float32Array(model.numVisual), req.retention) };
+  }
+  if (!req.ranking || req.ranking.length !== model.numVisual || !req.ranking.every(Number.isFinite)) {
+    throw new InvalidRequestError(
+      `sgp needs the small model's ranking of all ${model.numVisual} visual tokens`,
+      "invalid_ranking",
+      "ranking",
+    );
+  }
+  const keep = topVisualTokens(req.ranking, req.retention);
+  return { layer: req.pruneLayer, choose: () => keep };
+}

@@ -1,0 +1,74 @@
+/**
+ * Method defaults for a pack pair: the SEE exit policy and the large model's
+ * pruning (layer K, retention r). The calibration tool writes them to
+ * `<packs>/serving-defaults.json` for the pair it measured; env vars override.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { COMBINE_RULES } from "./decide-exit.js";
+
+export const ServingDefaultsSchema = z.object({
+  pair: z.object({ small: z.string(), large: z.string() }),
+  exit: z.object({
+    threshold: z.number().min(0).max(1),
+    retention: z.number().gt(0).max(1),
+    rule: z.enum(COMBINE_RULES),
+  }),
+  prune: z.object({ layer: z.number().int().min(1), retention: z.number().gt(0).max(1) }),
+  calibration: z.record(z.string(), z.unknown()).optional(),
+});
+export type ServingDefaults = z.infer<typeof ServingDefaultsSchema>;
+
+/** Used when no calibration file matches the loaded pair: the paper's rule and the reference code's 5% re-read. */
+export const FALLBACK_DEFAULTS: Omit<ServingDefaults, "pair"> = {
+  exit: { threshold: 0.8, retention: 0.05, rule: "average" },
+  prune: { layer: 1, retention: 0.35 },
+};
+
+export const SERVING_DEFAULTS_FILE = "serving-defaults.json";
+
+export async function readServingDefaults(packsDir: string, small: string, large: string): Promise<Omit<ServingDefaults, "pair">> {
+  let text: string;
+  try {
+    text = await readFile(join(packsDir, SERVING_DEFAULTS_FILE), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return FALLBACK_DEFAULTS;
+    throw err;
+  }
+  // A present but malformed file is a deployment error: fail at start-up, not silently.
+  const parsed = ServingDefaultsSchema.parse(JSON.parse(text));
+  const matches = parsed.pair.small === small && parsed.pair.large === large;
+  return matches ? parsed : FALLBACK_DEFAULTS;
+}
+
+export interface ServingOverrides {
+  exitThreshold?: number;
+  exitRetention?: number;
+  pruneLayer?: number;
+  pruneRetention?: number;
+}
+
+/**
+ * The method defaults in force for a pair, layered: built-in fallback → the
+ * calibration file for this exact pair → explicit overrides (env vars).
+ */
+export async function resolveServingDefaults(
+  packsDir: string,
+  versions: { small: string; large: string },
+  overrides: ServingOverrides = {},
+): Promise<Omit<ServingDefaults, "pair">> {
+  const base = await readServingDefaults(packsDir, versions.small, versions.large);
+  return {
+    exit: {
+      ...base.exit,
+      threshold: overrides.exitThreshold ?? base.exit.threshold,
+      retention: overrides.exitRetention ?? base.exit.retention,
+    },
+    prune: {
+      layer: overrides.pruneLayer ?? base.prune.layer,
+      retention: overrides.pruneRetention ?? base.prune.retention,
+    },
+    ...(base.calibration ? { calibration: base.calibration } : {}),
+  };
+}

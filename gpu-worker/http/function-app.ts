@@ -1,0 +1,95 @@
+/**
+ * What both GPU functions share: request id and access log, metrics, health
+ * and readiness, one error path, and the guard chain of the work route
+ * (ready → signed → deadline → concurrency slot). Each function only adds its
+ * handler.
+ */
+import { type Handler, Hono } from "hono";
+import { OverloadedError } from "../../shared/errors.js";
+import { ReplayGuard } from "../../shared/sign-request.js";
+import type { WorkerConfig } from "../config.js";
+import type { WorkerEnv } from "./env.js";
+import { notFound, onError } from "./handle-errors.js";
+import { ConcurrencyGate, limitConcurrency } from "./limit-concurrency.js";
+import type { Logger } from "./logger.js";
+import { type VisionCacheStats, WorkerMetrics } from "./metrics.js";
+import { requestId } from "./request-id.js";
+import { requestTimeout } from "./request-timeout.js";
+import { verifySignature } from "./verify-signature.js";
+
+export type GuardConfig = Pick<
+  WorkerConfig,
+  "signingSecret" | "signatureWindowS" | "maxConcurrency" | "maxQueue" | "requestTimeoutMs" | "maxImageBytes"
+>;
+
+export interface FunctionAppOptions {
+  config: GuardConfig;
+  logger: Logger;
+  /** The work route, e.g. POST /v1/answer. */
+  path: string;
+  handler: Handler<WorkerEnv>;
+  /** True once the engines are loaded and warmed up (and false again while shutting down). */
+  isReady: () => boolean;
+  visionCaches: () => Record<string, VisionCacheStats>;
+  defaultMetrics?: boolean;
+}
+
+export interface FunctionApp {
+  app: Hono<WorkerEnv>;
+  gate: ConcurrencyGate;
+  metrics: WorkerMetrics;
+}
+
+const NOT_READY_RETRY_S = 5;
+
+export const notReady = () =>
+  new OverloadedError("The function is starting up or shutting down", "not_ready", null, {
+    retryAfter: NOT_READY_RETRY_S,
+  });
+
+/** The largest body worth reading: the image limit in base64 (with MIME line breaks), plus the JSON around it. */
+export function maxBodyBytes(maxImageBytes: number): number {
+  return Math.ceil(((maxImageBytes * 4) / 3) * 1.03) + 64 * 1024;
+}
+
+export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
+  const { config } = options;
+  const gate = new ConcurrencyGate(config.maxConcurrency, config.maxQueue);
+  const metrics = new WorkerMetrics({
+    paths: [options.path, "/healthz", "/readyz", "/metrics"],
+    gate,
+    visionCaches: options.visionCaches,
+    defaultMetrics: options.defaultMetrics,
+  });
+  const app = new Hono<WorkerEnv>();
+  app.use(requestId({ logger: options.logger }), metrics.middleware());
+  app.onError(onError());
+  app.notFound(notFound());
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    if (!options.isReady()) throw notReady();
+    return c.json({ status: "ready" });
+  });
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+  );
+
+  app.post(
+    options.path,
+    async function requireReady(_c, next) {
+      if (!options.isReady()) throw notReady();
+      await next();
+    },
+    verifySignature({
+      secret: config.signingSecret,
+      windowSeconds: config.signatureWindowS,
+      maxBodyBytes: maxBodyBytes(config.maxImageBytes),
+      replayGuard: new ReplayGuard(),
+    }),
+    requestTimeout({ timeoutMs: config.requestTimeoutMs }),
+    limitConcurrency(gate),
+    options.handler,
+  );
+  return { app, gate, metrics };
+}

@@ -1,0 +1,110 @@
+/**
+ * Prometheus metrics of one function process: requests by path and status,
+ * latency, queue depth and in-flight requests (read from the gate at scrape
+ * time), answers by mode and path, and the engine's vision-cache counters.
+ * One registry per app, so two apps in one process (tests) do not collide.
+ */
+import type { MiddlewareHandler } from "hono";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { WorkerEnv } from "./env.js";
+import type { ConcurrencyGate } from "./limit-concurrency.js";
+
+export interface VisionCacheStats {
+  hits: number;
+  misses: number;
+  bytes: number;
+}
+
+export interface MetricsOptions {
+  /** Route paths kept as labels; anything else is counted as `other` so labels stay bounded. */
+  paths: string[];
+  gate: ConcurrencyGate;
+  /** Vision-cache counters of each loaded engine, keyed by model role; absent until loaded. */
+  visionCaches: () => Record<string, VisionCacheStats>;
+  defaultMetrics?: boolean;
+}
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<"path" | "method" | "status">;
+  readonly latency: Histogram<"path">;
+  readonly answers: Counter<"mode" | "path" | "degraded">;
+  private readonly known: Set<string>;
+
+  constructor(options: MetricsOptions) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: "stitch_http_requests_total",
+      help: "HTTP requests by route, method and status",
+      labelNames: ["path", "method", "status"],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: "stitch_http_request_duration_seconds",
+      help: "Time to the response headers (streams: to the first event), by route",
+      labelNames: ["path"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.answers = new Counter({
+      name: "stitch_answers_total",
+      help: "Answers by requested mode, answering path, and whether degraded to the small answer",
+      labelNames: ["mode", "path", "degraded"],
+      registers,
+    });
+    const gate = options.gate;
+    new Gauge({
+      name: "stitch_queue_depth",
+      help: "Requests waiting for a concurrency slot",
+      registers,
+      collect() {
+        this.set(gate.queued);
+      },
+    });
+    new Gauge({
+      name: "stitch_in_flight",
+      help: "Requests holding a concurrency slot",
+      registers,
+      collect() {
+        this.set(gate.inFlight);
+      },
+    });
+    // The engine keeps plain counters; they are copied into the registry at scrape time.
+    const caches = options.visionCaches;
+    const cacheCounter = (name: string, help: string, pick: (s: VisionCacheStats) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["model"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [model, stats] of Object.entries(caches())) this.inc({ model }, pick(stats));
+        },
+      });
+    cacheCounter("stitch_vision_cache_hits_total", "Vision-embedding cache hits", (s) => s.hits);
+    cacheCounter("stitch_vision_cache_misses_total", "Vision-embedding cache misses", (s) => s.misses);
+    new Gauge({
+      name: "stitch_vision_cache_bytes",
+      help: "Bytes held by the vision-embedding cache",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        for (const [model, stats] of Object.entries(caches())) this.set({ model }, stats.bytes);
+      },
+    });
+    this.known = new Set(options.paths);
+  }
+
+  /** Counts and times every request; the first middleware after the request id. */
+  middleware(): MiddlewareHandler<WorkerEnv> {
+    return async (c, next) => {
+      const started = performance.now();
+      await next();
+      const path = this.known.has(c.req.path) ? c.req.path : "other";
+      this.latency.observe({ path }, (performance.now() - started) / 1000);
+      this.requests.inc({ path, method: c.req.method, status: String(c.res.status) });
+    };
+  }
+}

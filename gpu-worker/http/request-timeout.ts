@@ -1,0 +1,44 @@
+/**
+ * Per-request deadline: the configured timeout, shortened by the caller's
+ * `x-stitch-deadline` (epoch ms) so a downstream function never works on for a
+ * caller that has given up. Exposes an AbortSignal for the engine and for the
+ * call to the large function; when it fires, a request still in the queue gets
+ * 503 (overload, retry later) and a running one 504.
+ */
+import type { MiddlewareHandler } from "hono";
+import { OverloadedError, UpstreamTimeoutError } from "../../shared/errors.js";
+import { afterBody } from "./after-body.js";
+import type { WorkerEnv } from "./env.js";
+
+export const DEADLINE_HEADER = "x-stitch-deadline";
+
+export function requestTimeout(options: { timeoutMs: number }): MiddlewareHandler<WorkerEnv> {
+  if (!(options.timeoutMs > 0)) throw new Error("requestTimeout: timeoutMs must be positive");
+  return async function requestTimeoutMiddleware(c, next) {
+    const now = Date.now();
+    const given = Number(c.req.header(DEADLINE_HEADER));
+    const at = Number.isFinite(given) && given > 0 ? Math.min(now + options.timeoutMs, given) : now + options.timeoutMs;
+    const controller = new AbortController();
+    c.set("deadline", { at, signal: AbortSignal.any([controller.signal, c.req.raw.signal]) });
+
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = c.var.admitted
+          ? new UpstreamTimeoutError("The request did not finish within its deadline", "request_timeout")
+          : new OverloadedError("The request waited too long in the queue", "queue_timeout", null, { retryAfter: 1 });
+        controller.abort(err);
+        reject(err);
+      }, at - now);
+    });
+    // Once the race is settled the timer may still fire (a stream running past its deadline): nobody awaits then.
+    expired.catch(() => {});
+    try {
+      await Promise.race([next(), expired]);
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    afterBody(c, () => clearTimeout(timer));
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Server-sent events of a streamed answer, both directions: `token` {text}
+ * deltas, then exactly one `done` (the full response JSON) or `error` (the
+ * shared error body plus its HTTP `status`, as a stream's own status is already
+ * 200). The status is decided by the first event: work that fails before its
+ * first token is thrown, so the caller still gets a plain 4xx/5xx.
+ */
+import { toErrorResponse } from "../../shared/errors.js";
+import type { Logger } from "./logger.js";
+
+export type StreamEvent = "token" | "done" | "error";
+
+const encoder = new TextEncoder();
+const frame = (event: StreamEvent, data: unknown) => encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+
+export interface EventStreamOptions {
+  requestId: string;
+  log: Logger;
+}
+
+/** Runs `work` and answers with its tokens as they come; resolves once the first event is known. */
+export async function eventStream<T>(
+  work: (onToken: (text: string) => void) => Promise<T>,
+  options: EventStreamOptions,
+): Promise<Response> {
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let open = true;
+  const early: string[] = [];
+  let firstToken!: () => void;
+  const started = new Promise<void>((resolve) => {
+    firstToken = resolve;
+  });
+  const send = (event: StreamEvent, data: unknown) => {
+    if (!open || !controller) return;
+    try {
+      controller.enqueue(frame(event, data));
+    } catch {
+      open = false; // the client went away; the work is aborted through the request signal
+    }
+  };
+  const onToken = (text: string) => {
+    if (controller) send("token", { text });
+    else {
+      early.push(text);
+      firstToken();
+    }
+  };
+
+  const result = work(onToken);
+  await Promise.race([started, result]); // rejects, and so throws, only when the work failed before any token
+
+  const body = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      controller = ctrl;
+      for (const text of early) send("token", { text });
+      result.then(
+        (value) => send("done", value),
+        (err: unknown) => {
+          const { status, body } = toErrorResponse(err, options.requestId);
+          options.log.warn("stream failed", { status, code: body.error.code, error: err });
+          send("error", { ...body, status });
+        },
+      ).finally(() => {
+        if (open) ctrl.close();
+        open = false;
+      });
+    },
+    cancel() {
+      open = false;
+    },
+  });
+  return new Response(body, {
+    status: 200,
+    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+  });
+}
+
+export interface ReceivedEvent {
+  event: string;
+  data: string;
+}
+
+/** Parses an SSE byte stream into events (fields `event` and `data`; comments and ids ignored). */
+export async function* readEvents(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<ReceivedEvent> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of chunks) {
+    // CRLF or CR line ends become LF; a CR at the very end waits, its LF may be in the next chunk.
+    buffer = (buffer + decoder.decode(chunk, { stream: true })).replace(/\r\n|\r(?!$)/g, "\n");
+    let end = buffer.indexOf("\n\n");
+    while (end >= 0) {
+      const parsed = parseEvent(buffer.slice(0, end));
+      if (parsed) yield parsed;
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf("\n\n");
+    }
+  }
+  const last = parseEvent((buffer + decoder.decode()).replace(/\r/g, "\n"));
+  if (last) yield last;
+}
+
+function parseEvent(block: string): ReceivedEvent | null {
+  let event = "message";
+  const data: string[] = [];
+  for (const line of block.split("\n")) {
+    if (line === "" || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  }
+  return data.length > 0 ? { event, data: data.join("\n") } : null;
+}

@@ -1,0 +1,108 @@
+/**
+ * Start-up of a function's models, by role: `small` loads the small engine and
+ * calls the large function over HTTP (it only needs the large pack's manifest,
+ * to validate parameters and name the version); `large` loads the large engine;
+ * `both` loads the two and escalates in-process. The pair is checked before any
+ * session is created, and the serving defaults (calibration file, then env) are
+ * fixed here once.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ModelPackManifestSchema, type ModelPackManifest } from "../shared/index.js";
+import type { AnswerDeps } from "./answer-question.js";
+import type { WorkerConfig } from "./config.js";
+import type { ExitPolicy } from "./engine/decide-exit.js";
+import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
+import { checkPair, ModelPackError, packInfo } from "./engine/model-pack.js";
+import { readServingDefaults } from "./engine/serving-defaults.js";
+import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
+import type { Logger } from "./http/logger.js";
+import type { VisionCacheStats } from "./http/metrics.js";
+import { checkPruneLayer, type PruneDefaults } from "./resolve-method.js";
+import type { LargeDeps } from "./run-pruned-large.js";
+
+export interface LoadedServices {
+  /** The small function's dependencies (roles small and both). */
+  answer?: AnswerDeps;
+  /** The large function's dependencies (role large). */
+  large?: LargeDeps;
+  visionCaches: () => Record<string, VisionCacheStats>;
+  close(): Promise<void>;
+}
+
+async function readManifest(dir: string): Promise<ModelPackManifest> {
+  const file = join(dir, "manifest.json");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, "utf8"));
+  } catch (cause) {
+    throw new ModelPackError(`cannot read ${file}: ${(cause as Error).message}`);
+  }
+  const parsed = ModelPackManifestSchema.safeParse(raw);
+  if (!parsed.success) throw new ModelPackError(`invalid manifest ${file}: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export async function loadServices(config: WorkerConfig, log: Logger): Promise<LoadedServices> {
+  const engineOptions = {
+    threads: config.threads,
+    executionProviders: config.executionProviders,
+    visionCacheBytes: config.visionCacheBytes,
+    gpuClass: config.gpuClass,
+  };
+  const limits = { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels };
+
+  if (config.role === "large") {
+    const large = await loadLargeEngine({ ...engineOptions, packDir: config.largePackDir });
+    log.info("large engine loaded", { pack: large.pack });
+    return {
+      large: { large, limits },
+      visionCaches: () => ({ large: large.model.vision.cacheStats() }),
+      close: async () => {},
+    };
+  }
+
+  // Refuse a mismatched pair before paying for any session.
+  const smallManifest = await readManifest(config.smallPackDir);
+  const largeManifest = await readManifest(config.largePackDir);
+  checkPair(smallManifest, largeManifest);
+  const defaults = await readServingDefaults(config.packsDir, smallManifest.version, largeManifest.version);
+  const exit: ExitPolicy = {
+    threshold: config.exit.threshold ?? defaults.exit.threshold,
+    retention: config.exit.retention ?? defaults.exit.retention,
+    rule: config.exit.rule ?? defaults.exit.rule,
+  };
+  const prune: PruneDefaults = {
+    pruneLayer: config.defaultPruneLayer ?? defaults.prune.layer,
+    retention: config.defaultRetention ?? defaults.prune.retention,
+  };
+  const largeInfo = packInfo(largeManifest);
+  try {
+    checkPruneLayer(prune.pruneLayer, largeInfo);
+  } catch (err) {
+    throw new ModelPackError(`default prune layer: ${(err as Error).message}`);
+  }
+
+  const small = await loadSmallEngine({ ...engineOptions, packDir: config.smallPackDir, exit });
+  const large =
+    config.role === "both"
+      ? await loadLargeEngine({ ...engineOptions, packDir: config.largePackDir, partnerPackDir: config.smallPackDir })
+      : undefined;
+  const escalation = large
+    ? inProcessEscalation(large, { timeoutMs: config.largeTimeoutMs })
+    : httpEscalation({
+        url: config.largeUrl,
+        secret: config.signingSecret,
+        timeoutMs: config.largeTimeoutMs,
+        connections: config.maxConcurrency + 1,
+      });
+  log.info("engines loaded", { role: config.role, small: small.pack, large: largeInfo, exit, prune });
+  return {
+    answer: { small, largePack: large?.pack ?? largeInfo, escalation, defaults: prune, limits },
+    visionCaches: () => ({
+      small: small.model.vision.cacheStats(),
+      ...(large ? { large: large.model.vision.cacheStats() } : {}),
+    }),
+    close: () => escalation.close(),
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The large function's stage: an EscalateRequest (image, question, the small
+ * model's ranking) → decoded image → the pruned large model → EscalateResponse.
+ */
+import type { EscalateRequest, EscalateResponse } from "../shared/index.js";
+import { type DecodeLimits, decodeImage } from "./decode-image.js";
+import type { LargeEngine, OnToken } from "./engine/types.js";
+import { modelVersion } from "./escalate-to-large.js";
+
+export interface LargeDeps {
+  large: LargeEngine;
+  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels">;
+}
+
+export async function runPrunedLarge(
+  req: EscalateRequest,
+  deps: LargeDeps,
+  options: { signal?: AbortSignal; onToken?: OnToken } = {},
+): Promise<EscalateResponse> {
+  const { large } = deps;
+  large.checkQuestion(req.question);
+  const image = await decodeImage(req.image.base64, { ...deps.limits, ...large.pack.imageSize });
+  // Pruning parameters and the ranking are checked by the engine against its own pack.
+  const result = await large.runLarge({
+    image,
+    question: req.question,
+    maxTokens: req.max_tokens,
+    mode: req.mode,
+    retention: req.retention,
+    pruneLayer: req.prune_layer,
+    ranking: req.ranking,
+    onToken: options.onToken,
+    signal: options.signal,
+  });
+  return {
+    request_id: req.request_id,
+    answer: result.answer,
+    finish_reason: result.finishReason,
+    metering: result.metering,
+    model: modelVersion(large.pack),
+  };
+}

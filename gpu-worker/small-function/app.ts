@@ -1,0 +1,55 @@
+/**
+ * The small function: the public entry for the edge. POST /v1/answer runs the
+ * orchestrator (answer-question.ts) and answers JSON or, with `stream: true`,
+ * server-sent events.
+ */
+import { AnswerRequestSchema, type AnswerResponse } from "../../shared/index.js";
+import { type AnswerDeps, answerQuestion } from "../answer-question.js";
+import { createFunctionApp, type FunctionApp, type GuardConfig, notReady } from "../http/function-app.js";
+import type { Logger } from "../http/logger.js";
+import type { VisionCacheStats } from "../http/metrics.js";
+import { checkRequestId, parseBody } from "../http/parse-body.js";
+import { eventStream } from "../http/server-sent-events.js";
+
+export interface SmallAppOptions {
+  config: GuardConfig;
+  logger: Logger;
+  /** Null until the engines are loaded and warmed up: the app answers 503 `not_ready` meanwhile. */
+  services: () => AnswerDeps | null;
+  visionCaches?: () => Record<string, VisionCacheStats>;
+  defaultMetrics?: boolean;
+}
+
+export function createSmallApp(options: SmallAppOptions): FunctionApp {
+  const fn: FunctionApp = createFunctionApp({
+    config: options.config,
+    logger: options.logger,
+    path: "/v1/answer",
+    isReady: () => options.services() !== null,
+    visionCaches: options.visionCaches ?? (() => ({})),
+    defaultMetrics: options.defaultMetrics,
+    handler: async function answer(c) {
+      const deps = options.services();
+      if (!deps) throw notReady(); // shutting down since the readiness check
+      const req = parseBody(c, AnswerRequestSchema);
+      checkRequestId(c, req);
+      const run = async (onToken?: (text: string) => void) => {
+        const res = await answerQuestion(req, deps, {
+          signal: c.var.deadline.signal,
+          deadline: c.var.deadline.at,
+          onToken,
+          log: c.var.log,
+        });
+        count(fn, res);
+        return res;
+      };
+      if (req.stream) return eventStream(run, { requestId: c.var.requestId, log: c.var.log });
+      return c.json(await run());
+    },
+  });
+  return fn;
+}
+
+function count(fn: FunctionApp, res: AnswerResponse): void {
+  fn.metrics.answers.inc({ mode: res.mode, path: res.path, degraded: String(res.degraded) });
+}

@@ -1,0 +1,207 @@
+"""Exports the trained pair as two model packs (ONNX graphs, tokenizer, manifest,
+checksums, conformance fixture) and verifies every graph against torch with
+onnxruntime (through onnxruntime-node, the runtime the product uses).
+
+    /usr/bin/python3 model-training/export_packs.py --run training-runs/pair --out model-packs
+"""
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import torch
+
+from pack_graphs import EmbedGraph, SegmentGraph, VisionGraph
+from reference_engine import ReferencePack, generate
+from scene_data import SPECIALS, SceneData
+from stitch_vlm import Decoder, VisionEncoder
+
+FAMILY = "stitch-scenes-v1"
+SPLITS = {"small": [], "large": [1, 2]}
+OPSET = 14
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def load_models(run):
+    cfg = json.load(open(os.path.join(run, "config.json")))
+    meta = cfg["data_meta"]
+    enc = VisionEncoder(meta["cellPx"], cfg["d_vis"])
+    enc.load_state_dict(torch.load(os.path.join(run, "encoder.ckpt"))["model"])
+    models = {}
+    for role in ("small", "large"):
+        ck = torch.load(os.path.join(run, f"{role}.ckpt"))
+        dec = Decoder(len(cfg["vocab"]), d_vis=cfg["d_vis"], **ck["size"])
+        dec.load_state_dict(ck["model"])
+        models[role] = (dec.eval(), ck)
+    return cfg, enc.eval(), models
+
+
+def export_graph(module, args, path, inputs, outputs, dynamic):
+    torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs,
+                      dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+
+
+def export_pack(role, cfg, enc, dec, ck, out_dir, verify_cases):
+    os.makedirs(out_dir, exist_ok=True)
+    meta = cfg["data_meta"]
+    side, grid = meta["side"], meta["grid"]
+    n_vis = grid * grid
+    d, heads = dec.d, dec.heads
+    dh = d // heads
+    pix = torch.randn(2, 3, side, side)
+    export_graph(VisionGraph(enc, dec).eval(), (pix,), os.path.join(out_dir, "vision.onnx"),
+                 ["pixel_values"], ["visual_embeds"], {"pixel_values": {0: "batch"}, "visual_embeds": {0: "batch"}})
+    ids = torch.tensor([[3, 7, 9, 4]])
+    export_graph(EmbedGraph(dec).eval(), (ids,), os.path.join(out_dir, "embed.onnx"), ["input_ids"], ["inputs_embeds"],
+                 {"input_ids": {0: "batch", 1: "seq"}, "inputs_embeds": {0: "batch", 1: "seq"}})
+    bounds = [0] + SPLITS[role] + [len(dec.layers)]
+    segments = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        seg = SegmentGraph(dec, a, b).eval()
+        t, p = 5, 3
+        args = [torch.randn(1, t, d), torch.arange(p, p + t).unsqueeze(0)]
+        args += [torch.randn(1, heads, p, dh) for _ in range(2 * (b - a))]
+        dyn = {"hidden_states": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"}}
+        for name in seg.input_names()[2:]:
+            dyn[name] = {0: "batch", 2: "past"}
+        for name in seg.output_names():
+            dyn[name] = {0: "batch", 1: "seq"} if not name.startswith("present") else {0: "batch", 2: "total"}
+            if name.startswith("attention"):
+                dyn[name] = {0: "batch", 1: "seq", 2: "total"}
+        file = f"decoder-{a}-{b}.onnx"
+        export_graph(seg, tuple(args), os.path.join(out_dir, file), seg.input_names(), seg.output_names(), dyn)
+        segments.append({"file": file, "first_layer": a, "end_layer": b})
+        verify_cases.append(segment_case(seg, out_dir, file, d, heads, dh))
+    verify_cases.append(simple_case(VisionGraph(enc, dec).eval(), out_dir, "vision.onnx", {"pixel_values": pix}))
+    verify_cases.append(simple_case(EmbedGraph(dec).eval(), out_dir, "embed.onnx", {"input_ids": torch.tensor([[0, 5, 9, 12, 30]])}))
+    return segments, n_vis
+
+
+def segment_case(seg, out_dir, file, d, heads, dh):
+    # Two steps' worth of shapes: a prefill (no past) and a decode step with a past.
+    t, p = 3, 6
+    inputs = {"hidden_states": torch.randn(1, t, d), "position_ids": torch.tensor([[10, 11, 14]])}
+    for name in seg.input_names()[2:]:
+        inputs[name] = torch.randn(1, heads, p, dh)
+    return simple_case(seg, out_dir, file, inputs)
+
+
+def simple_case(module, out_dir, file, inputs):
+    with torch.no_grad():
+        outs = module(*inputs.values())
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    return {"model": os.path.join(out_dir, file), "inputs": {k: tensor_json(v) for k, v in inputs.items()},
+            "expected": [tensor_json(o) for o in outs]}
+
+
+def tensor_json(t):
+    dtype = "int64" if t.dtype == torch.int64 else "float32"
+    return {"dims": list(t.shape), "dtype": dtype, "data": t.flatten().tolist()}
+
+
+def verify_with_onnxruntime(cases):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(cases, f)
+    node = os.path.join(ROOT, "node_modules", ".bin", "node")
+    res = subprocess.run([node, os.path.join(HERE, "verify_onnx.mjs"), f.name], capture_output=True, text=True)
+    os.unlink(f.name)
+    if res.returncode != 0:
+        raise SystemExit(f"onnxruntime verification failed:\n{res.stderr}")
+    report = json.loads(res.stdout)
+    worst = 0.0
+    for r in report:
+        print(f"  verify {os.path.relpath(r['model'], ROOT)}: max abs error {max(r['errors']):.2e} over {len(r['errors'])} outputs")
+        worst = max(worst, max(r["errors"]))
+    if worst > 1e-4:
+        raise SystemExit(f"ONNX outputs differ from torch by {worst}")
+    return worst
+
+
+def tokenizer_json(vocab):
+    added = [{"id": i, "content": w, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for i, w in enumerate(vocab) if w in SPECIALS]
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": {"type": "Lowercase"},
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": None,
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordLevel", "vocab": {w: i for i, w in enumerate(vocab)}, "unk_token": "<unk>"},
+    }
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def fixture(pack, data, count=3, max_tokens=4):
+    items = []
+    for i in range(count):
+        for tier, q, a in data.questions[i][:2]:
+            tokens, step_logits, received = generate(pack, data.pixels([i]), q, max_tokens=max_tokens)
+            items.append({
+                "seed": data.meta["seed"], "index": i, "tier": tier,
+                "question": " ".join(data.vocab[t] for t in q), "expected_answer": data.vocab[a],
+                "tokens": tokens, "first_logits": [round(v, 6) for v in step_logits[0].tolist()],
+                "attention_received": [round(v, 6) for v in received.tolist()],
+            })
+    return {"max_tokens": max_tokens, "tolerance": {"logits": 1e-3, "attention": 1e-3}, "items": items}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default="training-runs/pair")
+    ap.add_argument("--out", default="model-packs")
+    ap.add_argument("--version", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cfg, enc, models = load_models(args.run)
+    meta = cfg["data_meta"]
+    fixture_dir = os.path.join(args.run, "fixture-data")
+    subprocess.run(["npx", "tsx", "scene-generator/cli.ts", "--seed", "3", "--count", "3", "--format", "bin",
+                    "--questions", "2", "--out", fixture_dir], cwd=ROOT, check=True, capture_output=True)
+    data = SceneData(fixture_dir, vocab=cfg["vocab"])
+    cases = []
+    for role, (dec, ck) in models.items():
+        out_dir = os.path.join(args.out, f"stitch-scenes-{role}")
+        segments, n_vis = export_pack(role, cfg, enc, dec, ck, out_dir, cases)
+        json.dump(tokenizer_json(cfg["vocab"]), open(os.path.join(out_dir, "tokenizer.json"), "w"), indent=1)
+        pack = ReferencePack(enc, dec, SPLITS[role])
+        json.dump(fixture(pack, data), open(os.path.join(out_dir, "fixture.json"), "w"))
+        files = ["vision.onnx", "embed.onnx", "tokenizer.json"] + [s["file"] for s in segments]
+        weights = hashlib.sha256(b"".join(open(os.path.join(out_dir, f), "rb").read() for f in files)).hexdigest()[:10]
+        enc_macs = n_vis * sum(m.in_features * m.out_features for m in enc.mlp if isinstance(m, torch.nn.Linear))
+        proj_macs = n_vis * sum(m.in_features * m.out_features for m in dec.project if isinstance(m, torch.nn.Linear))
+        manifest = {
+            "format": "stitch-model-pack/1", "family": FAMILY, "role": role, "name": f"stitch-scenes-{role}",
+            "version": args.version or f"1.0.0+{weights}",
+            "image": {"width": meta["side"], "height": meta["side"], "mean": [0.5] * 3, "std": [0.25] * 3},
+            "visual_grid": {"rows": meta["grid"], "cols": meta["grid"], "patch_px": meta["cellPx"]},
+            "tokenizer": "tokenizer.json",
+            "prompt_template": "<image> question: {question} answer:",
+            "image_token": "<image>", "stop_tokens": ["<eos>"], "max_question_tokens": 24,
+            "decoder": {"hidden": dec.d, "heads": dec.heads, "layers": len(dec.layers), "mlp_hidden": 4 * dec.d,
+                        "vocab": len(cfg["vocab"]), "vision_flops_per_image": 2 * (enc_macs + proj_macs)},
+            "split_layers": SPLITS[role],
+            "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments},
+            "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},
+            "training": {"steps": ck["step"], "params": sum(p.numel() for p in dec.parameters()),
+                         "encoder_params": sum(p.numel() for p in enc.parameters()),
+                         "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
+                         "config": {k: cfg[k] for k in ("seed", "batch", "turns", "lr", f"{role}_steps", "encoder_steps")}},
+        }
+        json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=2)
+        print(f"wrote {out_dir}: {sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 1e6:.2f} MB")
+    worst = verify_with_onnxruntime(cases)
+    print(f"all graphs verified: max abs error {worst:.2e}")
+
+
+if __name__ == "__main__":
+    main()

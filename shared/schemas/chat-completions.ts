@@ -1,0 +1,154 @@
+/**
+ * The public API's request and response bodies (OpenAI chat-completions shape,
+ * plus the optional `stitch` extension). The edge validates requests with these
+ * schemas and generates `/openapi.json` from the same objects.
+ */
+import { z } from "zod";
+import { MODES, PATHS } from "../paths.js";
+import { FALLBACKS, MethodParamsSchema } from "./inference.js";
+
+export const DEFAULT_MODEL = "stitch-sgl";
+/** Longest cache TTL a request may ask for (the edge may clamp it further). */
+export const MAX_CACHE_TTL_SECONDS = 30 * 24 * 3600;
+export const CACHE_STATUSES = ["HIT", "MISS", "BYPASS"] as const;
+export type CacheStatus = (typeof CACHE_STATUSES)[number];
+
+export const TextPartSchema = z.object({ type: z.literal("text"), text: z.string() });
+
+export const ImageUrlPartSchema = z.object({
+  type: z.literal("image_url"),
+  image_url: z.object({
+    url: z.string().min(1).meta({ description: "A `data:image/...;base64,` URL or an `https:` URL." }),
+    detail: z.enum(["auto", "low", "high"]).optional().meta({ description: "Accepted for compatibility; ignored." }),
+  }),
+});
+
+export const ContentPartSchema = z.discriminatedUnion("type", [TextPartSchema, ImageUrlPartSchema]);
+export type ContentPart = z.infer<typeof ContentPartSchema>;
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(["system", "developer", "user", "assistant"]),
+  content: z.union([z.string(), z.array(ContentPartSchema)]).nullable(),
+  name: z.string().max(256).optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const StitchCacheOptionsSchema = z.strictObject({
+  bypass: z.boolean().optional().meta({ description: "Neither read nor write the answer cache." }),
+  ttl: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_CACHE_TTL_SECONDS)
+    .optional()
+    .meta({ description: "Seconds to keep this answer in the cache; 0 = do not store." }),
+});
+
+const method = MethodParamsSchema.shape;
+export const StitchOptionsSchema = z.strictObject({
+  retention: method.retention,
+  prune_layer: method.prune_layer,
+  exit_threshold: method.exit_threshold,
+  fallback: z.enum(FALLBACKS).optional(),
+  cache: StitchCacheOptionsSchema.optional(),
+});
+export type StitchOptions = z.infer<typeof StitchOptionsSchema>;
+
+const MaxTokens = z.number().int().min(1).max(64);
+
+export const ChatCompletionRequestSchema = z
+  .strictObject({
+    model: z
+      .string()
+      .min(1)
+      .default(DEFAULT_MODEL)
+      .meta({ description: "stitch-sgl (default), stitch-small, stitch-large, stitch-sgp, stitch-fastv" }),
+    messages: z.array(ChatMessageSchema).min(1).max(64),
+    max_tokens: MaxTokens.nullable().optional(),
+    max_completion_tokens: MaxTokens.nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+    temperature: z.number().min(0).max(2).nullable().optional().meta({ description: "Accepted; decoding is greedy." }),
+    top_p: z.number().min(0).max(1).nullable().optional().meta({ description: "Accepted; decoding is greedy." }),
+    n: z.literal(1).nullable().optional(),
+    seed: z.number().int().nullable().optional(),
+    user: z.string().max(256).optional(),
+    stitch: StitchOptionsSchema.optional(),
+  })
+  .meta({ id: "ChatCompletionRequest" });
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+});
+
+export const StitchResultSchema = z
+  .object({
+    request_id: z.string(),
+    path: z.enum(PATHS),
+    mode: z.enum(MODES),
+    decision_score: z.number().nullable(),
+    degraded: z.boolean(),
+    visual_tokens: z.object({ total: z.number().int().nonnegative(), kept: z.number().int().nonnegative() }),
+    accelerator_ms: z.object({ small: z.number().nonnegative(), large: z.number().nonnegative() }),
+    cost: z.number().nonnegative().meta({ description: "US dollars billed for this request." }),
+    cache: z.enum(CACHE_STATUSES),
+  })
+  .meta({ id: "StitchResult" });
+export type StitchResult = z.infer<typeof StitchResultSchema>;
+
+export const FINISH_REASONS = ["stop", "length"] as const;
+
+export const ChatCompletionResponseSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+        finish_reason: z.enum(FINISH_REASONS),
+        logprobs: z.null(),
+      }),
+    ),
+    usage: UsageSchema,
+    stitch: StitchResultSchema,
+  })
+  .meta({ id: "ChatCompletionResponse" });
+export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponseSchema>;
+
+export const ChatCompletionChunkSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion.chunk"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
+        finish_reason: z.enum(FINISH_REASONS).nullable(),
+        logprobs: z.null(),
+      }),
+    ),
+    usage: UsageSchema.nullable().optional(),
+    stitch: StitchResultSchema.optional(),
+  })
+  .meta({ id: "ChatCompletionChunk" });
+export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunkSchema>;
+
+export const ModelSchema = z.object({
+  id: z.string(),
+  object: z.literal("model"),
+  created: z.number().int(),
+  owned_by: z.string(),
+  stitch: z.object({ mode: z.enum(MODES), description: z.string() }),
+});
+export const ModelListSchema = z
+  .object({ object: z.literal("list"), data: z.array(ModelSchema) })
+  .meta({ id: "ModelList" });
+export type ModelList = z.infer<typeof ModelListSchema>;
