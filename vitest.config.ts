@@ -14,7 +14,13 @@ const hasEdge = existsSync(fileURLToPath(new URL(edgeConfig, import.meta.url)));
 const nodeProject: TestProjectConfiguration = {
   test: {
     name: "node",
-    include: ["shared/**/*.test.ts", "scene-generator/**/*.test.ts", "gpu-worker/**/*.test.ts", "test/**/*.test.ts"],
+    include: [
+      "shared/**/*.test.ts",
+      "scene-generator/**/*.test.ts",
+      "gpu-worker/**/*.test.ts",
+      "tools/**/*.test.ts",
+      "test/**/*.test.ts",
+    ],
     environment: "node",
     testTimeout: 60_000,
   },

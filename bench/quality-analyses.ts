@@ -7,7 +7,7 @@
 import { mean, quantileSorted } from "simple-statistics";
 import { TIERS, type Tier } from "../scene-generator/vocabulary.js";
 import { configKey, type ItemRecord, type Outcome, type PrunedConfig, type PrunedMethod } from "./quality-run.js";
-import type { PrefillTiming } from "./quality-speed.js";
+import type { SpeedTiming } from "./quality-speed.js";
 import {
   areaAbove,
   cellRecall,
@@ -208,32 +208,26 @@ export interface SpeedupRow {
   layer: number;
   retention: number;
   limit: number;
+  /** Unpruned / sgp mean FLOPs per request, from the engine's metering. */
   flopsRatio: number;
-  prefill: PrefillTiming | null;
-  /** Unpruned / sgp, means over items of one engine call. */
-  requestWallRatio: number;
-  requestAcceleratorRatio: number;
+  /** Side-by-side timings (see quality-speed.ts). */
+  timing: SpeedTiming | null;
 }
 
 export function speedup(
   records: ItemRecord[],
   configs: PrunedConfig[],
   layers: number,
-  prefill: PrefillTiming[],
+  timings: SpeedTiming[],
 ): SpeedupRow[] {
-  const large = (f: (o: Outcome) => number) => mean(records.map((r) => f(r.large)));
+  const largeFlops = mean(records.map((r) => r.large.flops));
   return configs
     .filter((c) => c.method === "sgp")
-    .map((c) => {
-      const sgp = (f: (o: Outcome) => number) => mean(records.map((r) => f(pruned(r, c))));
-      return {
-        layer: c.layer,
-        retention: c.retention,
-        limit: speedupLimit(layers, c.layer, c.retention),
-        flopsRatio: large((o) => o.flops) / sgp((o) => o.flops),
-        prefill: prefill.find((p) => p.layer === c.layer && p.retention === c.retention) ?? null,
-        requestWallRatio: large((o) => o.wallMs) / sgp((o) => o.wallMs),
-        requestAcceleratorRatio: large((o) => o.acceleratorMs) / sgp((o) => o.acceleratorMs),
-      };
-    });
+    .map((c) => ({
+      layer: c.layer,
+      retention: c.retention,
+      limit: speedupLimit(layers, c.layer, c.retention),
+      flopsRatio: largeFlops / mean(records.map((r) => pruned(r, c).flops)),
+      timing: timings.find((t) => t.layer === c.layer && t.retention === c.retention) ?? null,
+    }));
 }

@@ -15,6 +15,7 @@ export interface QualityResults {
   quick: boolean;
   defaults: Defaults;
   tookSeconds: number;
+  timing: { items: number; repeats: number };
   accuracy: MethodRow[];
   agreement: Agreement;
   exit: ExitAnalysis;
@@ -151,7 +152,7 @@ ${table(
 
 ## 5. Speed-up against the limit
 
-The large model pruned by SGP relative to unpruned. Limit = L / (K + (L−K)·r) counts only decoder layers over visual tokens; measured FLOPs include text tokens, the vision encoder and the LM head. Prefill: median of side-by-side runs in rotating order.
+The large model pruned by SGP relative to unpruned. Limit = L / (K + (L−K)·r) counts only decoder layers over visual tokens; the measured FLOPs also count text tokens, the vision encoder and the LM head. Times are medians of side-by-side runs in rotating order on ${q.timing.items} items × ${q.timing.repeats} repeats: the prefill alone (where pruning acts) and the whole engine request (vision encoder, prefill and decoding, whose length can differ between the pruned and unpruned answer).
 
 ${table(
   [
@@ -160,21 +161,23 @@ ${table(
     "limit",
     "FLOPs ratio",
     "prefill ms unpruned",
-    "prefill ms pruned",
+    "pruned",
     "prefill speed-up",
-    "request wall ratio",
-    "request accel. ratio",
+    "request ms unpruned",
+    "pruned",
+    "request speed-up",
   ],
   q.speedup.map((s) => [
     String(s.layer),
     r100(s.retention),
     num(s.limit),
     num(s.flopsRatio),
-    num(s.prefill?.unprunedMs ?? Number.NaN, 3),
-    num(s.prefill?.prunedMs ?? Number.NaN, 3),
-    num(s.prefill?.speedup ?? Number.NaN),
-    num(s.requestWallRatio),
-    num(s.requestAcceleratorRatio),
+    num(s.timing?.prefill.unprunedMs ?? Number.NaN, 3),
+    num(s.timing?.prefill.prunedMs ?? Number.NaN, 3),
+    num(s.timing?.prefill.speedup ?? Number.NaN),
+    num(s.timing?.request.unprunedMs ?? Number.NaN, 3),
+    num(s.timing?.request.prunedMs ?? Number.NaN, 3),
+    num(s.timing?.request.speedup ?? Number.NaN),
   ]),
 )}
 `;

@@ -1,66 +1,115 @@
 /**
- * Prefill time of the large model, pruned against unpruned, measured side by side:
- * for each item and repeat, the unpruned prefill and every pruned one run back to
- * back in a rotating order, so that load from anything else on the machine falls
- * on all of them alike. The kept tokens are the small model's top ceil(r·N) (SGP).
+ * Time of the large model pruned by SGP against unpruned, measured side by side:
+ * for each item and repeat, the unpruned run and every pruned one run back to back
+ * in a rotating order, so that load from anything else on the machine falls on all
+ * of them alike. Two measures: the prefill alone (the decoder pass over the prompt,
+ * where pruning acts) and the whole engine request (vision, prefill, decoding).
  */
-
 import { median } from "simple-statistics";
 import { DecoderRun } from "../gpu-worker/engine/decoder-run.js";
 import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { Meter } from "../gpu-worker/engine/onnx-sessions.js";
 import { topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
 import { sceneImage } from "../gpu-worker/engine/testing.js";
+import type { LargeEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";
 import type { ItemRecord } from "./quality-run.js";
 
-export interface PrefillTiming {
-  layer: number;
-  retention: number;
-  /** Median prefill ms over items × repeats, unpruned and pruned. */
+export interface SideBySide {
+  /** Median ms over items (each item: the median of its repeats), unpruned and pruned. */
   unprunedMs: number;
   prunedMs: number;
-  /** Median over items of (unpruned / pruned), each the median of its repeats. */
+  /** Median over items of unpruned / pruned. */
   speedup: number;
 }
 
-export async function measurePrefill(
-  model: LoadedModel,
-  seed: number,
+export interface SpeedTiming {
+  layer: number;
+  retention: number;
+  prefill: SideBySide;
+  request: SideBySide;
+}
+
+type Point = { layer: number; retention: number };
+
+/** Runs `measure` for every item × repeat × (unpruned, ...points) in rotating order; per-item medians by config. */
+async function rotate(
   records: ItemRecord[],
-  points: { layer: number; retention: number }[],
+  points: Point[],
   repeats: number,
-): Promise<PrefillTiming[]> {
+  measure: (rec: ItemRecord, point: Point | undefined) => Promise<number>,
+): Promise<number[][]> {
   const configs = [undefined, ...points];
-  // times[config][item] = one entry per repeat
   const times = configs.map(() => records.map((): number[] => []));
   for (const [i, rec] of records.entries()) {
-    const qa = generateItem(seed, rec.index).questions[0];
-    if (!qa) continue;
-    const { textIds } = model.prompt.build(qa.question);
-    const { embeds } = await model.vision.embed(sceneImage(seed, rec.index), new Meter());
     for (let r = 0; r < repeats; r++) {
       for (let k = 0; k < configs.length; k++) {
         const c = (k + i + r) % configs.length;
-        const point = configs[c];
-        const keep = point && topVisualTokens(rec.small.ranking, point.retention);
-        const run = new DecoderRun(model, new Meter());
-        const start = performance.now();
-        await run.prefill(embeds, textIds, keep && point ? { layer: point.layer, choose: () => keep } : undefined);
-        times[c]?.[i]?.push(performance.now() - start);
-        run.release();
+        times[c]?.[i]?.push(await measure(rec, configs[c]));
       }
     }
   }
-  const perItem = times.map((byItem) => byItem.filter((t) => t.length > 0).map((t) => median(t)));
-  const base = perItem[0] as number[];
-  return points.map((p, j) => {
-    const pruned = perItem[j + 1] as number[];
-    return {
-      ...p,
-      unprunedMs: median(base),
-      prunedMs: median(pruned),
-      speedup: median(base.map((b, i) => b / (pruned[i] as number))),
-    };
+  return times.map((byItem) => byItem.map((t) => median(t)));
+}
+
+function compare(perConfig: number[][], j: number): SideBySide {
+  const base = perConfig[0] as number[];
+  const pruned = perConfig[j + 1] as number[];
+  return {
+    unprunedMs: median(base),
+    prunedMs: median(pruned),
+    speedup: median(base.map((b, i) => b / (pruned[i] as number))),
+  };
+}
+
+export interface SpeedPlan {
+  seed: number;
+  maxTokens: number;
+  points: Point[];
+  repeats: number;
+}
+
+export async function measureSpeed(
+  large: LargeEngine & { model: LoadedModel },
+  records: ItemRecord[],
+  plan: SpeedPlan,
+): Promise<SpeedTiming[]> {
+  const { seed, points, repeats } = plan;
+  const model = large.model;
+  const inputs = new Map(
+    await Promise.all(
+      records.map(async (rec) => {
+        const question = generateItem(seed, rec.index).questions[0]?.question ?? "";
+        const image = sceneImage(seed, rec.index);
+        const { embeds } = await model.vision.embed(image, new Meter());
+        return [rec.index, { question, image, embeds, textIds: model.prompt.build(question).textIds }] as const;
+      }),
+    ),
+  );
+  const prefill = await rotate(records, points, repeats, async (rec, point) => {
+    const input = inputs.get(rec.index);
+    if (!input) throw new Error(`no input for item ${rec.index}`);
+    const keep = point ? topVisualTokens(rec.small.ranking, point.retention) : [];
+    const run = new DecoderRun(model, new Meter());
+    const start = performance.now();
+    await run.prefill(input.embeds, input.textIds, point ? { layer: point.layer, choose: () => keep } : undefined);
+    const ms = performance.now() - start;
+    run.release();
+    return ms;
   });
+  const request = await rotate(records, points, repeats, async (rec, point) => {
+    const input = inputs.get(rec.index);
+    if (!input) throw new Error(`no input for item ${rec.index}`);
+    const start = performance.now();
+    await large.runLarge({
+      image: input.image,
+      question: input.question,
+      maxTokens: plan.maxTokens,
+      ...(point
+        ? { mode: "sgp", retention: point.retention, pruneLayer: point.layer, ranking: rec.small.ranking }
+        : { mode: "large", retention: 1, pruneLayer: model.info.splitLayers[0] as number }),
+    });
+    return performance.now() - start;
+  });
+  return points.map((p, j) => ({ ...p, prefill: compare(prefill, j), request: compare(request, j) }));
 }

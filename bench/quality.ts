@@ -13,7 +13,7 @@ import { describeMachine } from "./machine.js";
 import { accuracyVsCompute, type Defaults, exitCurves, rankingAgreement, speedup } from "./quality-analyses.js";
 import { type QualityResults, renderFigures, renderMarkdown } from "./quality-report.js";
 import { configKey, PRUNED_METHODS, type PrunedConfig, runItems } from "./quality-run.js";
-import { measurePrefill } from "./quality-speed.js";
+import { measureSpeed } from "./quality-speed.js";
 
 const RETENTIONS = [0.09, 0.2, 0.35, 0.64];
 const RESULTS = "bench/results";
@@ -89,14 +89,13 @@ const records = await runItems(small, large, {
   },
 });
 
-console.error(`  prefill timing on ${timingItems} items × ${timingRepeats} repeats`);
-const prefill = await measurePrefill(
-  large.model,
+console.error(`  side-by-side timing on ${timingItems} items × ${timingRepeats} repeats`);
+const timings = await measureSpeed(large, records.slice(0, timingItems), {
   seed,
-  records.slice(0, timingItems),
-  layers.flatMap((layer) => RETENTIONS.map((retention) => ({ layer, retention }))),
-  timingRepeats,
-);
+  maxTokens: Number(opts.maxTokens),
+  points: layers.flatMap((layer) => RETENTIONS.map((retention) => ({ layer, retention }))),
+  repeats: timingRepeats,
+});
 
 const results: QualityResults = {
   command: `npm run bench:quality --${quick ? " --quick" : ""} --seed ${seed} --count ${count}`,
@@ -112,10 +111,11 @@ const results: QualityResults = {
   quick,
   defaults,
   tookSeconds: 0,
+  timing: { items: timingItems, repeats: timingRepeats },
   accuracy: accuracyVsCompute(records, configs, defaults),
   agreement: rankingAgreement(records, RETENTIONS, seed),
   exit: exitCurves(records, defaults, seed),
-  speedup: speedup(records, configs, large.pack.layers, prefill),
+  speedup: speedup(records, configs, large.pack.layers, timings),
 };
 results.tookSeconds = (performance.now() - started) / 1000;
 

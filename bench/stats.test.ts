@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { sglOutcome } from "./quality-analyses.js";
+import type { ItemRecord } from "./quality-run.js";
 import {
   areaAbove,
   cellRecall,
@@ -120,5 +122,50 @@ describe("speedupLimit and ci95", () => {
 
   it("gives the normal-approximation interval", () => {
     expect(ci95(0.5, 100)).toBeCloseTo(0.098, 3);
+  });
+});
+
+describe("sgl from cached per-item results", () => {
+  const outcome = (correct: boolean, flops: number) => ({
+    answer: "",
+    correct,
+    flops,
+    acceleratorMs: flops / 10,
+    wallMs: flops / 5,
+    kept: 64,
+  });
+  const record = (decision: number, smallRight: boolean, largeRight: boolean): ItemRecord => ({
+    index: 0,
+    tier: "read",
+    evidence: [],
+    small: { ...outcome(smallRight, 10), ranking: [], confidence: decision, consistency: decision, decision },
+    large: { ...outcome(largeRight, 100), ranking: [] },
+    pruned: { "sgp@1@0.35": { ...outcome(largeRight, 60), kept: 23 } },
+  });
+  const fallback = { method: "sgp", layer: 1, retention: 0.35 } as const;
+
+  it("exits with the small answer and cost, or adds the sgp run's cost", () => {
+    const exits = sglOutcome(record(0.9, true, false), 0.5, fallback);
+    expect(exits).toMatchObject({ correct: true, flops: 10, escalated: false });
+    const escalates = sglOutcome(record(0.1, false, true), 0.5, fallback);
+    expect(escalates).toMatchObject({ correct: true, flops: 70, acceleratorMs: 7, escalated: true, kept: 23 });
+  });
+
+  it("agrees with the exit curve at the same threshold", () => {
+    const records = [
+      record(0.9, true, false),
+      record(0.6, false, true),
+      record(0.2, true, true),
+      record(0.1, false, false),
+    ];
+    const curve = exitCurve(
+      records.map((r) => r.small.decision),
+      records.map((r) => r.small.correct),
+      records.map((r) => r.pruned["sgp@1@0.35"]?.correct ?? false),
+    );
+    for (const p of curve.slice(1)) {
+      const right = records.filter((r) => sglOutcome(r, p.threshold, fallback).correct).length;
+      expect(right / records.length).toBeCloseTo(p.accuracy, 12);
+    }
   });
 });

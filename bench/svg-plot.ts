@@ -24,9 +24,9 @@ export interface Plot {
   yPercent?: boolean;
 }
 
-const W = 640;
+const W = 760;
 const H = 420;
-const M = { left: 64, right: 170, top: 36, bottom: 52 };
+const M = { left: 64, right: 230, top: 36, bottom: 52 };
 const COLOURS = [
   "#1f77b4",
   "#d62728",
@@ -40,6 +40,10 @@ const COLOURS = [
   "#bcbd22",
 ];
 const MARKERS = ["circle", "square", "triangle", "diamond"] as const;
+const HLINES = [
+  { stroke: "#444", dash: "6 4" },
+  { stroke: "#999", dash: "2 3" },
+];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const f = (v: number) => (Math.round(v * 10) / 10).toString();
@@ -112,14 +116,12 @@ export function renderPlot(plot: Plot): string {
   const legend: string[] = [];
   let row = 0;
   const legendY = () => M.top + 8 + 18 * row++;
-  for (const h of plot.hlines ?? []) {
-    out.push(
-      `<line x1="${M.left}" x2="${M.left + pw}" y1="${f(sy(h.y))}" y2="${f(sy(h.y))}" stroke="#555" stroke-dasharray="6 4"/>`,
-    );
+  for (const [i, h] of (plot.hlines ?? []).entries()) {
+    const style = HLINES[i % HLINES.length] as (typeof HLINES)[number];
+    const stroke = `stroke="${style.stroke}" stroke-width="1.5" stroke-dasharray="${style.dash}"`;
+    out.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${f(sy(h.y))}" y2="${f(sy(h.y))}" ${stroke}/>`);
     const y = legendY();
-    legend.push(
-      `<line x1="${W - M.right + 12}" x2="${W - M.right + 36}" y1="${y}" y2="${y}" stroke="#555" stroke-dasharray="6 4"/>`,
-    );
+    legend.push(`<line x1="${W - M.right + 12}" x2="${W - M.right + 36}" y1="${y}" y2="${y}" ${stroke}/>`);
     legend.push(`<text x="${W - M.right + 42}" y="${y + 4}">${esc(h.name)}</text>`);
   }
   plot.series.forEach((s, i) => {

@@ -34,6 +34,8 @@ export interface AnswerOptions {
   /** Streaming: text deltas of the answer that will be returned, never of one that will be discarded. */
   onToken?: OnToken;
   log?: Logger;
+  /** Called before a remote escalation: this process's part is done, so its concurrency slot can go to the next request. */
+  releaseSlot?: () => void;
 }
 
 /** Modes that never run the small model. */
@@ -82,6 +84,7 @@ export async function answerQuestion(
   const largeMode: LargeMode = method.mode === "large" || method.mode === "fastv" ? method.mode : "sgp";
   let streamed = false;
   let large: EscalateResponse;
+  if (deps.escalation.remote) options.releaseSlot?.();
   try {
     large = await deps.escalation.escalate({
       requestId: req.request_id,

@@ -49,7 +49,9 @@ describe("decodeImage: accepted formats", () => {
   });
 
   it("resizes any size to the pack size and flattens transparency onto white", async () => {
-    const clear = await sharp({ create: { width: 300, height: 200, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    const clear = await sharp({
+      create: { width: 300, height: 200, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
       .png()
       .toBuffer();
     const img = await decodeImage(b64(clear), limits);

@@ -93,19 +93,21 @@ async function toRgb(bytes: Uint8Array, limits: DecodeLimits): Promise<Uint8Arra
     return new Uint8Array(data.buffer, data.byteOffset, data.length);
   } catch (err) {
     if (err instanceof InvalidRequestError) throw err;
-    if (err instanceof Error && /pixel limit/i.test(err.message)) throw tooManyPixels(undefined, undefined, limits, err);
-    throw new InvalidRequestError("The image could not be decoded (corrupt or truncated)", "image_decode_failed", PARAM, {
-      cause: err,
-    });
+    const message = err instanceof Error ? err.message : "";
+    if (/pixel limit/i.test(message)) throw tooManyPixels(undefined, undefined, limits, err);
+    const cause = { cause: err };
+    throw new InvalidRequestError(
+      "The image could not be decoded (corrupt or truncated)",
+      "image_decode_failed",
+      PARAM,
+      cause,
+    );
   }
 }
 
 function tooManyPixels(width: number | undefined, height: number | undefined, limits: DecodeLimits, cause?: unknown) {
   const size = width && height ? `${width}x${height} ` : "";
-  return new InvalidRequestError(
-    `Image ${size}exceeds ${limits.maxPixels} pixels`,
-    "image_too_many_pixels",
-    PARAM,
-    { cause },
-  );
+  return new InvalidRequestError(`Image ${size}exceeds ${limits.maxPixels} pixels`, "image_too_many_pixels", PARAM, {
+    cause,
+  });
 }

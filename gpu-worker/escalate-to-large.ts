@@ -43,6 +43,8 @@ export interface EscalateCall {
 }
 
 export interface EscalateToLarge {
+  /** True when the large model runs in another process, leaving this one's accelerator free meanwhile. */
+  readonly remote: boolean;
   escalate(call: EscalateCall): Promise<EscalateResponse>;
   close(): Promise<void>;
 }
@@ -68,6 +70,7 @@ function boundedSignal(call: EscalateCall, timeoutMs: number): { signal: AbortSi
 export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: number }): EscalateToLarge {
   const model = modelVersion(large.pack);
   return {
+    remote: false,
     async escalate(call) {
       const { signal, done } = boundedSignal(call, options.timeoutMs);
       try {
@@ -165,6 +168,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
   }
 
   return {
+    remote: true,
     async escalate(call) {
       const request: EscalateRequest = {
         request_id: call.requestId,

@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ModelPackManifestSchema, type ModelPackManifest } from "../shared/index.js";
+import { type ModelPackManifest, ModelPackManifestSchema } from "../shared/index.js";
 import type { AnswerDeps } from "./answer-question.js";
 import type { WorkerConfig } from "./config.js";
 import type { ExitPolicy } from "./engine/decide-exit.js";
@@ -94,7 +94,8 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
         url: config.largeUrl,
         secret: config.signingSecret,
         timeoutMs: config.largeTimeoutMs,
-        connections: config.maxConcurrency + 1,
+        // Requests give their slot back while the large function works, so more than maxConcurrency may wait on it.
+        connections: 2 * (config.maxConcurrency + config.maxQueue),
       });
   log.info("engines loaded", { role: config.role, small: small.pack, large: largeInfo, exit, prune });
   return {

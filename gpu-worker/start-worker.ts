@@ -65,7 +65,7 @@ export async function startWorker(config: WorkerConfig, options: StartOptions = 
       server.close();
       server.closeIdleConnections();
       const until = Date.now() + config.requestTimeoutMs;
-      while ((fn.gate.inFlight > 0 || fn.gate.queued > 0) && Date.now() < until) {
+      while ((fn.active() > 0 || fn.gate.inFlight > 0) && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 50));
       }
       server.closeAllConnections();

@@ -14,11 +14,16 @@ export function errorResponse(err: unknown, requestId: string | undefined): Resp
   return response;
 }
 
+/** Server-side failures are logged (with the cause the client never sees); client errors are not. */
+export function logError(err: unknown, requestId: string | undefined): void {
+  if (err instanceof StitchError && err.status < 500) return;
+  const { name, message, cause } = err instanceof Error ? err : { name: "NonError", message: String(err), cause: undefined };
+  console.error(JSON.stringify({ request_id: requestId, error: name, message, cause: String(cause ?? "") }));
+}
+
 export function onError(err: Error, c: Context<AppEnv>): Response {
   const requestId = c.get("requestId");
-  if (!(err instanceof StitchError) || err.status >= 500) {
-    console.error(JSON.stringify({ request_id: requestId, error: err.name, message: err.message, cause: String(err.cause ?? "") }));
-  }
+  logError(err, requestId);
   return errorResponse(err, requestId);
 }
 

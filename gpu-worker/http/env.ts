@@ -16,6 +16,8 @@ export interface WorkerVariables {
   deadline: Deadline;
   /** Set once the request holds a concurrency slot (a timeout before that is overload, after it a timeout). */
   admitted: boolean;
+  /** Gives the concurrency slot back early (idempotent), e.g. while the large model works in another process. */
+  releaseSlot: () => void;
 }
 
 export type WorkerEnv = { Variables: WorkerVariables };

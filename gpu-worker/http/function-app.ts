@@ -8,6 +8,7 @@ import { type Handler, Hono } from "hono";
 import { OverloadedError } from "../../shared/errors.js";
 import { ReplayGuard } from "../../shared/sign-request.js";
 import type { WorkerConfig } from "../config.js";
+import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
 import { notFound, onError } from "./handle-errors.js";
 import { ConcurrencyGate, limitConcurrency } from "./limit-concurrency.js";
@@ -38,6 +39,8 @@ export interface FunctionApp {
   app: Hono<WorkerEnv>;
   gate: ConcurrencyGate;
   metrics: WorkerMetrics;
+  /** Work requests not yet fully answered, slot or not (one waiting on the large function has none): drained at shutdown. */
+  active: () => number;
 }
 
 const NOT_READY_RETRY_S = 5;
@@ -61,6 +64,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     visionCaches: options.visionCaches,
     defaultMetrics: options.defaultMetrics,
   });
+  let active = 0;
   const app = new Hono<WorkerEnv>();
   app.use(requestId({ logger: options.logger }), metrics.middleware());
   app.onError(onError());
@@ -77,9 +81,16 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
 
   app.post(
     options.path,
-    async function requireReady(_c, next) {
+    async function requireReady(c, next) {
       if (!options.isReady()) throw notReady();
-      await next();
+      active++;
+      try {
+        await next();
+      } catch (err) {
+        active--;
+        throw err;
+      }
+      afterBody(c, () => active--);
     },
     verifySignature({
       secret: config.signingSecret,
@@ -91,5 +102,5 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     limitConcurrency(gate),
     options.handler,
   );
-  return { app, gate, metrics };
+  return { app, gate, metrics, active: () => active };
 }

@@ -93,6 +93,7 @@ export function limitConcurrency(gate: ConcurrencyGate): MiddlewareHandler<Worke
   return async function limitConcurrencyMiddleware(c, next) {
     const release = await gate.acquire(c.var.deadline?.signal);
     c.set("admitted", true);
+    c.set("releaseSlot", release);
     try {
       await next();
     } catch (err) {

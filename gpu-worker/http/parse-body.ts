@@ -28,6 +28,10 @@ export function parseBody<S extends z.ZodType>(c: Context<WorkerEnv>, schema: S)
 /** The signed header and the body must name the same request, or logs and billing would disagree. */
 export function checkRequestId(c: Context<WorkerEnv>, req: { request_id: string }): void {
   if (req.request_id !== c.var.requestId) {
-    throw new InvalidRequestError("request_id differs from the x-request-id header", "request_id_mismatch", "request_id");
+    throw new InvalidRequestError(
+      "request_id differs from the x-request-id header",
+      "request_id_mismatch",
+      "request_id",
+    );
   }
 }

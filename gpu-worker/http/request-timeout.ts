@@ -23,13 +23,16 @@ export function requestTimeout(options: { timeoutMs: number }): MiddlewareHandle
 
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = c.var.admitted
-          ? new UpstreamTimeoutError("The request did not finish within its deadline", "request_timeout")
-          : new OverloadedError("The request waited too long in the queue", "queue_timeout", null, { retryAfter: 1 });
-        controller.abort(err);
-        reject(err);
-      }, at - now);
+      timer = setTimeout(
+        () => {
+          const err = c.var.admitted
+            ? new UpstreamTimeoutError("The request did not finish within its deadline", "request_timeout")
+            : new OverloadedError("The request waited too long in the queue", "queue_timeout", null, { retryAfter: 1 });
+          controller.abort(err);
+          reject(err);
+        },
+        Math.max(0, at - now),
+      );
     });
     // Once the race is settled the timer may still fire (a stream running past its deadline): nobody awaits then.
     expired.catch(() => {});

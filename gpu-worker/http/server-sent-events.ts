@@ -11,7 +11,8 @@ import type { Logger } from "./logger.js";
 export type StreamEvent = "token" | "done" | "error";
 
 const encoder = new TextEncoder();
-const frame = (event: StreamEvent, data: unknown) => encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+const frame = (event: StreamEvent, data: unknown) =>
+  encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 
 export interface EventStreamOptions {
   requestId: string;
@@ -53,17 +54,19 @@ export async function eventStream<T>(
     start(ctrl) {
       controller = ctrl;
       for (const text of early) send("token", { text });
-      result.then(
-        (value) => send("done", value),
-        (err: unknown) => {
-          const { status, body } = toErrorResponse(err, options.requestId);
-          options.log.warn("stream failed", { status, code: body.error.code, error: err });
-          send("error", { ...body, status });
-        },
-      ).finally(() => {
-        if (open) ctrl.close();
-        open = false;
-      });
+      result
+        .then(
+          (value) => send("done", value),
+          (err: unknown) => {
+            const { status, body } = toErrorResponse(err, options.requestId);
+            options.log.warn("stream failed", { status, code: body.error.code, error: err });
+            send("error", { ...body, status });
+          },
+        )
+        .finally(() => {
+          if (open) ctrl.close();
+          open = false;
+        });
     },
     cancel() {
       open = false;

@@ -39,6 +39,7 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
           deadline: c.var.deadline.at,
           onToken,
           log: c.var.log,
+          releaseSlot: c.var.releaseSlot,
         });
         count(fn, res);
         return res;

@@ -1,6 +1,9 @@
 /** The admin API's bodies: API keys, their budgets, rate limits and cache scope. */
 import { z } from "zod";
 
+/** `sk-stitch-<id: 16 hex>-<secret: 48 hex>`; the id is public and names the key. */
+export const API_KEY_PATTERN = /^sk-stitch-([0-9a-f]{16})-([0-9a-f]{48})$/;
+
 export const CACHE_SCOPES = ["key", "shared"] as const;
 export type CacheScope = (typeof CACHE_SCOPES)[number];
 
@@ -23,6 +26,11 @@ export const CreateKeyRequestSchema = z
     budget_usd: Budget.optional(),
     rate_limit_per_minute: RateLimit.optional(),
     cache_scope: Scope.optional(),
+    key: z
+      .string()
+      .regex(API_KEY_PATTERN, "sk-stitch-<16 hex>-<48 hex>")
+      .optional()
+      .meta({ description: "Register this secret instead of generating one (e.g. a development key); 409 if its id exists." }),
   })
   .meta({ id: "CreateKeyRequest" });
 

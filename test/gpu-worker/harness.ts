@@ -4,12 +4,12 @@
  * requests signed with the shared scheme, scene images from the generator.
  */
 import { randomUUID } from "node:crypto";
-import { encodePng, generateItem } from "../../scene-generator/index.js";
-import type { AnswerRequestInput } from "../../shared/index.js";
-import { signRequest } from "../../shared/sign-request.js";
 import { loadConfig, type WorkerConfig } from "../../gpu-worker/config.js";
 import { createLogger, type Logger } from "../../gpu-worker/http/logger.js";
 import { type RunningWorker, startWorker } from "../../gpu-worker/start-worker.js";
+import { encodePng, generateItem } from "../../scene-generator/index.js";
+import type { AnswerRequestInput } from "../../shared/index.js";
+import { signRequest } from "../../shared/sign-request.js";
 
 export const SECRET = "test-signing-secret";
 export const PACKS_DIR = process.env.STITCH_PACKS_DIR ?? "model-packs";

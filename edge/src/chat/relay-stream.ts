@@ -17,6 +17,7 @@ import type { SseEvent } from "../small-function/sse.js";
 import { badResponse, upstreamError } from "../small-function/upstream-error.js";
 import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
 import { sseStream } from "../respond/sse-writer.js";
+import { logError } from "../on-error.js";
 
 export interface RelayOptions {
   head: ChunkHead;
@@ -27,7 +28,7 @@ export interface RelayOptions {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-// The SSE `error` event has no HTTP status: its type says which status it would have had.
+// An SSE `error` event carries the status the error would have had (`status`); failing that, its type decides.
 const STATUS_OF_TYPE: Record<string, number> = {
   invalid_request_error: 400,
   authentication_error: 401,
@@ -63,12 +64,14 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
           await sse.done();
           return;
         } else if (event.event === "error") {
-          const body = parseJson(event.data) as Partial<ErrorBody>;
-          throw upstreamError(STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502, body, null);
+          const body = parseJson(event.data) as Partial<ErrorBody> & { status?: unknown };
+          const status = typeof body.status === "number" ? body.status : (STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502);
+          throw upstreamError(status, body, null);
         }
       }
       throw new UpstreamError("The inference service ended the stream without an answer", "upstream_stream_truncated");
     } catch (err) {
+      logError(err, options.requestId);
       await events.return(undefined).catch(() => {});
       await options.abandon();
       await sse.data(toErrorResponse(err, options.requestId).body);

@@ -1,6 +1,6 @@
 /** The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits. */
 import { Hono } from "hono";
-import { CreateKeyRequestSchema, NotFoundError, UpdateKeyRequestSchema } from "../../../shared/index.js";
+import { ConflictError, CreateKeyRequestSchema, NotFoundError, UpdateKeyRequestSchema } from "../../../shared/index.js";
 import { adminAuth } from "../auth/admin.js";
 import { generateKey } from "../auth/key-format.js";
 import { getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
@@ -19,7 +19,8 @@ export const admin = new Hono<AppEnv>()
   .use(adminAuth())
   .post("/keys", async (c) => {
     const settings = parseWith(CreateKeyRequestSchema, parseJson(await readBody(c.req.raw, MAX_ADMIN_BODY)));
-    const { id, key, hash } = await generateKey();
+    const { id, key, hash } = await generateKey(settings.key);
+    if (settings.key && (await getKey(c.env.DB, id))) throw new ConflictError(`A key with id '${id}' exists`, "key_exists", "key");
     const row = await insertKey(c.env.DB, id, hash, settings, Date.now());
     return c.json({ ...keyInfo(row), key }, 201);
   })

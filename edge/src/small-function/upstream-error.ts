@@ -5,6 +5,7 @@
  * 502/503/504 with codes, never its internals.
  */
 import {
+  type ErrorBody,
   ErrorBodySchema,
   fromErrorBody,
   OverloadedError,
@@ -33,5 +34,6 @@ export function upstreamError(status: number, body: unknown, retryAfterHeader: s
   if (status === 504) return new UpstreamTimeoutError("The inference service timed out", parsed.data?.error.code ?? "upstream_timeout");
   if (!parsed.success) return badResponse(`HTTP ${status} without an error body`);
   if (status === 500) return new UpstreamError("The inference service failed", parsed.data.error.code);
-  return fromErrorBody(status, parsed.data, retryAfter);
+  // Only message, code and param are read from the body; the status decides the class.
+  return fromErrorBody(status, parsed.data as ErrorBody, retryAfter);
 }

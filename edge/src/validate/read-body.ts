@@ -15,7 +15,7 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
 export function parseJson(body: Uint8Array): unknown {
   if (body.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected JSON", "invalid_json");
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
   } catch {
     throw new InvalidRequestError("Request body is not valid JSON", "invalid_json");
   }

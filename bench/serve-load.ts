@@ -1,0 +1,137 @@
+/**
+ * One bounded load run with autocannon: at most `amount` requests and
+ * `maxSeconds` seconds, closed-loop over `connections` or capped at an offered
+ * rate. Every response is recorded with its status, its latency and the headers
+ * the benchmark checks (Retry-After, the path and cache status Stitch reports).
+ */
+import autocannon from "autocannon";
+import { quantile } from "simple-statistics";
+import type { HttpRequest } from "./serve-requests.js";
+
+export interface LoadSpec {
+  name: string;
+  baseUrl: string;
+  connections: number;
+  amount: number;
+  maxSeconds: number;
+  /** Requests per second over all connections (open-loop-like); unset = as fast as the connections go. */
+  overallRate?: number;
+  next: () => HttpRequest;
+  timeoutSeconds?: number;
+}
+
+export interface LatencySummary {
+  n: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface LoadResult {
+  name: string;
+  connections: number;
+  offeredRate: number | null;
+  seconds: number;
+  responses: number;
+  /** Responses per second, and 2xx responses per second. */
+  throughput: number;
+  goodput: number;
+  /** All responses, and 2xx only (shed requests answer fast and would flatter the first). */
+  latencyMs: LatencySummary;
+  okLatencyMs: LatencySummary;
+  statuses: Record<string, number>;
+  /** Socket errors and client timeouts: requests that got no HTTP answer. */
+  errors: number;
+  timeouts: number;
+  /** 429 and 503 responses that lacked a Retry-After header. */
+  shedWithoutRetryAfter: number;
+  /** 5xx other than 503. */
+  otherServerErrors: number;
+  paths: Record<string, number>;
+  cache: Record<string, number>;
+}
+
+function summarizeLatency(values: number[]): LatencySummary {
+  if (values.length === 0)
+    return { n: 0, mean: Number.NaN, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN };
+  const q = (p: number) => quantile(values, p);
+  return {
+    n: values.length,
+    mean: values.reduce((s, v) => s + v, 0) / values.length,
+    p50: q(0.5),
+    p95: q(0.95),
+    p99: q(0.99),
+    max: Math.max(...values),
+  };
+}
+
+const bump = (counts: Record<string, number>, key: string | undefined) => {
+  if (key !== undefined) counts[key] = (counts[key] ?? 0) + 1;
+};
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const statuses: Record<string, number> = {};
+  const paths: Record<string, number> = {};
+  const cache: Record<string, number> = {};
+  const all: number[] = [];
+  const ok: number[] = [];
+  let shedWithoutRetryAfter = 0;
+  // onResponse (status, headers) runs synchronously just before the 'response' event (latency) of the same client.
+  let last: { status: number } | null = null;
+  const onResponse: autocannon.Request["onResponse"] = (status, _body, _ctx, headers) => {
+    const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    bump(statuses, String(status));
+    if ((status === 429 || status === 503) && !h["retry-after"]) shedWithoutRetryAfter++;
+    if (status >= 200 && status < 300) {
+      bump(paths, h["x-stitch-path"]);
+      bump(cache, h["x-stitch-cache"]);
+    }
+    last = { status };
+  };
+  const started = performance.now();
+  const instance = autocannon({
+    url: spec.baseUrl,
+    connections: spec.connections,
+    amount: spec.amount,
+    timeout: spec.timeoutSeconds ?? 30,
+    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+    requests: [{ setupRequest: (req) => ({ ...req, ...spec.next() }), onResponse }],
+  });
+  instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => {
+    all.push(ms);
+    const l = last as { status: number } | null;
+    if (l && l.status >= 200 && l.status < 300) ok.push(ms);
+    last = null;
+  });
+  const stopper = setTimeout(() => instance.stop(), spec.maxSeconds * 1000);
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    instance.on("done", resolve);
+    instance.on("error", reject);
+  });
+  clearTimeout(stopper);
+  const seconds = (performance.now() - started) / 1000;
+  const good = Object.entries(statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0);
+  return {
+    name: spec.name,
+    connections: spec.connections,
+    offeredRate: spec.overallRate ?? null,
+    seconds,
+    responses: all.length,
+    throughput: all.length / seconds,
+    goodput: good / seconds,
+    latencyMs: summarizeLatency(all),
+    okLatencyMs: summarizeLatency(ok),
+    statuses,
+    errors: result.errors - result.timeouts,
+    timeouts: result.timeouts,
+    shedWithoutRetryAfter,
+    otherServerErrors: Object.entries(statuses).reduce(
+      (s, [k, v]) => s + (k.startsWith("5") && k !== "503" ? v : 0),
+      0,
+    ),
+    paths,
+    cache,
+  };
+}

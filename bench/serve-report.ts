@@ -1,0 +1,170 @@
+/** `bench:serve`'s Markdown tables and the overload verdicts, from its results. */
+import { type Machine, machineLine } from "./machine.js";
+import type { LoadResult } from "./serve-load.js";
+
+export interface Overhead {
+  label: string;
+  edgeP50Ms: number;
+  directP50Ms: number;
+  /** Edge ÷ direct latency of 2xx responses; > 1 is what the edge and its hops add. */
+  p50Ratio: number;
+  p95Ratio: number;
+  p99Ratio: number;
+  /** Edge ÷ direct goodput. */
+  throughputRatio: number;
+}
+
+export interface LedgerCheck {
+  run: string;
+  /** 2xx responses of the run (plus the requests that primed its cache). */
+  okResponses: number;
+  ledgerRequests: number;
+  ledgerCacheHits: number;
+  matches: boolean;
+}
+
+export interface ServeResults {
+  command: string;
+  machine: Machine;
+  quick: boolean;
+  stackStartSeconds: number;
+  tookSeconds: number;
+  /** 2xx per second of the escalated path, closed loop: the base of the overload runs. */
+  capacity: number;
+  repeatRate: number;
+  runs: Record<string, LoadResult>;
+  overhead: Overhead[];
+  ledger: LedgerCheck[];
+}
+
+const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
+    "\n",
+  );
+const counts = (c: Record<string, number>) =>
+  Object.entries(c)
+    .sort()
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(", ") || "–";
+
+/** What overload must look like: only 2xx, 429 and 503; every shed response with Retry-After; the ledger equal to the 2xx. */
+export function overloadVerdict(run: LoadResult, ledger: LedgerCheck | undefined): { pass: boolean; why: string[] } {
+  const why: string[] = [];
+  const unexpected = Object.keys(run.statuses).filter((s) => !s.startsWith("2") && s !== "429" && s !== "503");
+  if (unexpected.length > 0) why.push(`unexpected statuses ${unexpected.join(", ")}`);
+  if (run.shedWithoutRetryAfter > 0) why.push(`${run.shedWithoutRetryAfter} shed responses without Retry-After`);
+  if (run.errors + run.timeouts > 0) why.push(`${run.errors} connection errors, ${run.timeouts} timeouts`);
+  if (!ledger?.matches)
+    why.push(`ledger rows ${ledger?.ledgerRequests ?? "?"} ≠ 2xx responses ${ledger?.okResponses ?? "?"}`);
+  const shed = (run.statuses["429"] ?? 0) + (run.statuses["503"] ?? 0);
+  if (shed === 0) why.push("nothing was shed (the offered load did not exceed capacity)");
+  return { pass: why.length === 0, why };
+}
+
+export function renderServeMarkdown(r: ServeResults): string {
+  const runs = Object.values(r.runs);
+  const ledgerOf = (name: string) => r.ledger.find((l) => l.run === name);
+  const overloads = runs.filter((run) => run.offeredRate !== null);
+  return `# bench:serve
+
+\`${r.command}\` — through the real local stack (edge under \`wrangler dev\` with local D1, small and large function on CPU), with autocannon; each run bounded in requests and seconds, on its own API key (its own cache scope and ledger). The stack started in ${num(r.stackStartSeconds, 0)} s; the whole benchmark took ${num(r.tookSeconds, 0)} s.
+Machine: ${machineLine(r.machine)}. The load generator shares this machine with the stack: compare ratios, not absolute times.
+
+Runs: **cache hits** repeat a few primed questions (stitch-sgl, cache on); **small exits** force SEE to exit (\`stitch.exit_threshold: 0\`, cache bypassed); **escalated** use \`stitch-sgp\` (always the pruned large model, cache bypassed); the **mix** is stitch-sgl with the cache on and ${Math.round(r.repeatRate * 100)}% of requests repeating an earlier one. Every run but the cache hits sends images no function has seen. Latency is of 2xx responses.
+
+## Latency and throughput
+
+${table(
+  ["run", "conn.", "responses", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "statuses", "errors", "paths", "cache"],
+  runs
+    .filter((run) => run.offeredRate === null)
+    .map((run) => [
+      run.name,
+      String(run.connections),
+      String(run.responses),
+      num(run.goodput),
+      num(run.okLatencyMs.p50),
+      num(run.okLatencyMs.p95),
+      num(run.okLatencyMs.p99),
+      counts(run.statuses),
+      String(run.errors + run.timeouts),
+      counts(run.paths),
+      counts(run.cache),
+    ]),
+)}
+
+## Overhead of the edge and its hops
+
+The same kinds of request, each run on fresh images, through the edge and sent signed straight to the small function, in the same run.
+
+${table(
+  ["path", "edge p50 ms", "direct p50 ms", "p50 ratio", "p95 ratio", "p99 ratio", "edge ÷ direct throughput"],
+  r.overhead.map((o) => [
+    o.label,
+    num(o.edgeP50Ms),
+    num(o.directP50Ms),
+    num(o.p50Ratio, 2),
+    num(o.p95Ratio, 2),
+    num(o.p99Ratio, 2),
+    num(o.throughputRatio, 2),
+  ]),
+)}
+
+## Overload
+
+Capacity = ${num(r.capacity)} escalated requests/s (2xx per second of the closed-loop escalated run). Offered at 2× and 4× with autocannon's rate cap over many connections, cycling over a fixed set of images (the functions' vision caches may help; the edge cache is bypassed). Expected: only 2xx, 429 and 503; every 429/503 with Retry-After; no other 5xx; a ledger row for each 2xx and none for shed requests.
+
+${table(
+  [
+    "run",
+    "offered/s",
+    "conn.",
+    "responses",
+    "2xx/s",
+    "statuses",
+    "no Retry-After",
+    "other 5xx",
+    "errors",
+    "2xx p50 ms",
+    "2xx p99 ms",
+    "ledger rows",
+    "verdict",
+  ],
+  overloads.map((run) => {
+    const l = ledgerOf(run.name);
+    const v = overloadVerdict(run, l);
+    return [
+      run.name,
+      String(run.offeredRate),
+      String(run.connections),
+      String(run.responses),
+      num(run.goodput),
+      counts(run.statuses),
+      String(run.shedWithoutRetryAfter),
+      String(run.otherServerErrors),
+      String(run.errors + run.timeouts),
+      num(run.okLatencyMs.p50),
+      num(run.okLatencyMs.p99),
+      `${l?.ledgerRequests ?? "?"} for ${l?.okResponses ?? "?"} 2xx`,
+      v.pass ? "pass" : `FAIL: ${v.why.join("; ")}`,
+    ];
+  }),
+)}
+
+## Ledger
+
+One row per billed request: each run's key's \`/v1/usage\` against its 2xx responses.
+
+${table(
+  ["run", "2xx responses", "ledger requests", "ledger cache hits", "equal"],
+  r.ledger.map((l) => [
+    l.run,
+    String(l.okResponses),
+    String(l.ledgerRequests),
+    String(l.ledgerCacheHits),
+    l.matches ? "yes" : "NO",
+  ]),
+)}
+`;
+}

@@ -1,0 +1,112 @@
+/**
+ * The real local stack for `bench:serve` (edge under `wrangler dev` with local
+ * D1, the small and the large function), started by the project's own
+ * `startLocalStack()` from tools/start-local-stack.ts, and the few edge calls
+ * the benchmark needs besides the load itself: API keys and usage.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { z } from "zod";
+import type { UsageReportSchema } from "../shared/index.js";
+import { startLocalStack } from "../tools/start-local-stack.js";
+
+export interface Stack {
+  edgeUrl: string;
+  smallUrl: string;
+  adminSecret: string;
+  signingSecret: string;
+  /** Resolves with a message when a process of the stack dies during the benchmark. */
+  crashed: Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * Starts a stack of its own: free ports (a developer's `npm start` may hold the
+ * default ones), secrets the benchmark knows, and a fresh local D1 in a temporary
+ * folder, removed at stop, so that no earlier ledger row is counted.
+ */
+export async function startStack(log: (line: string) => void): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), "stitch-bench-serve-"));
+  const adminSecret = randomBytes(24).toString("hex");
+  const signingSecret = randomBytes(24).toString("hex");
+  const devVarsPath = join(dir, "dev.vars");
+  await writeFile(devVarsPath, `ADMIN_SECRET=${adminSecret}\nINTERNAL_SIGNING_SECRET=${signingSecret}\n`, {
+    mode: 0o600,
+  });
+  try {
+    const stack = await startLocalStack({
+      edgePort: await freePort(),
+      smallPort: await freePort(),
+      largePort: await freePort(),
+      persistTo: join(dir, "state"),
+      devVarsPath,
+      log,
+    });
+    return {
+      edgeUrl: stack.edgeUrl,
+      smallUrl: stack.smallUrl,
+      adminSecret,
+      signingSecret,
+      crashed: stack.crashed,
+      stop: async () => {
+        await stack.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function json<T>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+/** A fresh key per scenario: its own cache scope and its own ledger, with the rate limit out of the way. */
+export async function createKey(stack: Stack, name: string): Promise<{ id: string; key: string }> {
+  const res = await fetch(`${stack.edgeUrl}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.adminSecret}`, "content-type": "application/json" },
+    body: JSON.stringify({ name, rate_limit_per_minute: 100_000 }),
+  });
+  return json(res, "creating a bench key");
+}
+
+export type UsageReport = z.infer<typeof UsageReportSchema>;
+
+export async function usage(stack: Stack, apiKey: string): Promise<UsageReport> {
+  return json(
+    await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${apiKey}` } }),
+    "reading usage",
+  );
+}
+
+/** Usage once it has stopped changing (ledger writes may finish after the response). */
+export async function settledUsage(stack: Stack, apiKey: string, timeoutMs = 5000): Promise<UsageReport> {
+  let prev = await usage(stack, apiKey);
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 500));
+    const next = await usage(stack, apiKey);
+    if (next.totals.requests === prev.totals.requests) return next;
+    prev = next;
+  }
+  return prev;
+}

@@ -1,0 +1,256 @@
+/**
+ * `npm run bench:serve -- [--quick] [--repeat-rate 0.3]`: latency, throughput
+ * and errors through the real local stack for cache hits, small exits,
+ * escalations and a realistic mix; the same kinds of request sent straight to
+ * the small function (the overhead of the edge and its hops); and offered load
+ * at 2× and 4× the measured capacity, where only 429/503 with Retry-After and
+ * no ledger row for shed requests are acceptable. Writes bench/results/serve.{json,md}.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Command } from "commander";
+import { describeMachine } from "./machine.js";
+import { type LoadResult, runLoad } from "./serve-load.js";
+import { renderServeMarkdown, type ServeResults } from "./serve-report.js";
+import { type BenchItem, benchItem, edgeRequest, type HttpRequest, type Kind, smallRequest } from "./serve-requests.js";
+import { createKey, type Stack, settledUsage, startStack } from "./serve-stack.js";
+
+const program = new Command()
+  .name("bench:serve")
+  .option("--quick", "short runs (under 2 minutes in all)")
+  .option("--repeat-rate <p>", "share of the mix's requests that repeat an earlier one (cache hits)", "0.3")
+  .option("--connections <n>", "concurrent connections of the measured runs", "4")
+  .option("--requests <n>", "requests per measured run (default 400; 60 with --quick)")
+  .option("--seconds <n>", "time limit per run (default 40; 8 with --quick)")
+  .option("--seed <n>", "scene-generator seed of the request images", "9000")
+  .option("--out <dir>", "results folder", "bench/results")
+  .parse();
+const opts = program.opts<{
+  quick?: boolean;
+  repeatRate: string;
+  connections: string;
+  requests?: string;
+  seconds?: string;
+  seed: string;
+  out: string;
+}>();
+const quick = Boolean(opts.quick);
+const repeatRate = Number(opts.repeatRate);
+const connections = Number(opts.connections);
+const amount = Number(opts.requests ?? (quick ? 60 : 400));
+const maxSeconds = Number(opts.seconds ?? (quick ? 8 : 40));
+const seed = Number(opts.seed);
+const MAX_TOKENS = 4;
+if (!(repeatRate >= 0 && repeatRate <= 1)) program.error("--repeat-rate must be in [0, 1]");
+
+const started = performance.now();
+const log = (m: string) => console.error(`bench:serve: ${m} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+const machine = describeMachine();
+
+const OVERHEAD_PAIRS = [
+  { label: "small exit", edge: "small exits", direct: "small exits, direct to the small function" },
+  { label: "escalated", edge: "escalated (stitch-sgp)", direct: "escalated, direct to the small function" },
+] as const;
+
+/** Fresh images for each run: index ranges never overlap, so no function's vision cache helps a run. */
+let nextIndex = 0;
+const freshItems = (n: number): BenchItem[] => Array.from({ length: n }, () => benchItem(seed, nextIndex++));
+
+/** Hands out prepared requests one by one, across all connections; each is sent at most once. */
+function queue(requests: HttpRequest[]): () => HttpRequest {
+  let i = 0;
+  return () => {
+    const r = requests[i++];
+    if (!r) throw new Error("bench:serve ran out of prepared requests");
+    return r;
+  };
+}
+
+/** Requests to prepare for a run of n: autocannon builds one ahead on every connection. */
+const pool = (n: number, conns = connections) => n + 2 * conns + 16;
+/** Overload runs cycle over this many images (their repeats may hit the functions' vision caches, not the edge cache). */
+const OVERLOAD_IMAGES = 300;
+const overloadSeconds = quick ? 5 : 15;
+
+async function send(stack: Stack, req: HttpRequest): Promise<Response> {
+  const res = await fetch(`${stack.edgeUrl}${req.path}`, {
+    method: req.method,
+    headers: req.headers,
+    body: req.body ?? null,
+  });
+  await res.arrayBuffer();
+  return res;
+}
+
+log("starting the local stack");
+// The stack's own output is kept and shown only if something goes wrong.
+const stackLines: string[] = [];
+const stack = await startStack((line) => {
+  stackLines.push(line);
+  if (stackLines.length > 200) stackLines.shift();
+});
+let crash: string | null = null;
+void stack.crashed.then((message) => {
+  crash = message;
+  console.error(`bench:serve: a process of the stack died: ${message}`);
+});
+const stackStartSeconds = (performance.now() - started) / 1000;
+const runs: Record<string, LoadResult> = {};
+const ledger: ServeResults["ledger"] = [];
+
+try {
+  const keyOf = async (scenario: string) => (await createKey(stack, `bench-serve-${scenario}-${Date.now()}`)).key;
+
+  // Warm-up, unmeasured: every path once on a key of its own.
+  const warmKey = await keyOf("warm-up");
+  for (const kind of ["small-exit", "escalated", "sgl"] as Kind[]) {
+    for (const item of freshItems(3))
+      await send(stack, edgeRequest(item, kind, { apiKey: warmKey, bypassCache: true, maxTokens: MAX_TOKENS }));
+  }
+
+  /** One measured run through the edge on a fresh key, then its ledger against its 2xx responses. */
+  async function edgeRun(
+    name: string,
+    next: (apiKey: string, n: number, conns: number) => () => HttpRequest,
+    extra: { overallRate?: number; connections?: number; seconds?: number; primed?: number; apiKey?: string } = {},
+  ) {
+    const apiKey = extra.apiKey ?? (await keyOf(name));
+    const conns = extra.connections ?? connections;
+    const seconds = extra.seconds ?? maxSeconds;
+    const n = extra.overallRate ? Math.ceil(extra.overallRate * seconds) : amount;
+    const nextRequest = next(apiKey, n, conns);
+    log(name);
+    const result = await runLoad({
+      name,
+      baseUrl: stack.edgeUrl,
+      connections: conns,
+      amount: n,
+      maxSeconds: seconds,
+      ...(extra.overallRate ? { overallRate: extra.overallRate } : {}),
+      next: nextRequest,
+    });
+    runs[name] = result;
+    const billed = await settledUsage(stack, apiKey);
+    const ok =
+      Object.entries(result.statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0) + (extra.primed ?? 0);
+    ledger.push({
+      run: name,
+      okResponses: ok,
+      ledgerRequests: billed.totals.requests,
+      ledgerCacheHits: billed.totals.cache_hits,
+      matches: billed.totals.requests === ok,
+    });
+    return result;
+  }
+
+  const edgeKind = (kind: Kind, bypassCache: boolean) => (apiKey: string, n: number, conns: number) =>
+    queue(
+      freshItems(pool(n, conns)).map((item) => edgeRequest(item, kind, { apiKey, bypassCache, maxTokens: MAX_TOKENS })),
+    );
+
+  // Cache hits: prime a small set of answers, then repeat only those.
+  const cacheKey = await keyOf("cache-hit");
+  const primedItems = freshItems(quick ? 10 : 25);
+  for (const item of primedItems)
+    await send(stack, edgeRequest(item, "sgl", { apiKey: cacheKey, bypassCache: false, maxTokens: MAX_TOKENS }));
+  let c = 0;
+  await edgeRun(
+    "cache hits",
+    (apiKey) => () =>
+      edgeRequest(primedItems[c++ % primedItems.length] as BenchItem, "sgl", {
+        apiKey,
+        bypassCache: false,
+        maxTokens: MAX_TOKENS,
+      }),
+    {
+      apiKey: cacheKey,
+      primed: primedItems.length,
+    },
+  );
+
+  await edgeRun("small exits", edgeKind("small-exit", true));
+  const escalated = await edgeRun("escalated (stitch-sgp)", edgeKind("escalated", true));
+
+  // The realistic mix: stitch-sgl with the cache on; a share of requests repeats an earlier one.
+  await edgeRun(`mix (repeat ${Math.round(repeatRate * 100)}%)`, (apiKey, n, conns) => {
+    const sent: BenchItem[] = [];
+    const fresh = freshItems(pool(n, conns));
+    let f = 0;
+    let r = 0;
+    return () => {
+      // A fixed low-discrepancy sequence instead of Math.random: the same share every run.
+      r = (r + 0.6180339887) % 1;
+      const repeat = sent.length > 0 && r < repeatRate;
+      const item = repeat ? (sent[Math.floor(((r * 7919) % 1) * sent.length)] as BenchItem) : (fresh[f++] as BenchItem);
+      if (!repeat) sent.push(item);
+      return edgeRequest(item, "sgl", { apiKey, bypassCache: false, maxTokens: MAX_TOKENS });
+    };
+  });
+
+  // The same kinds of request straight to the small function, signed just before the run (each signature once).
+  for (const [kind, { direct: name }] of [
+    ["small-exit", OVERHEAD_PAIRS[0]],
+    ["escalated", OVERHEAD_PAIRS[1]],
+  ] as const) {
+    const signed = await Promise.all(
+      freshItems(pool(amount)).map((item) => smallRequest(item, kind, stack.signingSecret, MAX_TOKENS)),
+    );
+    log(name);
+    runs[name] = await runLoad({ name, baseUrl: stack.smallUrl, connections, amount, maxSeconds, next: queue(signed) });
+  }
+
+  // Overload: the escalated path offered 2× and 4× the goodput it reached closed-loop.
+  const capacity = escalated.goodput;
+  const overloadItems = freshItems(OVERLOAD_IMAGES);
+  for (const factor of [2, 4]) {
+    const rate = Math.max(1, Math.round(capacity * factor));
+    let o = 0;
+    const cycle = (apiKey: string) => () =>
+      edgeRequest(overloadItems[o++ % overloadItems.length] as BenchItem, "escalated", {
+        apiKey,
+        bypassCache: true,
+        maxTokens: MAX_TOKENS,
+      });
+    await edgeRun(`overload ${factor}× capacity`, cycle, {
+      overallRate: rate,
+      connections: Math.min(256, Math.max(16, rate)),
+      seconds: overloadSeconds,
+    });
+  }
+
+  const overhead = OVERHEAD_PAIRS.map(({ label, edge, direct }) => {
+    const e = runs[edge] as LoadResult;
+    const d = runs[direct] as LoadResult;
+    return {
+      label,
+      edgeP50Ms: e.okLatencyMs.p50,
+      directP50Ms: d.okLatencyMs.p50,
+      p50Ratio: e.okLatencyMs.p50 / d.okLatencyMs.p50,
+      p95Ratio: e.okLatencyMs.p95 / d.okLatencyMs.p95,
+      p99Ratio: e.okLatencyMs.p99 / d.okLatencyMs.p99,
+      throughputRatio: e.goodput / d.goodput,
+    };
+  });
+  const results: ServeResults = {
+    command: `npm run bench:serve --${quick ? " --quick" : ""} --repeat-rate ${repeatRate} --connections ${connections} --requests ${amount} --seconds ${maxSeconds}`,
+    machine,
+    quick,
+    stackStartSeconds,
+    tookSeconds: (performance.now() - started) / 1000,
+    capacity,
+    repeatRate,
+    runs,
+    overhead,
+    ledger,
+  };
+  await mkdir(opts.out, { recursive: true });
+  await writeFile(join(opts.out, "serve.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(opts.out, "serve.md"), renderServeMarkdown(results));
+  log(`wrote ${opts.out}/serve.{json,md}`);
+} catch (err) {
+  console.error(stackLines.slice(-40).join("\n"));
+  throw err;
+} finally {
+  await stack.stop();
+}
+if (crash) process.exitCode = 1;

@@ -1,0 +1,17 @@
+import type { D1Migration } from "cloudflare:test";
+import type { Env } from "../src/bindings.js";
+
+declare global {
+  namespace Cloudflare {
+    interface Env extends StitchEnv {
+      TEST_MIGRATIONS: D1Migration[];
+      TEST_STUB_URL: string;
+      TEST_SILENT_URL: string;
+      TEST_CLOSED_URL: string;
+      /** "" when gpu-worker/main.ts does not exist. */
+      TEST_REAL_FUNCTION_URL: string;
+      TEST_REAL_FUNCTION_ERROR: string;
+    }
+  }
+  type StitchEnv = Env;
+}

@@ -1,0 +1,134 @@
+/** The ledger (one row per billed request id), usage totals, and Idempotency-Key. */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { ask, chatBody, createKey, edge, ledgerRows, scenario, stubCalls, stubLastCall } from "./helpers.js";
+
+const PRICES = JSON.parse(env.PRICE_TABLE as string);
+const rate = (cls: string) => PRICES.accelerator_usd_per_second[cls] ?? PRICES.accelerator_usd_per_second.default;
+const requestIdOf = (res: { headers: Headers }) => res.headers.get("x-request-id") ?? "";
+
+describe("ledger", () => {
+  it("writes one row per request with the path, metering and price", async () => {
+    const { id, key } = await createKey();
+    const small = await ask(key, chatBody());
+    const large = await ask(key, chatBody({ question: "please escalate: what digit is on the red square?" }));
+    expect(small.headers.get("x-stitch-path")).toBe("small");
+    expect(large.headers.get("x-stitch-path")).toBe("large");
+    const rows = await ledgerRows(id);
+    expect(rows).toHaveLength(2);
+    const [smallRow, largeRow] = rows;
+    // Stub metering: small 12 ms on cpu; large 40 ms on a10g keeping 23 of 64 visual tokens.
+    const smallPrice = PRICES.request_fee_usd.small + 0.012 * rate("cpu");
+    const largePrice = PRICES.request_fee_usd.large + 0.012 * rate("cpu") + 0.04 * rate("a10g");
+    expect(smallRow).toMatchObject({ request_id: requestIdOf(small), path: "small", mode: "sgl", model: "stitch-sgl", accelerator_ms_small: 12, accelerator_ms_large: 0, gpu_class_small: "cpu", visual_tokens_total: 64, visual_tokens_kept: 64, price_nanos: Math.round(smallPrice * 1e9) });
+    expect(largeRow).toMatchObject({ request_id: requestIdOf(large), path: "large", accelerator_ms_small: 12, accelerator_ms_large: 40, gpu_class_large: "a10g", visual_tokens_kept: 23, completion_tokens: 2, price_nanos: Math.round(largePrice * 1e9) });
+    expect(small.json.stitch.cost).toBeCloseTo(smallPrice, 12);
+    expect(large.json.stitch).toMatchObject({ path: "large", decision_score: 0.4, visual_tokens: { total: 64, kept: 23 }, accelerator_ms: { small: 12, large: 40 } });
+    expect(large.json.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+  });
+
+  it("sends the method's parameters to the small function, signed", async () => {
+    const { key } = await createKey();
+    const res = await ask(key, chatBody({ model: "stitch-sgp", max_tokens: 5, stitch: { retention: 0.09, prune_layer: 2, exit_threshold: 0.7, fallback: "small" } }));
+    const call = await stubLastCall(requestIdOf(res));
+    expect(call?.request).toMatchObject({ request_id: requestIdOf(res), mode: "sgp", max_tokens: 5, retention: 0.09, prune_layer: 2, exit_threshold: 0.7, fallback: "small", stream: false, question: "what colour is the circle?" });
+    expect((call?.request.image as { media_type: string }).media_type).toBe("image/png");
+  });
+
+  it("reports usage by path and by day equal to the ledger", async () => {
+    const { id, key } = await createKey();
+    const body = chatBody();
+    await ask(key, body);
+    await ask(key, body); // cache hit
+    await ask(key, chatBody({ question: "escalate" }));
+    await ask(key, chatBody({ model: "gpt-9" })); // refused: not billed
+    const usage = await edge("/v1/usage", { headers: { authorization: `Bearer ${key}` } });
+    expect(usage.status).toBe(200);
+    const rows = await ledgerRows(id);
+    const sum = (pick: (r: Record<string, unknown>) => number) => rows.reduce((acc, r) => acc + pick(r), 0);
+    expect(usage.json.totals).toMatchObject({
+      requests: 3,
+      cache_hits: 1,
+      accelerator_ms: { small: sum((r) => r.accelerator_ms_small as number), large: sum((r) => r.accelerator_ms_large as number) },
+    });
+    expect(usage.json.totals.cost).toBeCloseTo(sum((r) => r.price_nanos as number) / 1e9, 12);
+    expect(usage.json.by_path.map((p: { path: string; requests: number }) => [p.path, p.requests])).toEqual([["cache", 1], ["large", 1], ["small", 1]]);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(usage.json.by_day).toHaveLength(1);
+    expect(usage.json.by_day[0]).toMatchObject({ day: today, requests: 3, cache_hits: 1 });
+    const spent = await env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?").bind(id).first<number>("spent_nanos");
+    expect(spent).toBe(sum((r) => r.price_nanos as number));
+  });
+
+  it("filters usage by date range and checks the range", async () => {
+    const { key } = await createKey();
+    await ask(key, chatBody());
+    const auth = { authorization: `Bearer ${key}` };
+    expect((await edge("/v1/usage?from=2001-01-01&to=2001-12-31", { headers: auth })).json.totals.requests).toBe(0);
+    expect((await edge("/v1/usage?from=yesterday", { headers: auth })).status).toBe(400);
+    expect((await edge("/v1/usage?from=2030-01-02&to=2030-01-01", { headers: auth })).status).toBe(400);
+  });
+
+  it("shows each key only its own usage", async () => {
+    const a = await createKey();
+    const b = await createKey();
+    await ask(a.key, chatBody());
+    expect((await edge("/v1/usage", { headers: { authorization: `Bearer ${b.key}` } })).json.totals.requests).toBe(0);
+  });
+});
+
+describe("Idempotency-Key", () => {
+  it("returns the first result to a retry with the same body and bills once", async () => {
+    const { id, key } = await createKey();
+    const body = chatBody();
+    const headers = { "idempotency-key": "order-42" };
+    const first = await ask(key, body, headers);
+    const retry = await ask(key, body, headers);
+    expect(retry.status).toBe(200);
+    expect(retry.json).toEqual(first.json);
+    expect(retry.headers.get("x-stitch-idempotent-replay")).toBe("true");
+    expect(await stubCalls(requestIdOf(retry))).toBe(0);
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("answers 409 when the key is reused with another body", async () => {
+    const { id, key } = await createKey();
+    await ask(key, chatBody(), { "idempotency-key": "k1" });
+    const other = await ask(key, chatBody(), { "idempotency-key": "k1" });
+    expect([other.status, other.json.error.code]).toEqual([409, "idempotency_key_reused"]);
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("answers 409 to a duplicate while the first is in flight", async () => {
+    const { id, key } = await createKey();
+    const body = chatBody();
+    const headers = { "idempotency-key": "slow-1" };
+    const first = ask(key, body, headers, scenario("slow"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const duplicate = await ask(key, body, headers, scenario("slow"));
+    expect([duplicate.status, duplicate.json.error.code]).toEqual([409, "idempotency_in_flight"]);
+    expect(duplicate.headers.get("retry-after")).toBe("1");
+    expect((await first).status).toBe(200);
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("releases the reservation when the request fails, so a retry runs and is billed once", async () => {
+    const { id, key } = await createKey();
+    const body = chatBody();
+    const headers = { "idempotency-key": "retry-after-failure" };
+    expect((await ask(key, body, headers, scenario("status-500"))).status).toBe(502);
+    const pending = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?").bind(id).first<number>("n");
+    expect(pending).toBe(0);
+    const retry = await ask(key, body, headers);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get("x-stitch-idempotent-replay")).toBeNull();
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("scopes keys per API key", async () => {
+    const a = await createKey();
+    const b = await createKey();
+    await ask(a.key, chatBody(), { "idempotency-key": "same" });
+    expect((await ask(b.key, chatBody(), { "idempotency-key": "same" })).status).toBe(200);
+  });
+});

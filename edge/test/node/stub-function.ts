@@ -1,0 +1,156 @@
+/**
+ * A stand-in for the small function, over real HTTP, for the edge's tests: it
+ * verifies the edge's signature with the shared scheme, validates the
+ * AnswerRequest with the shared schema, and answers with a valid AnswerResponse
+ * (JSON or SSE). Mounted under `/s/<scenario>` so a test picks the behaviour by
+ * pointing SMALL_FUNCTION_URL at it:
+ *   ok           answers "red" (small exit); a question containing "escalate" takes the large path
+ *   v2           like ok, with other model pack versions
+ *   degraded     small answer marked degraded (large failed, fallback small)
+ *   slow         like ok after 1.5 s
+ *   status-<N>   an error body with HTTP N (503 adds Retry-After: 7)
+ *   bare-<N>     HTTP N with a non-JSON body
+ *   garbage      200 with a body that is not JSON; wrong-shape: 200 JSON that is not an AnswerResponse
+ *   stream-error one token, then an SSE `error` event; stream-truncated: one token, then the end
+ * GET /__calls?request_id=… → {count, last} says what the edge sent.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type AnswerRequest,
+  AnswerRequestSchema,
+  type AnswerResponse,
+  ReplayGuard,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  toErrorResponse,
+  verifyRequest,
+} from "../../../shared/index.js";
+
+interface Call {
+  scenario: string;
+  request: AnswerRequest;
+}
+
+const smallMetering = { accelerator_ms: 12, flops: 5e7, visual_tokens_total: 64, visual_tokens_kept: 64, prompt_tokens: 10, completion_tokens: 1, gpu_class: "cpu" };
+const largeMetering = { accelerator_ms: 40, flops: 4e8, visual_tokens_total: 64, visual_tokens_kept: 23, prompt_tokens: 10, completion_tokens: 2, gpu_class: "a10g" };
+
+export function stubAnswer(request: AnswerRequest, scenario: string): AnswerResponse {
+  const large = request.question.includes("escalate") || ["large", "sgp", "fastv"].includes(request.mode);
+  const version = scenario === "v2" ? "2" : "1";
+  return {
+    request_id: request.request_id,
+    answer: large ? "blue square" : "red",
+    path: large ? "large" : "small",
+    mode: request.mode,
+    exit: request.mode === "large" || request.mode === "fastv" ? null : { confidence: 0.9, consistency: 0.8, decision: large ? 0.4 : 0.85, threshold: 0.6 },
+    degraded: scenario === "degraded",
+    finish_reason: "stop",
+    metering: { small: request.mode === "large" || request.mode === "fastv" ? null : smallMetering, large: large && scenario !== "degraded" ? largeMetering : null },
+    models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
+  };
+}
+
+export interface StubFunction {
+  url: string;
+  server: Server;
+}
+
+export async function startStubFunction(secret: string): Promise<StubFunction> {
+  const calls = new Map<string, Call[]>();
+  const guard = new ReplayGuard();
+
+  const server = createServer(async (req, res) => {
+    try {
+      await handle(req, res);
+    } catch (err) {
+      send(res, 500, toErrorResponse(err).body);
+    }
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://stub");
+    if (url.pathname === "/__calls") {
+      const list = calls.get(url.searchParams.get("request_id") ?? "") ?? [];
+      return send(res, 200, { count: list.length, last: list.at(-1) ?? null });
+    }
+    const match = /^\/s\/([\w-]+)\/v1\/answer$/.exec(url.pathname);
+    if (!match || req.method !== "POST") return send(res, 404, { error: { message: "no route", type: "invalid_request_error", code: "route_not_found", param: null } });
+    const scenario = match[1] as string;
+    const body = await readAll(req);
+    const requestId = String(req.headers["x-request-id"] ?? "");
+    try {
+      await verifyRequest(
+        secret,
+        { method: "POST", path: "/v1/answer", requestId, body },
+        { timestamp: header(req, TIMESTAMP_HEADER), signature: header(req, SIGNATURE_HEADER) },
+        { windowSeconds: 60, seen: guard },
+      );
+    } catch (err) {
+      const { status, body: errorBody } = toErrorResponse(err, requestId);
+      return send(res, status, errorBody);
+    }
+    const request = AnswerRequestSchema.parse(JSON.parse(body));
+    calls.set(request.request_id, [...(calls.get(request.request_id) ?? []), { scenario, request }]);
+    await respond(res, scenario, request);
+  }
+
+  async function respond(res: ServerResponse, scenario: string, request: AnswerRequest): Promise<void> {
+    const status = /^(status|bare)-(\d{3})$/.exec(scenario);
+    if (status) {
+      const code = Number(status[2]);
+      if (status[1] === "bare") {
+        res.writeHead(code, { "content-type": "text/plain" }).end("upstream exploded: /opt/secret/path");
+        return;
+      }
+      const headers: Record<string, string> = code === 503 ? { "retry-after": "7" } : {};
+      const type = code === 400 ? "invalid_request_error" : code === 401 ? "authentication_error" : "server_error";
+      return send(res, code, { error: { message: `stub failure ${code}`, type, code: `stub_${code}`, param: null } }, headers);
+    }
+    if (scenario === "garbage") {
+      res.writeHead(200, { "content-type": "application/json" }).end("{not json");
+      return;
+    }
+    if (scenario === "wrong-shape") return send(res, 200, { hello: "world" });
+    if (scenario === "slow") await new Promise((resolve) => setTimeout(resolve, 1500));
+    const answer = stubAnswer(request, scenario);
+    if (!request.stream) return send(res, 200, answer);
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    const words = answer.answer.split(/(?= )/);
+    event("token", { text: words[0] });
+    if (scenario === "stream-error") {
+      event("error", { error: { message: "large function failed", type: "upstream_error", code: "large_failed", param: null } });
+      res.end();
+      return;
+    }
+    if (scenario === "stream-truncated") {
+      res.end();
+      return;
+    }
+    for (const word of words.slice(1)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      event("token", { text: word });
+    }
+    event("done", answer);
+    res.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(body));
+}
+
+async function readAll(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -1,0 +1,67 @@
+/**
+ * The edge against the real small function (gpu-worker/main.ts, role both, the
+ * embedded model pair), started by test/node/global-setup.ts over real HTTP.
+ * Skipped only when gpu-worker/main.ts does not exist.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { encodePng, generateItem } from "../../scene-generator/index.js";
+import { ask, chatBody, createKey, dataUrl, ledgerRows } from "./helpers.js";
+
+const present = env.TEST_REAL_FUNCTION_URL !== "" || env.TEST_REAL_FUNCTION_ERROR !== "";
+const real = { SMALL_FUNCTION_URL: env.TEST_REAL_FUNCTION_URL, SMALL_FUNCTION_TIMEOUT_MS: "60000" };
+
+function scene(index: number) {
+  const item = generateItem(7, index);
+  const qa = item.questions[0];
+  if (!qa) throw new Error("scene without a question");
+  return { image: dataUrl(encodePng(item.rgb, item.side)), question: qa.question, answer: qa.answer };
+}
+
+describe.skipIf(!present)("with the real small function", () => {
+  it("started", () => {
+    expect(env.TEST_REAL_FUNCTION_ERROR).toBe("");
+  });
+
+  it("answers a scene question, signed, and bills its metering", { timeout: 60_000 }, async () => {
+    const { id, key } = await createKey();
+    const { image, question } = scene(1);
+    const res = await ask(key, chatBody({ image, question }), {}, real);
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.choices[0].message.content).toEqual(expect.any(String));
+    expect(["small", "large"]).toContain(res.json.stitch.path);
+    expect(res.json.stitch.accelerator_ms.small).toBeGreaterThan(0);
+    const [row] = await ledgerRows(id);
+    expect(row).toMatchObject({ path: res.json.stitch.path, gpu_class_small: "cpu" });
+    expect((await ask(key, chatBody({ image, question }), {}, real)).headers.get("x-stitch-cache")).toBe("HIT");
+  });
+
+  it("takes the large path for stitch-large and reports pruning for stitch-sgp", { timeout: 60_000 }, async () => {
+    const { key } = await createKey();
+    const { image, question } = scene(2);
+    const large = await ask(key, chatBody({ image, question, model: "stitch-large" }), {}, real);
+    expect(large.status, large.text).toBe(200);
+    expect(large.json.stitch).toMatchObject({ path: "large", decision_score: null });
+    const sgp = await ask(key, chatBody({ image, question, model: "stitch-sgp", stitch: { retention: 0.25 } }), {}, real);
+    expect(sgp.status, sgp.text).toBe(200);
+    expect(sgp.json.stitch.visual_tokens.kept).toBeLessThan(sgp.json.stitch.visual_tokens.total);
+  });
+
+  it("streams an answer ending with usage and [DONE]", { timeout: 60_000 }, async () => {
+    const { id, key } = await createKey();
+    const { image, question } = scene(3);
+    const res = await ask(key, chatBody({ image, question, stream: true, model: "stitch-sgp" }), {}, real);
+    expect(res.status).toBe(200);
+    expect(res.text.trim().endsWith("data: [DONE]")).toBe(true);
+    expect(res.text).toContain('"usage"');
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
+  it("passes its refusal of a bad parameter on as a 400, billed nothing", { timeout: 60_000 }, async () => {
+    const { id, key } = await createKey();
+    const { image, question } = scene(4);
+    const res = await ask(key, chatBody({ image, question, model: "stitch-sgp", stitch: { prune_layer: 63 } }), {}, real);
+    expect(res.status, res.text).toBe(400);
+    expect(await ledgerRows(id)).toHaveLength(0);
+  });
+});

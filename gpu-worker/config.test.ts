@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.js";
+
+describe("loadConfig", () => {
+  it("has working defaults for local use", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      role: "both",
+      host: "127.0.0.1",
+      port: 8701,
+      largeUrl: "http://127.0.0.1:8702",
+      signingSecret: "stitch-dev-secret",
+      signatureWindowS: 60,
+      maxConcurrency: 1,
+      maxQueue: 8,
+      requestTimeoutMs: 30_000,
+      largeTimeoutMs: 20_000,
+      maxImageBytes: 4 * 1024 * 1024,
+      maxImagePixels: 4096 * 4096,
+      gpuClass: "cpu",
+      executionProviders: ["cpu"],
+      visionCacheBytes: 64 * 1024 * 1024,
+      exit: {},
+    });
+    expect(c.smallPackDir).toMatch(/model-packs\/stitch-scenes-small$/);
+    expect(c.defaultRetention).toBeUndefined();
+  });
+
+  it("the large role listens on 8702; PORT overrides", () => {
+    expect(loadConfig({ STITCH_ROLE: "large" }).port).toBe(8702);
+    expect(loadConfig({ STITCH_ROLE: "large", PORT: "9000" }).port).toBe(9000);
+  });
+
+  it("reads and coerces every knob; empty means default", () => {
+    const c = loadConfig({
+      STITCH_MAX_CONCURRENCY: "4",
+      STITCH_EXIT_THRESHOLD: "0.7",
+      STITCH_EXIT_RULE: "geometric",
+      STITCH_DEFAULT_RETENTION: "0.09",
+      STITCH_DEFAULT_PRUNE_LAYER: "2",
+      STITCH_VISION_CACHE_MB: "0.5",
+      STITCH_EXECUTION_PROVIDERS: "cuda,cpu",
+      STITCH_THREADS: "",
+    });
+    expect(c).toMatchObject({
+      maxConcurrency: 4,
+      exit: { threshold: 0.7, rule: "geometric" },
+      defaultRetention: 0.09,
+      defaultPruneLayer: 2,
+      visionCacheBytes: 512 * 1024,
+      executionProviders: ["cuda", "cpu"],
+      threads: undefined,
+    });
+  });
+
+  it.each([
+    [{ STITCH_ROLE: "medium" }, /STITCH_ROLE/],
+    [{ PORT: "http" }, /PORT/],
+    [{ STITCH_MAX_CONCURRENCY: "0" }, /STITCH_MAX_CONCURRENCY/],
+    [{ STITCH_DEFAULT_RETENTION: "0" }, /STITCH_DEFAULT_RETENTION/],
+    [{ STITCH_EXIT_THRESHOLD: "1.5" }, /STITCH_EXIT_THRESHOLD/],
+    [{ STITCH_LARGE_URL: "ftp://x" }, /STITCH_LARGE_URL/],
+    [{ STITCH_LARGE_TIMEOUT_MS: "40000" }, /STITCH_LARGE_TIMEOUT_MS/],
+    [{ NODE_ENV: "production" }, /STITCH_SIGNING_SECRET/],
+    [{ NODE_ENV: "production", STITCH_SIGNING_SECRET: "stitch-dev-secret" }, /STITCH_SIGNING_SECRET/],
+  ])("refuses %j", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("accepts a real secret in production", () => {
+    expect(loadConfig({ NODE_ENV: "production", STITCH_SIGNING_SECRET: "s3cr3t-from-the-vault" }).signingSecret).toBe(
+      "s3cr3t-from-the-vault",
+    );
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { OverloadedError } from "../../shared/errors.js";
+import { ConcurrencyGate } from "./limit-concurrency.js";
+
+describe("ConcurrencyGate", () => {
+  it("admits up to the limit, queues up to the queue size, sheds the rest with Retry-After", async () => {
+    const gate = new ConcurrencyGate(1, 1);
+    const first = await gate.acquire();
+    let secondIn = false;
+    const second = gate.acquire().then((release) => {
+      secondIn = true;
+      return release;
+    });
+    expect(gate.inFlight).toBe(1);
+    expect(gate.queued).toBe(1);
+    const third = await gate.acquire().catch((err: unknown) => err);
+    expect(third).toBeInstanceOf(OverloadedError);
+    expect((third as OverloadedError).retryAfter).toBeGreaterThanOrEqual(1);
+
+    first();
+    first(); // a second release of the same slot is a no-op
+    const release = await second;
+    expect(secondIn).toBe(true);
+    expect(gate.inFlight).toBe(1);
+    expect(gate.queued).toBe(0);
+    release();
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it("serves the queue in order", async () => {
+    const gate = new ConcurrencyGate(1, 3);
+    const order: number[] = [];
+    const hold = await gate.acquire();
+    const waiting = [1, 2, 3].map((n) =>
+      gate.acquire().then((release) => {
+        order.push(n);
+        release();
+      }),
+    );
+    hold();
+    await Promise.all(waiting);
+    expect(order).toEqual([1, 2, 3]);
+  });
+
+  it("a waiter whose signal aborts leaves the queue with the signal's reason", async () => {
+    const gate = new ConcurrencyGate(1, 2);
+    const hold = await gate.acquire();
+    const controller = new AbortController();
+    const waiting = gate.acquire(controller.signal);
+    expect(gate.queued).toBe(1);
+    const reason = new Error("deadline");
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(gate.queued).toBe(0);
+    hold();
+    expect(gate.inFlight).toBe(0);
+    await expect(gate.acquire(AbortSignal.abort(reason))).rejects.toBe(reason);
+  });
+});

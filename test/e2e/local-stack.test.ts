@@ -1,0 +1,161 @@
+/**
+ * End to end, through HTTP only: `startLocalStack()` (what `npm start` runs) brings up the edge
+ * under wrangler dev with a fresh local D1, and the small and large functions on the embedded pair;
+ * the official `openai` client then asks real questions. Skipped only while model-packs/ has no
+ * manifest (the pair is not trained/exported yet).
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
+import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
+
+const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
+const hasManifest = existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface StitchResult {
+  path: "cache" | "small" | "large";
+  cost: number;
+  cache: string;
+  accelerator_ms: { small: number; large: number };
+  visual_tokens: { total: number; kept: number };
+}
+type Reply = OpenAI.Chat.Completions.ChatCompletion & { stitch: StitchResult };
+
+function scene(index: number) {
+  const item = generateItem(4242, index);
+  const qa = item.questions[0];
+  if (!qa) throw new Error("no question");
+  return { url: `data:image/png;base64,${Buffer.from(encodePng(item.rgb, item.side)).toString("base64")}`, question: qa.question };
+}
+
+const message = (s: { url: string; question: string }): OpenAI.Chat.Completions.ChatCompletionMessageParam[] => [
+  { role: "user", content: [{ type: "text", text: s.question }, { type: "image_url", image_url: { url: s.url } }] },
+];
+
+describe.skipIf(!hasManifest)("the local stack, end to end", () => {
+  let stack: LocalStack;
+  let client: OpenAI;
+  let workDir: string;
+  const output: string[] = [];
+  const billed: StitchResult[] = [];
+  const words = new Set(sceneWords());
+
+  async function smallFunctionAnswers(): Promise<number> {
+    const text = await (await fetch(`${stack.smallUrl}/metrics`)).text();
+    return text
+      .split("\n")
+      .filter((line) => line.startsWith("stitch_http_requests_total") && line.includes('path="/v1/answer"'))
+      .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+  }
+
+  async function ask(body: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming> & { stitch?: unknown }, headers: Record<string, string> = {}) {
+    const { data, response } = await client.chat.completions
+      .create({ model: "stitch-sgl", messages: [], ...body } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming, { headers })
+      .withResponse();
+    return { reply: data as Reply, headers: response.headers };
+  }
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(path.join(tmpdir(), "stitch-e2e-"));
+    const [edgePort, smallPort, largePort] = [await freePort(), await freePort(), await freePort()];
+    stack = await startLocalStack({
+      edgePort,
+      smallPort,
+      largePort,
+      persistTo: path.join(workDir, "state"),
+      devVarsPath: path.join(workDir, "dev.vars"),
+      log: (line) => output.push(line),
+    });
+    client = new OpenAI({ baseURL: `${stack.edgeUrl}/v1`, apiKey: stack.apiKey, maxRetries: 0 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("answers from the small model when it exits early", async () => {
+    const { reply, headers } = await ask({ messages: message(scene(1)), stitch: { exit_threshold: 0 } });
+    expect(headers.get("x-stitch-path")).toBe("small");
+    expect(reply.stitch).toMatchObject({ path: "small", cache: "MISS", accelerator_ms: { large: 0 } });
+    expect(reply.stitch.accelerator_ms.small).toBeGreaterThan(0);
+    for (const word of reply.choices[0]?.message.content?.split(" ") ?? [""]) expect(words).toContain(word);
+    billed.push(reply.stitch);
+  });
+
+  it("escalates to the pruned large model when the small one is unsure", async () => {
+    const { reply } = await ask({ messages: message(scene(2)), stitch: { exit_threshold: 1 } });
+    expect(reply.stitch.path).toBe("large");
+    expect(reply.stitch.accelerator_ms.large).toBeGreaterThan(0);
+    expect(reply.stitch.visual_tokens.kept).toBeLessThan(reply.stitch.visual_tokens.total);
+    for (const word of reply.choices[0]?.message.content?.split(" ") ?? [""]) expect(words).toContain(word);
+    billed.push(reply.stitch);
+  });
+
+  it("answers the repeat from the cache: no GPU call, billed at the cache price", async () => {
+    const body = { messages: message(scene(3)) };
+    const first = await ask(body);
+    billed.push(first.reply.stitch);
+    const before = await smallFunctionAnswers();
+    const repeat = await ask(body);
+    expect(repeat.headers.get("x-stitch-cache")).toBe("HIT");
+    expect(repeat.reply.choices[0]?.message.content).toBe(first.reply.choices[0]?.message.content);
+    expect(repeat.reply.stitch).toMatchObject({ path: "cache", accelerator_ms: { small: 0, large: 0 } });
+    expect(repeat.reply.stitch.cost).toBeLessThan(first.reply.stitch.cost);
+    expect(await smallFunctionAnswers()).toBe(before);
+    billed.push(repeat.reply.stitch);
+  });
+
+  it("streams chunks ending with a usage chunk", async () => {
+    const stream = await client.chat.completions.create({ model: "stitch-sgp", messages: message(scene(4)), stream: true });
+    let text = "";
+    let last: (OpenAI.Chat.Completions.ChatCompletionChunk & { stitch?: StitchResult }) | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      last = chunk;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(last?.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(last?.stitch?.path).toBe("large");
+    billed.push(last?.stitch as StitchResult);
+  });
+
+  it("bills a retried request with the same Idempotency-Key once", async () => {
+    const body = { messages: message(scene(5)), stitch: { cache: { bypass: true } } };
+    const headers = { "Idempotency-Key": `e2e-${Date.now()}` };
+    const first = await ask(body, headers);
+    const retry = await ask(body, headers);
+    expect(retry.reply.id).toBe(first.reply.id);
+    expect(retry.headers.get("x-stitch-idempotent-replay")).toBe("true");
+    billed.push(first.reply.stitch);
+  });
+
+  it("reports usage equal to what was billed", async () => {
+    const usage = await (await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json();
+    expect(usage.totals.requests).toBe(billed.length);
+    expect(usage.totals.cache_hits).toBe(billed.filter((b) => b.path === "cache").length);
+    expect(usage.totals.cost).toBeCloseTo(billed.reduce((sum, b) => sum + b.cost, 0), 12);
+    expect(usage.totals.accelerator_ms.small).toBeCloseTo(billed.reduce((sum, b) => sum + b.accelerator_ms.small, 0), 6);
+    const byPath = Object.fromEntries(usage.by_path.map((p: { path: string; requests: number }) => [p.path, p.requests]));
+    expect(byPath).toEqual({ cache: 1, small: billed.filter((b) => b.path === "small").length, large: billed.filter((b) => b.path === "large").length });
+  });
+
+  it("printed a curl that works as printed", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const out = execFileSync("bash", ["-c", stack.examples.curl], { encoding: "utf8" });
+    expect(JSON.parse(out).choices[0].message.content).toEqual(expect.any(String));
+  });
+});
