@@ -1,5 +1,5 @@
 /** Where a benchmark ran: absolute times only mean something next to this. */
-import { cpus, freemem, loadavg, platform, release, totalmem } from "node:os";
+import { cpus, loadavg, platform, release, totalmem } from "node:os";
 
 export interface Machine {
   cpu: string;
@@ -26,6 +26,3 @@ export function describeMachine(): Machine {
 export function machineLine(m: Machine): string {
   return `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.os}, ${m.memory_gib} GiB; load ${m.load_at_start} at start`;
 }
-
-/** Unused memory, for the record of a run that may have shared the machine. */
-export const freeGiB = () => Math.round((freemem() / 2 ** 30) * 10) / 10;

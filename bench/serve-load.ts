@@ -1,7 +1,6 @@
 /**
- * One bounded load run with autocannon: at most `amount` requests and
- * `maxSeconds` seconds, closed-loop over `connections` or capped at an offered
- * rate. Every response is recorded with its status, its latency and the headers
+ * One bounded closed-loop load run with autocannon: at most `amount` requests
+ * and `maxSeconds` seconds over `connections`. Every response is recorded with its status, its latency and the headers
  * the benchmark checks (Retry-After, the path and cache status Stitch reports).
  */
 import autocannon from "autocannon";
@@ -14,8 +13,6 @@ export interface LoadSpec {
   connections: number;
   amount: number;
   maxSeconds: number;
-  /** Requests per second over all connections (open-loop-like); unset = as fast as the connections go. */
-  overallRate?: number;
   next: () => HttpRequest;
   timeoutSeconds?: number;
 }
@@ -32,8 +29,12 @@ export interface LatencySummary {
 export interface LoadResult {
   name: string;
   connections: number;
+  /** Requests per second asked for (open loop), and what the sender achieved; null for closed-loop runs. */
   offeredRate: number | null;
+  achievedOfferedRate?: number;
   seconds: number;
+  /** The time limit ended the run: requests still in flight then got no recorded answer (the server may have served them). */
+  stoppedByTime: boolean;
   responses: number;
   /** Responses per second, and 2xx responses per second. */
   throughput: number;
@@ -53,7 +54,7 @@ export interface LoadResult {
   cache: Record<string, number>;
 }
 
-function summarizeLatency(values: number[]): LatencySummary {
+export function summarizeLatency(values: number[]): LatencySummary {
   if (values.length === 0)
     return { n: 0, mean: Number.NaN, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN };
   const q = (p: number) => quantile(values, p);
@@ -91,33 +92,40 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     last = { status };
   };
   const started = performance.now();
+  // autocannon notices the end on its 1-second tick: time the run to its last answer instead.
+  let lastResponseAt = started;
   const instance = autocannon({
     url: spec.baseUrl,
     connections: spec.connections,
     amount: spec.amount,
     timeout: spec.timeoutSeconds ?? 30,
-    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
     requests: [{ setupRequest: (req) => ({ ...req, ...spec.next() }), onResponse }],
   });
   instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => {
     all.push(ms);
+    lastResponseAt = performance.now();
     const l = last as { status: number } | null;
     if (l && l.status >= 200 && l.status < 300) ok.push(ms);
     last = null;
   });
-  const stopper = setTimeout(() => instance.stop(), spec.maxSeconds * 1000);
+  let stoppedByTime = false;
+  const stopper = setTimeout(() => {
+    stoppedByTime = true;
+    instance.stop();
+  }, spec.maxSeconds * 1000);
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     instance.on("done", resolve);
     instance.on("error", reject);
   });
   clearTimeout(stopper);
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (lastResponseAt - started) / 1000;
   const good = Object.entries(statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0);
   return {
     name: spec.name,
     connections: spec.connections,
-    offeredRate: spec.overallRate ?? null,
+    offeredRate: null,
     seconds,
+    stoppedByTime,
     responses: all.length,
     throughput: all.length / seconds,
     goodput: good / seconds,

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { describeMachine } from "./machine.js";
 import { type LoadResult, runLoad } from "./serve-load.js";
-import { renderServeMarkdown, type ServeResults } from "./serve-report.js";
+import { runOpenLoop } from "./serve-open-loop.js";
+import { ledgerCheck, renderServeMarkdown, type ServeResults } from "./serve-report.js";
 import { type BenchItem, benchItem, edgeRequest, type HttpRequest, type Kind, smallRequest } from "./serve-requests.js";
 import { createKey, type Stack, settledUsage, startStack } from "./serve-stack.js";
 
@@ -66,8 +67,8 @@ function queue(requests: HttpRequest[]): () => HttpRequest {
   };
 }
 
-/** Requests to prepare for a run of n: autocannon builds one ahead on every connection. */
-const pool = (n: number, conns = connections) => n + 2 * conns + 16;
+/** Requests to prepare for a closed-loop run of n: autocannon builds one ahead on every connection. */
+const pool = (n: number) => n + 2 * connections + 16;
 /** Overload runs cycle over this many images (their repeats may hit the functions' vision caches, not the edge cache). */
 const OVERLOAD_IMAGES = 300;
 const overloadSeconds = quick ? 5 : 15;
@@ -111,42 +112,25 @@ try {
   /** One measured run through the edge on a fresh key, then its ledger against its 2xx responses. */
   async function edgeRun(
     name: string,
-    next: (apiKey: string, n: number, conns: number) => () => HttpRequest,
-    extra: { overallRate?: number; connections?: number; seconds?: number; primed?: number; apiKey?: string } = {},
+    next: (apiKey: string, n: number) => () => HttpRequest,
+    extra: { overallRate?: number; seconds?: number; primed?: number; apiKey?: string } = {},
   ) {
     const apiKey = extra.apiKey ?? (await keyOf(name));
-    const conns = extra.connections ?? connections;
     const seconds = extra.seconds ?? maxSeconds;
-    const n = extra.overallRate ? Math.ceil(extra.overallRate * seconds) : amount;
-    const nextRequest = next(apiKey, n, conns);
+    const rate = extra.overallRate;
+    const nextRequest = next(apiKey, rate ? Math.round(rate * seconds) : pool(amount));
     log(name);
-    const result = await runLoad({
-      name,
-      baseUrl: stack.edgeUrl,
-      connections: conns,
-      amount: n,
-      maxSeconds: seconds,
-      ...(extra.overallRate ? { overallRate: extra.overallRate } : {}),
-      next: nextRequest,
-    });
+    const result = rate
+      ? await runOpenLoop({ name, baseUrl: stack.edgeUrl, overallRate: rate, maxSeconds: seconds, next: nextRequest })
+      : await runLoad({ name, baseUrl: stack.edgeUrl, connections, amount, maxSeconds: seconds, next: nextRequest });
     runs[name] = result;
     const billed = await settledUsage(stack, apiKey);
-    const ok =
-      Object.entries(result.statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0) + (extra.primed ?? 0);
-    ledger.push({
-      run: name,
-      okResponses: ok,
-      ledgerRequests: billed.totals.requests,
-      ledgerCacheHits: billed.totals.cache_hits,
-      matches: billed.totals.requests === ok,
-    });
+    ledger.push(ledgerCheck(result, billed.totals, extra.primed ?? 0));
     return result;
   }
 
-  const edgeKind = (kind: Kind, bypassCache: boolean) => (apiKey: string, n: number, conns: number) =>
-    queue(
-      freshItems(pool(n, conns)).map((item) => edgeRequest(item, kind, { apiKey, bypassCache, maxTokens: MAX_TOKENS })),
-    );
+  const edgeKind = (kind: Kind, bypassCache: boolean) => (apiKey: string, n: number) =>
+    queue(freshItems(n).map((item) => edgeRequest(item, kind, { apiKey, bypassCache, maxTokens: MAX_TOKENS })));
 
   // Cache hits: prime a small set of answers, then repeat only those.
   const cacheKey = await keyOf("cache-hit");
@@ -172,9 +156,9 @@ try {
   const escalated = await edgeRun("escalated (stitch-sgp)", edgeKind("escalated", true));
 
   // The realistic mix: stitch-sgl with the cache on; a share of requests repeats an earlier one.
-  await edgeRun(`mix (repeat ${Math.round(repeatRate * 100)}%)`, (apiKey, n, conns) => {
+  await edgeRun(`mix (repeat ${Math.round(repeatRate * 100)}%)`, (apiKey, n) => {
     const sent: BenchItem[] = [];
-    const fresh = freshItems(pool(n, conns));
+    const fresh = freshItems(n);
     let f = 0;
     let r = 0;
     return () => {
@@ -211,11 +195,7 @@ try {
         bypassCache: true,
         maxTokens: MAX_TOKENS,
       });
-    await edgeRun(`overload ${factor}× capacity`, cycle, {
-      overallRate: rate,
-      connections: Math.min(256, Math.max(16, rate)),
-      seconds: overloadSeconds,
-    });
+    await edgeRun(`overload ${factor}× capacity`, cycle, { overallRate: rate, seconds: overloadSeconds });
   }
 
   const overhead = OVERHEAD_PAIRS.map(({ label, edge, direct }) => {

@@ -144,7 +144,7 @@ export function renderPlot(plot: Plot): string {
     }
     const y = legendY();
     legend.push(
-      `<line x1="${W - M.right + 12}" x2="${W - M.right + 36}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="1.8"${s.pointsOnly ? ' stroke-opacity="0"' : ""}/>`,
+      `<line x1="${W - M.right + 12}" x2="${W - M.right + 36}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="1.8"${s.pointsOnly ? ' stroke-opacity="0"' : ""}${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
     );
     legend.push(marker(kind, W - M.right + 24, y, colour));
     legend.push(`<text x="${W - M.right + 42}" y="${y + 4}">${esc(s.name)}</text>`);

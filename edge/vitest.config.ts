@@ -21,6 +21,7 @@ export default defineProject(async () => {
           bindings: {
             TEST_MIGRATIONS: migrations,
             TEST_STUB_URL: inject("stubUrl"),
+            TEST_UPGRADE_STUB_URL: inject("upgradeStubUrl"),
             TEST_SILENT_URL: inject("silentUrl"),
             TEST_CLOSED_URL: inject("closedUrl"),
             TEST_REAL_FUNCTION_URL: inject("realFunctionUrl"),

@@ -13,15 +13,14 @@
  * Ctrl-C (SIGINT) or SIGTERM stops all three. `startLocalStack()` is the same thing as a function,
  * for the end-to-end test.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { encodePng, generateItem } from "../scene-generator/index.js";
 import { API_KEY_PATTERN } from "../shared/index.js";
+import { type Examples, writeExamples } from "./start-local-stack.examples.js";
+import { freePort, isFree, Processes, run } from "./start-local-stack.processes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
@@ -38,6 +37,8 @@ export interface LocalStackOptions {
   persistTo?: string;
   /** Secrets file shared by the edge and the functions (default `.dev.vars`). */
   devVarsPath?: string;
+  /** Where the printed examples are written (default `.wrangler/stitch-example`). */
+  examplesDir?: string;
   readyTimeoutMs?: number;
   /** Each line the three processes print, prefixed with their name. */
   log?: (line: string) => void;
@@ -48,7 +49,7 @@ export interface LocalStack {
   smallUrl: string;
   largeUrl: string;
   apiKey: string;
-  /** The example scene and the curl and client script that ask about it (written under .wrangler/stitch-example/). */
+  /** The example scene and the curl and client script that ask about it. */
   examples: Examples;
   /** Resolves when a process of the stack exits on its own (not through stop()). */
   crashed: Promise<string>;
@@ -74,7 +75,11 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const devVarsPath = path.resolve(ROOT, options.devVarsPath ?? ".dev.vars");
   const log = options.log ?? ((line: string) => console.log(line));
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-  for (const [name, p] of Object.entries({ STITCH_EDGE_PORT: edgePort, STITCH_SMALL_PORT: smallPort, STITCH_LARGE_PORT: largePort })) {
+  for (const [name, p] of Object.entries({
+    STITCH_EDGE_PORT: edgePort,
+    STITCH_SMALL_PORT: smallPort,
+    STITCH_LARGE_PORT: largePort,
+  })) {
     if (!(await isFree(p))) throw new Error(`Port ${p} (${name}) is in use: stop what listens there or set ${name}`);
   }
 
@@ -83,9 +88,15 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const apiKey = options.devApiKey ?? devKeyFor(persistTo);
   if (!API_KEY_PATTERN.test(apiKey)) throw new Error("STITCH_DEV_API_KEY must look like sk-stitch-<16 hex>-<48 hex>");
 
-  await run("migrations", process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], log);
+  await run(
+    ROOT,
+    "migrations",
+    process.execPath,
+    [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo],
+    log,
+  );
 
-  const processes = new Processes(log);
+  const processes = new Processes(ROOT, log);
   const functionEnv = { STITCH_SIGNING_SECRET: secrets.INTERNAL_SIGNING_SECRET, HOST: "127.0.0.1" };
   const tsx = ["--import", "tsx", "gpu-worker/main.ts"];
   const largeUrl = `http://127.0.0.1:${largePort}`;
@@ -93,7 +104,12 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
   try {
     processes.start("large", process.execPath, tsx, { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort) });
-    processes.start("small", process.execPath, tsx, { ...functionEnv, STITCH_ROLE: "small", PORT: String(smallPort), STITCH_LARGE_URL: largeUrl });
+    processes.start("small", process.execPath, tsx, {
+      ...functionEnv,
+      STITCH_ROLE: "small",
+      PORT: String(smallPort),
+      STITCH_LARGE_URL: largeUrl,
+    });
     // biome-ignore format: one wrangler flag per line pair reads best
     processes.start("edge", process.execPath, [
       WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(edgePort),
@@ -111,84 +127,15 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     await processes.stopAll();
     throw err;
   }
-  return { edgeUrl, smallUrl, largeUrl, apiKey, examples: writeExamples(edgeUrl, apiKey), crashed: processes.crashed, stop: () => processes.stopAll() };
-}
-
-/** The three child processes: output prefixed, each in its own process group so stop() ends what it spawned. */
-class Processes {
-  private readonly children = new Map<string, ChildProcess>();
-  private readonly tails = new Map<string, string>();
-  private stopping = false;
-  private onCrash!: (message: string) => void;
-  readonly crashed = new Promise<string>((resolve) => {
-    this.onCrash = resolve;
-  });
-
-  constructor(private readonly log: (line: string) => void) {}
-
-  start(name: string, command: string, args: string[], env: Record<string, string>): void {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env, FORCE_COLOR: "0" }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    this.children.set(name, child);
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString();
-      this.tails.set(name, ((this.tails.get(name) ?? "") + text).slice(-3000));
-      for (const line of text.split("\n")) if (line.trim()) this.log(`[${name}] ${line}`);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code, signal) => {
-      if (!this.stopping) this.onCrash(`${name} exited (${signal ?? code}):\n${this.tails.get(name) ?? ""}`);
-    });
-  }
-
-  async waitFor(name: string, url: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const child = this.children.get(name);
-    while (Date.now() < deadline) {
-      if (child && child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready:\n${this.tails.get(name) ?? ""}`);
-      if (await fetch(url).then((r) => r.ok, () => false)) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    throw new Error(`${name} was not ready at ${url} within ${timeoutMs} ms:\n${this.tails.get(name) ?? ""}`);
-  }
-
-  async stopAll(): Promise<void> {
-    this.stopping = true;
-    await Promise.all([...this.children.values()].map(stopChild));
-  }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-(child.pid as number), signal); // the group this script created for the child
-    } catch {}
+  return {
+    edgeUrl,
+    smallUrl,
+    largeUrl,
+    apiKey,
+    examples: writeExamples(path.resolve(ROOT, options.examplesDir ?? ".wrangler/stitch-example"), edgeUrl, apiKey),
+    crashed: processes.crashed,
+    stop: () => processes.stopAll(),
   };
-  signalGroup("SIGTERM");
-  const timer = setTimeout(() => signalGroup("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function run(name: string, command: string, args: string[], log: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, CI: "1", FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    const keep = (chunk: Buffer) => {
-      output += chunk.toString();
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code === 0) {
-        log(`[${name}] applied`);
-        resolve();
-      } else reject(new Error(`${name} failed (${code}):\n${output.slice(-3000)}`));
-    });
-  });
 }
 
 /** Reads `.dev.vars`, adding generated secrets for whatever is missing. */
@@ -205,9 +152,15 @@ function ensureDevVars(file: string): { ADMIN_SECRET: string; INTERNAL_SIGNING_S
   if (missing.length > 0) {
     for (const name of missing) values[name] = randomBytes(24).toString("hex");
     const added = missing.map((name) => `${name}=${values[name]}`).join("\n");
-    writeFileSync(file, `${text}${text && !text.endsWith("\n") ? "\n" : ""}${text ? "" : "# Local secrets for wrangler dev and the GPU functions (git-ignored).\n"}${added}\n`);
+    writeFileSync(
+      file,
+      `${text}${text && !text.endsWith("\n") ? "\n" : ""}${text ? "" : "# Local secrets for wrangler dev and the GPU functions (git-ignored).\n"}${added}\n`,
+    );
   }
-  return { ADMIN_SECRET: values.ADMIN_SECRET as string, INTERNAL_SIGNING_SECRET: values.INTERNAL_SIGNING_SECRET as string };
+  return {
+    ADMIN_SECRET: values.ADMIN_SECRET as string,
+    INTERNAL_SIGNING_SECRET: values.INTERNAL_SIGNING_SECRET as string,
+  };
 }
 
 /** The generated development key, kept beside the local database it is registered in. */
@@ -225,78 +178,11 @@ async function seedKey(edgeUrl: string, adminSecret: string, apiKey: string): Pr
     headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
     body: JSON.stringify({ name: "local development", key: apiKey }),
   });
-  if (res.status !== 201 && res.status !== 409) throw new Error(`Seeding the development key failed: ${res.status} ${await res.text()}`);
+  if (res.status !== 201 && res.status !== 409)
+    throw new Error(`Seeding the development key failed: ${res.status} ${await res.text()}`);
   const check = await fetch(`${edgeUrl}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } });
-  if (!check.ok) throw new Error(`The development key does not work (${check.status} ${await check.text()}); was it revoked?`);
-}
-
-export interface Examples {
-  dir: string;
-  question: string;
-  answer: string;
-  curl: string;
-  script: string;
-}
-
-/** A generated scene and the two ways to ask about it, written under .wrangler/stitch-example/. */
-export function writeExamples(edgeUrl: string, apiKey: string): Examples {
-  const dir = path.join(ROOT, ".wrangler", "stitch-example");
-  mkdirSync(dir, { recursive: true });
-  const item = generateItem(2026, 1);
-  const qa = item.questions[0];
-  if (!qa) throw new Error("the scene generator asked no question");
-  const png = encodePng(item.rgb, item.side);
-  const scenePath = path.join(dir, "scene.png");
-  writeFileSync(scenePath, png);
-  const body = {
-    model: "stitch-sgl",
-    messages: [
-      {
-        role: "user",
-        content: [
-          { type: "text", text: qa.question },
-          { type: "image_url", image_url: { url: `data:image/png;base64,${Buffer.from(png).toString("base64")}` } },
-        ],
-      },
-    ],
-  };
-  writeFileSync(path.join(dir, "request.json"), `${JSON.stringify(body, null, 2)}\n`);
-  const curl = `curl -s ${edgeUrl}/v1/chat/completions -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" -d '${JSON.stringify(body).replaceAll("'", "'\\''")}'`;
-  const script = `import { readFileSync } from "node:fs";
-import OpenAI from "openai";
-
-const client = new OpenAI({ baseURL: "${edgeUrl}/v1", apiKey: "${apiKey}" });
-const image = readFileSync(${JSON.stringify(scenePath)}).toString("base64");
-const reply = await client.chat.completions.create({
-  model: "stitch-sgl",
-  messages: [{ role: "user", content: [
-    { type: "text", text: ${JSON.stringify(qa.question)} },
-    { type: "image_url", image_url: { url: \`data:image/png;base64,\${image}\` } },
-  ] }],
-});
-console.log(reply.choices[0].message.content, reply.stitch);
-`;
-  writeFileSync(path.join(dir, "openai-example.mjs"), script);
-  return { dir, question: qa.question, answer: qa.answer, curl, script };
-}
-
-async function isFree(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(p, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
+  if (!check.ok)
+    throw new Error(`The development key does not work (${check.status} ${await check.text()}); was it revoked?`);
 }
 
 async function main(): Promise<void> {

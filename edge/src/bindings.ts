@@ -2,8 +2,9 @@
  * What the Worker is given (wrangler.toml `[vars]`, secrets, D1, the rate limiter)
  * and what each request carries through the middlewares (`c.var`).
  */
-import type { Config } from "./config.js";
+
 import type { ApiKeyRecord } from "./auth/keys-db.js";
+import type { Config } from "./config.js";
 import type { RateLimiter } from "./rate-limit/rate-limiter.js";
 
 export interface Env {

@@ -2,8 +2,9 @@
  * Typed configuration from the Worker's vars, checked once per env object:
  * defaults here, overridden by wrangler.toml `[vars]` (or the test's bindings).
  */
-import { InternalError } from "../../shared/index.js";
+
 import { z } from "zod";
+import { InternalError } from "../../shared/index.js";
 import type { Env } from "./bindings.js";
 import { PriceTableSchema } from "./price/price.js";
 

@@ -1,6 +1,7 @@
 /** The Worker: the Hono app, and the rate limiter's Durable Object class. */
-import type { Env } from "./bindings.js";
+
 import { createApp } from "./app.js";
+import type { Env } from "./bindings.js";
 
 export { RateLimiter } from "./rate-limit/rate-limiter.js";
 

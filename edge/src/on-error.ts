@@ -17,7 +17,8 @@ export function errorResponse(err: unknown, requestId: string | undefined): Resp
 /** Server-side failures are logged (with the cause the client never sees); client errors are not. */
 export function logError(err: unknown, requestId: string | undefined): void {
   if (err instanceof StitchError && err.status < 500) return;
-  const { name, message, cause } = err instanceof Error ? err : { name: "NonError", message: String(err), cause: undefined };
+  const { name, message, cause } =
+    err instanceof Error ? err : { name: "NonError", message: String(err), cause: undefined };
   console.error(JSON.stringify({ request_id: requestId, error: name, message, cause: String(cause ?? "") }));
 }
 
@@ -28,5 +29,8 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 }
 
 export function notFound(c: Context<AppEnv>): Response {
-  return errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`, "route_not_found"), c.get("requestId"));
+  return errorResponse(
+    new NotFoundError(`No route for ${c.req.method} ${c.req.path}`, "route_not_found"),
+    c.get("requestId"),
+  );
 }

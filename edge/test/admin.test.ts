@@ -1,12 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { ADMIN, ask, chatBody, createKey, edge } from "./helpers.js";
 
-const json = (body: unknown) => ({ method: "POST", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify(body) });
+const json = (body: unknown) => ({
+  method: "POST",
+  headers: { ...ADMIN, "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
 
 describe("admin API", () => {
   it("needs the admin secret", async () => {
     expect((await edge("/admin/keys")).status).toBe(401);
-    expect((await edge("/admin/keys", { headers: { authorization: "Bearer wrong-secret-wrong-secret" } })).json.error.code).toBe("invalid_admin_secret");
+    expect(
+      (await edge("/admin/keys", { headers: { authorization: "Bearer wrong-secret-wrong-secret" } })).json.error.code,
+    ).toBe("invalid_admin_secret");
     const { key } = await createKey();
     expect((await edge("/admin/keys", { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
   });
@@ -17,9 +23,19 @@ describe("admin API", () => {
   });
 
   it("creates a key whose secret is shown once", async () => {
-    const created = await edge("/admin/keys", json({ name: "alice", budget_usd: 5, rate_limit_per_minute: 10, cache_scope: "shared" }));
+    const created = await edge(
+      "/admin/keys",
+      json({ name: "alice", budget_usd: 5, rate_limit_per_minute: 10, cache_scope: "shared" }),
+    );
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ name: "alice", budget_usd: 5, spent_usd: 0, rate_limit_per_minute: 10, cache_scope: "shared", revoked_at: null });
+    expect(created.json).toMatchObject({
+      name: "alice",
+      budget_usd: 5,
+      spent_usd: 0,
+      rate_limit_per_minute: 10,
+      cache_scope: "shared",
+      revoked_at: null,
+    });
     expect(created.json.key).toMatch(/^sk-stitch-[0-9a-f]{16}-[0-9a-f]{48}$/);
     const listed = await edge("/admin/keys", { headers: ADMIN });
     const entry = listed.json.data.find((k: { id: string }) => k.id === created.json.id);
@@ -50,7 +66,11 @@ describe("admin API", () => {
     });
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ id, budget_usd: 0.25, rate_limit_per_minute: 3, cache_scope: "shared" });
-    const cleared = await edge(`/admin/keys/${id}`, { method: "PATCH", headers: ADMIN, body: JSON.stringify({ budget_usd: null }) });
+    const cleared = await edge(`/admin/keys/${id}`, {
+      method: "PATCH",
+      headers: ADMIN,
+      body: JSON.stringify({ budget_usd: null }),
+    });
     expect(cleared.json.budget_usd).toBeNull();
   });
 
@@ -63,10 +83,14 @@ describe("admin API", () => {
   });
 
   it("answers 404 for an unknown key and 400 for bad bodies", async () => {
-    expect((await edge("/admin/keys/nope/revoke", { method: "POST", headers: ADMIN })).json.error.code).toBe("key_not_found");
+    expect((await edge("/admin/keys/nope/revoke", { method: "POST", headers: ADMIN })).json.error.code).toBe(
+      "key_not_found",
+    );
     expect((await edge("/admin/keys", json({ name: "" }))).status).toBe(400);
     expect((await edge("/admin/keys", json({ name: "x", budget_usd: -1 }))).json.error.param).toBe("budget_usd");
     expect((await edge("/admin/keys", json({ name: "x", colour: "red" }))).json.error.code).toBe("unknown_parameter");
-    expect((await edge("/admin/keys", { method: "POST", headers: ADMIN, body: "{" })).json.error.code).toBe("invalid_json");
+    expect((await edge("/admin/keys", { method: "POST", headers: ADMIN, body: "{" })).json.error.code).toBe(
+      "invalid_json",
+    );
   });
 });

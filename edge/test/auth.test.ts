@@ -10,7 +10,10 @@ describe("API key auth", () => {
   };
 
   it("refuses a missing key", async () => {
-    expect401(await edge("/v1/chat/completions", { method: "POST", body: JSON.stringify(chatBody()) }), "missing_api_key");
+    expect401(
+      await edge("/v1/chat/completions", { method: "POST", body: JSON.stringify(chatBody()) }),
+      "missing_api_key",
+    );
     expect401(await edge("/v1/models", { headers: { authorization: "Basic abc" } }), "missing_api_key");
   });
 

@@ -1,6 +1,7 @@
 /** Budgets (402 before any work) and per-key rate limits (429 + Retry-After). */
-import { env } from "cloudflare:workers";
+
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RateLimiter } from "../src/rate-limit/rate-limiter.js";
 import { ADMIN, ask, chatBody, createKey, edge, ledgerRows, stubCalls } from "./helpers.js";
@@ -36,7 +37,11 @@ describe("rate limit", () => {
     expect(ok1.headers.get("x-ratelimit-remaining-requests")).toBe("1");
     expect((await ask(key, chatBody(), nocache)).status).toBe(200);
     const limited = await ask(key, chatBody(), nocache);
-    expect([limited.status, limited.json.error.type, limited.json.error.code]).toEqual([429, "rate_limit_error", "rate_limit_exceeded"]);
+    expect([limited.status, limited.json.error.type, limited.json.error.code]).toEqual([
+      429,
+      "rate_limit_error",
+      "rate_limit_exceeded",
+    ]);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get("retry-after"))).toBeLessThanOrEqual(30);
     expect(await stubCalls(limited.headers.get("x-request-id") ?? "")).toBe(0);

@@ -18,7 +18,12 @@ describe("answer cache", () => {
     expect(second.headers.get("x-stitch-cache")).toBe("HIT");
     expect(second.headers.get("x-stitch-path")).toBe("cache");
     expect(second.json.choices[0].message.content).toBe(first.json.choices[0].message.content);
-    expect(second.json.stitch).toMatchObject({ path: "cache", cache: "HIT", accelerator_ms: { small: 0, large: 0 }, cost: PRICES.request_fee_usd.cache });
+    expect(second.json.stitch).toMatchObject({
+      path: "cache",
+      cache: "HIT",
+      accelerator_ms: { small: 0, large: 0 },
+      cost: PRICES.request_fee_usd.cache,
+    });
     expect(second.json.stitch.visual_tokens).toEqual(first.json.stitch.visual_tokens);
     expect(await stubCalls(requestIdOf(second))).toBe(0);
     const rows = await ledgerRows(id);
@@ -51,7 +56,11 @@ describe("answer cache", () => {
       expect(res.headers.get("x-stitch-cache"), JSON.stringify(change)).toBe("MISS");
     }
     // Not answer-changing: the fallback policy and ignored OpenAI knobs.
-    expect((await ask(key, chatBody({ image, temperature: 0.7, stitch: { fallback: "small" } }))).headers.get("x-stitch-cache")).toBe("HIT");
+    expect(
+      (await ask(key, chatBody({ image, temperature: 0.7, stitch: { fallback: "small" } }))).headers.get(
+        "x-stitch-cache",
+      ),
+    ).toBe("HIT");
   });
 
   it("keeps one tenant's entries from another (per-key scope by default)", async () => {
@@ -117,18 +126,17 @@ describe("answer cache", () => {
 
   it("misses after the model packs change version", async () => {
     const { key } = await createKey();
+    const upgraded = { SMALL_FUNCTION_URL: `${env.TEST_UPGRADE_STUB_URL}/s/ok` };
     const body = chatBody();
-    await ask(key, body);
-    expect((await ask(key, body)).headers.get("x-stitch-cache")).toBe("HIT");
-    // The small function now reports other pack versions. Until an answer from it teaches the edge,
-    // lookups still use the versions it knows; the first miss then moves every key to the new versions.
-    const afterUpgrade = await ask(key, body, {}, scenario("v2"));
-    expect(afterUpgrade.headers.get("x-stitch-cache")).toBe("HIT");
-    const fresh = await ask(key, chatBody(), {}, scenario("v2"));
+    await ask(key, body, {}, upgraded);
+    expect((await ask(key, body, {}, upgraded)).headers.get("x-stitch-cache")).toBe("HIT");
+    // New packs are deployed. Until an answer from the function shows the new versions, lookups use the
+    // versions the edge knows; the first miss teaches it, and from then on every old entry misses.
+    await fetch(`${env.TEST_UPGRADE_STUB_URL}/__version?v=2`, { method: "POST" });
+    expect((await ask(key, body, {}, upgraded)).headers.get("x-stitch-cache")).toBe("HIT");
+    const fresh = await ask(key, chatBody(), {}, upgraded);
     expect(fresh.headers.get("x-stitch-cache")).toBe("MISS");
-    expect((await ask(key, body, {}, scenario("v2"))).headers.get("x-stitch-cache")).toBe("MISS");
-    // Back to version 1 for the other tests.
-    await ask(key, chatBody());
-    expect((await ask(key, body)).headers.get("x-stitch-cache")).toBe("HIT");
+    expect((await ask(key, body, {}, upgraded)).headers.get("x-stitch-cache")).toBe("MISS");
+    expect((await ask(key, body, {}, upgraded)).headers.get("x-stitch-cache")).toBe("HIT");
   });
 });

@@ -6,6 +6,7 @@ declare global {
     interface Env extends StitchEnv {
       TEST_MIGRATIONS: D1Migration[];
       TEST_STUB_URL: string;
+      TEST_UPGRADE_STUB_URL: string;
       TEST_SILENT_URL: string;
       TEST_CLOSED_URL: string;
       /** "" when gpu-worker/main.ts does not exist. */

@@ -15,9 +15,15 @@ export interface EdgeResponse {
 }
 
 /** One request through the Worker; the whole body is read and every waitUntil awaited before returning. */
-export async function edge(path: string, init: RequestInit = {}, overrides: Partial<Cloudflare.Env> = {}): Promise<EdgeResponse> {
+export async function edge(
+  path: string,
+  init: RequestInit = {},
+  overrides: Partial<Cloudflare.Env> = {},
+): Promise<EdgeResponse> {
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`https://edge.test${path}`, init), { ...env, ...overrides }, ctx);
+  // An incoming request as the runtime would hand it to the Worker (no `cf` properties in tests).
+  const request = new Request(`https://edge.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>;
+  const response = await worker.fetch(request, { ...env, ...overrides }, ctx);
   const text = await response.text();
   await waitOnExecutionContext(ctx);
   let json: unknown = null;
@@ -47,7 +53,7 @@ export function uniquePng(): Uint8Array {
   const side = 8;
   const data = new Uint8Array(side * side * 3);
   const id = ++imageCounter + Math.floor(Math.random() * 1e9);
-  for (let i = 0; i < data.length; i++) data[i] = (id >> (i % 24)) & 0xff ^ i;
+  for (let i = 0; i < data.length; i++) data[i] = ((id >> (i % 24)) & 0xff) ^ i;
   return encode({ width: side, height: side, data, channels: 3, depth: 8 });
 }
 
@@ -74,16 +80,27 @@ export function chatBody(options: { image?: string; question?: string; model?: s
   };
 }
 
-export function ask(key: string, body: unknown, headers: Record<string, string> = {}, overrides: Partial<Cloudflare.Env> = {}) {
+export function ask(
+  key: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  overrides: Partial<Cloudflare.Env> = {},
+) {
   return edge(
     "/v1/chat/completions",
-    { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) },
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    },
     overrides,
   );
 }
 
 export async function ledgerRows(keyId: string): Promise<Record<string, unknown>[]> {
-  const { results } = await env.DB.prepare("SELECT * FROM ledger WHERE key_id = ? ORDER BY created_at").bind(keyId).all();
+  const { results } = await env.DB.prepare("SELECT * FROM ledger WHERE key_id = ? ORDER BY created_at")
+    .bind(keyId)
+    .all();
   return results;
 }
 
@@ -93,7 +110,11 @@ export async function stubCalls(requestId: string): Promise<number> {
   return ((await res.json()) as { count: number }).count;
 }
 
-export async function stubLastCall(requestId: string): Promise<{ scenario: string; request: Record<string, unknown> } | null> {
+export async function stubLastCall(
+  requestId: string,
+): Promise<{ scenario: string; request: Record<string, unknown>; deadline?: string } | null> {
   const res = await fetch(`${env.TEST_STUB_URL}/__calls?request_id=${encodeURIComponent(requestId)}`);
-  return ((await res.json()) as { last: { scenario: string; request: Record<string, unknown> } | null }).last;
+  return (
+    (await res.json()) as { last: { scenario: string; request: Record<string, unknown>; deadline?: string } | null }
+  ).last;
 }

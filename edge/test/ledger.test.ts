@@ -20,19 +20,64 @@ describe("ledger", () => {
     // Stub metering: small 12 ms on cpu; large 40 ms on a10g keeping 23 of 64 visual tokens.
     const smallPrice = PRICES.request_fee_usd.small + 0.012 * rate("cpu");
     const largePrice = PRICES.request_fee_usd.large + 0.012 * rate("cpu") + 0.04 * rate("a10g");
-    expect(smallRow).toMatchObject({ request_id: requestIdOf(small), path: "small", mode: "sgl", model: "stitch-sgl", accelerator_ms_small: 12, accelerator_ms_large: 0, gpu_class_small: "cpu", visual_tokens_total: 64, visual_tokens_kept: 64, price_nanos: Math.round(smallPrice * 1e9) });
-    expect(largeRow).toMatchObject({ request_id: requestIdOf(large), path: "large", accelerator_ms_small: 12, accelerator_ms_large: 40, gpu_class_large: "a10g", visual_tokens_kept: 23, completion_tokens: 2, price_nanos: Math.round(largePrice * 1e9) });
+    expect(smallRow).toMatchObject({
+      request_id: requestIdOf(small),
+      path: "small",
+      mode: "sgl",
+      model: "stitch-sgl",
+      accelerator_ms_small: 12,
+      accelerator_ms_large: 0,
+      gpu_class_small: "cpu",
+      visual_tokens_total: 64,
+      visual_tokens_kept: 64,
+      price_nanos: Math.round(smallPrice * 1e9),
+    });
+    expect(largeRow).toMatchObject({
+      request_id: requestIdOf(large),
+      path: "large",
+      accelerator_ms_small: 12,
+      accelerator_ms_large: 40,
+      gpu_class_large: "a10g",
+      visual_tokens_kept: 23,
+      completion_tokens: 2,
+      price_nanos: Math.round(largePrice * 1e9),
+    });
     expect(small.json.stitch.cost).toBeCloseTo(smallPrice, 12);
-    expect(large.json.stitch).toMatchObject({ path: "large", decision_score: 0.4, visual_tokens: { total: 64, kept: 23 }, accelerator_ms: { small: 12, large: 40 } });
+    expect(large.json.stitch).toMatchObject({
+      path: "large",
+      decision_score: 0.4,
+      visual_tokens: { total: 64, kept: 23 },
+      accelerator_ms: { small: 12, large: 40 },
+    });
     expect(large.json.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
   });
 
   it("sends the method's parameters to the small function, signed", async () => {
     const { key } = await createKey();
-    const res = await ask(key, chatBody({ model: "stitch-sgp", max_tokens: 5, stitch: { retention: 0.09, prune_layer: 2, exit_threshold: 0.7, fallback: "small" } }));
+    const res = await ask(
+      key,
+      chatBody({
+        model: "stitch-sgp",
+        max_tokens: 5,
+        stitch: { retention: 0.09, prune_layer: 2, exit_threshold: 0.7, fallback: "small" },
+      }),
+    );
     const call = await stubLastCall(requestIdOf(res));
-    expect(call?.request).toMatchObject({ request_id: requestIdOf(res), mode: "sgp", max_tokens: 5, retention: 0.09, prune_layer: 2, exit_threshold: 0.7, fallback: "small", stream: false, question: "what colour is the circle?" });
-    expect((call?.request.image as { media_type: string }).media_type).toBe("image/png");
+    expect(call?.request).toMatchObject({
+      request_id: requestIdOf(res),
+      mode: "sgp",
+      max_tokens: 5,
+      retention: 0.09,
+      prune_layer: 2,
+      exit_threshold: 0.7,
+      fallback: "small",
+      stream: false,
+      question: "what colour is the circle?",
+    });
+    expect(call?.request.image).toMatchObject({ media_type: "image/png" });
+    const deadline = Number(call?.deadline);
+    expect(deadline).toBeGreaterThan(Date.now());
+    expect(deadline).toBeLessThanOrEqual(Date.now() + Number(env.SMALL_FUNCTION_TIMEOUT_MS));
   });
 
   it("reports usage by path and by day equal to the ledger", async () => {
@@ -49,14 +94,23 @@ describe("ledger", () => {
     expect(usage.json.totals).toMatchObject({
       requests: 3,
       cache_hits: 1,
-      accelerator_ms: { small: sum((r) => r.accelerator_ms_small as number), large: sum((r) => r.accelerator_ms_large as number) },
+      accelerator_ms: {
+        small: sum((r) => r.accelerator_ms_small as number),
+        large: sum((r) => r.accelerator_ms_large as number),
+      },
     });
     expect(usage.json.totals.cost).toBeCloseTo(sum((r) => r.price_nanos as number) / 1e9, 12);
-    expect(usage.json.by_path.map((p: { path: string; requests: number }) => [p.path, p.requests])).toEqual([["cache", 1], ["large", 1], ["small", 1]]);
+    expect(usage.json.by_path.map((p: { path: string; requests: number }) => [p.path, p.requests])).toEqual([
+      ["cache", 1],
+      ["large", 1],
+      ["small", 1],
+    ]);
     const today = new Date().toISOString().slice(0, 10);
     expect(usage.json.by_day).toHaveLength(1);
     expect(usage.json.by_day[0]).toMatchObject({ day: today, requests: 3, cache_hits: 1 });
-    const spent = await env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?").bind(id).first<number>("spent_nanos");
+    const spent = await env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?")
+      .bind(id)
+      .first<number>("spent_nanos");
     expect(spent).toBe(sum((r) => r.price_nanos as number));
   });
 
@@ -104,7 +158,13 @@ describe("Idempotency-Key", () => {
     const body = chatBody();
     const headers = { "idempotency-key": "slow-1" };
     const first = ask(key, body, headers, scenario("slow"));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Wait until the first request holds its reservation (the slow function then answers after 1.5 s).
+    const pending = env.DB.prepare("SELECT state FROM idempotency WHERE key_id = ? AND idem_key = ?").bind(
+      id,
+      "slow-1",
+    );
+    while ((await pending.first<string>("state")) !== "pending")
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const duplicate = await ask(key, body, headers, scenario("slow"));
     expect([duplicate.status, duplicate.json.error.code]).toEqual([409, "idempotency_in_flight"]);
     expect(duplicate.headers.get("retry-after")).toBe("1");
@@ -117,7 +177,9 @@ describe("Idempotency-Key", () => {
     const body = chatBody();
     const headers = { "idempotency-key": "retry-after-failure" };
     expect((await ask(key, body, headers, scenario("status-500"))).status).toBe(502);
-    const pending = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?").bind(id).first<number>("n");
+    const pending = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?")
+      .bind(id)
+      .first<number>("n");
     expect(pending).toBe(0);
     const retry = await ask(key, body, headers);
     expect(retry.status).toBe(200);
@@ -130,5 +192,46 @@ describe("Idempotency-Key", () => {
     const b = await createKey();
     await ask(a.key, chatBody(), { "idempotency-key": "same" });
     expect((await ask(b.key, chatBody(), { "idempotency-key": "same" })).status).toBe(200);
+  });
+});
+
+describe("when D1 fails", () => {
+  /**
+   * The real database, except that the billing batch (ledger row, spend, idempotent result: three
+   * statements) throws, as a transaction that did not commit.
+   */
+  const failingLedger = (): D1Database =>
+    new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "batch") {
+          return async (statements: D1PreparedStatement[]) =>
+            statements.length === 3
+              ? Promise.reject(new Error("D1_ERROR: disk I/O error at /var/lib/secret"))
+              : target.batch(statements);
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+
+  it("bills nothing, leaves no reservation and leaks nothing", async () => {
+    const { id, key } = await createKey();
+    const res = await ask(key, chatBody(), { "idempotency-key": "d1-down" }, { DB: failingLedger() });
+    expect(res.status).toBe(500);
+    expect(res.json.error).toMatchObject({
+      type: "server_error",
+      code: "internal_error",
+      message: "Internal server error",
+    });
+    expect(res.text).not.toContain("secret");
+    expect(await stubCalls(requestIdOf(res))).toBe(1); // the work was done, and is not billed
+    expect(await ledgerRows(id)).toHaveLength(0);
+    const row = await env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?")
+      .bind(id)
+      .first<number>("spent_nanos");
+    expect(row).toBe(0);
+    // The retry with the same key runs (and is billed once) once D1 is back.
+    expect((await ask(key, chatBody(), { "idempotency-key": "d1-down" })).status).toBe(200);
+    expect(await ledgerRows(id)).toHaveLength(1);
   });
 });

@@ -42,7 +42,12 @@ describe.skipIf(!present)("with the real small function", () => {
     const large = await ask(key, chatBody({ image, question, model: "stitch-large" }), {}, real);
     expect(large.status, large.text).toBe(200);
     expect(large.json.stitch).toMatchObject({ path: "large", decision_score: null });
-    const sgp = await ask(key, chatBody({ image, question, model: "stitch-sgp", stitch: { retention: 0.25 } }), {}, real);
+    const sgp = await ask(
+      key,
+      chatBody({ image, question, model: "stitch-sgp", stitch: { retention: 0.25 } }),
+      {},
+      real,
+    );
     expect(sgp.status, sgp.text).toBe(200);
     expect(sgp.json.stitch.visual_tokens.kept).toBeLessThan(sgp.json.stitch.visual_tokens.total);
   });
@@ -60,7 +65,12 @@ describe.skipIf(!present)("with the real small function", () => {
   it("passes its refusal of a bad parameter on as a 400, billed nothing", { timeout: 60_000 }, async () => {
     const { id, key } = await createKey();
     const { image, question } = scene(4);
-    const res = await ask(key, chatBody({ image, question, model: "stitch-sgp", stitch: { prune_layer: 63 } }), {}, real);
+    const res = await ask(
+      key,
+      chatBody({ image, question, model: "stitch-sgp", stitch: { prune_layer: 63 } }),
+      {},
+      real,
+    );
     expect(res.status, res.text).toBe(400);
     expect(await ledgerRows(id)).toHaveLength(0);
   });

@@ -44,13 +44,16 @@ describe("SSRF refusals", () => {
     expect(await stubCalls(res.headers.get("x-request-id") ?? "")).toBe(0);
   });
 
-  it.each(["http://example.com/a.png", "ftp://example.com/a.png", "file:///etc/passwd", "gopher://example.com/", "javascript:alert(1)"])(
-    "refuses the scheme of %s",
-    async (url) => {
-      const res = await ask(key.key, chatBody({ image: url }));
-      expect([res.status, res.json.error.code]).toEqual([400, "image_url_scheme"]);
-    },
-  );
+  it.each([
+    "http://example.com/a.png",
+    "ftp://example.com/a.png",
+    "file:///etc/passwd",
+    "gopher://example.com/",
+    "javascript:alert(1)",
+  ])("refuses the scheme of %s", async (url) => {
+    const res = await ask(key.key, chatBody({ image: url }));
+    expect([res.status, res.json.error.code]).toEqual([400, "image_url_scheme"]);
+  });
 
   it("billed nothing for any of them", async () => {
     expect(await ledgerRows(key.id)).toHaveLength(0);

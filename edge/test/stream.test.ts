@@ -39,7 +39,12 @@ describe("streaming", () => {
 
   it("an error event ends the stream with the error object and bills nothing", async () => {
     const { id, key } = await createKey();
-    const res = await ask(key, chatBody({ stream: true }), { "idempotency-key": "stream-err" }, scenario("stream-error"));
+    const res = await ask(
+      key,
+      chatBody({ stream: true }),
+      { "idempotency-key": "stream-err" },
+      scenario("stream-error"),
+    );
     // biome-ignore lint/suspicious/noExplicitAny: parsed SSE payloads
     const chunks = events(res.text) as any[];
     expect(chunks.at(-1)).toMatchObject({ error: { code: "large_failed", type: "upstream_error" } });

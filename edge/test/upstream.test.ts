@@ -3,7 +3,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ask, chatBody, createKey, type EdgeResponse, ledgerRows, scenario } from "./helpers.js";
 
-async function expectFailure(overrides: Partial<Cloudflare.Env>, status: number, code: string, streamToo = true): Promise<EdgeResponse> {
+async function expectFailure(
+  overrides: Partial<Cloudflare.Env>,
+  status: number,
+  code: string,
+  streamToo = true,
+): Promise<EdgeResponse> {
   const { id, key } = await createKey();
   const res = await ask(key, chatBody(), { "idempotency-key": `fail-${code}` }, overrides);
   expect(res.status, res.text).toBe(status);
@@ -14,7 +19,9 @@ async function expectFailure(overrides: Partial<Cloudflare.Env>, status: number,
     expect([streamed.status, streamed.json?.error?.code]).toEqual([status, code]);
   }
   expect(await ledgerRows(id)).toHaveLength(0);
-  const reservations = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?").bind(id).first<number>("n");
+  const reservations = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?")
+    .bind(id)
+    .first<number>("n");
   expect(reservations).toBe(0);
   return res;
 }
@@ -26,7 +33,11 @@ describe("upstream failures", () => {
 
   it("function accepts and never answers → 504 at the deadline", async () => {
     const started = Date.now();
-    await expectFailure({ SMALL_FUNCTION_URL: env.TEST_SILENT_URL, SMALL_FUNCTION_TIMEOUT_MS: "400" }, 504, "upstream_timeout");
+    await expectFailure(
+      { SMALL_FUNCTION_URL: env.TEST_SILENT_URL, SMALL_FUNCTION_TIMEOUT_MS: "400" },
+      504,
+      "upstream_timeout",
+    );
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
@@ -68,6 +79,10 @@ describe("upstream failures", () => {
   it("a broken configuration → 500 with a code, nothing else", async () => {
     const { key } = await createKey();
     const res = await ask(key, chatBody(), {}, { INTERNAL_SIGNING_SECRET: "short" });
-    expect([res.status, res.json.error.code, res.json.error.message]).toEqual([500, "config_invalid", "Service misconfigured"]);
+    expect([res.status, res.json.error.code, res.json.error.message]).toEqual([
+      500,
+      "config_invalid",
+      "Service misconfigured",
+    ]);
   });
 });

@@ -35,29 +35,64 @@ describe("request validation", () => {
 
   it("unknown parameters", async () => {
     await expectRefused(await ask(key.key, chatBody({ temprature: 0 })), 400, "unknown_parameter");
-    await expectRefused(await ask(key.key, chatBody({ stitch: { retension: 0.5 } })), 400, "unknown_parameter", "stitch");
+    await expectRefused(
+      await ask(key.key, chatBody({ stitch: { retension: 0.5 } })),
+      400,
+      "unknown_parameter",
+      "stitch",
+    );
   });
 
   it("no image, no question, no user message", async () => {
     await expectRefused(await ask(key.key, userMessage({ type: "text", text: "what colour?" })), 400, "image_missing");
-    await expectRefused(await ask(key.key, { messages: [{ role: "user", content: "what colour?" }] }), 400, "image_missing");
+    await expectRefused(
+      await ask(key.key, { messages: [{ role: "user", content: "what colour?" }] }),
+      400,
+      "image_missing",
+    );
     await expectRefused(await ask(key.key, userMessage(image())), 400, "question_missing");
-    await expectRefused(await ask(key.key, userMessage({ type: "text", text: "   " }, image())), 400, "question_missing");
-    await expectRefused(await ask(key.key, { messages: [{ role: "system", content: "be brief" }] }), 400, "missing_user_message");
+    await expectRefused(
+      await ask(key.key, userMessage({ type: "text", text: "   " }, image())),
+      400,
+      "question_missing",
+    );
+    await expectRefused(
+      await ask(key.key, { messages: [{ role: "system", content: "be brief" }] }),
+      400,
+      "missing_user_message",
+    );
     await expectRefused(await ask(key.key, { messages: [] }), 400, "parameter_out_of_range", "messages");
   });
 
   it("too many images", async () => {
-    await expectRefused(await ask(key.key, userMessage({ type: "text", text: "which?" }, image(), image())), 400, "too_many_images");
-    const twoMessages = { messages: [userMessage(image()).messages[0], userMessage({ type: "text", text: "and?" }, image()).messages[0]] };
+    await expectRefused(
+      await ask(key.key, userMessage({ type: "text", text: "which?" }, image(), image())),
+      400,
+      "too_many_images",
+    );
+    const twoMessages = {
+      messages: [userMessage(image()).messages[0], userMessage({ type: "text", text: "and?" }, image()).messages[0]],
+    };
     await expectRefused(await ask(key.key, twoMessages), 400, "too_many_images");
   });
 
   it("unsupported image types", async () => {
-    await expectRefused(await ask(key.key, chatBody({ image: "data:image/bmp;base64,Qk0=" })), 415, "unsupported_image_type");
-    await expectRefused(await ask(key.key, chatBody({ image: "data:image/svg+xml;base64,PHN2Zz4=" })), 415, "unsupported_image_type");
+    await expectRefused(
+      await ask(key.key, chatBody({ image: "data:image/bmp;base64,Qk0=" })),
+      415,
+      "unsupported_image_type",
+    );
+    await expectRefused(
+      await ask(key.key, chatBody({ image: "data:image/svg+xml;base64,PHN2Zz4=" })),
+      415,
+      "unsupported_image_type",
+    );
     // Declared PNG, but the bytes are not an image: the magic bytes decide.
-    await expectRefused(await ask(key.key, chatBody({ image: dataUrl(new TextEncoder().encode("GIF is what I am not")) })), 415, "unsupported_image_type");
+    await expectRefused(
+      await ask(key.key, chatBody({ image: dataUrl(new TextEncoder().encode("GIF is what I am not")) })),
+      415,
+      "unsupported_image_type",
+    );
     await expectRefused(await ask(key.key, chatBody({ image: "data:image/png;base64,@@@" })), 400, "invalid_image");
     await expectRefused(await ask(key.key, chatBody({ image: "data:image/png,rawbytes" })), 400, "invalid_image_url");
   });
@@ -91,12 +126,26 @@ describe("request validation", () => {
   });
 
   it("wrong enum values", async () => {
-    await expectRefused(await ask(key.key, chatBody({ stitch: { fallback: "large" } })), 400, "invalid_value", "stitch.fallback");
-    await expectRefused(await ask(key.key, { messages: [{ role: "tool", content: "x" }] }), 400, "invalid_value", "messages.0.role");
+    await expectRefused(
+      await ask(key.key, chatBody({ stitch: { fallback: "large" } })),
+      400,
+      "invalid_value",
+      "stitch.fallback",
+    );
+    await expectRefused(
+      await ask(key.key, { messages: [{ role: "tool", content: "x" }] }),
+      400,
+      "invalid_value",
+      "messages.0.role",
+    );
   });
 
   it("a bad Idempotency-Key or cache header", async () => {
-    await expectRefused(await ask(key.key, chatBody(), { "idempotency-key": "has space" }), 400, "invalid_idempotency_key");
+    await expectRefused(
+      await ask(key.key, chatBody(), { "idempotency-key": "has space" }),
+      400,
+      "invalid_idempotency_key",
+    );
     await expectRefused(await ask(key.key, chatBody(), { "x-stitch-cache-ttl": "soon" }), 400, "invalid_value");
   });
 });

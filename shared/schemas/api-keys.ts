@@ -26,11 +26,9 @@ export const CreateKeyRequestSchema = z
     budget_usd: Budget.optional(),
     rate_limit_per_minute: RateLimit.optional(),
     cache_scope: Scope.optional(),
-    key: z
-      .string()
-      .regex(API_KEY_PATTERN, "sk-stitch-<16 hex>-<48 hex>")
-      .optional()
-      .meta({ description: "Register this secret instead of generating one (e.g. a development key); 409 if its id exists." }),
+    key: z.string().regex(API_KEY_PATTERN, "sk-stitch-<16 hex>-<48 hex>").optional().meta({
+      description: "Register this secret instead of generating one (e.g. a development key); 409 if its id exists.",
+    }),
   })
   .meta({ id: "CreateKeyRequest" });
 

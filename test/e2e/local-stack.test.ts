@@ -4,6 +4,7 @@
  * the official `openai` client then asks real questions. Skipped only while model-packs/ has no
  * manifest (the pair is not trained/exported yet).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,10 +12,12 @@ import path from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
+import type { UsageReport } from "../../shared/index.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
 
 const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
-const hasManifest = existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
+const hasManifest =
+  existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -38,17 +41,27 @@ function scene(index: number) {
   const item = generateItem(4242, index);
   const qa = item.questions[0];
   if (!qa) throw new Error("no question");
-  return { url: `data:image/png;base64,${Buffer.from(encodePng(item.rgb, item.side)).toString("base64")}`, question: qa.question };
+  return {
+    url: `data:image/png;base64,${Buffer.from(encodePng(item.rgb, item.side)).toString("base64")}`,
+    question: qa.question,
+  };
 }
 
 const message = (s: { url: string; question: string }): OpenAI.Chat.Completions.ChatCompletionMessageParam[] => [
-  { role: "user", content: [{ type: "text", text: s.question }, { type: "image_url", image_url: { url: s.url } }] },
+  {
+    role: "user",
+    content: [
+      { type: "text", text: s.question },
+      { type: "image_url", image_url: { url: s.url } },
+    ],
+  },
 ];
 
 describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   let stack: LocalStack;
   let client: OpenAI;
   let workDir: string;
+  const examplesDir = path.resolve(import.meta.dirname, `../../.wrangler/e2e-examples-${process.pid}`);
   const output: string[] = [];
   const billed: StitchResult[] = [];
   const words = new Set(sceneWords());
@@ -61,9 +74,19 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
       .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
   }
 
-  async function ask(body: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming> & { stitch?: unknown }, headers: Record<string, string> = {}) {
+  async function ask(
+    body: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming> & { stitch?: unknown },
+    headers: Record<string, string> = {},
+  ) {
     const { data, response } = await client.chat.completions
-      .create({ model: "stitch-sgl", messages: [], ...body } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming, { headers })
+      .create(
+        {
+          model: "stitch-sgl",
+          messages: [],
+          ...body,
+        } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming,
+        { headers },
+      )
       .withResponse();
     return { reply: data as Reply, headers: response.headers };
   }
@@ -77,6 +100,8 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
       largePort,
       persistTo: path.join(workDir, "state"),
       devVarsPath: path.join(workDir, "dev.vars"),
+      // Inside the repository, so the example script resolves `openai` as a user's would.
+      examplesDir: examplesDir,
       log: (line) => output.push(line),
     });
     client = new OpenAI({ baseURL: `${stack.edgeUrl}/v1`, apiKey: stack.apiKey, maxRetries: 0 });
@@ -85,6 +110,7 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   afterAll(async () => {
     await stack?.stop();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
+    rmSync(examplesDir, { recursive: true, force: true });
   }, 60_000);
 
   it("answers from the small model when it exits early", async () => {
@@ -120,7 +146,11 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   });
 
   it("streams chunks ending with a usage chunk", async () => {
-    const stream = await client.chat.completions.create({ model: "stitch-sgp", messages: message(scene(4)), stream: true });
+    const stream = await client.chat.completions.create({
+      model: "stitch-sgp",
+      messages: message(scene(4)),
+      stream: true,
+    });
     let text = "";
     let last: (OpenAI.Chat.Completions.ChatCompletionChunk & { stitch?: StitchResult }) | undefined;
     for await (const chunk of stream) {
@@ -144,18 +174,30 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   });
 
   it("reports usage equal to what was billed", async () => {
-    const usage = await (await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json();
+    const res = await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    const usage = (await res.json()) as UsageReport;
     expect(usage.totals.requests).toBe(billed.length);
     expect(usage.totals.cache_hits).toBe(billed.filter((b) => b.path === "cache").length);
-    expect(usage.totals.cost).toBeCloseTo(billed.reduce((sum, b) => sum + b.cost, 0), 12);
-    expect(usage.totals.accelerator_ms.small).toBeCloseTo(billed.reduce((sum, b) => sum + b.accelerator_ms.small, 0), 6);
-    const byPath = Object.fromEntries(usage.by_path.map((p: { path: string; requests: number }) => [p.path, p.requests]));
-    expect(byPath).toEqual({ cache: 1, small: billed.filter((b) => b.path === "small").length, large: billed.filter((b) => b.path === "large").length });
+    expect(usage.totals.cost).toBeCloseTo(
+      billed.reduce((sum, b) => sum + b.cost, 0),
+      12,
+    );
+    expect(usage.totals.accelerator_ms.small).toBeCloseTo(
+      billed.reduce((sum, b) => sum + b.accelerator_ms.small, 0),
+      6,
+    );
+    const byPath = Object.fromEntries(usage.by_path.map((p) => [p.path, p.requests]));
+    expect(byPath).toEqual({
+      cache: 1,
+      small: billed.filter((b) => b.path === "small").length,
+      large: billed.filter((b) => b.path === "large").length,
+    });
   });
 
-  it("printed a curl that works as printed", async () => {
-    const { execFileSync } = await import("node:child_process");
+  it("printed a curl and an openai client script that work as printed", () => {
     const out = execFileSync("bash", ["-c", stack.examples.curl], { encoding: "utf8" });
     expect(JSON.parse(out).choices[0].message.content).toEqual(expect.any(String));
+    const script = execFileSync(process.execPath, [path.join(examplesDir, "openai-example.mjs")], { encoding: "utf8" });
+    expect(script).toMatch(/path: '(cache|small|large)'/);
   });
 });

@@ -1,8 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import { AuthenticationError, constantTimeEqual, PermissionError } from "../../../shared/index.js";
 import type { AppEnv } from "../bindings.js";
-import { bearerToken } from "./key-format.js";
 import { sha256Hex } from "../util/sha256.js";
+import { bearerToken } from "./key-format.js";
 
 /** Guards the admin API with `Authorization: Bearer <ADMIN_SECRET>`; off (403) when no secret is configured. */
 export function adminAuth() {

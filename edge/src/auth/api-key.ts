@@ -1,8 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import { AuthenticationError, constantTimeEqual } from "../../../shared/index.js";
 import type { AppEnv } from "../bindings.js";
-import { bearerToken, keyIdOf } from "./key-format.js";
 import { sha256Hex } from "../util/sha256.js";
+import { bearerToken, keyIdOf } from "./key-format.js";
 import { getKey } from "./keys-db.js";
 
 /**

@@ -25,7 +25,13 @@ export function getKey(db: D1Database, id: string): Promise<ApiKeyRecord | null>
   return db.prepare("SELECT * FROM api_keys WHERE id = ?").bind(id).first<ApiKeyRecord>();
 }
 
-export async function insertKey(db: D1Database, id: string, hash: string, settings: KeySettings & { name: string }, now: number): Promise<ApiKeyRecord> {
+export async function insertKey(
+  db: D1Database,
+  id: string,
+  hash: string,
+  settings: KeySettings & { name: string },
+  now: number,
+): Promise<ApiKeyRecord> {
   const row = await db
     .prepare(
       `INSERT INTO api_keys (id, name, secret_hash, created_at, budget_nanos, rate_limit_per_minute, cache_scope)
@@ -62,7 +68,8 @@ export function revokeKey(db: D1Database, id: string, now: number): Promise<ApiK
 export function updateKey(db: D1Database, id: string, settings: KeySettings): Promise<ApiKeyRecord | null> {
   const changes: Record<string, string | number | null> = {};
   if (settings.name !== undefined) changes.name = settings.name;
-  if (settings.budget_usd !== undefined) changes.budget_nanos = settings.budget_usd === null ? null : usdToNanos(settings.budget_usd);
+  if (settings.budget_usd !== undefined)
+    changes.budget_nanos = settings.budget_usd === null ? null : usdToNanos(settings.budget_usd);
   if (settings.rate_limit_per_minute !== undefined) changes.rate_limit_per_minute = settings.rate_limit_per_minute;
   if (settings.cache_scope !== undefined) changes.cache_scope = settings.cache_scope;
   const columns = Object.keys(changes);

@@ -2,15 +2,16 @@
  * Answers kept at the edge with the Workers Cache API, under synthetic GET URLs
  * built from the key hash. Writes go through `waitUntil` so they never delay a
  * response. The model packs' versions (part of every key) are learned from the
- * small function's answers and remembered under their own URL.
+ * small function's answers and remembered per deployment under their own URL.
  */
 import { z } from "zod";
 import { AnswerResponseSchema, FINISH_REASONS, MODES } from "../../../shared/index.js";
 import type { PackVersions } from "./cache-key.js";
 
 const ORIGIN = "https://answer-cache.stitch.internal";
-const VERSIONS_URL = `${ORIGIN}/pack-versions`;
 const VERSIONS_TTL_SECONDS = 3600;
+/** Pack versions are remembered per small-function deployment (its URL). */
+const versionsUrl = (source: string) => `${ORIGIN}/pack-versions/${encodeURIComponent(source)}`;
 
 /** What a hit needs to answer again: the answer and what it was, never who asked. */
 export const CachedAnswerSchema = z.object({
@@ -30,15 +31,17 @@ export class AnswerCache {
   constructor(
     private readonly cache: Cache,
     private readonly waitUntil: (promise: Promise<unknown>) => void,
+    /** The small function's URL: whose pack versions these are. */
+    private readonly source: string,
   ) {}
 
-  static async open(waitUntil: (promise: Promise<unknown>) => void): Promise<AnswerCache> {
-    return new AnswerCache(await caches.open("stitch-answers"), waitUntil);
+  static async open(waitUntil: (promise: Promise<unknown>) => void, source: string): Promise<AnswerCache> {
+    return new AnswerCache(await caches.open("stitch-answers"), waitUntil, source);
   }
 
-  /** The pack versions last seen from the small function; null before the first answer. */
+  /** The pack versions last seen from the small function; null before its first answer. */
   async versions(): Promise<PackVersions | null> {
-    const hit = await this.cache.match(VERSIONS_URL);
+    const hit = await this.cache.match(versionsUrl(this.source));
     const parsed = AnswerResponseSchema.shape.models.safeParse(hit ? await hit.json() : null);
     return parsed.success ? parsed.data : null;
   }
@@ -57,7 +60,7 @@ export class AnswerCache {
   }
 
   rememberVersions(versions: PackVersions): void {
-    this.waitUntil(this.put(VERSIONS_URL, versions, VERSIONS_TTL_SECONDS));
+    this.waitUntil(this.put(versionsUrl(this.source), versions, VERSIONS_TTL_SECONDS));
   }
 
   private async put(url: string, value: unknown, ttlSeconds: number): Promise<void> {

@@ -32,6 +32,8 @@ describe("cacheKey", () => {
     expect(await cacheKey({ ...base, ...change })).not.toBe(await cacheKey(base));
   });
   it("shares entries across keys in the shared scope", async () => {
-    expect(await cacheKey({ ...base, scope: "shared", keyId: "k2" })).toBe(await cacheKey({ ...base, scope: "shared" }));
+    expect(await cacheKey({ ...base, scope: "shared", keyId: "k2" })).toBe(
+      await cacheKey({ ...base, scope: "shared" }),
+    );
   });
 });

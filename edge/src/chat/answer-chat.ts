@@ -4,7 +4,7 @@
  * small function → price → ledger → cache store. No HTTP here: the route
  * turns the result into a response.
  */
-import type { AnswerRequestInput, ChatCompletionResponse } from "../../../shared/index.js";
+import type { AnswerRequestInput, CacheStatus, ChatCompletionResponse } from "../../../shared/index.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import { assertWithinBudget } from "../budget/budget.js";
 import type { AnswerCache } from "../cache/answer-cache.js";
@@ -12,8 +12,8 @@ import { planCache } from "../cache/cache-plan.js";
 import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { type Image, intakeImage } from "../images/intake.js";
-import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
 import { takeRateLimit } from "../rate-limit/rate-limit.js";
+import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
 import { completionId } from "../respond/outcome.js";
 import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
 import { sha256Hex } from "../util/sha256.js";
@@ -40,30 +40,50 @@ export interface ChatInput {
 
 export type ChatResult =
   | { kind: "completion"; body: ChatCompletionResponse; stream: boolean; replay: boolean; rateLimit?: TakeResult }
-  | { kind: "stream"; readable: ReadableStream<Uint8Array>; rateLimit: TakeResult };
+  | { kind: "stream"; readable: ReadableStream<Uint8Array>; cache: CacheStatus; rateLimit: TakeResult };
 
 export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<ChatResult> {
   const { config, key, requestId } = ctx;
   const task = parseChatTask(input.body, input.headerCache, config.maxImages);
   const idemKey = idempotencyKeyOf(input.idempotencyKey);
   const reservation = idemKey
-    ? await reserve(ctx.db, { keyId: key.id, idemKey, requestId, bodyHash: await sha256Hex(input.body) }, Date.now(), config.smallFunctionTimeoutMs + 60_000)
+    ? await reserve(
+        ctx.db,
+        { keyId: key.id, idemKey, requestId, bodyHash: await sha256Hex(input.body) },
+        Date.now(),
+        config.smallFunctionTimeoutMs + 60_000,
+      )
     : undefined;
   if (reservation?.kind === "replay") {
-    return { kind: "completion", body: reservation.response as ChatCompletionResponse, stream: task.stream, replay: true };
+    return {
+      kind: "completion",
+      body: reservation.response as ChatCompletionResponse,
+      stream: task.stream,
+      replay: true,
+    };
   }
   const settlement = new Settlement(ctx.db, key.id, reservation?.claim, config.idempotencyTtlSeconds * 1000);
   try {
     assertWithinBudget(key);
-    const image = await intakeImage(task.image, { maxBytes: config.maxImageBytes, fetchTimeoutMs: config.imageFetchTimeoutMs });
-    const cache = await planCache(ctx.cache, key, task, image, { default: config.cacheDefaultTtlSeconds, max: config.cacheMaxTtlSeconds });
+    const image = await intakeImage(task.image, {
+      maxBytes: config.maxImageBytes,
+      fetchTimeoutMs: config.imageFetchTimeoutMs,
+    });
+    const cache = await planCache(ctx.cache, key, task, image, {
+      default: config.cacheDefaultTtlSeconds,
+      max: config.cacheMaxTtlSeconds,
+    });
     const base = { requestId, task, prices: config.prices, now: Date.now() };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));
       return { kind: "completion", body, stream: task.stream, replay: false };
     }
     const rateLimit = await takeRateLimit(ctx.limiter, key.id, key.rate_limit_per_minute ?? config.rateLimitPerMinute);
-    const target: SmallFunction = { url: config.smallFunctionUrl, signingSecret: config.signingSecret, timeoutMs: config.smallFunctionTimeoutMs };
+    const target: SmallFunction = {
+      url: config.smallFunctionUrl,
+      signingSecret: config.signingSecret,
+      timeoutMs: config.smallFunctionTimeoutMs,
+    };
     const request = answerRequest(requestId, task, image);
     if (task.stream) {
       const events = await answerStream(target, request);
@@ -79,7 +99,7 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
           return billed.outcome;
         },
       });
-      return { kind: "stream", readable, rateLimit };
+      return { kind: "stream", readable, cache: cache.status, rateLimit };
     }
     const result = await answer(target, request);
     const billed = fromAnswer(base, result, cache.status);

@@ -1,8 +1,8 @@
 /** From what answered (the small function, or the cache) to the Outcome that is billed and returned. */
 import type { AnswerResponse, CacheStatus, Metering } from "../../../shared/index.js";
 import type { CachedAnswer } from "../cache/answer-cache.js";
-import type { Outcome } from "../respond/outcome.js";
 import { type FunctionMetering, type PriceTable, priceRequest } from "../price/price.js";
+import type { Outcome } from "../respond/outcome.js";
 import type { ChatTask } from "../validate/chat-task.js";
 
 export interface Billed {

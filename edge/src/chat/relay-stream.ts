@@ -12,12 +12,12 @@ import {
   toErrorResponse,
   UpstreamError,
 } from "../../../shared/index.js";
+import { logError } from "../on-error.js";
+import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
+import { sseStream } from "../respond/sse-writer.js";
 import { parseAnswer } from "../small-function/call-small.js";
 import type { SseEvent } from "../small-function/sse.js";
 import { badResponse, upstreamError } from "../small-function/upstream-error.js";
-import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
-import { sseStream } from "../respond/sse-writer.js";
-import { logError } from "../on-error.js";
 
 export interface RelayOptions {
   head: ChunkHead;
@@ -65,7 +65,8 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
           return;
         } else if (event.event === "error") {
           const body = parseJson(event.data) as Partial<ErrorBody> & { status?: unknown };
-          const status = typeof body.status === "number" ? body.status : (STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502);
+          const status =
+            typeof body.status === "number" ? body.status : (STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502);
           throw upstreamError(status, body, null);
         }
       }

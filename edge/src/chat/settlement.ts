@@ -45,6 +45,8 @@ export class Settlement {
   async abandon(): Promise<void> {
     if (this.settled || !this.claim) return;
     this.settled = true;
-    await release(this.db, this.claim).catch((err) => console.error(JSON.stringify({ release_failed: this.claim, message: String(err) })));
+    await release(this.db, this.claim).catch((err) =>
+      console.error(JSON.stringify({ release_failed: this.claim, message: String(err) })),
+    );
   }
 }

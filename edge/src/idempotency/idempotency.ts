@@ -27,7 +27,11 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 export function idempotencyKeyOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (!KEY_PATTERN.test(header)) {
-    throw new InvalidRequestError("Idempotency-Key must be 1-255 visible ASCII characters", "invalid_idempotency_key", "Idempotency-Key");
+    throw new InvalidRequestError(
+      "Idempotency-Key must be 1-255 visible ASCII characters",
+      "invalid_idempotency_key",
+      "Idempotency-Key",
+    );
   }
   return header;
 }
@@ -39,7 +43,9 @@ export async function reserve(
   pendingTtlMs: number,
 ): Promise<Reservation> {
   const [, inserted] = await db.batch([
-    db.prepare("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND expires_at <= ?").bind(claim.keyId, claim.idemKey, now),
+    db
+      .prepare("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND expires_at <= ?")
+      .bind(claim.keyId, claim.idemKey, now),
     db
       .prepare(
         `INSERT OR IGNORE INTO idempotency (key_id, idem_key, body_hash, request_id, state, expires_at)
@@ -56,20 +62,36 @@ export async function reserve(
     .first<IdempotencyRow>();
   if (!row) return reserve(db, claim, now, pendingTtlMs); // released between the two statements: try again
   if (row.body_hash !== claim.bodyHash) {
-    throw new ConflictError("This Idempotency-Key was used with a different request body", "idempotency_key_reused", "Idempotency-Key");
+    throw new ConflictError(
+      "This Idempotency-Key was used with a different request body",
+      "idempotency_key_reused",
+      "Idempotency-Key",
+    );
   }
   if (row.state === "pending" || row.response === null) {
-    throw new ConflictError("A request with this Idempotency-Key is still in progress", "idempotency_in_flight", "Idempotency-Key", {
-      retryAfter: 1,
-    });
+    throw new ConflictError(
+      "A request with this Idempotency-Key is still in progress",
+      "idempotency_in_flight",
+      "Idempotency-Key",
+      {
+        retryAfter: 1,
+      },
+    );
   }
   return { kind: "replay", response: JSON.parse(row.response) };
 }
 
 /** The statement that marks the claim done with its response; batched with the ledger row. */
-export function completeStatement(db: D1Database, claim: IdempotencyClaim, response: unknown, expiresAt: number): D1PreparedStatement {
+export function completeStatement(
+  db: D1Database,
+  claim: IdempotencyClaim,
+  response: unknown,
+  expiresAt: number,
+): D1PreparedStatement {
   return db
-    .prepare("UPDATE idempotency SET state = 'done', response = ?, expires_at = ? WHERE key_id = ? AND idem_key = ? AND request_id = ?")
+    .prepare(
+      "UPDATE idempotency SET state = 'done', response = ?, expires_at = ? WHERE key_id = ? AND idem_key = ? AND request_id = ?",
+    )
     .bind(JSON.stringify(response), expiresAt, claim.keyId, claim.idemKey, claim.requestId);
 }
 

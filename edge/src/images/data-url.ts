@@ -19,14 +19,20 @@ export function decodeDataUrl(url: string, maxBytes: number, param: string): Dat
     throw new InvalidRequestError("data: image URLs must be base64-encoded", "invalid_image_url", param);
   }
   if (!acceptedMediaType(mediaType)) {
-    throw new UnsupportedMediaError(`Unsupported image type '${mediaType}': use PNG, JPEG, WebP or GIF`, "unsupported_image_type", param);
+    throw new UnsupportedMediaError(
+      `Unsupported image type '${mediaType}': use PNG, JPEG, WebP or GIF`,
+      "unsupported_image_type",
+      param,
+    );
   }
   const base64 = (match[2] ?? "").replace(/\s+/g, "");
   if (Math.floor((base64.length * 3) / 4) - 2 > maxBytes) {
     throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
   }
   const bytes = base64ToBytes(base64);
-  if (!bytes || bytes.length === 0) throw new InvalidRequestError("The image's base64 data is invalid", "invalid_image", param);
-  if (bytes.length > maxBytes) throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
+  if (!bytes || bytes.length === 0)
+    throw new InvalidRequestError("The image's base64 data is invalid", "invalid_image", param);
+  if (bytes.length > maxBytes)
+    throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
   return { bytes, base64 };
 }

@@ -6,7 +6,10 @@ const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2
 const options = { maxBytes: 1024, timeoutMs: 200, param: "image_url" };
 
 async function failure(promise: Promise<unknown>): Promise<StitchError> {
-  const err = await promise.then(() => null, (e: unknown) => e);
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   if (!(err instanceof StitchError)) throw new Error(`expected a StitchError, got ${String(err)}`);
   return err;
 }
@@ -52,7 +55,9 @@ describe("fetchImage", () => {
     expect([err.status, err.code]).toEqual([415, "unsupported_image_type"]);
   });
   it("refuses a declared size over the limit (413)", async () => {
-    const fetcher = serving(() => new Response(PNG, { headers: { "content-type": "image/png", "content-length": "999999" } }));
+    const fetcher = serving(
+      () => new Response(PNG, { headers: { "content-type": "image/png", "content-length": "999999" } }),
+    );
     expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }))).status).toBe(413);
   });
   it("stops reading a body that grows past the limit (413)", async () => {
@@ -62,17 +67,24 @@ describe("fetchImage", () => {
       },
     });
     const fetcher = serving(() => new Response(big, { headers: { "content-type": "image/png" } }));
-    expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }))).code).toBe("image_too_large");
+    expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }))).code).toBe(
+      "image_too_large",
+    );
   });
   it("times out (400 image_fetch_timeout)", async () => {
     const hanging: typeof fetch = (_input, init) =>
-      new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+      new Promise((_resolve, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
     const err = await failure(fetchImage("https://example.com/a.png", { ...options, timeoutMs: 50, fetch: hanging }));
     expect(err.code).toBe("image_fetch_timeout");
   });
   it("checks every redirect target", async () => {
     const seen: string[] = [];
-    const fetcher = serving(() => new Response(null, { status: 302, headers: { location: "https://169.254.169.254/latest" } }), seen);
+    const fetcher = serving(
+      () => new Response(null, { status: 302, headers: { location: "https://169.254.169.254/latest" } }),
+      seen,
+    );
     const err = await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }));
     expect(err.code).toBe("image_url_refused");
     expect(seen).toEqual(["https://example.com/a.png"]);
@@ -87,6 +99,8 @@ describe("fetchImage", () => {
   });
   it("reports an HTTP error of the image host as 400", async () => {
     const fetcher = serving(() => new Response("nope", { status: 404 }));
-    expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }))).code).toBe("image_fetch_failed");
+    expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }))).code).toBe(
+      "image_fetch_failed",
+    );
   });
 });

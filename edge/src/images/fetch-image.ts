@@ -3,7 +3,12 @@
  * on every redirect), port 443, no credentials, a deadline over the whole
  * transfer, an image Content-Type, and at most `maxBytes` read.
  */
-import { InvalidRequestError, PayloadTooLargeError, StitchError, UnsupportedMediaError } from "../../../shared/index.js";
+import {
+  InvalidRequestError,
+  PayloadTooLargeError,
+  StitchError,
+  UnsupportedMediaError,
+} from "../../../shared/index.js";
 import { readLimited } from "../util/read-limited.js";
 import { isPublicHost } from "./public-host.js";
 import { acceptedMediaType } from "./sniff.js";
@@ -51,24 +56,37 @@ export async function fetchImage(raw: string, options: FetchImageOptions): Promi
       const location = response.headers.get("location");
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();
-        if (hop >= MAX_REDIRECTS) throw new InvalidRequestError("Image URL redirects too often", "image_fetch_failed", param);
+        if (hop >= MAX_REDIRECTS)
+          throw new InvalidRequestError("Image URL redirects too often", "image_fetch_failed", param);
         url = checkImageUrl(new URL(location, url).toString(), param);
         continue;
       }
       if (!response.ok) {
         await response.body?.cancel();
-        throw new InvalidRequestError(`Fetching the image failed with HTTP ${response.status}`, "image_fetch_failed", param);
+        throw new InvalidRequestError(
+          `Fetching the image failed with HTTP ${response.status}`,
+          "image_fetch_failed",
+          param,
+        );
       }
       const declared = response.headers.get("content-type") ?? "";
       if (!acceptedMediaType(declared)) {
         await response.body?.cancel();
-        throw new UnsupportedMediaError(`The image URL served '${declared || "no content type"}', not PNG, JPEG, WebP or GIF`, "unsupported_image_type", param);
+        throw new UnsupportedMediaError(
+          `The image URL served '${declared || "no content type"}', not PNG, JPEG, WebP or GIF`,
+          "unsupported_image_type",
+          param,
+        );
       }
       return await readImageBody(response, maxBytes, param);
     }
   } catch (err) {
     if (controller.signal.aborted) {
-      throw new InvalidRequestError(`Fetching the image took longer than ${options.timeoutMs} ms`, "image_fetch_timeout", param);
+      throw new InvalidRequestError(
+        `Fetching the image took longer than ${options.timeoutMs} ms`,
+        "image_fetch_timeout",
+        param,
+      );
     }
     if (err instanceof StitchError) throw err;
     throw new InvalidRequestError("Fetching the image failed", "image_fetch_failed", param);

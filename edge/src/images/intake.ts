@@ -3,8 +3,9 @@
  * JPEG, WebP or GIF), their base64 for the small function and their SHA-256 for
  * the cache key.
  */
-import { type ImagePayloadSchema, InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
+
 import type { z } from "zod";
+import { type ImagePayloadSchema, InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
 import { bytesToBase64 } from "./base64.js";
 import { decodeDataUrl } from "./data-url.js";
@@ -31,7 +32,12 @@ export async function intakeImage(ref: { url: string; param: string }, options: 
   if (/^data:/i.test(url)) {
     ({ bytes, base64 } = decodeDataUrl(url, options.maxBytes, param));
   } else if (/^https?:/i.test(url)) {
-    bytes = await fetchImage(url, { maxBytes: options.maxBytes, timeoutMs: options.fetchTimeoutMs, param, fetch: options.fetch });
+    bytes = await fetchImage(url, {
+      maxBytes: options.maxBytes,
+      timeoutMs: options.fetchTimeoutMs,
+      param,
+      fetch: options.fetch,
+    });
   } else {
     throw new InvalidRequestError("Image URLs must be https: or data: URLs", "image_url_scheme", param);
   }

@@ -72,7 +72,9 @@ export function parseIpv6(text: string): number[] | null {
   const lastColon = address.lastIndexOf(":");
   if (address.slice(lastColon + 1).includes(".")) {
     // A trailing dotted IPv4 (::ffff:127.0.0.1) becomes two hex groups.
-    const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(address.slice(lastColon + 1)) ? parseIpv4(address.slice(lastColon + 1)) : null;
+    const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(address.slice(lastColon + 1))
+      ? parseIpv4(address.slice(lastColon + 1))
+      : null;
     if (v4 === null) return null;
     address = `${address.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
   }

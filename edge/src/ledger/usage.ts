@@ -45,10 +45,16 @@ export function usageRange(query: { from?: string; to?: string }, now: number): 
   return { from, to };
 }
 
-export async function usageReport(db: D1Database, keyId: string, range: { from: string; to: string }): Promise<UsageReport> {
+export async function usageReport(
+  db: D1Database,
+  keyId: string,
+  range: { from: string; to: string },
+): Promise<UsageReport> {
   const where = "FROM ledger WHERE key_id = ? AND day >= ? AND day <= ?";
   const query = (groupBy: string) =>
-    db.prepare(`SELECT ${groupBy} AS group_key, ${SUMS} ${where} GROUP BY ${groupBy} ORDER BY ${groupBy}`).bind(keyId, range.from, range.to);
+    db
+      .prepare(`SELECT ${groupBy} AS group_key, ${SUMS} ${where} GROUP BY ${groupBy} ORDER BY ${groupBy}`)
+      .bind(keyId, range.from, range.to);
   const [all, byPath, byDay] = await db.batch<SumRow>([
     db.prepare(`SELECT '' AS group_key, ${SUMS} ${where}`).bind(keyId, range.from, range.to),
     query("path"),

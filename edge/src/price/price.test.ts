@@ -21,7 +21,9 @@ describe("priceRequest", () => {
     // 100000 + 12 ms × 0.0002 $/s = 2400 nanos
     expect(priceRequest(prices, "small", { small: metering(12, "cpu"), large: null })).toBe(100_000 + 2_400);
     // 400000 + 12 ms cpu (2400) + 40 ms a10g (20000)
-    expect(priceRequest(prices, "large", { small: metering(12, "cpu"), large: metering(40, "a10g") })).toBe(400_000 + 2_400 + 20_000);
+    expect(priceRequest(prices, "large", { small: metering(12, "cpu"), large: metering(40, "a10g") })).toBe(
+      400_000 + 2_400 + 20_000,
+    );
   });
   it("prices an unknown GPU class at the default rate", () => {
     expect(priceRequest(prices, "small", { small: metering(1000, "tpu9"), large: null })).toBe(100_000 + 1_000_000);

@@ -3,8 +3,9 @@
  * ran, its accelerator seconds times the rate of its GPU class. Integer nano-dollars
  * (1e-9 USD) so that sums in the ledger are exact.
  */
-import type { AnswerPath, Metering } from "../../../shared/index.js";
+
 import { z } from "zod";
+import type { AnswerPath, Metering } from "../../../shared/index.js";
 
 const Usd = z.number().nonnegative();
 
@@ -17,7 +18,9 @@ export const PriceTableSchema = z
   .object({
     request_fee_usd: z.object({ cache: Usd, small: Usd, large: Usd }),
     /** Rate per GPU class reported in each function's metering; `default` prices unknown classes. */
-    accelerator_usd_per_second: z.record(z.string(), Usd).refine((rates) => "default" in rates, "needs a `default` rate"),
+    accelerator_usd_per_second: z
+      .record(z.string(), Usd)
+      .refine((rates) => "default" in rates, "needs a `default` rate"),
   })
   .default(DEFAULT_PRICES);
 export type PriceTable = z.infer<typeof PriceTableSchema>;

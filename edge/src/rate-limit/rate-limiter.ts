@@ -27,6 +27,11 @@ export class RateLimiter extends DurableObject {
       this.tokens -= 1;
       return { allowed: true, limit: limitPerMinute, remaining: Math.floor(this.tokens), retryAfterSeconds: 0 };
     }
-    return { allowed: false, limit: limitPerMinute, remaining: 0, retryAfterSeconds: Math.ceil((1 - this.tokens) / perMs / 1000) };
+    return {
+      allowed: false,
+      limit: limitPerMinute,
+      remaining: 0,
+      retryAfterSeconds: Math.ceil((1 - this.tokens) / perMs / 1000),
+    };
   }
 }

@@ -54,7 +54,14 @@ export function completionBody(o: Outcome): ChatCompletionResponse {
     object: "chat.completion",
     created: o.created,
     model: o.model,
-    choices: [{ index: 0, message: { role: "assistant", content: o.answer, refusal: null }, finish_reason: o.finishReason, logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: o.answer, refusal: null },
+        finish_reason: o.finishReason,
+        logprobs: null,
+      },
+    ],
     usage: usageOf(o),
     stitch: stitchResult(o),
   };
@@ -68,8 +75,16 @@ export interface ChunkHead {
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"];
 
-export function deltaChunk(head: ChunkHead, delta: Delta, finishReason: "stop" | "length" | null = null): ChatCompletionChunk {
-  return { ...head, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }] };
+export function deltaChunk(
+  head: ChunkHead,
+  delta: Delta,
+  finishReason: "stop" | "length" | null = null,
+): ChatCompletionChunk {
+  return {
+    ...head,
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+  };
 }
 
 /** The last chunk before `[DONE]`: no choices, the usage and the Stitch result. */

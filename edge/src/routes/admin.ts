@@ -20,7 +20,8 @@ export const admin = new Hono<AppEnv>()
   .post("/keys", async (c) => {
     const settings = parseWith(CreateKeyRequestSchema, parseJson(await readBody(c.req.raw, MAX_ADMIN_BODY)));
     const { id, key, hash } = await generateKey(settings.key);
-    if (settings.key && (await getKey(c.env.DB, id))) throw new ConflictError(`A key with id '${id}' exists`, "key_exists", "key");
+    if (settings.key && (await getKey(c.env.DB, id)))
+      throw new ConflictError(`A key with id '${id}' exists`, "key_exists", "key");
     const row = await insertKey(c.env.DB, id, hash, settings, Date.now());
     return c.json({ ...keyInfo(row), key }, 201);
   })

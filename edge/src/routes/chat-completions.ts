@@ -20,7 +20,7 @@ export const chatCompletions = new Hono<AppEnv>().post("/", apiKeyAuth(), async 
       config,
       db: c.env.DB,
       limiter: c.env.RATE_LIMITER,
-      cache: await AnswerCache.open(waitUntil),
+      cache: await AnswerCache.open(waitUntil, config.smallFunctionUrl),
       waitUntil,
     },
     {
@@ -42,7 +42,7 @@ function toResponse(result: ChatResult, base: Headers): Response {
   }
   if (result.kind === "stream") {
     for (const [name, value] of Object.entries(SSE_HEADERS)) headers.set(name, value);
-    headers.set("x-stitch-cache", "MISS");
+    headers.set("x-stitch-cache", result.cache); // the path is known only at the end: see the usage chunk
     return new Response(result.readable, { headers });
   }
   const { body } = result;
@@ -70,7 +70,11 @@ function cacheHeaders(headers: Headers): Partial<CacheControl> {
   const ttl = headers.get("x-stitch-cache-ttl");
   if (ttl !== null) {
     if (!/^\d{1,8}$/.test(ttl.trim())) {
-      throw new InvalidRequestError("x-stitch-cache-ttl must be a whole number of seconds", "invalid_value", "x-stitch-cache-ttl");
+      throw new InvalidRequestError(
+        "x-stitch-cache-ttl must be a whole number of seconds",
+        "invalid_value",
+        "x-stitch-cache-ttl",
+      );
     }
     control.ttl = Number(ttl);
   }

@@ -31,7 +31,10 @@ function buildComponents(): Record<string, unknown> {
   return schemas;
 }
 
-const json = (id: string, description: string) => ({ description, content: { "application/json": { schema: ref(id) } } });
+const json = (id: string, description: string) => ({
+  description,
+  content: { "application/json": { schema: ref(id) } },
+});
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [String(status), json("Error", ERROR_TEXT[status] ?? "Error")]));
 const ERROR_TEXT: Record<number, string> = {
@@ -73,26 +76,41 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           summary: "Answer a question about an image",
           security: bearer,
           parameters: [
-            { name: "Idempotency-Key", in: "header", schema: { type: "string", maxLength: 255 }, description: "A retry with the same key and body returns the first result and is billed once." },
+            {
+              name: "Idempotency-Key",
+              in: "header",
+              schema: { type: "string", maxLength: 255 },
+              description: "A retry with the same key and body returns the first result and is billed once.",
+            },
             { name: "x-stitch-cache-bypass", in: "header", schema: { type: "string", enum: ["true", "1"] } },
             { name: "x-stitch-cache-ttl", in: "header", schema: { type: "integer", minimum: 0 } },
           ],
           requestBody: { required: true, content: { "application/json": { schema: ref("ChatCompletionRequest") } } },
           responses: {
             "200": {
-              description: "The answer (JSON), or with `stream: true` server-sent `ChatCompletionChunk`s ending with a usage chunk and `data: [DONE]`.",
+              description:
+                "The answer (JSON), or with `stream: true` server-sent `ChatCompletionChunk`s ending with a usage chunk and `data: [DONE]`.",
               headers: {
                 "x-request-id": { schema: { type: "string" } },
                 "x-stitch-path": { schema: { type: "string", enum: ["cache", "small", "large"] } },
                 "x-stitch-cache": { schema: { type: "string", enum: ["HIT", "MISS", "BYPASS"] } },
               },
-              content: { "application/json": { schema: ref("ChatCompletionResponse") }, "text/event-stream": { schema: ref("ChatCompletionChunk") } },
+              content: {
+                "application/json": { schema: ref("ChatCompletionResponse") },
+                "text/event-stream": { schema: ref("ChatCompletionChunk") },
+              },
             },
             ...errors(400, 401, 402, 404, 409, 413, 415, 429, 502, 503, 504),
           },
         },
       },
-      "/v1/models": { get: { summary: "List models", security: bearer, responses: { "200": json("ModelList", "Models"), ...errors(401) } } },
+      "/v1/models": {
+        get: {
+          summary: "List models",
+          security: bearer,
+          responses: { "200": json("ModelList", "Models"), ...errors(401) },
+        },
+      },
       "/v1/usage": {
         get: {
           summary: "The calling key's usage by path and by day",
@@ -108,11 +126,19 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           requestBody: { required: true, content: { "application/json": { schema: ref("CreateKeyRequest") } } },
           responses: { "201": json("CreatedKey", "The new key"), ...errors(400, 401, 403) },
         },
-        get: { summary: "List API keys", security: [{ adminSecret: [] }], responses: { "200": { description: "`{object: 'list', data: ApiKey[]}`" }, ...errors(401, 403) } },
+        get: {
+          summary: "List API keys",
+          security: [{ adminSecret: [] }],
+          responses: { "200": { description: "`{object: 'list', data: ApiKey[]}`" }, ...errors(401, 403) },
+        },
       },
       "/admin/keys/{id}": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-        get: { summary: "One API key", security: [{ adminSecret: [] }], responses: { "200": json("ApiKey", "The key"), ...errors(401, 403, 404) } },
+        get: {
+          summary: "One API key",
+          security: [{ adminSecret: [] }],
+          responses: { "200": json("ApiKey", "The key"), ...errors(401, 403, 404) },
+        },
         patch: {
           summary: "Set budget, rate limit, cache scope or name",
           security: [{ adminSecret: [] }],
@@ -122,7 +148,11 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       },
       "/admin/keys/{id}/revoke": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-        post: { summary: "Revoke a key (fails at once)", security: [{ adminSecret: [] }], responses: { "200": json("ApiKey", "The revoked key"), ...errors(401, 403, 404) } },
+        post: {
+          summary: "Revoke a key (fails at once)",
+          security: [{ adminSecret: [] }],
+          responses: { "200": json("ApiKey", "The revoked key"), ...errors(401, 403, 404) },
+        },
       },
     },
   };

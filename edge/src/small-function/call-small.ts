@@ -1,19 +1,20 @@
 /**
  * The one call the edge makes: POST {SMALL_FUNCTION_URL}/v1/answer with an
  * AnswerRequest, signed (shared HMAC scheme), under a deadline that covers the
- * whole exchange, streamed or not.
+ * whole exchange, streamed or not, and is sent along (`x-stitch-deadline`).
  */
 import {
   type AnswerRequestInput,
   type AnswerResponse,
   AnswerResponseSchema,
-  signRequest,
   type StitchError,
+  signRequest,
 } from "../../../shared/index.js";
 import { readSse, type SseEvent } from "./sse.js";
 import { badResponse, timedOut, unreachable, upstreamError } from "./upstream-error.js";
 
 export const ANSWER_PATH = "/v1/answer";
+export const DEADLINE_HEADER = "x-stitch-deadline";
 
 export interface SmallFunction {
   url: string;
@@ -30,7 +31,12 @@ interface Exchange {
 
 async function post(target: SmallFunction, request: AnswerRequestInput): Promise<Exchange> {
   const body = JSON.stringify(request);
-  const signed = await signRequest(target.signingSecret, { method: "POST", path: ANSWER_PATH, requestId: request.request_id, body });
+  const signed = await signRequest(target.signingSecret, {
+    method: "POST",
+    path: ANSWER_PATH,
+    requestId: request.request_id,
+    body,
+  });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), target.timeoutMs);
   const done = () => clearTimeout(timer);
@@ -39,7 +45,13 @@ async function post(target: SmallFunction, request: AnswerRequestInput): Promise
   try {
     response = await fetch(`${target.url}${ANSWER_PATH}`, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: request.stream ? "text/event-stream" : "application/json", ...signed },
+      headers: {
+        "content-type": "application/json",
+        accept: request.stream ? "text/event-stream" : "application/json",
+        // The function stops working for us once we have given up (epoch ms).
+        [DEADLINE_HEADER]: String(Date.now() + target.timeoutMs),
+        ...signed,
+      },
       body,
       signal: controller.signal,
     });
@@ -76,7 +88,10 @@ export function parseAnswer(json: unknown, requestId: string): AnswerResponse {
 }
 
 /** Opens the SSE stream once the function has accepted the request (errors before that are thrown here). */
-export async function answerStream(target: SmallFunction, request: AnswerRequestInput): Promise<AsyncGenerator<SseEvent>> {
+export async function answerStream(
+  target: SmallFunction,
+  request: AnswerRequestInput,
+): Promise<AsyncGenerator<SseEvent>> {
   const { response, failure, done } = await post(target, { ...request, stream: true });
   if (!response.body || !response.headers.get("content-type")?.includes("text/event-stream")) {
     done();

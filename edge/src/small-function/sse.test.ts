@@ -19,7 +19,9 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<SseEvent[]> 
 
 describe("readSse", () => {
   it("splits events across chunk boundaries, CRLF and comments", async () => {
-    const events = await collect(streamOf("event: tok", "en\ndata: {\"text\":\"a\"}\n\n: keep-alive\n\r\nevent: done\r\ndata: 1\r\ndata: 2\r\n\r\n"));
+    const events = await collect(
+      streamOf("event: tok", 'en\ndata: {"text":"a"}\n\n: keep-alive\n\r\nevent: done\r\ndata: 1\r\ndata: 2\r\n\r\n'),
+    );
     expect(events).toEqual([
       { event: "token", data: '{"text":"a"}' },
       { event: "done", data: "1\n2" },

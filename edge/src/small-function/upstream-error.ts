@@ -16,8 +16,10 @@ import {
 
 export const unreachable = (cause?: unknown) =>
   new UpstreamError("The inference service is unreachable", "upstream_unreachable", null, { cause });
-export const timedOut = (ms: number) => new UpstreamTimeoutError(`The inference service did not answer within ${ms} ms`, "upstream_timeout");
-export const badResponse = (why: string) => new UpstreamError(`The inference service sent an invalid response (${why})`, "upstream_bad_response");
+export const timedOut = (ms: number) =>
+  new UpstreamTimeoutError(`The inference service did not answer within ${ms} ms`, "upstream_timeout");
+export const badResponse = (why: string) =>
+  new UpstreamError(`The inference service sent an invalid response (${why})`, "upstream_bad_response");
 
 /** The typed error for an error body (from a non-2xx response or an SSE `error` event). */
 export function upstreamError(status: number, body: unknown, retryAfterHeader: string | null): StitchError {
@@ -29,9 +31,12 @@ export function upstreamError(status: number, body: unknown, retryAfterHeader: s
   }
   if (status === 503) {
     const code = parsed.data?.error.code ?? "upstream_overloaded";
-    return new OverloadedError("The inference service is overloaded; retry later", code, null, { retryAfter: retryAfter ?? 1 });
+    return new OverloadedError("The inference service is overloaded; retry later", code, null, {
+      retryAfter: retryAfter ?? 1,
+    });
   }
-  if (status === 504) return new UpstreamTimeoutError("The inference service timed out", parsed.data?.error.code ?? "upstream_timeout");
+  if (status === 504)
+    return new UpstreamTimeoutError("The inference service timed out", parsed.data?.error.code ?? "upstream_timeout");
   if (!parsed.success) return badResponse(`HTTP ${status} without an error body`);
   if (status === 500) return new UpstreamError("The inference service failed", parsed.data.error.code);
   // Only message, code and param are read from the body; the status decides the class.

@@ -1,5 +1,8 @@
 /** Reads a byte stream to the end, or stops and returns null once it passes `maxBytes`. */
-export async function readLimited(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | null> {
+export async function readLimited(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
   if (!stream) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -68,28 +68,51 @@ function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<C
   request.messages.forEach((message, m) => {
     if (message.role !== "user") {
       if (Array.isArray(message.content) && message.content.some((part) => part.type === "image_url")) {
-        throw new InvalidRequestError("Images are accepted only in user messages", "invalid_image_position", `messages.${m}.content`);
+        throw new InvalidRequestError(
+          "Images are accepted only in user messages",
+          "invalid_image_position",
+          `messages.${m}.content`,
+        );
       }
       return;
     }
     lastUser = m;
     if (!Array.isArray(message.content)) return;
     message.content.forEach((part, p) => {
-      if (part.type === "image_url") images.push({ url: part.image_url.url, param: `messages.${m}.content.${p}.image_url.url` });
+      if (part.type === "image_url")
+        images.push({ url: part.image_url.url, param: `messages.${m}.content.${p}.image_url.url` });
     });
   });
-  if (lastUser < 0) throw new InvalidRequestError("At least one user message is required", "missing_user_message", "messages");
+  if (lastUser < 0)
+    throw new InvalidRequestError("At least one user message is required", "missing_user_message", "messages");
   const image = images[0];
-  if (!image) throw new InvalidRequestError("The request has no image: add an image_url content part", "image_missing", "messages");
+  if (!image)
+    throw new InvalidRequestError(
+      "The request has no image: add an image_url content part",
+      "image_missing",
+      "messages",
+    );
   if (images.length > maxImages) {
     throw new InvalidRequestError(`Too many images: at most ${maxImages} per request`, "too_many_images", "messages");
   }
   const content = request.messages[lastUser]?.content;
-  const text = typeof content === "string" ? content : (content ?? []).flatMap((part) => (part.type === "text" ? [part.text] : [])).join(" ");
+  const text =
+    typeof content === "string"
+      ? content
+      : (content ?? []).flatMap((part) => (part.type === "text" ? [part.text] : [])).join(" ");
   const question = text.trim();
-  if (!question) throw new InvalidRequestError("The last user message has no question text", "question_missing", `messages.${lastUser}.content`);
+  if (!question)
+    throw new InvalidRequestError(
+      "The last user message has no question text",
+      "question_missing",
+      `messages.${lastUser}.content`,
+    );
   if (question.length > MAX_QUESTION_CHARS) {
-    throw new InvalidRequestError(`The question is longer than ${MAX_QUESTION_CHARS} characters`, "question_too_long", `messages.${lastUser}.content`);
+    throw new InvalidRequestError(
+      `The question is longer than ${MAX_QUESTION_CHARS} characters`,
+      "question_too_long",
+      `messages.${lastUser}.content`,
+    );
   }
   return { question, image };
 }

@@ -18,6 +18,9 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   if (!issue) throw new InvalidRequestError("Invalid request", "invalid_request");
   const param = issue.path.map(String).join(".") || null;
   const where = param ? `'${param}'` : "request";
-  const detail = issue.code === "unrecognized_keys" ? `unknown parameter(s) ${issue.keys.map((k) => `'${k}'`).join(", ")}` : issue.message;
+  const detail =
+    issue.code === "unrecognized_keys"
+      ? `unknown parameter(s) ${issue.keys.map((k) => `'${k}'`).join(", ")}`
+      : issue.message;
   throw new InvalidRequestError(`Invalid ${where}: ${detail}`, CODES[issue.code] ?? "invalid_parameter", param);
 }

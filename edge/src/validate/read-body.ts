@@ -1,7 +1,8 @@
 import { InvalidRequestError, PayloadTooLargeError } from "../../../shared/index.js";
 import { readLimited } from "../util/read-limited.js";
 
-const tooLarge = (max: number) => new PayloadTooLargeError(`Request body is larger than ${max} bytes`, "body_too_large");
+const tooLarge = (max: number) =>
+  new PayloadTooLargeError(`Request body is larger than ${max} bytes`, "body_too_large");
 
 /** The body's bytes, refusing more than `maxBytes` whether or not Content-Length tells the truth. */
 export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array> {

@@ -14,6 +14,8 @@ export const TEST_ADMIN_SECRET = "test-admin-secret-0123456789abcdef";
 declare module "vitest" {
   export interface ProvidedContext {
     stubUrl: string;
+    /** A second stub instance, for tests that change the pack versions it reports. */
+    upgradeStubUrl: string;
     silentUrl: string;
     closedUrl: string;
     /** "" when gpu-worker/main.ts does not exist. */
@@ -25,6 +27,7 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stub = await startStubFunction(TEST_SIGNING_SECRET);
+  const upgradeStub = await startStubFunction(TEST_SIGNING_SECRET);
   const silent = await startSilentServer();
   let real: Awaited<ReturnType<typeof startRealFunction>> = null;
   let realError = "";
@@ -34,6 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     realError = String(err instanceof Error ? err.message : err);
   }
   project.provide("stubUrl", stub.url);
+  project.provide("upgradeStubUrl", upgradeStub.url);
   project.provide("silentUrl", silent.url);
   project.provide("closedUrl", `http://127.0.0.1:${await freePort()}`);
   project.provide("realFunctionUrl", real?.url ?? "");
@@ -41,7 +45,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await real?.stop();
     await silent.close();
-    stub.server.closeAllConnections();
-    await new Promise((resolve) => stub.server.close(resolve));
+    for (const { server } of [stub, upgradeStub]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   };
 }

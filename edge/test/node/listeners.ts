@@ -1,6 +1,7 @@
 /** Real local listeners for fault tests: one that accepts and never answers, and a port nobody listens on. */
-import { createServer, type Server, type Socket } from "node:net";
+
 import type { AddressInfo } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 
 export async function startSilentServer(): Promise<{ url: string; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();

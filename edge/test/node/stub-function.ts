@@ -5,14 +5,14 @@
  * (JSON or SSE). Mounted under `/s/<scenario>` so a test picks the behaviour by
  * pointing SMALL_FUNCTION_URL at it:
  *   ok           answers "red" (small exit); a question containing "escalate" takes the large path
- *   v2           like ok, with other model pack versions
  *   degraded     small answer marked degraded (large failed, fallback small)
  *   slow         like ok after 1.5 s
  *   status-<N>   an error body with HTTP N (503 adds Retry-After: 7)
  *   bare-<N>     HTTP N with a non-JSON body
  *   garbage      200 with a body that is not JSON; wrong-shape: 200 JSON that is not an AnswerResponse
  *   stream-error one token, then an SSE `error` event; stream-truncated: one token, then the end
- * GET /__calls?request_id=… → {count, last} says what the edge sent.
+ * GET /__calls?request_id=… → {count, last} says what the edge sent; POST /__version?v=2 changes the
+ * model pack versions this instance reports (a deployment of new packs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,23 +30,46 @@ import {
 interface Call {
   scenario: string;
   request: AnswerRequest;
+  /** The caller's x-stitch-deadline (epoch ms), as sent. */
+  deadline: string | undefined;
 }
 
-const smallMetering = { accelerator_ms: 12, flops: 5e7, visual_tokens_total: 64, visual_tokens_kept: 64, prompt_tokens: 10, completion_tokens: 1, gpu_class: "cpu" };
-const largeMetering = { accelerator_ms: 40, flops: 4e8, visual_tokens_total: 64, visual_tokens_kept: 23, prompt_tokens: 10, completion_tokens: 2, gpu_class: "a10g" };
+const smallMetering = {
+  accelerator_ms: 12,
+  flops: 5e7,
+  visual_tokens_total: 64,
+  visual_tokens_kept: 64,
+  prompt_tokens: 10,
+  completion_tokens: 1,
+  gpu_class: "cpu",
+};
+const largeMetering = {
+  accelerator_ms: 40,
+  flops: 4e8,
+  visual_tokens_total: 64,
+  visual_tokens_kept: 23,
+  prompt_tokens: 10,
+  completion_tokens: 2,
+  gpu_class: "a10g",
+};
 
-export function stubAnswer(request: AnswerRequest, scenario: string): AnswerResponse {
+export function stubAnswer(request: AnswerRequest, scenario: string, version = "1"): AnswerResponse {
   const large = request.question.includes("escalate") || ["large", "sgp", "fastv"].includes(request.mode);
-  const version = scenario === "v2" ? "2" : "1";
   return {
     request_id: request.request_id,
     answer: large ? "blue square" : "red",
     path: large ? "large" : "small",
     mode: request.mode,
-    exit: request.mode === "large" || request.mode === "fastv" ? null : { confidence: 0.9, consistency: 0.8, decision: large ? 0.4 : 0.85, threshold: 0.6 },
+    exit:
+      request.mode === "large" || request.mode === "fastv"
+        ? null
+        : { confidence: 0.9, consistency: 0.8, decision: large ? 0.4 : 0.85, threshold: 0.6 },
     degraded: scenario === "degraded",
     finish_reason: "stop",
-    metering: { small: request.mode === "large" || request.mode === "fastv" ? null : smallMetering, large: large && scenario !== "degraded" ? largeMetering : null },
+    metering: {
+      small: request.mode === "large" || request.mode === "fastv" ? null : smallMetering,
+      large: large && scenario !== "degraded" ? largeMetering : null,
+    },
     models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
   };
 }
@@ -59,6 +82,7 @@ export interface StubFunction {
 export async function startStubFunction(secret: string): Promise<StubFunction> {
   const calls = new Map<string, Call[]>();
   const guard = new ReplayGuard();
+  let version = "1";
 
   const server = createServer(async (req, res) => {
     try {
@@ -74,8 +98,15 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
       const list = calls.get(url.searchParams.get("request_id") ?? "") ?? [];
       return send(res, 200, { count: list.length, last: list.at(-1) ?? null });
     }
+    if (url.pathname === "/__version" && req.method === "POST") {
+      version = url.searchParams.get("v") ?? version;
+      return send(res, 200, { version });
+    }
     const match = /^\/s\/([\w-]+)\/v1\/answer$/.exec(url.pathname);
-    if (!match || req.method !== "POST") return send(res, 404, { error: { message: "no route", type: "invalid_request_error", code: "route_not_found", param: null } });
+    if (!match || req.method !== "POST")
+      return send(res, 404, {
+        error: { message: "no route", type: "invalid_request_error", code: "route_not_found", param: null },
+      });
     const scenario = match[1] as string;
     const body = await readAll(req);
     const requestId = String(req.headers["x-request-id"] ?? "");
@@ -91,7 +122,8 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
       return send(res, status, errorBody);
     }
     const request = AnswerRequestSchema.parse(JSON.parse(body));
-    calls.set(request.request_id, [...(calls.get(request.request_id) ?? []), { scenario, request }]);
+    const deadline = header(req, "x-stitch-deadline");
+    calls.set(request.request_id, [...(calls.get(request.request_id) ?? []), { scenario, request, deadline }]);
     await respond(res, scenario, request);
   }
 
@@ -105,7 +137,12 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
       }
       const headers: Record<string, string> = code === 503 ? { "retry-after": "7" } : {};
       const type = code === 400 ? "invalid_request_error" : code === 401 ? "authentication_error" : "server_error";
-      return send(res, code, { error: { message: `stub failure ${code}`, type, code: `stub_${code}`, param: null } }, headers);
+      return send(
+        res,
+        code,
+        { error: { message: `stub failure ${code}`, type, code: `stub_${code}`, param: null } },
+        headers,
+      );
     }
     if (scenario === "garbage") {
       res.writeHead(200, { "content-type": "application/json" }).end("{not json");
@@ -113,14 +150,16 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
     }
     if (scenario === "wrong-shape") return send(res, 200, { hello: "world" });
     if (scenario === "slow") await new Promise((resolve) => setTimeout(resolve, 1500));
-    const answer = stubAnswer(request, scenario);
+    const answer = stubAnswer(request, scenario, version);
     if (!request.stream) return send(res, 200, answer);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     const words = answer.answer.split(/(?= )/);
     event("token", { text: words[0] });
     if (scenario === "stream-error") {
-      event("error", { error: { message: "large function failed", type: "upstream_error", code: "large_failed", param: null } });
+      event("error", {
+        error: { message: "large function failed", type: "upstream_error", code: "large_failed", param: null },
+      });
       res.end();
       return;
     }

@@ -1,0 +1,94 @@
+/**
+ * Offered load at a fixed rate, open loop: one request every 1/rate seconds
+ * whatever the answers do, then a wait for every answer. autocannon is closed
+ * loop (a connection sends its next request only after an answer), so once an
+ * overloaded server slows down it offers less than asked; overload needs the
+ * arrival rate to hold. Results have the same shape as a closed-loop run.
+ */
+import { type LoadResult, type LoadSpec, summarizeLatency } from "./serve-load.js";
+
+export interface OpenLoopSpec extends Omit<LoadSpec, "connections" | "amount"> {
+  /** Requests per second; the run sends rate × maxSeconds requests, then waits for every answer. */
+  overallRate: number;
+}
+
+export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
+  const statuses: Record<string, number> = {};
+  const paths: Record<string, number> = {};
+  const cache: Record<string, number> = {};
+  const all: number[] = [];
+  const ok: number[] = [];
+  let errors = 0;
+  let timeouts = 0;
+  let shedWithoutRetryAfter = 0;
+  let peakInFlight = 0;
+  let inFlight = 0;
+  const bump = (counts: Record<string, number>, key: string | null) => {
+    if (key !== null) counts[key] = (counts[key] ?? 0) + 1;
+  };
+  const one = async () => {
+    const req = spec.next();
+    const start = performance.now();
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    try {
+      const res = await fetch(`${spec.baseUrl}${req.path}`, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: AbortSignal.timeout((spec.timeoutSeconds ?? 60) * 1000),
+      });
+      await res.arrayBuffer();
+      const ms = performance.now() - start;
+      all.push(ms);
+      bump(statuses, String(res.status));
+      if ((res.status === 429 || res.status === 503) && !res.headers.get("retry-after")) shedWithoutRetryAfter++;
+      if (res.ok) {
+        ok.push(ms);
+        bump(paths, res.headers.get("x-stitch-path"));
+        bump(cache, res.headers.get("x-stitch-cache"));
+      }
+    } catch (err) {
+      if ((err as Error).name === "TimeoutError") timeouts++;
+      else errors++;
+    } finally {
+      inFlight--;
+    }
+  };
+  const total = Math.max(1, Math.round(spec.overallRate * spec.maxSeconds));
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / spec.overallRate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    pending.push(one());
+  }
+  const offeredSeconds = (performance.now() - started) / 1000;
+  await Promise.all(pending);
+  const seconds = (performance.now() - started) / 1000;
+  const good = ok.length;
+  return {
+    name: spec.name,
+    connections: peakInFlight,
+    offeredRate: spec.overallRate,
+    achievedOfferedRate: total / Math.max(offeredSeconds, 1e-9),
+    seconds,
+    stoppedByTime: false,
+    responses: all.length,
+    throughput: all.length / seconds,
+    goodput: good / seconds,
+    latencyMs: summarizeLatency(all),
+    okLatencyMs: summarizeLatency(ok),
+    statuses,
+    errors,
+    timeouts,
+    shedWithoutRetryAfter,
+    otherServerErrors: Object.entries(statuses).reduce(
+      (s, [k, v]) => s + (k.startsWith("5") && k !== "503" ? v : 0),
+      0,
+    ),
+    paths,
+    cache,
+  };
+}
