@@ -14,7 +14,7 @@ import type { WorkerConfig } from "./config.js";
 import type { ExitPolicy } from "./engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
 import { checkPair, ModelPackError, packInfo } from "./engine/model-pack.js";
-import { readServingDefaults } from "./engine/serving-defaults.js";
+import { resolveServingDefaults } from "./engine/serving-defaults.js";
 import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
 import type { VisionCacheStats } from "./http/metrics.js";
@@ -66,16 +66,19 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
   const smallManifest = await readManifest(config.smallPackDir);
   const largeManifest = await readManifest(config.largePackDir);
   checkPair(smallManifest, largeManifest);
-  const defaults = await readServingDefaults(config.packsDir, smallManifest.version, largeManifest.version);
-  const exit: ExitPolicy = {
-    threshold: config.exit.threshold ?? defaults.exit.threshold,
-    retention: config.exit.retention ?? defaults.exit.retention,
-    rule: config.exit.rule ?? defaults.exit.rule,
-  };
-  const prune: PruneDefaults = {
-    pruneLayer: config.defaultPruneLayer ?? defaults.prune.layer,
-    retention: config.defaultRetention ?? defaults.prune.retention,
-  };
+  const defaults = await resolveServingDefaults(
+    config.packsDir,
+    { small: smallManifest.version, large: largeManifest.version },
+    {
+      exitThreshold: config.exit.threshold,
+      exitRetention: config.exit.retention,
+      exitRule: config.exit.rule,
+      pruneLayer: config.defaultPruneLayer,
+      pruneRetention: config.defaultRetention,
+    },
+  );
+  const exit: ExitPolicy = defaults.exit;
+  const prune: PruneDefaults = { pruneLayer: defaults.prune.layer, retention: defaults.prune.retention };
   const largeInfo = packInfo(largeManifest);
   try {
     checkPruneLayer(prune.pruneLayer, largeInfo);

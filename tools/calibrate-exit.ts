@@ -10,10 +10,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
-import { generateItem } from "../scene-generator/index.js";
 import { COMBINE_RULES, type CombineRule, decisionScore } from "../gpu-worker/engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "../gpu-worker/engine/engine.js";
 import { SERVING_DEFAULTS_FILE, type ServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
+import { generateItem } from "../scene-generator/index.js";
 
 const opts = new Command()
   .option("--packs <dir>", "model packs directory", "model-packs")
@@ -28,8 +28,16 @@ const opts = new Command()
   .option("--dry-run", "print the curve without writing the file")
   .parse()
   .opts<{
-    packs: string; seed: number; count: number; maxDrop?: number; maxEscalation?: number; rule: string;
-    rereadRetention: number; pruneLayer: number; retention: number; dryRun?: boolean;
+    packs: string;
+    seed: number;
+    count: number;
+    maxDrop?: number;
+    maxEscalation?: number;
+    rule: string;
+    rereadRetention: number;
+    pruneLayer: number;
+    retention: number;
+    dryRun?: boolean;
   }>();
 
 if ((opts.maxDrop === undefined) === (opts.maxEscalation === undefined)) {
@@ -47,7 +55,13 @@ const small = await loadSmallEngine({
 });
 const large = await loadLargeEngine({ packDir: largeDir, partnerPackDir: smallDir });
 
-interface Row { confidence: number; consistency: number; small: boolean; escalated: boolean; large: boolean }
+interface Row {
+  confidence: number;
+  consistency: number;
+  small: boolean;
+  escalated: boolean;
+  large: boolean;
+}
 const rows: Row[] = [];
 for (let i = 0; i < opts.count; i++) {
   const item = generateItem(opts.seed, i);
@@ -75,17 +89,23 @@ const curve = thresholds.map((t) => {
   return { threshold: t, accuracy, escalation: mean(exits.map((e) => (e ? 0 : 1))) };
 });
 const ok = curve.filter((p) =>
-  opts.maxDrop !== undefined ? p.accuracy >= largeAccuracy - opts.maxDrop / 100 : p.escalation <= (opts.maxEscalation as number),
+  opts.maxDrop !== undefined
+    ? p.accuracy >= largeAccuracy - opts.maxDrop / 100
+    : p.escalation <= (opts.maxEscalation as number),
 );
 // Lowest qualifying threshold = most early exits = cheapest.
 const chosen = ok[0] ?? (curve[curve.length - 1] as (typeof curve)[number]);
 
-console.log(`large-only accuracy ${(largeAccuracy * 100).toFixed(1)}%, small-only ${(mean(rows.map((r) => (r.small ? 1 : 0))) * 100).toFixed(1)}%`);
+console.log(
+  `large-only accuracy ${(largeAccuracy * 100).toFixed(1)}%, small-only ${(mean(rows.map((r) => (r.small ? 1 : 0))) * 100).toFixed(1)}%`,
+);
 console.log("threshold  accuracy  escalation");
 const step = Math.max(1, Math.floor(curve.length / 25));
 for (const p of curve.filter((_, i) => i % step === 0 || curve[i] === chosen)) {
   const mark = p === chosen ? "  <- chosen" : "";
-  console.log(`${p.threshold.toFixed(4).padStart(9)}  ${(p.accuracy * 100).toFixed(1).padStart(7)}%  ${(p.escalation * 100).toFixed(1).padStart(8)}%${mark}`);
+  console.log(
+    `${p.threshold.toFixed(4).padStart(9)}  ${(p.accuracy * 100).toFixed(1).padStart(7)}%  ${(p.escalation * 100).toFixed(1).padStart(8)}%${mark}`,
+  );
 }
 
 const defaults: ServingDefaults = {

@@ -6,14 +6,14 @@
  *
  *   npm run eval -- --seed 5000 --count 1000 --mode sgl [--retention 0.35] [--prune-layer 1] [--threshold 0.8]
  */
-import { join } from "node:path";
 import { Command } from "commander";
-import { encodePng, generateItem, TIERS } from "../scene-generator/index.js";
-import { type AnswerResponse, AnswerRequestSchema, MODES, type Mode } from "../shared/index.js";
 import { answerQuestion } from "../gpu-worker/answer-question.js";
-import { loadLargeEngine, loadSmallEngine, resolveServingDefaults } from "../gpu-worker/engine/engine.js";
-import { inProcessEscalation } from "../gpu-worker/escalate-to-large.js";
-import { summarise, type EvalRecord } from "./summarise-eval.js";
+import { loadConfig } from "../gpu-worker/config.js";
+import { createLogger } from "../gpu-worker/http/logger.js";
+import { loadServices } from "../gpu-worker/load-engines.js";
+import { encodePng, generateItem, TIERS } from "../scene-generator/index.js";
+import { AnswerRequestSchema, type AnswerResponse, MODES, type Mode } from "../shared/index.js";
+import { type EvalRecord, summarise } from "./summarise-eval.js";
 
 const opts = new Command()
   .requiredOption("--seed <n>", "scene seed of the held-out items", Number)
@@ -23,25 +23,32 @@ const opts = new Command()
   .option("--prune-layer <k>", "layer K at which the large model is pruned", Number)
   .option("--threshold <t>", "SEE exit threshold", Number)
   .option("--packs <dir>", "model packs directory", "model-packs")
-  .option("--threads <n>", "ONNX intra-op threads", Number)
   .parse()
-  .opts<{ seed: number; count: number; mode: string; retention?: number; pruneLayer?: number; threshold?: number; packs: string; threads?: number }>();
+  .opts<{
+    seed: number;
+    count: number;
+    mode: string;
+    retention?: number;
+    pruneLayer?: number;
+    threshold?: number;
+    packs: string;
+  }>();
 
 if (!MODES.includes(opts.mode as Mode)) throw new Error(`--mode must be one of ${MODES.join(", ")}`);
-const smallDir = join(opts.packs, "stitch-scenes-small");
-const largeDir = join(opts.packs, "stitch-scenes-large");
-const small0 = await loadSmallEngine({ packDir: smallDir, partnerPackDir: largeDir, threads: opts.threads });
-const large = await loadLargeEngine({ packDir: largeDir, partnerPackDir: smallDir, threads: opts.threads });
-const defaults = await resolveServingDefaults(opts.packs, { small: small0.pack.version, large: large.pack.version });
-// Reload the small engine with the pair's calibrated exit policy (the first load only read the pack).
-const small = await loadSmallEngine({ packDir: smallDir, threads: opts.threads, exit: defaults.exit });
-const deps = {
-  small,
-  largePack: large.pack,
-  escalation: inProcessEscalation(large, { timeoutMs: 600_000 }),
-  defaults: { pruneLayer: defaults.prune.layer, retention: defaults.prune.retention },
-  limits: { maxBytes: 4 << 20, maxPixels: 4096 * 4096 },
-};
+// The same start-up as a worker in role `both` (serving defaults, env overrides), minus the HTTP server.
+const workerConfig = loadConfig({
+  ...process.env,
+  STITCH_ROLE: "both",
+  STITCH_PACKS_DIR: opts.packs,
+  STITCH_REQUEST_TIMEOUT_MS: "600000",
+  STITCH_LARGE_TIMEOUT_MS: "600000",
+});
+const services = await loadServices(
+  workerConfig,
+  createLogger({ level: "warn", write: (line) => process.stderr.write(`${line}\n`) }),
+);
+const deps = services.answer;
+if (!deps) throw new Error("role both must load the small function's dependencies");
 
 const records: EvalRecord[] = [];
 for (let i = 0; i < opts.count; i++) {
@@ -68,15 +75,15 @@ for (let i = 0; i < opts.count; i++) {
     acceleratorMs: (res.metering.small?.accelerator_ms ?? 0) + (res.metering.large?.accelerator_ms ?? 0),
   });
 }
-await deps.escalation.close();
+await services.close();
 
 const config = {
   seed: opts.seed,
   count: opts.count,
   mode: opts.mode,
-  retention: opts.retention ?? (opts.mode === "small" || opts.mode === "large" ? null : defaults.prune.retention),
-  prune_layer: opts.pruneLayer ?? defaults.prune.layer,
-  threshold: opts.threshold ?? defaults.exit.threshold,
-  packs: { small: small.pack.version, large: large.pack.version },
+  retention: opts.retention ?? (opts.mode === "small" || opts.mode === "large" ? null : deps.defaults.retention),
+  prune_layer: opts.pruneLayer ?? deps.defaults.pruneLayer,
+  threshold: opts.threshold ?? null,
+  packs: { small: deps.small.pack.version, large: deps.largePack.version },
 };
 console.log(JSON.stringify({ config, ...summarise(records, TIERS) }, null, 2));

@@ -4,10 +4,20 @@ import { percentile, summarise } from "./summarise-eval.js";
 describe("summarise", () => {
   it("aggregates accuracy, escalation and compute by tier and path", () => {
     const rec = (tier: string, correct: boolean, path: "small" | "large", flops: number) => ({
-      tier, correct, path, latencyMs: flops / 10, flops, acceleratorMs: flops / 100,
+      tier,
+      correct,
+      path,
+      latencyMs: flops / 10,
+      flops,
+      acceleratorMs: flops / 100,
     });
     const s = summarise(
-      [rec("read", true, "small", 100), rec("read", false, "large", 300), rec("count", true, "large", 500), rec("count", true, "small", 100)],
+      [
+        rec("read", true, "small", 100),
+        rec("read", false, "large", 300),
+        rec("count", true, "large", 500),
+        rec("count", true, "small", 100),
+      ],
       ["read", "count"],
     );
     expect(s.accuracy).toBe(0.75);

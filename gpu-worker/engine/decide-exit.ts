@@ -40,7 +40,12 @@ export function decisionScore(confidence: number, consistency: number, rule: Com
   }
 }
 
-export function decideExit(probabilities: number[], reread: number[], policy: ExitPolicy, threshold = policy.threshold) {
+export function decideExit(
+  probabilities: number[],
+  reread: number[],
+  policy: ExitPolicy,
+  threshold = policy.threshold,
+) {
   const confidence = confidenceScore(probabilities);
   const consistency = consistencyScore(reread);
   const decision = decisionScore(confidence, consistency, policy.rule);

@@ -44,7 +44,11 @@ export class DecoderRun {
    * Runs the prompt. Returns the logits of every remaining position ([rows × vocab])
    * and the original index of each row (text position k is index numVisual + k).
    */
-  async prefill(visual: Float32Array, textIds: number[], prune?: PruneAt): Promise<{ logits: Float32Array; cols: number[] }> {
+  async prefill(
+    visual: Float32Array,
+    textIds: number[],
+    prune?: PruneAt,
+  ): Promise<{ logits: Float32Array; cols: number[] }> {
     const { hidden } = this.model.dims;
     const n = this.model.numVisual;
     const textEmbeds = await this.embed(textIds);
@@ -55,7 +59,9 @@ export class DecoderRun {
     let lastQueryAttention: Float32Array | undefined;
     for (const seg of this.model.sessions.segments) {
       if (prune && prune.layer === seg.firstLayer) {
-        const keep = [...new Set(prune.choose(lastQueryAttention))].filter((i) => i >= 0 && i < n).sort((a, b) => a - b);
+        const keep = [...new Set(prune.choose(lastQueryAttention))]
+          .filter((i) => i >= 0 && i < n)
+          .sort((a, b) => a - b);
         const rows = [...keep.map((k) => cols.indexOf(k)), ...cols.flatMap((c, i) => (c >= n ? [i] : []))];
         x = selectRows(x, hidden, rows);
         cols = rows.map((r) => cols[r] as number);

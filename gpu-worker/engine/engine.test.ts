@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../shared/index.js";
-import { PACKS_DIR, sceneImage } from "./testing.js";
 import { DecoderRun } from "./decoder-run.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine.js";
 import { Meter } from "./onnx-sessions.js";
+import { PACKS_DIR, sceneImage } from "./testing.js";
 
 const SMALL = join(PACKS_DIR, "stitch-scenes-small");
 const LARGE = join(PACKS_DIR, "stitch-scenes-large");
@@ -65,8 +65,23 @@ describe("the pruned large engine", () => {
     expect(Array.from(pruned.logits)).toEqual(Array.from(full.logits));
 
     const ranking = Array.from({ length: model.numVisual }, (_, i) => i);
-    const a = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "large", retention: 1, pruneLayer: 1 });
-    const b = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "sgp", retention: 1, pruneLayer: 1, ranking });
+    const a = await large.runLarge({
+      image,
+      question: QUESTION,
+      maxTokens: 4,
+      mode: "large",
+      retention: 1,
+      pruneLayer: 1,
+    });
+    const b = await large.runLarge({
+      image,
+      question: QUESTION,
+      maxTokens: 4,
+      mode: "sgp",
+      retention: 1,
+      pruneLayer: 1,
+      ranking,
+    });
     expect(b.answer).toBe(a.answer);
     expect(b.ranking).toEqual(a.ranking);
   });
@@ -74,18 +89,42 @@ describe("the pruned large engine", () => {
   it("keeps ceil(r·N) visual tokens from layer K on, at every split layer and for FastV", async () => {
     const ranking = Array.from({ length: 64 }, (_, i) => (i * 37) % 64);
     for (const pruneLayer of large.pack.splitLayers) {
-      const sgp = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "sgp", retention: 0.09, pruneLayer, ranking });
+      const sgp = await large.runLarge({
+        image,
+        question: QUESTION,
+        maxTokens: 4,
+        mode: "sgp",
+        retention: 0.09,
+        pruneLayer,
+        ranking,
+      });
       expect(sgp.metering.visual_tokens_kept).toBe(6);
-      const fastv = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "fastv", retention: 0.09, pruneLayer });
+      const fastv = await large.runLarge({
+        image,
+        question: QUESTION,
+        maxTokens: 4,
+        mode: "fastv",
+        retention: 0.09,
+        pruneLayer,
+      });
       expect(fastv.metering.visual_tokens_kept).toBe(6);
-      const full = await large.runLarge({ image, question: QUESTION, maxTokens: 4, mode: "large", retention: 1, pruneLayer });
+      const full = await large.runLarge({
+        image,
+        question: QUESTION,
+        maxTokens: 4,
+        mode: "large",
+        retention: 1,
+        pruneLayer,
+      });
       expect(sgp.metering.flops).toBeLessThan(full.metering.flops);
     }
   });
 
   it("validates pruning parameters against the pack", async () => {
     const base = { image, question: QUESTION, maxTokens: 2, retention: 0.5 } as const;
-    await expect(large.runLarge({ ...base, mode: "fastv", pruneLayer: 3 })).rejects.toThrow(/prune_layer must be one of/);
+    await expect(large.runLarge({ ...base, mode: "fastv", pruneLayer: 3 })).rejects.toThrow(
+      /prune_layer must be one of/,
+    );
     await expect(large.runLarge({ ...base, mode: "sgp", pruneLayer: 1 })).rejects.toThrow(/ranking/);
     await expect(large.runLarge({ ...base, mode: "sgp", pruneLayer: 1, ranking: [1, 2] })).rejects.toThrow(/ranking/);
   });

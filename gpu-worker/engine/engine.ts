@@ -4,7 +4,7 @@
  * and warm up before returning.
  */
 import { InvalidRequestError, type Metering } from "../../shared/index.js";
-import { type ExitPolicy, decideExit } from "./decide-exit.js";
+import { decideExit, type ExitPolicy } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { generate } from "./generate.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
@@ -12,7 +12,15 @@ import { checkPair, readModelPack } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
 import { topVisualTokens } from "./rank-visual-tokens.js";
 import { scoreConsistency } from "./score-consistency.js";
-import type { DecodedImage, LargeEngine, LargeRequest, LargeResult, SmallEngine, SmallRequest, SmallResult } from "./types.js";
+import type {
+  DecodedImage,
+  LargeEngine,
+  LargeRequest,
+  LargeResult,
+  SmallEngine,
+  SmallRequest,
+  SmallResult,
+} from "./types.js";
 
 export { checkPair, readModelPack } from "./model-pack.js";
 export { resolveServingDefaults, type ServingOverrides } from "./serving-defaults.js";
@@ -32,7 +40,8 @@ const DEFAULT_EXIT: ExitPolicy = { threshold: 0.8, retention: 0.05, rule: "avera
 
 async function load(options: EngineOptions, role: "small" | "large"): Promise<LoadedModel> {
   const pack = await readModelPack(options.packDir);
-  if (pack.manifest.role !== role) throw new Error(`${options.packDir} is a ${pack.manifest.role} pack, expected ${role}`);
+  if (pack.manifest.role !== role)
+    throw new Error(`${options.packDir} is a ${pack.manifest.role} pack, expected ${role}`);
   if (options.partnerPackDir) {
     const partner = await readModelPack(options.partnerPackDir);
     if (role === "small") checkPair(pack.manifest, partner.manifest);
@@ -56,7 +65,14 @@ async function warmUp(model: LoadedModel): Promise<void> {
   await new DecoderRun(model, meter).prefill(embeds, model.prompt.warmupIds);
 }
 
-function metering(model: LoadedModel, meter: Meter, promptTokens: number, completion: number, kept: number, gpuClass: string): Metering {
+function metering(
+  model: LoadedModel,
+  meter: Meter,
+  promptTokens: number,
+  completion: number,
+  kept: number,
+  gpuClass: string,
+): Metering {
   return {
     accelerator_ms: meter.acceleratorMs,
     flops: meter.flops,
@@ -82,12 +98,26 @@ export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngi
       const { embeds } = await model.vision.embed(req.image, meter);
       const run = new DecoderRun(model, meter);
       const gen = await generate({
-        run, visual: embeds, textIds, numVisual: model.numVisual, vocab: model.dims.vocab, maxTokens: req.maxTokens,
-        stopIds: model.prompt.stopIds, decode: model.prompt.decode, signal: req.signal,
+        run,
+        visual: embeds,
+        textIds,
+        numVisual: model.numVisual,
+        vocab: model.dims.vocab,
+        maxTokens: req.maxTokens,
+        stopIds: model.prompt.stopIds,
+        decode: model.prompt.decode,
+        signal: req.signal,
       });
       run.release();
       const ranking = [...run.received];
-      const reread = await scoreConsistency(model, meter, embeds, textIds, gen, topVisualTokens(ranking, policy.retention));
+      const reread = await scoreConsistency(
+        model,
+        meter,
+        embeds,
+        textIds,
+        gen,
+        topVisualTokens(ranking, policy.retention),
+      );
       const { shouldExit, ...exit } = decideExit(gen.probabilities, reread, policy, req.exitThreshold);
       const completion = gen.probabilities.length;
       return {
@@ -116,15 +146,31 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
       const { embeds } = await model.vision.embed(req.image, meter);
       const run = new DecoderRun(model, meter);
       const gen = await generate({
-        run, visual: embeds, textIds, numVisual: model.numVisual, vocab: model.dims.vocab, maxTokens: req.maxTokens,
-        stopIds: model.prompt.stopIds, decode: model.prompt.decode, prune, onToken: req.onToken, signal: req.signal,
+        run,
+        visual: embeds,
+        textIds,
+        numVisual: model.numVisual,
+        vocab: model.dims.vocab,
+        maxTokens: req.maxTokens,
+        stopIds: model.prompt.stopIds,
+        decode: model.prompt.decode,
+        prune,
+        onToken: req.onToken,
+        signal: req.signal,
       });
       run.release();
       return {
         answer: gen.text,
         finishReason: gen.finishReason,
         ranking: [...run.received],
-        metering: metering(model, meter, model.numVisual + textIds.length, gen.probabilities.length, run.visualKept, gpuClass),
+        metering: metering(
+          model,
+          meter,
+          model.numVisual + textIds.length,
+          gen.probabilities.length,
+          run.visualKept,
+          gpuClass,
+        ),
       };
     },
   };
@@ -145,7 +191,10 @@ function pruning(model: LoadedModel, req: LargeRequest): PruneAt | undefined {
   }
   if (req.mode === "fastv") {
     // FastV: the large model's own attention at layer K-1, from the last prompt token.
-    return { layer: req.pruneLayer, choose: (last) => topVisualTokens(last ?? new Float32Array(model.numVisual), req.retention) };
+    return {
+      layer: req.pruneLayer,
+      choose: (last) => topVisualTokens(last ?? new Float32Array(model.numVisual), req.retention),
+    };
   }
   if (!req.ranking || req.ranking.length !== model.numVisual || !req.ranking.every(Number.isFinite)) {
     throw new InvalidRequestError(

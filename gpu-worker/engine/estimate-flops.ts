@@ -9,7 +9,13 @@ export interface DecoderDims {
   vocab: number;
 }
 
-export function estimateSegmentFlops(dims: DecoderDims, layers: number, queries: number, keys: number, withHead: boolean): number {
+export function estimateSegmentFlops(
+  dims: DecoderDims,
+  layers: number,
+  queries: number,
+  keys: number,
+  withHead: boolean,
+): number {
   const d = dims.hidden;
   const projections = queries * (4 * d * d + 2 * d * dims.mlpHidden);
   const attention = 2 * queries * keys * d;

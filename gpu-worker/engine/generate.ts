@@ -3,7 +3,7 @@
  * likely token until a stop token or `maxTokens`. Also returns the probability
  * of every chosen token (SEE's confidence) and the run (for its SGP attention).
  */
-import { type DecoderRun, type PruneAt } from "./decoder-run.js";
+import type { DecoderRun, PruneAt } from "./decoder-run.js";
 import { argmax, probabilityOf } from "./softmax.js";
 import type { FinishReason, OnToken } from "./types.js";
 
@@ -55,6 +55,11 @@ export async function generate(input: GenerateInput): Promise<Generation> {
   }
 }
 
-function finish(tokens: number[], probabilities: number[], finishReason: FinishReason, input: GenerateInput): Generation {
+function finish(
+  tokens: number[],
+  probabilities: number[],
+  finishReason: FinishReason,
+  input: GenerateInput,
+): Generation {
   return { tokens, probabilities, finishReason, text: input.decode(tokens) };
 }

@@ -18,7 +18,11 @@ export interface LoadedModel {
   numVisual: number;
 }
 
-export async function loadModel(pack: ModelPack, sessionOptions: SessionOptions, visionCacheBytes: number): Promise<LoadedModel> {
+export async function loadModel(
+  pack: ModelPack,
+  sessionOptions: SessionOptions,
+  visionCacheBytes: number,
+): Promise<LoadedModel> {
   const m = pack.manifest;
   const sessions = await createSessions(pack, sessionOptions);
   return {
@@ -27,7 +31,12 @@ export async function loadModel(pack: ModelPack, sessionOptions: SessionOptions,
     sessions,
     prompt: await loadPromptBuilder(pack),
     vision: new VisionEmbeddings(sessions.vision, m, visionCacheBytes),
-    dims: { hidden: m.decoder.hidden, mlpHidden: m.decoder.mlp_hidden, vocab: m.decoder.vocab, layers: m.decoder.layers },
+    dims: {
+      hidden: m.decoder.hidden,
+      mlpHidden: m.decoder.mlp_hidden,
+      vocab: m.decoder.vocab,
+      layers: m.decoder.layers,
+    },
     heads: m.decoder.heads,
     headDim: m.decoder.hidden / m.decoder.heads,
     numVisual: m.visual_grid.rows * m.visual_grid.cols,

@@ -28,11 +28,18 @@ export async function readModelPack(dir: string): Promise<ModelPack> {
     throw new ModelPackError(`invalid manifest in ${dir}: ${issue?.path.join(".")}: ${issue?.message}`);
   }
   const manifest = parsed.data;
-  const listed = [manifest.graphs.vision, manifest.graphs.embed, manifest.tokenizer, ...manifest.graphs.segments.map((s) => s.file)];
+  const listed = [
+    manifest.graphs.vision,
+    manifest.graphs.embed,
+    manifest.tokenizer,
+    ...manifest.graphs.segments.map((s) => s.file),
+  ];
   for (const file of listed) {
     const expected = manifest.checksums[file];
     if (!expected) throw new ModelPackError(`${dir}: no checksum for ${file}`);
-    const actual = createHash("sha256").update(await readFile(join(dir, file))).digest("hex");
+    const actual = createHash("sha256")
+      .update(await readFile(join(dir, file)))
+      .digest("hex");
     if (actual !== expected) throw new ModelPackError(`${dir}: checksum mismatch for ${file}`);
   }
   checkSegments(dir, manifest);
@@ -42,12 +49,15 @@ export async function readModelPack(dir: string): Promise<ModelPack> {
 function checkSegments(dir: string, m: ModelPackManifest): void {
   let next = 0;
   for (const s of m.graphs.segments) {
-    if (s.first_layer !== next || s.end_layer <= s.first_layer) throw new ModelPackError(`${dir}: decoder segments are not consecutive`);
+    if (s.first_layer !== next || s.end_layer <= s.first_layer)
+      throw new ModelPackError(`${dir}: decoder segments are not consecutive`);
     next = s.end_layer;
   }
-  if (next !== m.decoder.layers) throw new ModelPackError(`${dir}: decoder segments do not cover ${m.decoder.layers} layers`);
+  if (next !== m.decoder.layers)
+    throw new ModelPackError(`${dir}: decoder segments do not cover ${m.decoder.layers} layers`);
   const bounds = m.graphs.segments.slice(1).map((s) => s.first_layer);
-  if (JSON.stringify(bounds) !== JSON.stringify(m.split_layers)) throw new ModelPackError(`${dir}: split_layers do not match the segments`);
+  if (JSON.stringify(bounds) !== JSON.stringify(m.split_layers))
+    throw new ModelPackError(`${dir}: split_layers do not match the segments`);
 }
 
 /** Refuses a small/large pair that does not share family and visual grid (token i must mean the same region). */
@@ -61,7 +71,9 @@ export function checkPair(small: ModelPackManifest, large: ModelPackManifest): v
   const a = small.visual_grid;
   const b = large.visual_grid;
   if (a.rows !== b.rows || a.cols !== b.cols || a.patch_px !== b.patch_px) {
-    throw new ModelPackError(`model packs cut images into different visual grids: ${a.rows}x${a.cols} vs ${b.rows}x${b.cols}`);
+    throw new ModelPackError(
+      `model packs cut images into different visual grids: ${a.rows}x${a.cols} vs ${b.rows}x${b.cols}`,
+    );
   }
   if (small.image.width !== large.image.width || small.image.height !== large.image.height) {
     throw new ModelPackError("model packs expect different image sizes");

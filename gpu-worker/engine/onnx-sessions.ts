@@ -31,7 +31,11 @@ export async function createSessions(pack: ModelPack, options: SessionOptions): 
     vision: await create(g.vision),
     embed: await create(g.embed),
     segments: await Promise.all(
-      g.segments.map(async (s) => ({ session: await create(s.file), firstLayer: s.first_layer, endLayer: s.end_layer })),
+      g.segments.map(async (s) => ({
+        session: await create(s.file),
+        firstLayer: s.first_layer,
+        endLayer: s.end_layer,
+      })),
     ),
   };
 }

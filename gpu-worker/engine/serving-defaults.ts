@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { COMBINE_RULES } from "./decide-exit.js";
+import { COMBINE_RULES, type CombineRule } from "./decide-exit.js";
 
 export const ServingDefaultsSchema = z.object({
   pair: z.object({ small: z.string(), large: z.string() }),
@@ -28,7 +28,11 @@ export const FALLBACK_DEFAULTS: Omit<ServingDefaults, "pair"> = {
 
 export const SERVING_DEFAULTS_FILE = "serving-defaults.json";
 
-export async function readServingDefaults(packsDir: string, small: string, large: string): Promise<Omit<ServingDefaults, "pair">> {
+export async function readServingDefaults(
+  packsDir: string,
+  small: string,
+  large: string,
+): Promise<Omit<ServingDefaults, "pair">> {
   let text: string;
   try {
     text = await readFile(join(packsDir, SERVING_DEFAULTS_FILE), "utf8");
@@ -45,6 +49,7 @@ export async function readServingDefaults(packsDir: string, small: string, large
 export interface ServingOverrides {
   exitThreshold?: number;
   exitRetention?: number;
+  exitRule?: CombineRule;
   pruneLayer?: number;
   pruneRetention?: number;
 }
@@ -61,9 +66,9 @@ export async function resolveServingDefaults(
   const base = await readServingDefaults(packsDir, versions.small, versions.large);
   return {
     exit: {
-      ...base.exit,
       threshold: overrides.exitThreshold ?? base.exit.threshold,
       retention: overrides.exitRetention ?? base.exit.retention,
+      rule: overrides.exitRule ?? base.exit.rule,
     },
     prune: {
       layer: overrides.pruneLayer ?? base.prune.layer,

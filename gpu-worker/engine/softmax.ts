@@ -5,7 +5,12 @@ export function argmax(logits: Float32Array, offset = 0, length = logits.length 
   return best;
 }
 
-export function probabilityOf(logits: Float32Array, token: number, offset = 0, length = logits.length - offset): number {
+export function probabilityOf(
+  logits: Float32Array,
+  token: number,
+  offset = 0,
+  length = logits.length - offset,
+): number {
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < length; i++) max = Math.max(max, logits[offset + i] as number);
   let sum = 0;

@@ -3,9 +3,9 @@
  * repeated image with a new question skips the vision encoder. Bounded in bytes.
  */
 import { LRUCache } from "lru-cache";
+import type ort from "onnxruntime-node";
 import type { ModelPackManifest } from "../../shared/index.js";
 import { floatTensor, type Meter } from "./onnx-sessions.js";
-import type ort from "onnxruntime-node";
 import { preprocessImage } from "./preprocess-image.js";
 import type { DecodedImage } from "./types.js";
 
