@@ -6,7 +6,7 @@
 import { InvalidRequestError, type Metering } from "../../shared/index.js";
 import { decideExit, type ExitPolicy } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
-import { generate } from "./generate.js";
+import { type Generation, generate } from "./generate.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { checkPair, readModelPack } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
@@ -17,6 +17,7 @@ import type {
   LargeEngine,
   LargeRequest,
   LargeResult,
+  OnToken,
   SmallEngine,
   SmallRequest,
   SmallResult,
@@ -84,6 +85,41 @@ function metering(
   };
 }
 
+interface Answered {
+  gen: Generation;
+  run: DecoderRun;
+  meter: Meter;
+  embeds: Float32Array;
+  textIds: number[];
+}
+
+/** Prompt → visual embeddings (cached) → greedy generation, with optional pruning; the one loop both models share. */
+async function answerWith(
+  model: LoadedModel,
+  req: { image: DecodedImage; question: string; maxTokens: number; signal?: AbortSignal; onToken?: OnToken },
+  prune?: PruneAt,
+): Promise<Answered> {
+  const { textIds } = model.prompt.build(req.question);
+  const meter = new Meter();
+  const { embeds } = await model.vision.embed(req.image, meter);
+  const run = new DecoderRun(model, meter);
+  const gen = await generate({
+    run,
+    visual: embeds,
+    textIds,
+    numVisual: model.numVisual,
+    vocab: model.dims.vocab,
+    maxTokens: req.maxTokens,
+    stopIds: model.prompt.stopIds,
+    decode: model.prompt.decode,
+    prune,
+    onToken: req.onToken,
+    signal: req.signal,
+  });
+  run.release();
+  return { gen, run, meter, embeds, textIds };
+}
+
 export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngine & { model: LoadedModel }> {
   const model = await load(options, "small");
   const policy = options.exit ?? DEFAULT_EXIT;
@@ -93,40 +129,19 @@ export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngi
     pack: model.info,
     checkQuestion: (q) => void model.prompt.build(q),
     async runSmall(req: SmallRequest): Promise<SmallResult> {
-      const { textIds } = model.prompt.build(req.question);
-      const meter = new Meter();
-      const { embeds } = await model.vision.embed(req.image, meter);
-      const run = new DecoderRun(model, meter);
-      const gen = await generate({
-        run,
-        visual: embeds,
-        textIds,
-        numVisual: model.numVisual,
-        vocab: model.dims.vocab,
-        maxTokens: req.maxTokens,
-        stopIds: model.prompt.stopIds,
-        decode: model.prompt.decode,
-        signal: req.signal,
-      });
-      run.release();
+      const { gen, run, meter, embeds, textIds } = await answerWith(model, req);
       const ranking = [...run.received];
-      const reread = await scoreConsistency(
-        model,
-        meter,
-        embeds,
-        textIds,
-        gen,
-        topVisualTokens(ranking, policy.retention),
-      );
+      const keep = topVisualTokens(ranking, policy.retention);
+      const reread = await scoreConsistency(model, meter, embeds, textIds, gen, keep);
       const { shouldExit, ...exit } = decideExit(gen.probabilities, reread, policy, req.exitThreshold);
-      const completion = gen.probabilities.length;
+      const prompt = model.numVisual + textIds.length;
       return {
         answer: gen.text,
         finishReason: gen.finishReason,
         ranking,
         exit,
         shouldExit,
-        metering: metering(model, meter, model.numVisual + textIds.length, completion, model.numVisual, gpuClass),
+        metering: metering(model, meter, prompt, gen.probabilities.length, model.numVisual, gpuClass),
       };
     },
   };
@@ -140,37 +155,13 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
     pack: model.info,
     checkQuestion: (q) => void model.prompt.build(q),
     async runLarge(req: LargeRequest): Promise<LargeResult> {
-      const { textIds } = model.prompt.build(req.question);
-      const prune = pruning(model, req);
-      const meter = new Meter();
-      const { embeds } = await model.vision.embed(req.image, meter);
-      const run = new DecoderRun(model, meter);
-      const gen = await generate({
-        run,
-        visual: embeds,
-        textIds,
-        numVisual: model.numVisual,
-        vocab: model.dims.vocab,
-        maxTokens: req.maxTokens,
-        stopIds: model.prompt.stopIds,
-        decode: model.prompt.decode,
-        prune,
-        onToken: req.onToken,
-        signal: req.signal,
-      });
-      run.release();
+      const { gen, run, meter, textIds } = await answerWith(model, req, pruning(model, req));
+      const prompt = model.numVisual + textIds.length;
       return {
         answer: gen.text,
         finishReason: gen.finishReason,
         ranking: [...run.received],
-        metering: metering(
-          model,
-          meter,
-          model.numVisual + textIds.length,
-          gen.probabilities.length,
-          run.visualKept,
-          gpuClass,
-        ),
+        metering: metering(model, meter, prompt, gen.probabilities.length, run.visualKept, gpuClass),
       };
     },
   };
