@@ -15,7 +15,6 @@ gen() { # name seed count extra...
 }
 gen train 1 60000 --questions 8
 gen heldout 2 2000 --questions 4
-gen easy 4 20000 --questions 8 --min-objects 2 --max-objects 5
 
 mkdir -p "$RUN"
 "$PY" model-training/train_pair.py --data "$DATA" --run "$RUN" "$@" 2>&1 | tee -a "$RUN/train.log"

@@ -31,13 +31,11 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoder-steps", type=int, default=1200)
     ap.add_argument("--small-steps", type=int, default=3000)
-    ap.add_argument("--large-steps", type=int, default=3000)
+    ap.add_argument("--large-steps", type=int, default=3500)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--turns", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
-    ap.add_argument("--easy-steps", type=int, default=0,
-                    help="curriculum: the first N steps of each decoder use sparse scenes (data/easy, 2-5 objects)")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--stages", default="encoder,small,large")
     return ap.parse_args()
@@ -108,7 +106,7 @@ def encode_all(enc, data, device, batch=500):
     return torch.cat(out)
 
 
-def train_decoder(name, args, train, held, feats, held_feats, device, easy=None):
+def train_decoder(name, args, train, held, feats, held_feats, device):
     path = os.path.join(args.run, f"{name}.ckpt")
     total = getattr(args, f"{name}_steps")
     base_lr = args.small_lr if name == "small" and args.small_lr else args.lr
@@ -124,11 +122,9 @@ def train_decoder(name, args, train, held, feats, held_feats, device, easy=None)
     print(f"[{name}] {sum(p.numel() for p in model.parameters())} params, from step {step} of {total}", flush=True)
     while step < total:
         model.train()
-        # Curriculum: sparse scenes first, where even diffuse attention carries a signal.
-        data, data_feats = easy if easy is not None and step < args.easy_steps else (train, feats)
-        idx = rng.choice(data.count, size=args.batch, replace=False)
-        ids, tgt = multi_turn_batch(data, idx, args.turns, rng)
-        vis = data_feats[idx].to(device)
+        idx = rng.choice(train.count, size=args.batch, replace=False)
+        ids, tgt = multi_turn_batch(train, idx, args.turns, rng)
+        vis = feats[idx].to(device)
         ids, tgt = ids.to(device), tgt.to(device)
         pad = torch.cat([torch.zeros(len(idx), vis.shape[1], dtype=torch.bool), ids.cpu() == PAD], dim=1).to(device)
         for g in opt.param_groups:
@@ -186,14 +182,10 @@ def main():
     t0 = time.time()
     enc = train_encoder(args, train, held, device)  # resumes; a finished encoder only loads
     feats, held_feats = encode_all(enc, train, device), encode_all(enc, held, device)
-    easy = None
-    if args.easy_steps > 0:
-        easy_data = SceneData(os.path.join(args.data, "easy"), vocab=train.vocab)
-        easy = (easy_data, encode_all(enc, easy_data, device))
     print(f"encoded the training images in {time.time() - t0:.0f}s", flush=True)
     for name in ("small", "large"):
         if name in stages:
-            train_decoder(name, args, train, held, feats, held_feats, device, easy)
+            train_decoder(name, args, train, held, feats, held_feats, device)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 

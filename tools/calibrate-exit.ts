@@ -21,6 +21,7 @@ const opts = new Command()
   .option("--count <n>", "labelled items", Number, 600)
   .option("--max-drop <points>", "largest accuracy loss against large-only, in points", Number)
   .option("--max-escalation <fraction>", "largest share of requests sent to the large model", Number)
+  .option("--best", "the threshold of highest combined accuracy (ties: the cheaper one)")
   .option("--rule <rule>", `combination rule: ${COMBINE_RULES.join(", ")}`, "average")
   .option("--reread-retention <r>", "visual tokens kept for the consistency re-read", Number, 0.05)
   .option("--prune-layer <k>", "layer K of the escalated large model", Number, 1)
@@ -33,6 +34,7 @@ const opts = new Command()
     count: number;
     maxDrop?: number;
     maxEscalation?: number;
+    best?: boolean;
     rule: string;
     rereadRetention: number;
     pruneLayer: number;
@@ -40,9 +42,9 @@ const opts = new Command()
     dryRun?: boolean;
   }>();
 
-if ((opts.maxDrop === undefined) === (opts.maxEscalation === undefined)) {
-  throw new Error("give exactly one target: --max-drop or --max-escalation");
-}
+const targets = [opts.maxDrop !== undefined, opts.maxEscalation !== undefined, Boolean(opts.best)];
+if (targets.filter(Boolean).length !== 1)
+  throw new Error("give exactly one target: --max-drop, --max-escalation or --best");
 if (!COMBINE_RULES.includes(opts.rule as CombineRule)) throw new Error(`unknown rule ${opts.rule}`);
 const rule = opts.rule as CombineRule;
 
@@ -88,11 +90,12 @@ const curve = thresholds.map((t) => {
   const accuracy = mean(rows.map((r, i) => ((exits[i] ? r.small : r.escalated) ? 1 : 0)));
   return { threshold: t, accuracy, escalation: mean(exits.map((e) => (e ? 0 : 1))) };
 });
-const ok = curve.filter((p) =>
-  opts.maxDrop !== undefined
-    ? p.accuracy >= largeAccuracy - opts.maxDrop / 100
-    : p.escalation <= (opts.maxEscalation as number),
-);
+const bestAccuracy = Math.max(...curve.map((p) => p.accuracy));
+const ok = curve.filter((p) => {
+  if (opts.best) return p.accuracy >= bestAccuracy;
+  if (opts.maxDrop !== undefined) return p.accuracy >= largeAccuracy - opts.maxDrop / 100;
+  return p.escalation <= (opts.maxEscalation as number);
+});
 // Lowest qualifying threshold = most early exits = cheapest.
 const chosen = ok[0] ?? (curve[curve.length - 1] as (typeof curve)[number]);
 
@@ -115,7 +118,11 @@ const defaults: ServingDefaults = {
   calibration: {
     seed: opts.seed,
     count: opts.count,
-    target: opts.maxDrop !== undefined ? { max_drop_points: opts.maxDrop } : { max_escalation: opts.maxEscalation },
+    target: opts.best
+      ? { best_accuracy: true }
+      : opts.maxDrop !== undefined
+        ? { max_drop_points: opts.maxDrop }
+        : { max_escalation: opts.maxEscalation },
     large_accuracy: round(largeAccuracy),
     accuracy: round(chosen.accuracy),
     escalation: round(chosen.escalation),
