@@ -79,6 +79,11 @@ function listen(fn: FunctionApp, config: WorkerConfig): Promise<Server> {
   return new Promise((resolve, reject) => {
     // Without createServer options, serve() makes a plain node:http server.
     const server = serve({ fetch: fn.app.fetch, hostname: config.host, port: config.port }) as Server;
+    // Keep idle sockets open longer than any caller's pool keeps them (undici: 4 s; workerd: longer than Node's
+    // 5 s default), so a caller never sends a request on a socket the server is closing: under overload that
+    // race surfaced as connection errors, i.e. 502s instead of 503s.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     server.once("listening", () => resolve(server));
     server.once("error", reject);
   });
