@@ -6,14 +6,11 @@
  * session is created, and the serving defaults (calibration file, then env) are
  * fixed here once.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { type ModelPackManifest, ModelPackManifestSchema } from "../shared/index.js";
 import type { AnswerDeps } from "./answer-question.js";
 import type { WorkerConfig } from "./config.js";
 import type { ExitPolicy } from "./engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
-import { checkPair, ModelPackError, packInfo } from "./engine/model-pack.js";
+import { checkPair, ModelPackError, packInfo, readPackManifest } from "./engine/model-pack.js";
 import { resolveServingDefaults } from "./engine/serving-defaults.js";
 import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
@@ -28,19 +25,6 @@ export interface LoadedServices {
   large?: LargeDeps;
   visionCaches: () => Record<string, VisionCacheStats>;
   close(): Promise<void>;
-}
-
-async function readManifest(dir: string): Promise<ModelPackManifest> {
-  const file = join(dir, "manifest.json");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, "utf8"));
-  } catch (cause) {
-    throw new ModelPackError(`cannot read ${file}: ${(cause as Error).message}`);
-  }
-  const parsed = ModelPackManifestSchema.safeParse(raw);
-  if (!parsed.success) throw new ModelPackError(`invalid manifest ${file}: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
 }
 
 export async function loadServices(config: WorkerConfig, log: Logger): Promise<LoadedServices> {
@@ -63,8 +47,8 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
   }
 
   // Refuse a mismatched pair before paying for any session.
-  const smallManifest = await readManifest(config.smallPackDir);
-  const largeManifest = await readManifest(config.largePackDir);
+  const smallManifest = await readPackManifest(config.smallPackDir);
+  const largeManifest = await readPackManifest(config.largePackDir);
   checkPair(smallManifest, largeManifest);
   const defaults = await resolveServingDefaults(
     config.packsDir,

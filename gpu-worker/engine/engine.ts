@@ -8,10 +8,11 @@ import { decideExit, type ExitPolicy } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
-import { checkPair, readModelPack } from "./model-pack.js";
+import { checkPair, readModelPack, readPackManifest } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
 import { topVisualTokens } from "./rank-visual-tokens.js";
 import { scoreConsistency } from "./score-consistency.js";
+import { FALLBACK_DEFAULTS } from "./serving-defaults.js";
 import type {
   DecodedImage,
   LargeEngine,
@@ -23,7 +24,7 @@ import type {
   SmallResult,
 } from "./types.js";
 
-export { checkPair, readModelPack } from "./model-pack.js";
+export { checkPair, readModelPack, readPackManifest } from "./model-pack.js";
 export { resolveServingDefaults, type ServingOverrides } from "./serving-defaults.js";
 
 export interface EngineOptions {
@@ -37,16 +38,15 @@ export interface EngineOptions {
   exit?: ExitPolicy;
 }
 
-const DEFAULT_EXIT: ExitPolicy = { threshold: 0.8, retention: 0.05, rule: "average" };
-
 async function load(options: EngineOptions, role: "small" | "large"): Promise<LoadedModel> {
   const pack = await readModelPack(options.packDir);
   if (pack.manifest.role !== role)
     throw new Error(`${options.packDir} is a ${pack.manifest.role} pack, expected ${role}`);
   if (options.partnerPackDir) {
-    const partner = await readModelPack(options.partnerPackDir);
-    if (role === "small") checkPair(pack.manifest, partner.manifest);
-    else checkPair(partner.manifest, pack.manifest);
+    // The pair rule needs only the partner's manifest; its graphs are checksummed where they are loaded.
+    const partner = await readPackManifest(options.partnerPackDir);
+    if (role === "small") checkPair(pack.manifest, partner);
+    else checkPair(partner, pack.manifest);
   }
   const model = await loadModel(
     pack,
@@ -122,7 +122,7 @@ async function answerWith(
 
 export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngine & { model: LoadedModel }> {
   const model = await load(options, "small");
-  const policy = options.exit ?? DEFAULT_EXIT;
+  const policy = options.exit ?? FALLBACK_DEFAULTS.exit;
   const gpuClass = options.gpuClass ?? "cpu";
   return {
     model,

@@ -14,8 +14,8 @@ export interface ModelPack {
   manifest: ModelPackManifest;
 }
 
-/** Parses and checks a pack's manifest and verifies the sha256 of every file it lists. */
-export async function readModelPack(dir: string): Promise<ModelPack> {
+/** Reads and validates a pack's manifest only: enough to check a pair or name a version, no graph is read. */
+export async function readPackManifest(dir: string): Promise<ModelPackManifest> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8"));
@@ -27,7 +27,12 @@ export async function readModelPack(dir: string): Promise<ModelPack> {
     const issue = parsed.error.issues[0];
     throw new ModelPackError(`invalid manifest in ${dir}: ${issue?.path.join(".")}: ${issue?.message}`);
   }
-  const manifest = parsed.data;
+  return parsed.data;
+}
+
+/** Parses and checks a pack's manifest and verifies the sha256 of every file it lists. */
+export async function readModelPack(dir: string): Promise<ModelPack> {
+  const manifest = await readPackManifest(dir);
   const listed = [
     manifest.graphs.vision,
     manifest.graphs.embed,

@@ -3,10 +3,6 @@
  * the image and every generated token, over all layers and heads) is its
  * importance. `topVisualTokens` keeps the ceil(r·N) most important ones.
  */
-export function rankVisualTokens(received: Float32Array): number[] {
-  return [...received];
-}
-
 export function keptCount(total: number, retention: number): number {
   return Math.min(total, Math.max(1, Math.ceil(retention * total - 1e-9)));
 }

@@ -28,10 +28,15 @@ export async function loadPromptBuilder(pack: ModelPack): Promise<PromptBuilder>
   const stopIds = new Set(m.stop_tokens.map((t) => encode(t).ids[0] as number));
   const imageId = encode(m.image_token).ids[0];
   const specialIds = new Set<number>((json.added_tokens as { id: number }[]).map((t) => t.id));
+  // The template's own tokens are the same for every question: encode them once. The visual tokens replace the
+  // image placeholder, which must open the prompt (positions 0..N-1 are the visual tokens).
+  const beforeIds = encode(before).ids as number[];
+  const afterIds = encode(after).ids as number[];
+  if (beforeIds[0] !== imageId) throw new Error(`${pack.dir}: the prompt template must start with ${m.image_token}`);
 
   return {
     stopIds,
-    warmupIds: (encode(`${before}${after}`).ids as number[]).slice(1),
+    warmupIds: [...beforeIds.slice(1), ...afterIds],
     decode: (ids) => tokenizer.decode(ids, { skip_special_tokens: true }).trim(),
     build(question) {
       const q = question.trim();
@@ -55,10 +60,10 @@ export async function loadPromptBuilder(pack: ModelPack): Promise<PromptBuilder>
           "messages",
         );
       }
-      const all = encode(`${before}${q}${after}`).ids as number[];
-      const at = all.indexOf(imageId as number);
-      if (at !== 0) throw new InvalidRequestError("The prompt must start with the image", "bad_prompt");
-      return { textIds: all.slice(1), questionTokens: qEnc.ids.length };
+      return {
+        textIds: [...beforeIds.slice(1), ...(qEnc.ids as number[]), ...afterIds],
+        questionTokens: qEnc.ids.length,
+      };
     },
   };
 }
