@@ -72,23 +72,69 @@ const bump = (counts: Record<string, number>, key: string | undefined) => {
   if (key !== undefined) counts[key] = (counts[key] ?? 0) + 1;
 };
 
+type Header = (name: string) => string | null | undefined;
+
+/**
+ * What every run records of each answer, closed or open loop: status counts, the
+ * path and cache status of 2xx answers, shed answers without Retry-After, and
+ * latencies (all answers, and 2xx only).
+ */
+export class ResponseTally {
+  readonly statuses: Record<string, number> = {};
+  readonly paths: Record<string, number> = {};
+  readonly cache: Record<string, number> = {};
+  private readonly all: number[] = [];
+  private readonly ok: number[] = [];
+  private shedWithoutRetryAfter = 0;
+
+  recordStatus(status: number, header: Header): void {
+    bump(this.statuses, String(status));
+    if ((status === 429 || status === 503) && !header("retry-after")) this.shedWithoutRetryAfter++;
+    if (status >= 200 && status < 300) {
+      bump(this.paths, header("x-stitch-path") ?? undefined);
+      bump(this.cache, header("x-stitch-cache") ?? undefined);
+    }
+  }
+
+  recordLatency(ms: number, ok: boolean): void {
+    this.all.push(ms);
+    if (ok) this.ok.push(ms);
+  }
+
+  get responses(): number {
+    return this.all.length;
+  }
+
+  /** 2xx answers. */
+  get good(): number {
+    return Object.entries(this.statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0);
+  }
+
+  /** The tally's part of a LoadResult. */
+  summary() {
+    return {
+      responses: this.all.length,
+      latencyMs: summarizeLatency(this.all),
+      okLatencyMs: summarizeLatency(this.ok),
+      statuses: this.statuses,
+      shedWithoutRetryAfter: this.shedWithoutRetryAfter,
+      otherServerErrors: Object.entries(this.statuses).reduce(
+        (s, [k, v]) => s + (k.startsWith("5") && k !== "503" ? v : 0),
+        0,
+      ),
+      paths: this.paths,
+      cache: this.cache,
+    };
+  }
+}
+
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const statuses: Record<string, number> = {};
-  const paths: Record<string, number> = {};
-  const cache: Record<string, number> = {};
-  const all: number[] = [];
-  const ok: number[] = [];
-  let shedWithoutRetryAfter = 0;
+  const tally = new ResponseTally();
   // onResponse (status, headers) runs synchronously just before the 'response' event (latency) of the same client.
   let last: { status: number } | null = null;
   const onResponse: autocannon.Request["onResponse"] = (status, _body, _ctx, headers) => {
     const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
-    bump(statuses, String(status));
-    if ((status === 429 || status === 503) && !h["retry-after"]) shedWithoutRetryAfter++;
-    if (status >= 200 && status < 300) {
-      bump(paths, h["x-stitch-path"]);
-      bump(cache, h["x-stitch-cache"]);
-    }
+    tally.recordStatus(status, (name) => h[name]);
     last = { status };
   };
   const started = performance.now();
@@ -102,10 +148,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requests: [{ setupRequest: (req) => ({ ...req, ...spec.next() }), onResponse }],
   });
   instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => {
-    all.push(ms);
     lastResponseAt = performance.now();
     const l = last as { status: number } | null;
-    if (l && l.status >= 200 && l.status < 300) ok.push(ms);
+    tally.recordLatency(ms, Boolean(l && l.status >= 200 && l.status < 300));
     last = null;
   });
   let stoppedByTime = false;
@@ -119,27 +164,16 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   });
   clearTimeout(stopper);
   const seconds = (lastResponseAt - started) / 1000;
-  const good = Object.entries(statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0);
   return {
     name: spec.name,
     connections: spec.connections,
     offeredRate: null,
     seconds,
     stoppedByTime,
-    responses: all.length,
-    throughput: all.length / seconds,
-    goodput: good / seconds,
-    latencyMs: summarizeLatency(all),
-    okLatencyMs: summarizeLatency(ok),
-    statuses,
+    throughput: tally.responses / seconds,
+    goodput: tally.good / seconds,
     errors: result.errors - result.timeouts,
     timeouts: result.timeouts,
-    shedWithoutRetryAfter,
-    otherServerErrors: Object.entries(statuses).reduce(
-      (s, [k, v]) => s + (k.startsWith("5") && k !== "503" ? v : 0),
-      0,
-    ),
-    paths,
-    cache,
+    ...tally.summary(),
   };
 }

@@ -5,7 +5,7 @@
  * overloaded server slows down it offers less than asked; overload needs the
  * arrival rate to hold. Results have the same shape as a closed-loop run.
  */
-import { type LoadResult, type LoadSpec, summarizeLatency } from "./serve-load.js";
+import { type LoadResult, type LoadSpec, ResponseTally } from "./serve-load.js";
 
 export interface OpenLoopSpec extends Omit<LoadSpec, "connections" | "amount"> {
   /** Requests per second; the run sends rate × maxSeconds requests, then waits for every answer. */
@@ -13,19 +13,11 @@ export interface OpenLoopSpec extends Omit<LoadSpec, "connections" | "amount"> {
 }
 
 export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
-  const statuses: Record<string, number> = {};
-  const paths: Record<string, number> = {};
-  const cache: Record<string, number> = {};
-  const all: number[] = [];
-  const ok: number[] = [];
+  const tally = new ResponseTally();
   let errors = 0;
   let timeouts = 0;
-  let shedWithoutRetryAfter = 0;
   let peakInFlight = 0;
   let inFlight = 0;
-  const bump = (counts: Record<string, number>, key: string | null) => {
-    if (key !== null) counts[key] = (counts[key] ?? 0) + 1;
-  };
   const one = async () => {
     const req = spec.next();
     const start = performance.now();
@@ -39,15 +31,8 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
         signal: AbortSignal.timeout((spec.timeoutSeconds ?? 60) * 1000),
       });
       await res.arrayBuffer();
-      const ms = performance.now() - start;
-      all.push(ms);
-      bump(statuses, String(res.status));
-      if ((res.status === 429 || res.status === 503) && !res.headers.get("retry-after")) shedWithoutRetryAfter++;
-      if (res.ok) {
-        ok.push(ms);
-        bump(paths, res.headers.get("x-stitch-path"));
-        bump(cache, res.headers.get("x-stitch-cache"));
-      }
+      tally.recordLatency(performance.now() - start, res.ok);
+      tally.recordStatus(res.status, (name) => res.headers.get(name));
     } catch (err) {
       if ((err as Error).name === "TimeoutError") timeouts++;
       else errors++;
@@ -67,7 +52,6 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
   const offeredSeconds = (performance.now() - started) / 1000;
   await Promise.all(pending);
   const seconds = (performance.now() - started) / 1000;
-  const good = ok.length;
   return {
     name: spec.name,
     connections: peakInFlight,
@@ -75,20 +59,10 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
     achievedOfferedRate: total / Math.max(offeredSeconds, 1e-9),
     seconds,
     stoppedByTime: false,
-    responses: all.length,
-    throughput: all.length / seconds,
-    goodput: good / seconds,
-    latencyMs: summarizeLatency(all),
-    okLatencyMs: summarizeLatency(ok),
-    statuses,
+    throughput: tally.responses / seconds,
+    goodput: tally.good / seconds,
     errors,
     timeouts,
-    shedWithoutRetryAfter,
-    otherServerErrors: Object.entries(statuses).reduce(
-      (s, [k, v]) => s + (k.startsWith("5") && k !== "503" ? v : 0),
-      0,
-    ),
-    paths,
-    cache,
+    ...tally.summary(),
   };
 }

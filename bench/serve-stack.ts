@@ -6,12 +6,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { z } from "zod";
 import type { UsageReportSchema } from "../shared/index.js";
 import { startLocalStack } from "../tools/start-local-stack.js";
+import { freePort } from "../tools/start-local-stack.processes.js";
 
 export interface Stack {
   edgeUrl: string;
@@ -21,17 +21,6 @@ export interface Stack {
   /** Resolves with a message when a process of the stack dies during the benchmark. */
   crashed: Promise<string>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * quantiles and Spearman's rho (mid-ranks for ties) come from simple-statistics.
  */
 import { mean, quantileSorted, sampleRankCorrelation } from "simple-statistics";
-import { keptCount, topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
+import { topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
 import { seededRandom } from "../scene-generator/random.js";
 
 export interface Summary {
@@ -62,10 +62,6 @@ export function randomRanking(n: number, seed: number, stream: number): number[]
 /** The speed-up bound of pruning at layer K of L to a fraction r of the visual tokens: L / (K + (L - K)·r). */
 export function speedupLimit(layers: number, pruneLayer: number, retention: number): number {
   return layers / (pruneLayer + (layers - pruneLayer) * retention);
-}
-
-export function tokensKept(total: number, retention: number): number {
-  return keptCount(total, retention);
 }
 
 export interface ExitPoint {
