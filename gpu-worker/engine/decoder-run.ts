@@ -51,7 +51,7 @@ export class DecoderRun {
   ): Promise<{ logits: Float32Array; cols: number[] }> {
     const { hidden } = this.model.dims;
     const n = this.model.numVisual;
-    const textEmbeds = await this.embed(textIds);
+    const textEmbeds = this.embed(textIds);
     let x: Float32Array = new Float32Array(visual.length + textEmbeds.length);
     x.set(visual);
     x.set(textEmbeds, visual.length);
@@ -79,7 +79,7 @@ export class DecoderRun {
 
   /** Feeds one generated token at `position`; returns its next-token logits. */
   async step(tokenId: number, position: number): Promise<Float32Array> {
-    let x: Float32Array = await this.embed([tokenId]);
+    let x: Float32Array = this.embed([tokenId]);
     for (const [i, seg] of this.model.sessions.segments.entries()) {
       const state = this.segments[i] as SegmentState;
       const out = await this.runSegment(seg, x, [position], state.past);
@@ -90,9 +90,13 @@ export class DecoderRun {
     return x;
   }
 
-  private async embed(ids: number[]): Promise<Float32Array> {
-    const out = await this.meter.run(this.model.sessions.embed, { input_ids: int64Tensor(ids, [1, ids.length]) });
-    return out.inputs_embeds?.data as Float32Array;
+  /** Rows of the token-embedding table tabulated at load (see loaded-model.ts). */
+  private embed(ids: number[]): Float32Array {
+    const { hidden } = this.model.dims;
+    const table = this.model.tokenEmbeddings;
+    const out = new Float32Array(ids.length * hidden);
+    for (const [i, id] of ids.entries()) out.set(table.subarray(id * hidden, (id + 1) * hidden), i * hidden);
+    return out;
   }
 
   private emptyPast(layers: number): ort.Tensor[] {

@@ -1,7 +1,7 @@
 /** A model pack loaded for inference: sessions, tokenizer, vision cache, dimensions. */
 import { estimateSegmentFlops } from "./estimate-flops.js";
 import { type ModelPack, packInfo } from "./model-pack.js";
-import { createSessions, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
+import { createSessions, int64Tensor, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
 import { loadPromptBuilder, type PromptBuilder } from "./tokenize-prompt.js";
 import type { PackInfo } from "./types.js";
 import { VisionEmbeddings } from "./vision-embeddings.js";
@@ -12,6 +12,8 @@ export interface LoadedModel {
   sessions: PackSessions;
   prompt: PromptBuilder;
   vision: VisionEmbeddings;
+  /** [vocab × hidden]: the text-embedding graph's output for every token id. */
+  tokenEmbeddings: Float32Array;
   dims: { hidden: number; mlpHidden: number; vocab: number; layers: number };
   heads: number;
   headDim: number;
@@ -26,6 +28,7 @@ export async function loadModel(
   const m = pack.manifest;
   const sessions = await createSessions(pack, sessionOptions);
   return {
+    tokenEmbeddings: await tabulateTokenEmbeddings(sessions, m.decoder.vocab),
     pack,
     info: packInfo(m),
     sessions,
@@ -41,6 +44,17 @@ export async function loadModel(
     headDim: m.decoder.hidden / m.decoder.heads,
     numVisual: m.visual_grid.rows * m.visual_grid.cols,
   };
+}
+
+/**
+ * The text-embedding graph is a lookup over a few dozen words, so it runs once
+ * here on every id instead of once or twice per request: on a CPU a session call
+ * costs more than the gather it performs.
+ */
+async function tabulateTokenEmbeddings(sessions: PackSessions, vocab: number): Promise<Float32Array> {
+  const ids = [...Array(vocab).keys()];
+  const out = await sessions.embed.run({ input_ids: int64Tensor(ids, [1, vocab]) });
+  return out.inputs_embeds?.data as Float32Array;
 }
 
 export function estimateSegment(
