@@ -17,7 +17,7 @@ import torch
 from pack_graphs import EmbedGraph, SegmentGraph, VisionGraph
 from reference_engine import ReferencePack, generate
 from scene_data import SPECIALS, SceneData
-from stitch_vlm import Decoder, VisionEncoder
+from stitch_vlm import VisionEncoder, build_decoder
 
 FAMILY = "stitch-scenes-v1"
 SPLITS = {"small": [], "large": [1, 2]}
@@ -34,10 +34,19 @@ def load_models(run):
     models = {}
     for role in ("small", "large"):
         ck = torch.load(os.path.join(run, f"{role}.ckpt"))
-        dec = Decoder(len(cfg["vocab"]), d_vis=cfg["d_vis"], **ck["size"])
+        arch = ck.get("arch", dict(grounded=False, tied_qk=False))
+        dec = build_decoder(cfg["vocab"], ck["size"], cfg["d_vis"], enc, **arch)
         dec.load_state_dict(ck["model"])
         models[role] = (dec.eval(), ck)
     return cfg, enc.eval(), models
+
+
+def projector_macs(dec):
+    """Per visual token: the projector's linear layers (grounded ones: also their
+    attribute heads and the probability-weighted word embeddings)."""
+    macs = sum(m.in_features * m.out_features for m in dec.project.modules() if isinstance(m, torch.nn.Linear))
+    words = [getattr(dec.project, n) for n, _ in dec.project.named_buffers()] if hasattr(dec.project, "heads") else []
+    return macs + sum(len(w) * dec.d for w in words)
 
 
 def export_graph(module, args, path, inputs, outputs, dynamic):
@@ -178,7 +187,7 @@ def main():
         files = ["vision.onnx", "embed.onnx", "tokenizer.json"] + [s["file"] for s in segments]
         weights = hashlib.sha256(b"".join(open(os.path.join(out_dir, f), "rb").read() for f in files)).hexdigest()[:10]
         enc_macs = n_vis * sum(m.in_features * m.out_features for m in enc.mlp if isinstance(m, torch.nn.Linear))
-        proj_macs = n_vis * sum(m.in_features * m.out_features for m in dec.project if isinstance(m, torch.nn.Linear))
+        proj_macs = n_vis * projector_macs(dec)
         manifest = {
             "format": "stitch-model-pack/1", "family": FAMILY, "role": role, "name": f"stitch-scenes-{role}",
             "version": args.version or f"1.0.0+{weights}",
@@ -192,10 +201,12 @@ def main():
             "split_layers": SPLITS[role],
             "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments},
             "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},
-            "training": {"steps": ck["step"], "params": sum(p.numel() for p in dec.parameters()),
+            "training": {"steps": ck["step"], "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
                          "encoder_params": sum(p.numel() for p in enc.parameters()),
                          "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
-                         "config": {k: cfg[k] for k in ("seed", "batch", "turns", "lr", f"{role}_steps", "encoder_steps")}},
+                         "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_steps", "encoder_steps",
+                                                                 "grounding_weight", f"{role}_hop_grounding_from")},
+                                    **ck.get("arch", {})}},
         }
         json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=2)
         print(f"wrote {out_dir}: {sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 1e6:.2f} MB")

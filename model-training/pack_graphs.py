@@ -17,10 +17,10 @@ class VisionGraph(nn.Module):
     def __init__(self, encoder, decoder):
         super().__init__()
         self.encoder = encoder
-        self.project = decoder.project
+        self.decoder = decoder
 
     def forward(self, pixel_values):
-        return self.project(self.encoder(pixel_values))
+        return self.decoder.visual_tokens(self.encoder(pixel_values))
 
 
 class EmbedGraph(nn.Module):

@@ -25,12 +25,14 @@ class SceneData:
         self.images = np.memmap(os.path.join(folder, "images.u8"), np.uint8, "r", shape=(n, side, side, 3))
         self.cells = np.fromfile(os.path.join(folder, "cells.u8"), np.uint8).reshape(n, grid * grid, 3)
         self.questions = []  # per image: list of (tier, prompt ids, answer id)
+        self.evidence = []  # per image, per question: the cells that decide the answer
         with open(os.path.join(folder, "qa.jsonl")) as f:
             for line in f:
+                qa = json.loads(line)
                 self.questions.append([
-                    (q["tier"], [self.token[w] for w in q["question"].split()], self.token[q["answer"]])
-                    for q in json.loads(line)
+                    (q["tier"], [self.token[w] for w in q["question"].split()], self.token[q["answer"]]) for q in qa
                 ])
+                self.evidence.append([q.get("evidence", []) for q in qa])
         self.count = n
 
     def pixels(self, idx):
@@ -47,20 +49,27 @@ def prompt_ids(question_ids):
 
 
 def multi_turn_batch(data, idx, turns, rng):
-    """Text ids [B,T], targets [B,T] (-100 where no loss), padding mask [B,T] for several QA turns per image."""
-    rows, targets = [], []
-    for i in idx:
+    """Text ids [B,T] and targets [B,T] (-100 where no loss) for several QA turns per
+    image, and grounding targets: (row, text position of `answer:`, evidence hops). A hop
+    is the set of cells looked at in one step: spatial questions have two (the named
+    anchor, then its neighbour, in the generator's evidence order), the others one."""
+    rows, targets, grounding = [], [], []
+    for b, i in enumerate(idx):
         qs = data.questions[i]
         picks = rng.choice(len(qs), size=min(turns, len(qs)), replace=False)
         ids, tgt = [], []
         for p in picks:
             _, q, a = qs[p]
             prompt = prompt_ids(q)
+            tier, cells = qs[p][0], data.evidence[i][p]
+            if cells:
+                hops = [[c] for c in cells] if tier == "spatial" else [cells]
+                grounding.append((b, len(ids) + len(prompt) - 1, hops))
             ids += prompt + [a, EOS]
             tgt += [-100] * (len(prompt) - 1) + [a, EOS, -100]
         rows.append(ids)
         targets.append(tgt)
-    return pad_rows(rows, targets)
+    return (*pad_rows(rows, targets), grounding)
 
 
 def pad_rows(rows, targets):

@@ -7,6 +7,7 @@ both models, which is what small-guided pruning needs.
 Positions are rotary (RoPE) and passed explicitly as position ids, so a pruned
 KV cache keeps each token's original position.
 """
+import copy
 import math
 
 import torch
@@ -39,6 +40,9 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixels):
         return self.norm(self.mlp(self.patchify(pixels)))
+
+    def heads_list(self):
+        return [self.shape_head, self.colour_head, self.digit_head]
 
     def cell_logits(self, features):
         return self.shape_head(features), self.colour_head(features), self.digit_head(features)
@@ -93,12 +97,54 @@ class DecoderLayer(nn.Module):
         return x, k, v, probs
 
 
+class GroundedProjector(nn.Module):
+    """Visual token = MLP(cell features) + the word embeddings of what the cell holds.
+
+    The encoder's (frozen) per-cell heads say which shape, colour and digit a cell
+    shows; their probabilities weight the decoder's own embeddings of those words,
+    so a cell holding a red square starts out as "red" + "square" + its digit in
+    the language model's space, as projectors of real VLMs learn to map regions
+    near the words that name them. Empty cells get only the MLP part.
+
+    Each token also gets a learned row + column embedding (a ViT's absolute
+    position embedding). RoPE alone marks positions in queries and keys only, so
+    what one layer reads from a cell would not say WHERE the cell is; "the shape
+    left of the red square" needs that in the next layer.
+    """
+
+    def __init__(self, d_vis, d, attribute_heads, attribute_words, grid=8):
+        super().__init__()
+        self.grid = grid
+        self.mlp = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
+        self.row = nn.Parameter(torch.randn(grid, d) * 0.5)
+        self.col = nn.Parameter(torch.randn(grid, d) * 0.5)
+        self.heads = nn.ModuleList(copy.deepcopy(h) for h in attribute_heads)
+        for p in self.heads.parameters():
+            p.requires_grad_(False)
+        for i, ids in enumerate(attribute_words):
+            self.register_buffer(f"words_{i}", torch.tensor(ids, dtype=torch.long), persistent=False)
+
+    def forward(self, vis, embed):
+        cells = (self.row[:, None, :] + self.col[None, :, :]).reshape(self.grid * self.grid, -1)
+        x = self.mlp(vis) + cells
+        for i, head in enumerate(self.heads):
+            probs = torch.softmax(head(vis), dim=-1)[..., 1:]  # class 0 = empty cell
+            x = x + probs @ embed.weight[getattr(self, f"words_{i}")]
+        return x
+
+
 class Decoder(nn.Module):
-    def __init__(self, vocab, d, layers, heads, d_vis):
+    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False):
+        """grounding: (attribute heads, word ids per attribute) for a GroundedProjector;
+        tied_qk: start each layer's key projection equal to its query projection,
+        so attention begins as content similarity instead of noise."""
         super().__init__()
         self.d = d
         self.heads = heads
-        self.project = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
+        if grounding is None:
+            self.project = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
+        else:
+            self.project = GroundedProjector(d_vis, d, *grounding)
         self.embed = nn.Embedding(vocab, d)
         self.layers = nn.ModuleList([DecoderLayer(d, heads) for _ in range(layers)])
         self.ln_f = nn.LayerNorm(d)
@@ -109,12 +155,45 @@ class Decoder(nn.Module):
                 if mod.bias is not None:
                     nn.init.zeros_(mod.bias)
         nn.init.normal_(self.embed.weight, std=1.0)
+        if grounding is not None:  # the init loop above overwrote the copied heads
+            for head, src in zip(self.project.heads, grounding[0]):
+                head.load_state_dict(src.state_dict())
+        if tied_qk:
+            with torch.no_grad():
+                for layer in self.layers:
+                    layer.qkv.weight[d : 2 * d] = layer.qkv.weight[:d]
 
-    def forward(self, vis, ids, key_padding=None):
-        """Training forward: vis [B,N,d_vis] then text ids [B,T]; returns logits [B,N+T,V]."""
-        x = torch.cat([self.project(vis), self.embed(ids)], dim=1)
+    def visual_tokens(self, vis):
+        if isinstance(self.project, GroundedProjector):
+            return self.project(vis, self.embed)
+        return self.project(vis)
+
+    def forward(self, vis, ids, key_padding=None, return_attention=False):
+        """Training forward: vis [B,N,d_vis] then text ids [B,T]; returns logits [B,N+T,V]
+        (and each layer's attention probabilities [B,H,N+T,N+T] when asked)."""
+        x = torch.cat([self.visual_tokens(vis), self.embed(ids)], dim=1)
         b, n, _ = x.shape
         pos = torch.arange(n).unsqueeze(0).expand(b, n)
+        attention = []
         for layer in self.layers:
-            x, _, _, _ = layer(x, pos, key_padding=key_padding)
-        return self.lm_head(self.ln_f(x))
+            x, _, _, probs = layer(x, pos, key_padding=key_padding)
+            attention.append(probs)
+        logits = self.lm_head(self.ln_f(x))
+        return (logits, attention) if return_attention else logits
+
+
+ATTRIBUTE_WORDS = (
+    ["circle", "square", "triangle", "diamond"],  # shape classes 1..4 (scene-generator/vocabulary.ts order)
+    ["red", "green", "blue", "yellow", "purple"],  # colour classes 1..5
+    [str(i) for i in range(10)],  # digit classes 1..10
+)
+
+
+def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False):
+    """The decoder of one size; grounded ones read the encoder's attribute heads."""
+    grounding = None
+    if grounded:
+        token = {w: i for i, w in enumerate(vocab)}
+        words = [[token[w] for w in group] for group in ATTRIBUTE_WORDS]
+        grounding = (list(encoder.heads_list()), words)
+    return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, **size)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from scene_data import PAD, SceneData, multi_turn_batch, prompt_ids, pad_rows
-from stitch_vlm import Decoder, VisionEncoder
+from stitch_vlm import VisionEncoder, build_decoder
 
 SIZES = {
     "small": dict(d=64, layers=2, heads=4),
@@ -31,13 +31,20 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--encoder-steps", type=int, default=1200)
     ap.add_argument("--small-steps", type=int, default=3000)
-    ap.add_argument("--large-steps", type=int, default=3500)
+    ap.add_argument("--large-steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--turns", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--stages", default="encoder,small,large")
+    ap.add_argument("--grounding-weight", type=float, default=0.5, help="weight of the auxiliary grounding loss (0: off)")
+    # The shipped pair's history: the small model kept the set-wise loss throughout; the
+    # large one switched to the hop-wise loss at step 2000, when its spatial tier was
+    # still at chance because its last layer looked only at the anchor. -1 = never.
+    ap.add_argument("--small-hop-grounding-from", type=int, default=-1)
+    ap.add_argument("--large-hop-grounding-from", type=int, default=2000)
+    ap.add_argument("--plain", action="store_true", help="the plain MLP projector and random QK init (the first recipe)")
     return ap.parse_args()
 
 
@@ -106,13 +113,14 @@ def encode_all(enc, data, device, batch=500):
     return torch.cat(out)
 
 
-def train_decoder(name, args, train, held, feats, held_feats, device):
+def train_decoder(name, args, train, held, feats, held_feats, device, enc):
     path = os.path.join(args.run, f"{name}.ckpt")
     total = getattr(args, f"{name}_steps")
     base_lr = args.small_lr if name == "small" and args.small_lr else args.lr
     torch.manual_seed(args.seed + (1 if name == "small" else 2))
-    model = Decoder(len(train.vocab), d_vis=D_VIS, **SIZES[name]).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    arch = dict(grounded=not args.plain, tied_qk=not args.plain)
+    model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     if os.path.exists(path):
         ck = torch.load(path)
@@ -123,15 +131,20 @@ def train_decoder(name, args, train, held, feats, held_feats, device):
     while step < total:
         model.train()
         idx = rng.choice(train.count, size=args.batch, replace=False)
-        ids, tgt = multi_turn_batch(train, idx, args.turns, rng)
+        ids, tgt, grounding = multi_turn_batch(train, idx, args.turns, rng)
         vis = feats[idx].to(device)
         ids, tgt = ids.to(device), tgt.to(device)
         pad = torch.cat([torch.zeros(len(idx), vis.shape[1], dtype=torch.bool), ids.cpu() == PAD], dim=1).to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, base_lr)
-        logits = model(vis, ids, key_padding=pad)[:, vis.shape[1]:]
+        logits, attention = model(vis, ids, key_padding=pad, return_attention=True)
+        logits = logits[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
+        if args.grounding_weight > 0:
+            hop_from = getattr(args, f"{name}_hop_grounding_from")
+            hop_wise = 0 <= hop_from <= step
+            loss = loss + args.grounding_weight * grounding_loss(attention, grounding, vis.shape[1], hop_wise)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); step += 1
@@ -141,8 +154,41 @@ def train_decoder(name, args, train, held, feats, held_feats, device):
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))
             left = (total - step) / max(rate, 1e-9) / 60
             print(f"[{name}] step {step} loss {loss.item():.4f} held-out {acc} {rate:.2f} steps/s, {left:.1f} min left", flush=True)
-            save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=SIZES[name])
+            save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=SIZES[name], arch=arch)
     return model
+
+
+def grounding_loss(attention, grounding, n_vis, hop_wise):
+    """Auxiliary grounding loss (as VLMs trained on region-grounded data get):
+    at the token that predicts each answer, the best head of each layer in the
+    second half of the stack should put its attention on the cells that decide
+    the answer. The first half is left free, so a model forms the question first
+    and reads the evidence late, after the large model's prune layer.
+
+    Set-wise, every supervised layer is asked for the whole evidence set; a
+    two-hop question (the shape left of the red square) is then satisfied by
+    looking at the anchor alone. Hop-wise, the last layer is asked for the last
+    hop (the neighbour the answer is read from) and the layers before it for the
+    earlier hops. -log(mass on the cells), averaged over answers and layers.
+    """
+    layers = attention[len(attention) // 2 :]
+    rows = torch.tensor([b for b, _, _ in grounding])
+    queries = torch.tensor([n_vis + t for _, t, _ in grounding])
+    total = 0.0
+    for k, probs in enumerate(layers):
+        mask = torch.zeros(len(grounding), probs.shape[-1])
+        for i, (_, _, hops) in enumerate(grounding):
+            if not hop_wise:
+                cells = [c for hop in hops for c in hop]
+            elif k == len(layers) - 1:
+                cells = hops[-1]
+            else:
+                cells = hops[min(k, len(hops) - 1)]
+            mask[i, cells] = 1.0
+        at = probs[rows, :, queries]  # [G, H, keys]
+        mass = (at * mask[:, None, :].to(at.device)).sum(-1).amax(dim=1)  # best head
+        total = total - torch.log(mass + 1e-6).mean()
+    return total / len(layers)
 
 
 @torch.no_grad()
@@ -185,7 +231,7 @@ def main():
     print(f"encoded the training images in {time.time() - t0:.0f}s", flush=True)
     for name in ("small", "large"):
         if name in stages:
-            train_decoder(name, args, train, held, feats, held_feats, device)
+            train_decoder(name, args, train, held, feats, held_feats, device, enc)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 
