@@ -97,6 +97,17 @@ class DecoderLayer(nn.Module):
         return x, k, v, probs
 
 
+def sinusoids(n, d, offset):
+    """[n, d]: sin/cos of position x frequency in dims offset..offset+d/2, zero elsewhere."""
+    out = torch.zeros(n, d)
+    half = d // 2
+    freqs = math.pi / 8 * (0.5 ** (torch.arange(half // 2, dtype=torch.float32) / max(1, half // 2 - 1) * 3))
+    angles = torch.arange(n, dtype=torch.float32)[:, None] * freqs[None, :]
+    out[:, offset : offset + half : 2] = torch.sin(angles)
+    out[:, offset + 1 : offset + half : 2] = torch.cos(angles)
+    return out * math.sqrt(2)
+
+
 class GroundedProjector(nn.Module):
     """Visual token = MLP(cell features) + the word embeddings of what the cell holds.
 
@@ -112,12 +123,18 @@ class GroundedProjector(nn.Module):
     left of the red square" needs that in the next layer.
     """
 
-    def __init__(self, d_vis, d, attribute_heads, attribute_words, grid=8):
+    def __init__(self, d_vis, d, attribute_heads, attribute_words, grid=8, fixed_positions=False):
         super().__init__()
         self.grid = grid
         self.mlp = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
-        self.row = nn.Parameter(torch.randn(grid, d) * 0.5)
-        self.col = nn.Parameter(torch.randn(grid, d) * 0.5)
+        if fixed_positions:
+            # 2D sinusoids, rows in the first half of the width and columns in the
+            # second: a one-cell shift is then a fixed rotation, a linear map a query can learn.
+            self.register_buffer("row", sinusoids(grid, d, 0), persistent=False)
+            self.register_buffer("col", sinusoids(grid, d, d // 2), persistent=False)
+        else:
+            self.row = nn.Parameter(torch.randn(grid, d) * 0.5)
+            self.col = nn.Parameter(torch.randn(grid, d) * 0.5)
         self.heads = nn.ModuleList(copy.deepcopy(h) for h in attribute_heads)
         for p in self.heads.parameters():
             p.requires_grad_(False)
@@ -134,7 +151,7 @@ class GroundedProjector(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False):
+    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False, fixed_positions=False):
         """grounding: (attribute heads, word ids per attribute) for a GroundedProjector;
         tied_qk: start each layer's key projection equal to its query projection,
         so attention begins as content similarity instead of noise."""
@@ -144,7 +161,7 @@ class Decoder(nn.Module):
         if grounding is None:
             self.project = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
         else:
-            self.project = GroundedProjector(d_vis, d, *grounding)
+            self.project = GroundedProjector(d_vis, d, *grounding, fixed_positions=fixed_positions)
         self.embed = nn.Embedding(vocab, d)
         self.layers = nn.ModuleList([DecoderLayer(d, heads) for _ in range(layers)])
         self.ln_f = nn.LayerNorm(d)
@@ -189,11 +206,11 @@ ATTRIBUTE_WORDS = (
 )
 
 
-def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False):
+def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False, fixed_positions=False):
     """The decoder of one size; grounded ones read the encoder's attribute heads."""
     grounding = None
     if grounded:
         token = {w: i for i, w in enumerate(vocab)}
         words = [[token[w] for w in group] for group in ATTRIBUTE_WORDS]
         grounding = (list(encoder.heads_list()), words)
-    return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, **size)
+    return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, fixed_positions=fixed_positions, **size)

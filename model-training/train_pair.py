@@ -44,7 +44,8 @@ def parse_args():
     # still at chance because its last layer looked only at the anchor. -1 = never.
     ap.add_argument("--small-hop-grounding-from", type=int, default=-1)
     ap.add_argument("--large-hop-grounding-from", type=int, default=2000)
-    ap.add_argument("--plain", action="store_true", help="the plain MLP projector and random QK init (the first recipe)")
+    ap.add_argument("--fixed-positions", action="store_true", help="2D sinusoidal cell positions instead of learned ones")
+    ap.add_argument("--plain", action="store_true", help="the first recipe: plain MLP projector, random QK init, no grounding loss")
     return ap.parse_args()
 
 
@@ -119,6 +120,8 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc):
     base_lr = args.small_lr if name == "small" and args.small_lr else args.lr
     torch.manual_seed(args.seed + (1 if name == "small" else 2))
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
+    if args.fixed_positions:
+        arch["fixed_positions"] = True
     model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
@@ -141,7 +144,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc):
         logits = logits[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
-        if args.grounding_weight > 0:
+        if args.grounding_weight > 0 and not args.plain:
             hop_from = getattr(args, f"{name}_hop_grounding_from")
             hop_wise = 0 <= hop_from <= step
             loss = loss + args.grounding_weight * grounding_loss(attention, grounding, vis.shape[1], hop_wise)
