@@ -45,8 +45,8 @@ def projector_macs(dec):
     """Per visual token: the projector's linear layers (grounded ones: also their
     attribute heads and the probability-weighted word embeddings)."""
     macs = sum(m.in_features * m.out_features for m in dec.project.modules() if isinstance(m, torch.nn.Linear))
-    words = [getattr(dec.project, n) for n, _ in dec.project.named_buffers()] if hasattr(dec.project, "heads") else []
-    return macs + sum(len(w) * dec.d for w in words)
+    words = [ids for name, ids in dec.project.named_buffers() if name.startswith("words_")]
+    return macs + sum(len(ids) * dec.d for ids in words)
 
 
 def export_graph(module, args, path, inputs, outputs, dynamic):

@@ -59,9 +59,9 @@ def multi_turn_batch(data, idx, turns, rng):
         picks = rng.choice(len(qs), size=min(turns, len(qs)), replace=False)
         ids, tgt = [], []
         for p in picks:
-            _, q, a = qs[p]
+            tier, q, a = qs[p]
             prompt = prompt_ids(q)
-            tier, cells = qs[p][0], data.evidence[i][p]
+            cells = data.evidence[i][p]
             if cells:
                 hops = [[c] for c in cells] if tier == "spatial" else [cells]
                 grounding.append((b, len(ids) + len(prompt) - 1, hops))

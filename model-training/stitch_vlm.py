@@ -45,7 +45,7 @@ class VisionEncoder(nn.Module):
         return [self.shape_head, self.colour_head, self.digit_head]
 
     def cell_logits(self, features):
-        return self.shape_head(features), self.colour_head(features), self.digit_head(features)
+        return tuple(head(features) for head in self.heads_list())
 
 
 def rotary(x, position_ids, base=10000.0):
