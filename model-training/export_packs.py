@@ -33,7 +33,9 @@ def load_models(run):
     enc.load_state_dict(torch.load(os.path.join(run, "encoder.ckpt"))["model"])
     models = {}
     for role in ("small", "large"):
-        ck = torch.load(os.path.join(run, f"{role}.ckpt"))
+        tuned = os.path.join(run, f"{role}-tune.ckpt")  # the tuning phase's result, when it ran
+        ck = torch.load(tuned if os.path.exists(tuned) else os.path.join(run, f"{role}.ckpt"))
+        ck["tuned"] = os.path.exists(tuned)
         arch = ck.get("arch", dict(grounded=False, tied_qk=False))
         dec = build_decoder(cfg["vocab"], ck["size"], cfg["d_vis"], enc, **arch)
         dec.load_state_dict(ck["model"])
@@ -201,11 +203,13 @@ def main():
             "split_layers": SPLITS[role],
             "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments},
             "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},
-            "training": {"steps": ck["step"], "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
+            "training": {"steps": ck["step"] + (cfg[f"{role}_steps"] if ck["tuned"] else 0),
+                         "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
                          "encoder_params": sum(p.numel() for p in enc.parameters()),
                          "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
                          "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_steps", "encoder_steps",
                                                                  "grounding_weight", f"{role}_hop_grounding_from")},
+                                    **({k: cfg.get(k) for k in (f"{role}_tune_steps", "tune_lr", "prune_share")} if ck["tuned"] else {}),
                                     **ck.get("arch", {})}},
         }
         json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=2)

@@ -2,7 +2,9 @@
 
 Every visual token is the encoding of exactly one grid cell (the encoder mixes no
 information across patches), so visual token i means the same image region in
-both models, which is what small-guided pruning needs.
+both models, which is what small-guided pruning needs. The large model's
+projector also adds what the four cells beside cell i hold, through its own
+maps: token i is still centred on cell i.
 
 Positions are rotary (RoPE) and passed explicitly as position ids, so a pruned
 KV cache keeps each token's original position.
@@ -88,8 +90,9 @@ class DecoderLayer(nn.Module):
         qi = torch.arange(t).unsqueeze(1) + p
         kj = torch.arange(p + t).unsqueeze(0)
         scores = scores.masked_fill((kj > qi).unsqueeze(0).unsqueeze(0), float("-inf"))
-        if key_padding is not None:
-            scores = scores.masked_fill(key_padding[:, None, None, :], float("-inf"))
+        if key_padding is not None:  # [B, keys], or [B, queries, keys]
+            hide = key_padding[:, None, None, :] if key_padding.dim() == 2 else key_padding[:, None]
+            scores = scores.masked_fill(hide, float("-inf"))
         probs = torch.softmax(scores, dim=-1)
         y = (probs @ v).transpose(1, 2).reshape(b, t, d)
         x = x + self.out(y)
@@ -123,9 +126,15 @@ class GroundedProjector(nn.Module):
     left of the red square" needs that in the next layer.
     """
 
-    def __init__(self, d_vis, d, attribute_heads, attribute_words, grid=8, fixed_positions=False):
+    def __init__(self, d_vis, d, attribute_heads, attribute_words, grid=8, fixed_positions=False, neighbours=False):
         super().__init__()
         self.grid = grid
+        # The large model's projector also mixes in what its four neighbours hold
+        # (a cross-shaped convolution over the word part, as convolutional
+        # abstractors do): token i still means cell i, and "the shape left of the
+        # red square" becomes a lookup of the red square's left slot. Zero at the
+        # start, so a trained per-cell projector is where tuning begins.
+        self.neighbours = nn.ModuleList(nn.Linear(d, d, bias=False) for _ in NEIGHBOUR_STEPS) if neighbours else None
         self.mlp = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
         if fixed_positions:
             # 2D sinusoids, rows in the first half of the width and columns in the
@@ -143,15 +152,36 @@ class GroundedProjector(nn.Module):
 
     def forward(self, vis, embed):
         cells = (self.row[:, None, :] + self.col[None, :, :]).reshape(self.grid * self.grid, -1)
-        x = self.mlp(vis) + cells
+        words = 0
         for i, head in enumerate(self.heads):
             probs = torch.softmax(head(vis), dim=-1)[..., 1:]  # class 0 = empty cell
-            x = x + probs @ embed.weight[getattr(self, f"words_{i}")]
+            words = words + probs @ embed.weight[getattr(self, f"words_{i}")]
+        x = self.mlp(vis) + cells + words
+        if self.neighbours is not None:
+            for mix, step in zip(self.neighbours, NEIGHBOUR_STEPS):
+                x = x + mix(neighbour_of(words, self.grid, *step))
         return x
 
 
+# Left, right, above, below as (row step, column step): scene-generator/vocabulary.ts DIRECTIONS.
+NEIGHBOUR_STEPS = ((0, -1), (0, 1), (-1, 0), (1, 0))
+
+
+def neighbour_of(tokens, grid, dr, dc):
+    """[..., N, d] in row-major cell order -> for each cell, the token of the cell
+    (dr, dc) away, zeros past the grid's edge."""
+    g = tokens.reshape(*tokens.shape[:-2], grid, grid, tokens.shape[-1])
+    if dc:
+        zeros = torch.zeros_like(g[..., :, :1, :])
+        g = torch.cat([zeros, g[..., :, :-1, :]], dim=-2) if dc < 0 else torch.cat([g[..., :, 1:, :], zeros], dim=-2)
+    if dr:
+        zeros = torch.zeros_like(g[..., :1, :, :])
+        g = torch.cat([zeros, g[..., :-1, :, :]], dim=-3) if dr < 0 else torch.cat([g[..., 1:, :, :], zeros], dim=-3)
+    return g.reshape(tokens.shape)
+
+
 class Decoder(nn.Module):
-    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False, fixed_positions=False):
+    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False, fixed_positions=False, neighbours=False):
         """grounding: (attribute heads, word ids per attribute) for a GroundedProjector;
         tied_qk: start each layer's key projection equal to its query projection,
         so attention begins as content similarity instead of noise."""
@@ -161,7 +191,7 @@ class Decoder(nn.Module):
         if grounding is None:
             self.project = nn.Sequential(nn.Linear(d_vis, d), nn.GELU(), nn.Linear(d, d))
         else:
-            self.project = GroundedProjector(d_vis, d, *grounding, fixed_positions=fixed_positions)
+            self.project = GroundedProjector(d_vis, d, *grounding, fixed_positions=fixed_positions, neighbours=neighbours)
         self.embed = nn.Embedding(vocab, d)
         self.layers = nn.ModuleList([DecoderLayer(d, heads) for _ in range(layers)])
         self.ln_f = nn.LayerNorm(d)
@@ -175,6 +205,9 @@ class Decoder(nn.Module):
         if grounding is not None:  # the init loop above overwrote the copied heads
             for head, src in zip(self.project.heads, grounding[0]):
                 head.load_state_dict(src.state_dict())
+        if neighbours:
+            for mix in self.project.neighbours:
+                nn.init.zeros_(mix.weight)
         if tied_qk:
             with torch.no_grad():
                 for layer in self.layers:
@@ -185,15 +218,24 @@ class Decoder(nn.Module):
             return self.project(vis, self.embed)
         return self.project(vis)
 
-    def forward(self, vis, ids, key_padding=None, return_attention=False):
+    def forward(self, vis, ids, key_padding=None, return_attention=False, prune=None):
         """Training forward: vis [B,N,d_vis] then text ids [B,T]; returns logits [B,N+T,V]
-        (and each layer's attention probabilities [B,H,N+T,N+T] when asked)."""
+        (and each layer's attention probabilities [B,H,N+T,N+T] when asked).
+        prune: (from_layer [B], keep [B,N+T]): from that layer on, a row's dropped
+        tokens are hidden from every query, as the engine's pruned KV cache hides them."""
         x = torch.cat([self.visual_tokens(vis), self.embed(ids)], dim=1)
         b, n, _ = x.shape
         pos = torch.arange(n).unsqueeze(0).expand(b, n)
         attention = []
-        for layer in self.layers:
-            x, _, _, probs = layer(x, pos, key_padding=key_padding)
+        for i, layer in enumerate(self.layers):
+            hidden = key_padding
+            if prune is not None:
+                dropped = ~prune[1] & (prune[0] <= i)[:, None]
+                hidden = dropped if hidden is None else hidden | dropped
+                # A dropped token still sees itself (else its row would be all -inf:
+                # NaN that masked attention to it would still carry, as 0 * NaN).
+                hidden = hidden[:, None, :] & ~torch.eye(n, dtype=torch.bool)[None]
+            x, _, _, probs = layer(x, pos, key_padding=hidden)
             attention.append(probs)
         logits = self.lm_head(self.ln_f(x))
         return (logits, attention) if return_attention else logits
@@ -206,11 +248,12 @@ ATTRIBUTE_WORDS = (
 )
 
 
-def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False, fixed_positions=False):
+def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False, fixed_positions=False, neighbours=False):
     """The decoder of one size; grounded ones read the encoder's attribute heads."""
     grounding = None
     if grounded:
         token = {w: i for i, w in enumerate(vocab)}
         words = [[token[w] for w in group] for group in ATTRIBUTE_WORDS]
         grounding = (list(encoder.heads_list()), words)
-    return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, fixed_positions=fixed_positions, **size)
+    return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, fixed_positions=fixed_positions,
+                   neighbours=neighbours, **size)

@@ -37,7 +37,13 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
     ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--stages", default="encoder,small,large")
+    ap.add_argument("--stages", default="encoder,small,large,large-tune")
+    # Tuning phase of the large model (from its finished checkpoint, into large-tune.ckpt):
+    # it gets the neighbour projector and is trained with its visual tokens pruned at a
+    # split layer on part of each batch.
+    ap.add_argument("--large-tune-steps", type=int, default=2000)
+    ap.add_argument("--tune-lr", type=float, default=5e-4)
+    ap.add_argument("--prune-share", type=float, default=0.5, help="large tuning: share of rows trained pruned")
     ap.add_argument("--grounding-weight", type=float, default=0.5, help="weight of the auxiliary grounding loss (0: off)")
     # The shipped pair's history: the small model kept the set-wise loss throughout; the
     # large one switched to the hop-wise loss at step 2000, when its spatial tier was
@@ -114,15 +120,20 @@ def encode_all(enc, data, device, batch=500):
     return torch.cat(out)
 
 
-def train_decoder(name, args, train, held, feats, held_feats, device, enc):
-    path = os.path.join(args.run, f"{name}.ckpt")
-    total = getattr(args, f"{name}_steps")
-    base_lr = args.small_lr if name == "small" and args.small_lr else args.lr
-    torch.manual_seed(args.seed + (1 if name == "small" else 2))
+def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=False):
+    phase = f"{name}-tune" if tune else name
+    path = os.path.join(args.run, f"{phase}.ckpt")
+    total = getattr(args, f"{phase.replace('-', '_')}_steps")
+    base_lr = args.tune_lr if tune else args.small_lr if name == "small" and args.small_lr else args.lr
+    torch.manual_seed(args.seed + (1 if name == "small" else 2) + (10 if tune else 0))
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
     if args.fixed_positions:
         arch["fixed_positions"] = True
+    if tune and name == "large":
+        arch["neighbours"] = True
     model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
+    if tune:
+        load_base(model, os.path.join(args.run, f"{name}.ckpt"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     if os.path.exists(path):
@@ -130,7 +141,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc):
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); step = ck["step"]; history = ck["history"]
     rng = np.random.default_rng(args.seed * 1000 + step)
     t0, s0 = time.time(), step
-    print(f"[{name}] {sum(p.numel() for p in model.parameters())} params, from step {step} of {total}", flush=True)
+    print(f"[{phase}] {sum(p.numel() for p in model.parameters())} params, from step {step} of {total}", flush=True)
     while step < total:
         model.train()
         idx = rng.choice(train.count, size=args.batch, replace=False)
@@ -140,37 +151,89 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc):
         pad = torch.cat([torch.zeros(len(idx), vis.shape[1], dtype=torch.bool), ids.cpu() == PAD], dim=1).to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, base_lr)
-        logits, attention = model(vis, ids, key_padding=pad, return_attention=True)
+        prune = None
+        if tune and name == "large":
+            prune = pruning_plan(grounding, len(idx), vis.shape[1], ids.shape[1], rng, args.prune_share)
+        logits, attention = model(vis, ids, key_padding=pad, return_attention=True, prune=prune)
         logits = logits[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
         if args.grounding_weight > 0 and not args.plain:
-            hop_from = getattr(args, f"{name}_hop_grounding_from")
-            hop_wise = 0 <= hop_from <= step
-            loss = loss + args.grounding_weight * grounding_loss(attention, grounding, vis.shape[1], hop_wise)
+            mode = grounding_mode(name, step, tune, args)
+            loss = loss + args.grounding_weight * grounding_loss(attention, grounding, vis.shape[1], mode)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); step += 1
         if step % args.eval_every == 0 or step == total:
             acc = evaluate(model, held, held_feats, device)
+            if tune and name == "large":
+                acc["pruned6"] = evaluate(model, held, held_feats, device, keep_evidence_of=6)["all"]
             rate = (step - s0) / max(1e-9, time.time() - t0)
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))
             left = (total - step) / max(rate, 1e-9) / 60
-            print(f"[{name}] step {step} loss {loss.item():.4f} held-out {acc} {rate:.2f} steps/s, {left:.1f} min left", flush=True)
+            print(f"[{phase}] step {step} loss {loss.item():.4f} held-out {acc} {rate:.2f} steps/s, {left:.1f} min left", flush=True)
             save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=SIZES[name], arch=arch)
     return model
 
 
-def grounding_loss(attention, grounding, n_vis, hop_wise):
+def load_base(model, path):
+    """Starts a tuning phase from a finished checkpoint; only new modules stay as built."""
+    missing, unexpected = model.load_state_dict(torch.load(path)["model"], strict=False)
+    if unexpected or any(".neighbours." not in k for k in missing):
+        raise SystemExit(f"{path} does not match the tuned architecture: {missing} {unexpected}")
+
+
+def grounding_mode(name, step, tune, args):
+    if tune:
+        return "set"
+    hop_from = getattr(args, f"{name}_hop_grounding_from")
+    return "hop" if 0 <= hop_from <= step else "set"
+
+
+def pruning_plan(grounding, rows, n_vis, n_text, rng, share, layers=(1, 2)):
+    """Pruning-aware training for the large model: on a share of the rows, from
+    split layer 1 or 2 on, only the cells the row's questions need and a random
+    part of the others stay visible (5-70% of the grid in all). Pruning leaves
+    the model fewer tokens to spread attention over, which throws off answers
+    computed as attention shares (counts) unless it has seen pruned inputs.
+    Returns (first pruned layer per row, kept tokens [B, N+T])."""
+    start = torch.full((rows,), 1 << 20)
+    keep = torch.ones(rows, n_vis + n_text, dtype=torch.bool)
+    need = [set() for _ in range(rows)]
+    for b, _, hops in grounding:
+        need[b].update(c for hop in hops for c in hop)
+    for b in range(rows):
+        if rng.random() >= share:
+            continue
+        start[b] = int(rng.choice(layers))
+        others = [c for c in range(n_vis) if c not in need[b]]
+        extra = max(0, min(len(others), round(rng.uniform(0.05, 0.7) * n_vis) - len(need[b])))
+        keep[b, :n_vis] = False
+        keep[b, sorted(need[b])] = True
+        keep[b, rng.choice(others, size=extra, replace=False)] = True
+    return start, keep
+
+
+def fill_plan(grounding, rows, n_vis, n_text, rng, n_keep):
+    keep = torch.ones(rows, n_vis + n_text, dtype=torch.bool)
+    keep[:, :n_vis] = False
+    for b, _, (cells,) in grounding:
+        others = [c for c in range(n_vis) if c not in cells]
+        keep[b, cells] = True
+        keep[b, rng.choice(others, size=max(0, n_keep - len(cells)), replace=False)] = True
+    return torch.ones(rows, dtype=torch.long), keep
+
+
+def grounding_loss(attention, grounding, n_vis, mode):
     """Auxiliary grounding loss (as VLMs trained on region-grounded data get):
     at the token that predicts each answer, the best head of each layer in the
     second half of the stack should put its attention on the cells that decide
     the answer. The first half is left free, so a model forms the question first
     and reads the evidence late, after the large model's prune layer.
 
-    Set-wise, every supervised layer is asked for the whole evidence set; a
+    Set-wise ("set"), every supervised layer is asked for the whole evidence set; a
     two-hop question (the shape left of the red square) is then satisfied by
-    looking at the anchor alone. Hop-wise, the last layer is asked for the last
+    looking at the anchor alone. Hop-wise ("hop"), the last layer is asked for the last
     hop (the neighbour the answer is read from) and the layers before it for the
     earlier hops. -log(mass on the cells), averaged over answers and layers.
     """
@@ -181,7 +244,7 @@ def grounding_loss(attention, grounding, n_vis, hop_wise):
     for k, probs in enumerate(layers):
         mask = torch.zeros(len(grounding), probs.shape[-1])
         for i, (_, _, hops) in enumerate(grounding):
-            if not hop_wise:
+            if mode != "hop":
                 cells = [c for hop in hops for c in hop]
             elif k == len(layers) - 1:
                 cells = hops[-1]
@@ -189,25 +252,33 @@ def grounding_loss(attention, grounding, n_vis, hop_wise):
                 cells = hops[min(k, len(hops) - 1)]
             mask[i, cells] = 1.0
         at = probs[rows, :, queries]  # [G, H, keys]
-        mass = (at * mask[:, None, :].to(at.device)).sum(-1).amax(dim=1)  # best head
+        mask = mask[:, None, :].to(at.device)
+        mass = (at * mask).sum(-1).amax(dim=1)  # best head
         total = total - torch.log(mass + 1e-6).mean()
     return total / len(layers)
 
 
 @torch.no_grad()
-def evaluate(model, held, held_feats, device, images=500):
-    """Single-turn held-out accuracy of the first answer token, overall and per tier."""
+def evaluate(model, held, held_feats, device, images=500, keep_evidence_of=None):
+    """Single-turn held-out accuracy of the first answer token, overall and per tier.
+    keep_evidence_of=n: pruned from layer 1 to the question's evidence cells,
+    filled up to n cells at random (a ranking that finds the evidence)."""
     model.eval()
     hits, counts = {}, {}
-    rows, answers, tiers, img = [], [], [], []
+    rows, answers, tiers, img, evidence = [], [], [], [], []
     for i in range(images):
-        for tier, q, a in held.questions[i]:
-            rows.append(prompt_ids(q)); answers.append(a); tiers.append(tier); img.append(i)
+        for (tier, q, a), cells in zip(held.questions[i], held.evidence[i]):
+            rows.append(prompt_ids(q)); answers.append(a); tiers.append(tier); img.append(i); evidence.append(cells)
+    rng = np.random.default_rng(0)
     for start in range(0, len(rows), 256):
         sl = slice(start, start + 256)
         ids, _ = pad_rows(rows[sl], rows[sl])
         vis = held_feats[img[sl]].to(device)
-        logits = model(vis, ids.to(device))
+        prune = None
+        if keep_evidence_of:
+            plan = [(b, 0, [cells]) for b, cells in enumerate(evidence[sl])]
+            prune = fill_plan(plan, len(plan), vis.shape[1], ids.shape[1], rng, keep_evidence_of)
+        logits = model(vis, ids.to(device), prune=prune)
         last = torch.tensor([len(r) - 1 for r in rows[sl]]) + vis.shape[1]
         pred = logits[torch.arange(len(last)), last].argmax(-1).cpu()
         for p, a, t in zip(pred.tolist(), answers[sl], tiers[sl]):
@@ -235,6 +306,8 @@ def main():
     for name in ("small", "large"):
         if name in stages:
             train_decoder(name, args, train, held, feats, held_feats, device, enc)
+    if "large-tune" in stages:
+        train_decoder("large", args, train, held, feats, held_feats, device, enc, tune=True)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 

@@ -1,8 +1,8 @@
 /**
  * Picks SEE's exit threshold for the loaded pair from labelled scenes, for a
  * target: the cheapest threshold whose combined accuracy stays within
- * `--max-drop` points of large-only accuracy, or the lowest threshold that
- * escalates at most `--max-escalation` of requests. Prints the curve and writes
+ * `--max-drop` points of large-only accuracy, or the most accurate threshold
+ * that escalates at most `--max-escalation` of requests. Prints the curve and writes
  * the threshold (with the prune defaults) to <packs>/serving-defaults.json.
  *
  *   npm run calibrate -- --seed 9000 --count 600 --max-drop 1
@@ -96,8 +96,13 @@ const ok = curve.filter((p) => {
   if (opts.maxDrop !== undefined) return p.accuracy >= largeAccuracy - opts.maxDrop / 100;
   return p.escalation <= (opts.maxEscalation as number);
 });
-// Lowest qualifying threshold = most early exits = cheapest.
-const chosen = ok[0] ?? (curve[curve.length - 1] as (typeof curve)[number]);
+// Lowest qualifying threshold = most early exits = cheapest. Under an escalation
+// cap every threshold up to the cap qualifies, so there the most accurate one is
+// taken (the lowest of equals): the cap is a budget to spend, not a goal.
+const capped = opts.maxEscalation !== undefined;
+const bestInCap = Math.max(...ok.map((p) => p.accuracy));
+const chosen =
+  (capped ? ok.find((p) => p.accuracy >= bestInCap) : ok[0]) ?? (curve[curve.length - 1] as (typeof curve)[number]);
 
 console.log(
   `large-only accuracy ${(largeAccuracy * 100).toFixed(1)}%, small-only ${(mean(rows.map((r) => (r.small ? 1 : 0))) * 100).toFixed(1)}%`,
