@@ -129,7 +129,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
     if args.fixed_positions:
         arch["fixed_positions"] = True
-    if tune and name == "large":
+    if tune:  # only the large model has a tuning stage
         arch["neighbours"] = True
     model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
     if tune:
@@ -152,7 +152,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, base_lr)
         prune = None
-        if tune and name == "large":
+        if tune:
             prune = pruning_plan(grounding, len(idx), vis.shape[1], ids.shape[1], rng, args.prune_share)
         logits, attention = model(vis, ids, key_padding=pad, return_attention=True, prune=prune)
         logits = logits[:, vis.shape[1]:]
@@ -166,7 +166,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         opt.step(); step += 1
         if step % args.eval_every == 0 or step == total:
             acc = evaluate(model, held, held_feats, device)
-            if tune and name == "large":
+            if tune:
                 acc["pruned6"] = evaluate(model, held, held_feats, device, keep_evidence_of=6)["all"]
             rate = (step - s0) / max(1e-9, time.time() - t0)
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))
@@ -214,14 +214,15 @@ def pruning_plan(grounding, rows, n_vis, n_text, rng, share, layers=(1, 2)):
     return start, keep
 
 
-def fill_plan(grounding, rows, n_vis, n_text, rng, n_keep):
-    keep = torch.ones(rows, n_vis + n_text, dtype=torch.bool)
+def evidence_plan(evidence, n_vis, n_text, rng, n_keep):
+    """Prunes every row from layer 1 to its evidence cells, filled up to n_keep cells at random."""
+    keep = torch.ones(len(evidence), n_vis + n_text, dtype=torch.bool)
     keep[:, :n_vis] = False
-    for b, _, (cells,) in grounding:
+    for b, cells in enumerate(evidence):
         others = [c for c in range(n_vis) if c not in cells]
         keep[b, cells] = True
         keep[b, rng.choice(others, size=max(0, n_keep - len(cells)), replace=False)] = True
-    return torch.ones(rows, dtype=torch.long), keep
+    return torch.ones(len(evidence), dtype=torch.long), keep
 
 
 def grounding_loss(attention, grounding, n_vis, mode):
@@ -252,8 +253,7 @@ def grounding_loss(attention, grounding, n_vis, mode):
                 cells = hops[min(k, len(hops) - 1)]
             mask[i, cells] = 1.0
         at = probs[rows, :, queries]  # [G, H, keys]
-        mask = mask[:, None, :].to(at.device)
-        mass = (at * mask).sum(-1).amax(dim=1)  # best head
+        mass = (at * mask[:, None, :].to(at.device)).sum(-1).amax(dim=1)  # best head
         total = total - torch.log(mass + 1e-6).mean()
     return total / len(layers)
 
@@ -276,8 +276,7 @@ def evaluate(model, held, held_feats, device, images=500, keep_evidence_of=None)
         vis = held_feats[img[sl]].to(device)
         prune = None
         if keep_evidence_of:
-            plan = [(b, 0, [cells]) for b, cells in enumerate(evidence[sl])]
-            prune = fill_plan(plan, len(plan), vis.shape[1], ids.shape[1], rng, keep_evidence_of)
+            prune = evidence_plan(evidence[sl], vis.shape[1], ids.shape[1], rng, keep_evidence_of)
         logits = model(vis, ids.to(device), prune=prune)
         last = torch.tensor([len(r) - 1 for r in rows[sl]]) + vis.shape[1]
         pred = logits[torch.arange(len(last)), last].argmax(-1).cpu()
