@@ -37,10 +37,13 @@ def parse_args():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
     ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--stages", default="encoder,small,large,large-tune")
-    # Tuning phase of the large model (from its finished checkpoint, into large-tune.ckpt):
-    # it gets the neighbour projector and is trained with its visual tokens pruned at a
-    # split layer on part of each batch.
+    ap.add_argument("--stages", default="encoder,small,large,small-tune,large-tune")
+    # Tuning stages, each from its model's finished checkpoint into <name>-tune.ckpt. The
+    # small model also learns to predict the question's words (a language-model loss on
+    # the prompt); the large one gets the neighbour projector and is trained with its
+    # visual tokens pruned at a split layer on part of each batch.
+    ap.add_argument("--small-tune-steps", type=int, default=1000)
+    ap.add_argument("--question-lm-weight", type=float, default=0.5, help="small tuning: weight of the loss on question words")
     ap.add_argument("--large-tune-steps", type=int, default=2000)
     ap.add_argument("--tune-lr", type=float, default=5e-4)
     ap.add_argument("--prune-share", type=float, default=0.5, help="large tuning: share of rows trained pruned")
@@ -129,7 +132,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
     if args.fixed_positions:
         arch["fixed_positions"] = True
-    if tune:  # only the large model has a tuning stage
+    if tune and name == "large":
         arch["neighbours"] = True
     model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
     if tune:
@@ -152,12 +155,14 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, base_lr)
         prune = None
-        if tune:
+        if tune and name == "large":
             prune = pruning_plan(grounding, len(idx), vis.shape[1], ids.shape[1], rng, args.prune_share)
         logits, attention = model(vis, ids, key_padding=pad, return_attention=True, prune=prune)
         logits = logits[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
+        if tune and name == "small":
+            loss = loss + args.question_lm_weight * question_loss(logits, ids, tgt)
         if args.grounding_weight > 0 and not args.plain:
             mode = grounding_mode(name, step, tune, args)
             loss = loss + args.grounding_weight * grounding_loss(attention, grounding, vis.shape[1], mode)
@@ -166,7 +171,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         opt.step(); step += 1
         if step % args.eval_every == 0 or step == total:
             acc = evaluate(model, held, held_feats, device)
-            if tune:
+            if tune and name == "large":
                 acc["pruned6"] = evaluate(model, held, held_feats, device, keep_evidence_of=6)["all"]
             rate = (step - s0) / max(1e-9, time.time() - t0)
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))
@@ -174,6 +179,20 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
             print(f"[{phase}] step {step} loss {loss.item():.4f} held-out {acc} {rate:.2f} steps/s, {left:.1f} min left", flush=True)
             save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=SIZES[name], arch=arch)
     return model
+
+
+def question_loss(logits, ids, tgt):
+    """Next-word loss on the prompt's own words (not the answers, which the main loss has).
+
+    Trained on answers alone, the question tokens' attention serves no loss, and it
+    wanders: the small model's question tokens gave ~94% of the visual attention SGP
+    sums, only 1-14% of it on the evidence, and outvoted the answer position (91% on
+    the evidence). With this loss as well (the small-tune stage), the ranking held
+    every counted object in its top 6 for 93% of held-out count questions, from 75%.
+    """
+    words = ids[:, 1:].clone()
+    words[(words == PAD) | (tgt[:, :-1] != -100)] = -100
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), words.flatten(), ignore_index=-100)
 
 
 def load_base(model, path):
@@ -305,8 +324,9 @@ def main():
     for name in ("small", "large"):
         if name in stages:
             train_decoder(name, args, train, held, feats, held_feats, device, enc)
-    if "large-tune" in stages:
-        train_decoder("large", args, train, held, feats, held_feats, device, enc, tune=True)
+    for name in ("small", "large"):
+        if f"{name}-tune" in stages:
+            train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=True)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 
