@@ -53,7 +53,7 @@ class VisionEncoder(nn.Module):
 def rotary(x, position_ids, base=10000.0):
     """Applies RoPE to x [B, H, T, dh] at the given position ids [B, T]."""
     dh = x.shape[-1]
-    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
+    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32, device=x.device) / dh))
     angles = position_ids.to(torch.float32).unsqueeze(-1) * inv_freq  # [B, T, dh/2]
     cos = torch.cos(angles).unsqueeze(1)
     sin = torch.sin(angles).unsqueeze(1)
@@ -87,8 +87,8 @@ class DecoderLayer(nn.Module):
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // h)
         # Causal in cache-index space: query i sees keys 0..p+i. Pruning keeps the
         # order of the kept tokens, so this stays right on a pruned cache.
-        qi = torch.arange(t).unsqueeze(1) + p
-        kj = torch.arange(p + t).unsqueeze(0)
+        qi = torch.arange(t, device=x.device).unsqueeze(1) + p
+        kj = torch.arange(p + t, device=x.device).unsqueeze(0)
         scores = scores.masked_fill((kj > qi).unsqueeze(0).unsqueeze(0), float("-inf"))
         if key_padding is not None:  # [B, keys], or [B, queries, keys]
             hide = key_padding[:, None, None, :] if key_padding.dim() == 2 else key_padding[:, None]
@@ -225,16 +225,17 @@ class Decoder(nn.Module):
         tokens are hidden from every query, as the engine's pruned KV cache hides them."""
         x = torch.cat([self.visual_tokens(vis), self.embed(ids)], dim=1)
         b, n, _ = x.shape
-        pos = torch.arange(n).unsqueeze(0).expand(b, n)
+        pos = torch.arange(n, device=x.device).unsqueeze(0).expand(b, n)
         attention = []
         for i, layer in enumerate(self.layers):
             hidden = key_padding
             if prune is not None:
-                dropped = ~prune[1] & (prune[0] <= i)[:, None]
+                start, keep = (t.to(x.device) for t in prune)
+                dropped = ~keep & (start <= i)[:, None]
                 hidden = dropped if hidden is None else hidden | dropped
                 # A dropped token still sees itself (else its row would be all -inf:
                 # NaN that masked attention to it would still carry, as 0 * NaN).
-                hidden = hidden[:, None, :] & ~torch.eye(n, dtype=torch.bool)[None]
+                hidden = hidden[:, None, :] & ~torch.eye(n, dtype=torch.bool, device=x.device)[None]
             x, _, _, probs = layer(x, pos, key_padding=hidden)
             attention.append(probs)
         logits = self.lm_head(self.ln_f(x))
