@@ -29,6 +29,20 @@ export interface Stack {
  * folder, removed at stop, so that no earlier ledger row is counted.
  */
 export async function startStack(log: (line: string) => void): Promise<Stack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(log);
+    } catch (err) {
+      // Ports are picked free before the processes bind them (wrangler picks more
+      // of its own), and another process can take one in between: seen once, on a
+      // machine still releasing the previous run's sockets. Anything else is real.
+      if (attempt === 3 || !String(err).includes("Address already in use")) throw err;
+      log(`bench:serve: a port was taken before the stack could bind it; starting again (${attempt} of 2)`);
+    }
+  }
+}
+
+async function startStackOnce(log: (line: string) => void): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "stitch-bench-serve-"));
   const adminSecret = randomBytes(24).toString("hex");
   const signingSecret = randomBytes(24).toString("hex");
