@@ -33,9 +33,10 @@ def load_models(run):
     enc.load_state_dict(torch.load(os.path.join(run, "encoder.ckpt"))["model"])
     models = {}
     for role in ("small", "large"):
-        tuned = os.path.join(run, f"{role}-tune.ckpt")  # the tuning phase's result, when it ran
-        ck = torch.load(tuned if os.path.exists(tuned) else os.path.join(run, f"{role}.ckpt"))
-        ck["tuned"] = os.path.exists(tuned)
+        tuned = os.path.join(run, f"{role}-tune.ckpt")  # the tuning stage's result, when it ran
+        is_tuned = os.path.exists(tuned)
+        ck = torch.load(tuned if is_tuned else os.path.join(run, f"{role}.ckpt"))
+        ck["tuned"] = is_tuned
         arch = ck.get("arch", dict(grounded=False, tied_qk=False))
         dec = build_decoder(cfg["vocab"], ck["size"], cfg["d_vis"], enc, **arch)
         dec.load_state_dict(ck["model"])

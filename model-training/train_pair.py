@@ -129,10 +129,12 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     total = getattr(args, f"{phase.replace('-', '_')}_steps")
     base_lr = args.tune_lr if tune else args.small_lr if name == "small" and args.small_lr else args.lr
     torch.manual_seed(args.seed + (1 if name == "small" else 2) + (10 if tune else 0))
+    # What each tuning stage adds (see parse_args).
+    small_tune, large_tune = tune and name == "small", tune and name == "large"
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
     if args.fixed_positions:
         arch["fixed_positions"] = True
-    if tune and name == "large":
+    if large_tune:
         arch["neighbours"] = True
     model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
     if tune:
@@ -155,13 +157,13 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, base_lr)
         prune = None
-        if tune and name == "large":
+        if large_tune:
             prune = pruning_plan(grounding, len(idx), vis.shape[1], ids.shape[1], rng, args.prune_share)
         logits, attention = model(vis, ids, key_padding=pad, return_attention=True, prune=prune)
         logits = logits[:, vis.shape[1]:]
         # logits at position t predict token t+1.
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), tgt[:, :-1].flatten(), ignore_index=-100)
-        if tune and name == "small":
+        if small_tune:
             loss = loss + args.question_lm_weight * question_loss(logits, ids, tgt)
         if args.grounding_weight > 0 and not args.plain:
             mode = grounding_mode(name, step, tune, args)
@@ -171,7 +173,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         opt.step(); step += 1
         if step % args.eval_every == 0 or step == total:
             acc = evaluate(model, held, held_feats, device)
-            if tune and name == "large":
+            if large_tune:
                 acc["pruned6"] = evaluate(model, held, held_feats, device, keep_evidence_of=6)["all"]
             rate = (step - s0) / max(1e-9, time.time() - t0)
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))

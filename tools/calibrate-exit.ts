@@ -90,19 +90,17 @@ const curve = thresholds.map((t) => {
   const accuracy = mean(rows.map((r, i) => ((exits[i] ? r.small : r.escalated) ? 1 : 0)));
   return { threshold: t, accuracy, escalation: mean(exits.map((e) => (e ? 0 : 1))) };
 });
-const bestAccuracy = Math.max(...curve.map((p) => p.accuracy));
+// --max-drop: the lowest threshold that keeps the accuracy (most early exits =
+// cheapest). --max-escalation and --best: the most accurate threshold within the
+// escalation budget (the lowest of equals); --best has the whole curve as budget.
 const ok = curve.filter((p) => {
-  if (opts.best) return p.accuracy >= bestAccuracy;
   if (opts.maxDrop !== undefined) return p.accuracy >= largeAccuracy - opts.maxDrop / 100;
-  return p.escalation <= (opts.maxEscalation as number);
+  return opts.best || p.escalation <= (opts.maxEscalation as number);
 });
-// Lowest qualifying threshold = most early exits = cheapest. Under an escalation
-// cap every threshold up to the cap qualifies, so there the most accurate one is
-// taken (the lowest of equals): the cap is a budget to spend, not a goal.
-const capped = opts.maxEscalation !== undefined;
-const bestInCap = Math.max(...ok.map((p) => p.accuracy));
+const bestInBudget = Math.max(...ok.map((p) => p.accuracy));
 const chosen =
-  (capped ? ok.find((p) => p.accuracy >= bestInCap) : ok[0]) ?? (curve[curve.length - 1] as (typeof curve)[number]);
+  (opts.maxDrop !== undefined ? ok[0] : ok.find((p) => p.accuracy >= bestInBudget)) ??
+  (curve[curve.length - 1] as (typeof curve)[number]);
 
 console.log(
   `large-only accuracy ${(largeAccuracy * 100).toFixed(1)}%, small-only ${(mean(rows.map((r) => (r.small ? 1 : 0))) * 100).toFixed(1)}%`,
