@@ -49,7 +49,7 @@ describe("loadConfig", () => {
       defaultPruneLayer: 2,
       visionCacheBytes: 512 * 1024,
       executionProviders: ["cuda", "cpu"],
-      threads: undefined,
+      threads: 1,
     });
   });
 

@@ -31,6 +31,7 @@ export interface EngineOptions {
   packDir: string;
   /** The other pack of the pair; when given, a mismatched pair is refused at load. */
   partnerPackDir?: string;
+  /** Intra-op threads per ONNX session (default 1, as gpu-worker/config.ts explains). */
   threads?: number;
   executionProviders?: string[];
   visionCacheBytes?: number;
@@ -50,7 +51,7 @@ async function load(options: EngineOptions, role: "small" | "large"): Promise<Lo
   }
   const model = await loadModel(
     pack,
-    { executionProviders: options.executionProviders ?? ["cpu"], threads: options.threads ?? 0 },
+    { executionProviders: options.executionProviders ?? ["cpu"], threads: options.threads ?? 1 },
     options.visionCacheBytes ?? 64 * 1024 * 1024,
   );
   await warmUp(model);
