@@ -26,16 +26,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def load(path):
+    return torch.load(path, map_location="cpu", weights_only=False)  # our own checkpoints (see train_pair.load)
+
+
 def load_models(run):
     cfg = json.load(open(os.path.join(run, "config.json")))
     meta = cfg["data_meta"]
-    enc = VisionEncoder(meta["cellPx"], cfg["d_vis"])
-    enc.load_state_dict(torch.load(os.path.join(run, "encoder.ckpt"))["model"])
+    enc_ck = load(os.path.join(run, "encoder.ckpt"))
+    enc = VisionEncoder(meta["cellPx"], cfg["d_vis"], hidden=enc_ck.get("hidden", 256))
+    enc.load_state_dict(enc_ck["model"])
     models = {}
     for role in ("small", "large"):
         tuned = os.path.join(run, f"{role}-tune.ckpt")  # the tuning stage's result, when it ran
         is_tuned = os.path.exists(tuned)
-        ck = torch.load(tuned if is_tuned else os.path.join(run, f"{role}.ckpt"))
+        ck = load(tuned if is_tuned else os.path.join(run, f"{role}.ckpt"))
         ck["tuned"] = is_tuned
         arch = ck.get("arch", dict(grounded=False, tied_qk=False))
         dec = build_decoder(cfg["vocab"], ck["size"], cfg["d_vis"], enc, **arch)
@@ -208,8 +213,9 @@ def main():
                          "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
                          "encoder_params": sum(p.numel() for p in enc.parameters()),
                          "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
-                         "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_steps", "encoder_steps",
-                                                                 "grounding_weight", f"{role}_hop_grounding_from")},
+                         "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_lr", f"{role}_steps", "encoder_steps",
+                                                                 "encoder_hidden", "grounding_weight", f"{role}_hop_grounding_from",
+                                                                 "device")},
                                     **({k: cfg.get(k) for k in (f"{role}_tune_steps", "tune_lr", "prune_share")} if ck["tuned"] else {}),
                                     **ck.get("arch", {})}},
         }

@@ -16,11 +16,21 @@ import torch.nn.functional as F
 from scene_data import PAD, SceneData, multi_turn_batch, prompt_ids, pad_rows
 from stitch_vlm import VisionEncoder, build_decoder
 
-SIZES = {
-    "small": dict(d=64, layers=2, heads=4),
-    "large": dict(d=128, layers=4, heads=4),
-}
 D_VIS = 64
+
+
+def decoder_size(spec):
+    """'width,layers,heads' -> the decoder size dict build_decoder takes."""
+    d, layers, heads = (int(x) for x in spec.split(","))
+    if d % heads or (d // heads) % 2:
+        raise argparse.ArgumentTypeError(f"{spec}: the width must split into heads of an even size (RoPE)")
+    return dict(d=d, layers=layers, heads=heads)
+
+
+def load(path):
+    # Checkpoints hold the optimizer state and history next to the weights; they are
+    # our own files (torch >= 2.6 would otherwise refuse anything but tensors).
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def parse_args():
@@ -29,6 +39,14 @@ def parse_args():
     ap.add_argument("--run", default="training-runs/pair")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    # The shipped sizes. The large decoder costs 32x the small one per token (4x the width,
+    # 2x the depth): the small path is then a small share of an escalation, which is what
+    # makes early exit pay (issue #4). An encoder of hidden width 64 (5 instead of 25 MFLOPs
+    # an image) classified every cell as well but left both decoders' counting stuck near
+    # 80% (the large 77% vs 100% on the 256-wide one, same recipe), so the encoder stays.
+    ap.add_argument("--small-size", type=decoder_size, default="64,2,4", help="width,layers,heads")
+    ap.add_argument("--large-size", type=decoder_size, default="256,4,4", help="width,layers,heads")
+    ap.add_argument("--encoder-hidden", type=int, default=256, help="hidden width of the per-patch encoder MLP")
     ap.add_argument("--encoder-steps", type=int, default=1200)
     ap.add_argument("--small-steps", type=int, default=3000)
     ap.add_argument("--large-steps", type=int, default=4000)
@@ -36,6 +54,7 @@ def parse_args():
     ap.add_argument("--turns", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--small-lr", type=float, default=None, help="learning rate of the small model (default --lr)")
+    ap.add_argument("--large-lr", type=float, default=None, help="learning rate of the large model (default --lr)")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--stages", default="encoder,small,large,small-tune,large-tune")
     # Tuning stages, each from its model's finished checkpoint into <name>-tune.ckpt. The
@@ -77,11 +96,13 @@ def save(path, **state):
 
 def train_encoder(args, train, held, device):
     path = os.path.join(args.run, "encoder.ckpt")
-    enc = VisionEncoder(train.meta["cellPx"], D_VIS).to(device)
+    enc = VisionEncoder(train.meta["cellPx"], D_VIS, hidden=args.encoder_hidden).to(device)
     opt = torch.optim.AdamW(enc.parameters(), lr=2e-3, weight_decay=0.01)
     step = 0
     if os.path.exists(path):
-        ck = torch.load(path)
+        ck = load(path)
+        if ck.get("hidden", 256) != args.encoder_hidden:
+            raise SystemExit(f"{path} has encoder hidden {ck.get('hidden', 256)}, not --encoder-hidden {args.encoder_hidden}")
         enc.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); step = ck["step"]
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
@@ -96,7 +117,7 @@ def train_encoder(args, train, held, device):
             acc = cell_accuracy(enc, held, device)
             rate = step / max(1e-9, time.time() - t0)
             print(f"[encoder] step {step} loss {loss.item():.4f} held-out cell acc {acc} ({rate:.1f} steps/s)", flush=True)
-            save(path, model=enc.state_dict(), opt=opt.state_dict(), step=step)
+            save(path, model=enc.state_dict(), opt=opt.state_dict(), step=step, hidden=args.encoder_hidden)
     return enc
 
 
@@ -127,7 +148,8 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     phase = f"{name}-tune" if tune else name
     path = os.path.join(args.run, f"{phase}.ckpt")
     total = getattr(args, f"{phase.replace('-', '_')}_steps")
-    base_lr = args.tune_lr if tune else args.small_lr if name == "small" and args.small_lr else args.lr
+    base_lr = args.tune_lr if tune else getattr(args, f"{name}_lr") or args.lr
+    size = getattr(args, f"{name}_size")
     torch.manual_seed(args.seed + (1 if name == "small" else 2) + (10 if tune else 0))
     # What each tuning stage adds (see parse_args).
     small_tune, large_tune = tune and name == "small", tune and name == "large"
@@ -136,13 +158,13 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
         arch["fixed_positions"] = True
     if large_tune:
         arch["neighbours"] = True
-    model = build_decoder(train.vocab, SIZES[name], D_VIS, enc, **arch).to(device)
-    if tune:
+    model = build_decoder(train.vocab, size, D_VIS, enc, **arch).to(device)
+    if tune and not os.path.exists(path):  # a resumed tuning stage has all it needs in its own checkpoint
         load_base(model, os.path.join(args.run, f"{name}.ckpt"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     if os.path.exists(path):
-        ck = torch.load(path)
+        ck = load(path)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); step = ck["step"]; history = ck["history"]
     rng = np.random.default_rng(args.seed * 1000 + step)
     t0, s0 = time.time(), step
@@ -179,7 +201,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
             history.append(dict(step=step, loss=round(loss.item(), 4), **acc))
             left = (total - step) / max(rate, 1e-9) / 60
             print(f"[{phase}] step {step} loss {loss.item():.4f} held-out {acc} {rate:.2f} steps/s, {left:.1f} min left", flush=True)
-            save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=SIZES[name], arch=arch)
+            save(path, model=model.state_dict(), opt=opt.state_dict(), step=step, history=history, size=size, arch=arch)
     return model
 
 
@@ -199,7 +221,7 @@ def question_loss(logits, ids, tgt):
 
 def load_base(model, path):
     """Starts a tuning phase from a finished checkpoint; only new modules stay as built."""
-    missing, unexpected = model.load_state_dict(torch.load(path)["model"], strict=False)
+    missing, unexpected = model.load_state_dict(load(path)["model"], strict=False)
     if unexpected or any(".neighbours." not in k for k in missing):
         raise SystemExit(f"{path} does not match the tuned architecture: {missing} {unexpected}")
 
@@ -317,7 +339,7 @@ def main():
     train = SceneData(os.path.join(args.data, "train"))
     held = SceneData(os.path.join(args.data, "heldout"), vocab=train.vocab)
     with open(os.path.join(args.run, "config.json"), "w") as f:
-        json.dump(dict(vars(args), sizes=SIZES, d_vis=D_VIS, vocab=train.vocab, data_meta=train.meta), f, indent=2)
+        json.dump(dict(vars(args), sizes=dict(small=args.small_size, large=args.large_size), d_vis=D_VIS, vocab=train.vocab, data_meta=train.meta), f, indent=2)
     stages = args.stages.split(",")
     t0 = time.time()
     enc = train_encoder(args, train, held, device)  # resumes; a finished encoder only loads
