@@ -46,6 +46,8 @@ export interface LoadResult {
   /** Socket errors and client timeouts: requests that got no HTTP answer. */
   errors: number;
   timeouts: number;
+  /** Connection errors by their cause's code (open-loop runs; autocannon does not say). */
+  errorCauses?: Record<string, number>;
   /** 429 and 503 responses that lacked a Retry-After header. */
   shedWithoutRetryAfter: number;
   /** 5xx other than 503. */

@@ -16,6 +16,7 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
   const tally = new ResponseTally();
   let errors = 0;
   let timeouts = 0;
+  const errorCauses: Record<string, number> = {};
   let peakInFlight = 0;
   let inFlight = 0;
   const one = async () => {
@@ -35,7 +36,11 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
       tally.recordStatus(res.status, (name) => res.headers.get(name));
     } catch (err) {
       if ((err as Error).name === "TimeoutError") timeouts++;
-      else errors++;
+      else {
+        errors++;
+        const code = errorCode(err);
+        errorCauses[code] = (errorCauses[code] ?? 0) + 1;
+      }
     } finally {
       inFlight--;
     }
@@ -63,6 +68,13 @@ export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
     goodput: tally.good / seconds,
     errors,
     timeouts,
+    errorCauses,
     ...tally.summary(),
   };
+}
+
+/** fetch wraps socket failures in a TypeError whose cause carries the code (ECONNRESET, UND_ERR_SOCKET, ...). */
+function errorCode(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; name?: string } }).cause;
+  return cause?.code ?? cause?.name ?? (err as Error).name ?? "unknown";
 }

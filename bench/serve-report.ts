@@ -75,7 +75,12 @@ export function overloadVerdict(run: LoadResult, ledger: LedgerCheck | undefined
   const unexpected = Object.keys(run.statuses).filter((s) => !s.startsWith("2") && s !== "429" && s !== "503");
   if (unexpected.length > 0) why.push(`unexpected statuses ${unexpected.join(", ")}`);
   if (run.shedWithoutRetryAfter > 0) why.push(`${run.shedWithoutRetryAfter} shed responses without Retry-After`);
-  if (run.errors + run.timeouts > 0) why.push(`${run.errors} connection errors, ${run.timeouts} timeouts`);
+  if (run.errors + run.timeouts > 0) {
+    const causes = Object.entries(run.errorCauses ?? {}).map(([code, n]) => `${code}: ${n}`);
+    why.push(
+      `${run.errors} connection errors${causes.length ? ` (${causes.join(", ")})` : ""}, ${run.timeouts} timeouts`,
+    );
+  }
   if (!ledger?.matches)
     why.push(`ledger rows ${ledger?.ledgerRequests ?? "?"} ≠ 2xx responses ${ledger?.okResponses ?? "?"}`);
   const shed = (run.statuses["429"] ?? 0) + (run.statuses["503"] ?? 0);
