@@ -6,6 +6,7 @@
  * records without running a model again.
  */
 
+import { requireConsistency } from "../gpu-worker/engine/decide-exit.js";
 import { sceneImage } from "../gpu-worker/engine/testing.js";
 import type { LargeEngine, LargeMode, LargeResult, SmallEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";
@@ -109,7 +110,12 @@ export async function runItems(small: SmallEngine, large: LargeEngine, plan: Run
         index: it.index,
         tier: it.qa.tier,
         evidence: it.qa.evidence,
-        small: { ...outcome(s, it.qa.answer, smallMs), ranking: s.ranking, ...s.exit },
+        small: {
+          ...outcome(s, it.qa.answer, smallMs),
+          ranking: s.ranking,
+          ...s.exit,
+          consistency: requireConsistency(s.exit),
+        },
         large: { ...outcome(l, it.qa.answer, largeMs), ranking: l.ranking },
         pruned,
       });

@@ -56,7 +56,14 @@ const served = await resolveServingDefaults(PACKS_DIR, {
 });
 // A vision cache of 1 byte holds nothing: every request pays its own vision encoder, as a first request would.
 const engine = { threads, visionCacheBytes: 1 };
-const small = await loadSmallEngine({ ...engine, packDir: smallDir, partnerPackDir: largeDir, exit: served.exit });
+// Every exit score on the same runs, for Figure 4's comparison of rules (so the small runs include the re-read).
+const small = await loadSmallEngine({
+  ...engine,
+  packDir: smallDir,
+  partnerPackDir: largeDir,
+  exit: served.exit,
+  scoreEveryRule: true,
+});
 const large = await loadLargeEngine({ ...engine, packDir: largeDir, partnerPackDir: smallDir });
 const defaults: Defaults = {
   exitThreshold: served.exit.threshold,

@@ -10,7 +10,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
-import { COMBINE_RULES, type CombineRule, decisionScore } from "../gpu-worker/engine/decide-exit.js";
+import {
+  COMBINE_RULES,
+  type CombineRule,
+  decisionScore,
+  requireConsistency,
+} from "../gpu-worker/engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "../gpu-worker/engine/engine.js";
 import { SERVING_DEFAULTS_FILE, type ServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { generateItem } from "../scene-generator/index.js";
@@ -54,6 +59,7 @@ const small = await loadSmallEngine({
   packDir: smallDir,
   partnerPackDir: largeDir,
   exit: { threshold: 1, retention: opts.rereadRetention, rule },
+  scoreEveryRule: true,
 });
 const large = await loadLargeEngine({ packDir: largeDir, partnerPackDir: smallDir });
 
@@ -75,7 +81,7 @@ for (let i = 0; i < opts.count; i++) {
   const full = await large.runLarge({ ...base, mode: "large", retention: 1 });
   rows.push({
     confidence: s.exit.confidence,
-    consistency: s.exit.consistency,
+    consistency: requireConsistency(s.exit),
     small: s.answer === qa.answer,
     escalated: sgp.answer === qa.answer,
     large: full.answer === qa.answer,

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../shared/index.js";
+import { requireConsistency } from "./decide-exit.js";
 import { DecoderRun } from "./decoder-run.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine.js";
 import { Meter } from "./onnx-sessions.js";
@@ -27,10 +28,25 @@ describe("the small engine", () => {
     expect(res.ranking.every((v) => v >= 0)).toBe(true);
     expect(res.exit.confidence).toBeGreaterThan(0);
     expect(res.exit.confidence).toBeLessThanOrEqual(1);
-    expect(res.exit.decision).toBeCloseTo((res.exit.confidence + res.exit.consistency) / 2, 12);
+    expect(res.exit.decision).toBeCloseTo((res.exit.confidence + requireConsistency(res.exit)) / 2, 12);
     expect(res.shouldExit).toBe(res.exit.decision >= res.exit.threshold);
     expect(res.metering.accelerator_ms).toBeGreaterThan(0);
     expect(res.metering.visual_tokens_kept).toBe(small.pack.visualTokens);
+  });
+
+  it("under the confidence rule skips the re-read, whose score that rule ignores", async () => {
+    const exit = { threshold: 0.5, retention: 0.05, rule: "confidence" as const };
+    const lean = await loadSmallEngine({ packDir: SMALL, threads: 1, exit });
+    const every = await loadSmallEngine({ packDir: SMALL, threads: 1, exit, scoreEveryRule: true });
+    const req = { image: sceneImage(11, 2), question: QUESTION, maxTokens: 4 };
+    const [a, b, base] = [await lean.runSmall(req), await every.runSmall(req), await small.runSmall(req)];
+    expect(a.exit.consistency).toBeNull();
+    expect(a.exit.decision).toBe(a.exit.confidence);
+    expect([a.answer, a.ranking, a.exit.confidence]).toEqual([base.answer, base.ranking, base.exit.confidence]);
+    expect(b.exit.consistency).toBe(base.exit.consistency);
+    // The re-read is a second small-model pass: what it costs is what the lean run saves.
+    expect(a.metering.flops).toBeLessThan(b.metering.flops);
+    expect(b.metering.flops).toBe(base.metering.flops);
   });
 
   it("skips the vision encoder for a repeated image", async () => {

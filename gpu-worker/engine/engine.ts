@@ -4,7 +4,7 @@
  * and warm up before returning.
  */
 import { InvalidRequestError, type Metering } from "../../shared/index.js";
-import { decideExit, type ExitPolicy } from "./decide-exit.js";
+import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
@@ -37,6 +37,8 @@ export interface EngineOptions {
   visionCacheBytes?: number;
   gpuClass?: string;
   exit?: ExitPolicy;
+  /** Run SEE's re-read even under a rule that ignores it, so every rule's score is known (calibration, benchmarks). */
+  scoreEveryRule?: boolean;
 }
 
 async function load(options: EngineOptions, role: "small" | "large"): Promise<LoadedModel> {
@@ -132,8 +134,9 @@ export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngi
     async runSmall(req: SmallRequest): Promise<SmallResult> {
       const { gen, run, meter, embeds, textIds } = await answerWith(model, req);
       const ranking = [...run.received];
-      const keep = topVisualTokens(ranking, policy.retention);
-      const reread = await scoreConsistency(model, meter, embeds, textIds, gen, keep);
+      const reread = needsReread(policy.rule, options.scoreEveryRule)
+        ? await scoreConsistency(model, meter, embeds, textIds, gen, topVisualTokens(ranking, policy.retention))
+        : null;
       const { shouldExit, ...exit } = decideExit(gen.probabilities, reread, policy, req.exitThreshold);
       const prompt = model.numVisual + textIds.length;
       return {

@@ -16,7 +16,8 @@ export interface DecodedImage {
 
 export interface ExitScores {
   confidence: number;
-  consistency: number;
+  /** null when the exit rule does not read it and the re-read was skipped. */
+  consistency: number | null;
   decision: number;
   threshold: number;
 }

@@ -38,7 +38,7 @@ export type AnswerRequestInput = z.input<typeof AnswerRequestSchema>;
 
 export const ExitScoresSchema = z.object({
   confidence: z.number(),
-  consistency: z.number(),
+  consistency: z.number().nullable(), // null: the exit rule ignores it, so the re-read was skipped
   decision: z.number(),
   threshold: z.number(),
 });
