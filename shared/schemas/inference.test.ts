@@ -131,6 +131,13 @@ describe("AnswerResponseSchema", () => {
     expect(AnswerResponseSchema.parse(answerResponse)).toEqual(answerResponse);
   });
 
+  it("takes a null consistency (a rule that skips the re-read) but not a missing one", () => {
+    const lean = { ...answerResponse, exit: { ...answerResponse.exit, consistency: null } };
+    expect(AnswerResponseSchema.parse(lean)).toEqual(lean);
+    const { consistency: _, ...missing } = answerResponse.exit;
+    expectIssueAt(AnswerResponseSchema, { ...answerResponse, exit: missing }, ["exit", "consistency"]);
+  });
+
   it("parses an escalated, degraded answer without exit scores", () => {
     const escalated = {
       ...answerResponse,
