@@ -17,7 +17,7 @@ import torch
 from pack_graphs import EmbedGraph, SegmentGraph, VisionGraph
 from reference_engine import ReferencePack, generate
 from scene_data import SPECIALS, SceneData
-from stitch_vlm import VisionEncoder, build_decoder
+from stitch_vlm import VisionEncoder, build_decoder, encoder_hidden_of, load_checkpoint
 
 FAMILY = "stitch-scenes-v1"
 SPLITS = {"small": [], "large": [1, 2]}
@@ -26,21 +26,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def load(path):
-    return torch.load(path, map_location="cpu", weights_only=False)  # our own checkpoints (see train_pair.load)
-
-
 def load_models(run):
     cfg = json.load(open(os.path.join(run, "config.json")))
     meta = cfg["data_meta"]
-    enc_ck = load(os.path.join(run, "encoder.ckpt"))
-    enc = VisionEncoder(meta["cellPx"], cfg["d_vis"], hidden=enc_ck.get("hidden", 256))
+    enc_ck = load_checkpoint(os.path.join(run, "encoder.ckpt"))
+    enc = VisionEncoder(meta["cellPx"], cfg["d_vis"], hidden=encoder_hidden_of(enc_ck))
     enc.load_state_dict(enc_ck["model"])
     models = {}
     for role in ("small", "large"):
         tuned = os.path.join(run, f"{role}-tune.ckpt")  # the tuning stage's result, when it ran
         is_tuned = os.path.exists(tuned)
-        ck = load(tuned if is_tuned else os.path.join(run, f"{role}.ckpt"))
+        ck = load_checkpoint(tuned if is_tuned else os.path.join(run, f"{role}.ckpt"))
         ck["tuned"] = is_tuned
         arch = ck.get("arch", dict(grounded=False, tied_qk=False))
         dec = build_decoder(cfg["vocab"], ck["size"], cfg["d_vis"], enc, **arch)

@@ -17,10 +17,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+# Hidden width of the encoder's per-patch MLP; checkpoints that do not record one are this wide.
+ENCODER_HIDDEN = 256
+
+
+def load_checkpoint(path):
+    """A training checkpoint: weights with optimizer state, history and settings. These are
+    our own files, so not weights-only (torch >= 2.6 would refuse anything but tensors)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def encoder_hidden_of(checkpoint):
+    return checkpoint.get("hidden", ENCODER_HIDDEN)
+
+
 class VisionEncoder(nn.Module):
     """Patchify, per-patch MLP; heads for the dense per-cell loss (pre-training only)."""
 
-    def __init__(self, patch_px, d_vis, hidden=256):
+    def __init__(self, patch_px, d_vis, hidden=ENCODER_HIDDEN):
         super().__init__()
         self.patch_px = patch_px
         self.mlp = nn.Sequential(

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from scene_data import PAD, SceneData, multi_turn_batch, prompt_ids, pad_rows
-from stitch_vlm import VisionEncoder, build_decoder
+from stitch_vlm import ENCODER_HIDDEN, VisionEncoder, build_decoder, encoder_hidden_of, load_checkpoint
 
 D_VIS = 64
 
@@ -25,12 +25,6 @@ def decoder_size(spec):
     if d % heads or (d // heads) % 2:
         raise argparse.ArgumentTypeError(f"{spec}: the width must split into heads of an even size (RoPE)")
     return dict(d=d, layers=layers, heads=heads)
-
-
-def load(path):
-    # Checkpoints hold the optimizer state and history next to the weights; they are
-    # our own files (torch >= 2.6 would otherwise refuse anything but tensors).
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def parse_args():
@@ -46,7 +40,7 @@ def parse_args():
     # 80% (the large 77% vs 100% on the 256-wide one, same recipe), so the encoder stays.
     ap.add_argument("--small-size", type=decoder_size, default="64,2,4", help="width,layers,heads")
     ap.add_argument("--large-size", type=decoder_size, default="256,4,4", help="width,layers,heads")
-    ap.add_argument("--encoder-hidden", type=int, default=256, help="hidden width of the per-patch encoder MLP")
+    ap.add_argument("--encoder-hidden", type=int, default=ENCODER_HIDDEN, help="hidden width of the per-patch encoder MLP")
     ap.add_argument("--encoder-steps", type=int, default=1200)
     ap.add_argument("--small-steps", type=int, default=3000)
     ap.add_argument("--large-steps", type=int, default=4000)
@@ -100,9 +94,9 @@ def train_encoder(args, train, held, device):
     opt = torch.optim.AdamW(enc.parameters(), lr=2e-3, weight_decay=0.01)
     step = 0
     if os.path.exists(path):
-        ck = load(path)
-        if ck.get("hidden", 256) != args.encoder_hidden:
-            raise SystemExit(f"{path} has encoder hidden {ck.get('hidden', 256)}, not --encoder-hidden {args.encoder_hidden}")
+        ck = load_checkpoint(path)
+        if encoder_hidden_of(ck) != args.encoder_hidden:
+            raise SystemExit(f"{path} has encoder hidden {encoder_hidden_of(ck)}, not --encoder-hidden {args.encoder_hidden}")
         enc.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); step = ck["step"]
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
@@ -164,7 +158,7 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=base_lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, history = 0, []
     if os.path.exists(path):
-        ck = load(path)
+        ck = load_checkpoint(path)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); step = ck["step"]; history = ck["history"]
     rng = np.random.default_rng(args.seed * 1000 + step)
     t0, s0 = time.time(), step
@@ -221,7 +215,7 @@ def question_loss(logits, ids, tgt):
 
 def load_base(model, path):
     """Starts a tuning phase from a finished checkpoint; only new modules stay as built."""
-    missing, unexpected = model.load_state_dict(load(path)["model"], strict=False)
+    missing, unexpected = model.load_state_dict(load_checkpoint(path)["model"], strict=False)
     if unexpected or any(".neighbours." not in k for k in missing):
         raise SystemExit(f"{path} does not match the tuned architecture: {missing} {unexpected}")
 
@@ -339,7 +333,7 @@ def main():
     train = SceneData(os.path.join(args.data, "train"))
     held = SceneData(os.path.join(args.data, "heldout"), vocab=train.vocab)
     with open(os.path.join(args.run, "config.json"), "w") as f:
-        json.dump(dict(vars(args), sizes=dict(small=args.small_size, large=args.large_size), d_vis=D_VIS, vocab=train.vocab, data_meta=train.meta), f, indent=2)
+        json.dump(dict(vars(args), d_vis=D_VIS, vocab=train.vocab, data_meta=train.meta), f, indent=2)
     stages = args.stages.split(",")
     t0 = time.time()
     enc = train_encoder(args, train, held, device)  # resumes; a finished encoder only loads
