@@ -10,8 +10,8 @@ DATA=${STITCH_TRAIN_DATA:-training-runs/data}
 PY=${PYTHON:-/usr/bin/python3}
 
 gen() { # name seed count extra...
-  local dir="$DATA/$1"; shift
-  [ -f "$dir/meta.json" ] || npx tsx scene-generator/cli.ts --format bin --out "$dir" --seed "$@"
+  local dir="$DATA/$1" seed=$2 count=$3; shift 3
+  [ -f "$dir/meta.json" ] || npx tsx scene-generator/cli.ts --format bin --out "$dir" --seed "$seed" --count "$count" "$@"
 }
 gen train 1 60000 --questions 8
 gen heldout 2 2000 --questions 4
