@@ -195,10 +195,14 @@ def neighbour_of(tokens, grid, dr, dc):
 
 
 class Decoder(nn.Module):
-    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False, fixed_positions=False, neighbours=False):
+    def __init__(self, vocab, d, layers, heads, d_vis, grounding=None, tied_qk=False, fixed_positions=False, neighbours=False,
+                 depth_scaled_init=False):
         """grounding: (attribute heads, word ids per attribute) for a GroundedProjector;
         tied_qk: start each layer's key projection equal to its query projection,
-        so attention begins as content similarity instead of noise."""
+        so attention begins as content similarity instead of noise;
+        depth_scaled_init: residual output projections start 1/sqrt(2 * layers) smaller
+        (GPT-2's init), so a deep stack does not start with a residual stream that
+        grows with depth."""
         super().__init__()
         self.d = d
         self.heads = heads
@@ -226,6 +230,11 @@ class Decoder(nn.Module):
             with torch.no_grad():
                 for layer in self.layers:
                     layer.qkv.weight[d : 2 * d] = layer.qkv.weight[:d]
+        if depth_scaled_init:
+            with torch.no_grad():
+                for layer in self.layers:
+                    layer.out.weight.mul_(1 / math.sqrt(2 * layers))
+                    layer.mlp[2].weight.mul_(1 / math.sqrt(2 * layers))
 
     def visual_tokens(self, vis):
         if isinstance(self.project, GroundedProjector):
@@ -263,7 +272,8 @@ ATTRIBUTE_WORDS = (
 )
 
 
-def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False, fixed_positions=False, neighbours=False):
+def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=False, fixed_positions=False, neighbours=False,
+                  depth_scaled_init=False):
     """The decoder of one size; grounded ones read the encoder's attribute heads."""
     grounding = None
     if grounded:
@@ -271,4 +281,4 @@ def build_decoder(vocab, size, d_vis, encoder=None, grounded=False, tied_qk=Fals
         words = [[token[w] for w in group] for group in ATTRIBUTE_WORDS]
         grounding = (list(encoder.heads_list()), words)
     return Decoder(len(vocab), d_vis=d_vis, grounding=grounding, tied_qk=tied_qk, fixed_positions=fixed_positions,
-                   neighbours=neighbours, **size)
+                   neighbours=neighbours, depth_scaled_init=depth_scaled_init, **size)

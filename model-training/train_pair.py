@@ -56,6 +56,8 @@ def parse_args():
     # the prompt); the large one gets the neighbour projector and is trained with its
     # visual tokens pruned at a split layer on part of each batch.
     ap.add_argument("--small-tune-steps", type=int, default=1000)
+    ap.add_argument("--small-neighbours", action="store_true",
+                    help="small tuning: give the small projector the neighbour maps too (spatial questions)")
     ap.add_argument("--question-lm-weight", type=float, default=0.5, help="small tuning: weight of the loss on question words")
     ap.add_argument("--large-tune-steps", type=int, default=2000)
     ap.add_argument("--tune-lr", type=float, default=5e-4)
@@ -66,6 +68,7 @@ def parse_args():
     # still at chance because its last layer looked only at the anchor. -1 = never.
     ap.add_argument("--small-hop-grounding-from", type=int, default=-1)
     ap.add_argument("--large-hop-grounding-from", type=int, default=2000)
+    ap.add_argument("--depth-scaled-init", action="store_true", help="residual outputs start 1/sqrt(2 * layers) smaller")
     ap.add_argument("--fixed-positions", action="store_true", help="2D sinusoidal cell positions instead of learned ones")
     ap.add_argument("--plain", action="store_true", help="the first recipe: plain MLP projector, random QK init, no grounding loss")
     return ap.parse_args()
@@ -150,7 +153,9 @@ def train_decoder(name, args, train, held, feats, held_feats, device, enc, tune=
     arch = dict(grounded=not args.plain, tied_qk=not args.plain)
     if args.fixed_positions:
         arch["fixed_positions"] = True
-    if large_tune:
+    if args.depth_scaled_init:
+        arch["depth_scaled_init"] = True
+    if large_tune or (small_tune and args.small_neighbours):
         arch["neighbours"] = True
     model = build_decoder(train.vocab, size, D_VIS, enc, **arch).to(device)
     if tune and not os.path.exists(path):  # a resumed tuning stage has all it needs in its own checkpoint
