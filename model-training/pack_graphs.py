@@ -8,9 +8,21 @@
                    attention [B,T,P+T]: attention each key receives from each query, summed over
                               the segment's layers and heads (what SGP aggregates),
                    attention_last [B,T,P+T]: the same at the segment's last layer only (what FastV reads).
+
+VisionGraph and SegmentGraph run the training modules' own forwards: they are the
+reference. What gets exported are LeanVisionGraph and LeanSegmentGraph, the same
+arithmetic written for a small ONNX graph. onnxruntime pays a fixed cost per node
+and these models are tiny, so a decode step's time was mostly the ~200 nodes that
+tracing the training code records (shape look-ups for every reshape, rotary tables
+and causal mask rebuilt in every layer) rather than its matmuls.
 """
+import math
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from stitch_vlm import GroundedProjector, NEIGHBOUR_STEPS
 
 
 class VisionGraph(nn.Module):
@@ -65,3 +77,148 @@ class SegmentGraph(nn.Module):
         for layer in range(self.first, self.end):
             names += [f"present_key_{layer}", f"present_value_{layer}"]
         return names + ["attention", "attention_last"]
+
+
+class _ReshapeKeeping(torch.autograd.Function):
+    """x.reshape(shape), where a 0 in shape keeps that dimension of x (ONNX Reshape's
+    rule; torch's exporter wants a -1 beside it). It exports as ONE Reshape with a
+    constant shape, where tracing x.reshape(b, t, ...) with b, t read from x.shape
+    records Shape, Gather, Unsqueeze and Concat nodes for every reshape. So batch
+    (0) and sequence (-1) stay dynamic."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(shape)])
+
+    @staticmethod
+    def symbolic(g, x, shape):
+        return g.op("Reshape", x, g.op("Constant", value_t=torch.tensor(shape, dtype=torch.int64)))
+
+
+def reshape_keeping(x, *shape):
+    return _ReshapeKeeping.apply(x, shape)
+
+
+def rotary_inv_freq(dh, base=10000.0):
+    """stitch_vlm.rotary's frequencies, each repeated for its (even, odd) pair of dims."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
+    return inv_freq.repeat_interleave(2)
+
+
+def rotate_pairs(dh):
+    """R with (x @ R)[2i] = -x[2i+1] and (x @ R)[2i+1] = x[2i]. Then x*cos + (x@R)*sin is
+    stitch_vlm.rotary's (x1*cos - x2*sin, x1*sin + x2*cos) interleaved, with the same
+    products and sums (x@R only copies and negates: every other term is an exact 0),
+    so the same bits, in 4 nodes instead of rotary's slices, stack and flatten."""
+    r = torch.zeros(dh, dh)
+    for i in range(0, dh, 2):
+        r[i + 1, i] = -1.0
+        r[i, i + 1] = 1.0
+    return r
+
+
+class LeanSegmentGraph(SegmentGraph):
+    """SegmentGraph's outputs from the same weights and arithmetic, written for export:
+    the rotary cos/sin tables and the causal mask are built once per segment
+    instead of in every layer, reshapes use constant shapes, and queries and keys
+    are rotated together. Export only; training and the reference use DecoderLayer.forward."""
+
+    def __init__(self, decoder, first, end):
+        super().__init__(decoder, first, end)
+        self.heads = decoder.heads
+        dh = decoder.d // decoder.heads
+        self.register_buffer("inv_freq", rotary_inv_freq(dh), persistent=False)
+        self.register_buffer("rotate", rotate_pairs(dh), persistent=False)
+
+    def forward(self, hidden_states, position_ids, *past):
+        x = hidden_states
+        # Rotary tables at these positions, [B,1,T,dh] (broadcast over heads).
+        angles = position_ids.to(torch.float32)[:, None, :, None] * self.inv_freq
+        cos, sin = torch.cos(angles), torch.sin(angles)
+        # Causal in cache-index space, as DecoderLayer.forward: query i sees keys 0..p+i.
+        t, p = x.shape[1], past[0].shape[2]
+        hide = torch.arange(p + t)[None, :] > (torch.arange(t) + p)[:, None]  # [T, P+T]
+        presents, attention, last = [], None, None
+        for i, layer in enumerate(self.layers):
+            x, k, v, probs = self.layer(layer, x, cos, sin, hide, past[2 * i], past[2 * i + 1])
+            presents += [k, v]
+            summed = probs.sum(dim=1)  # over heads: [B,T,P+T]
+            attention = summed if attention is None else attention + summed
+            last = summed
+        out = self.lm_head(self.ln_f(x)) if self.final else x
+        return (out, *presents, attention, last)
+
+    def layer(self, layer, x, cos, sin, hide, past_k, past_v):
+        """DecoderLayer.forward with the segment's tables."""
+        h = self.heads
+        d = layer.out.in_features
+        dh = d // h
+        # [B,T,3d] -> [B,3H,T,dh]: query heads, then key heads, then value heads.
+        qkv = reshape_keeping(layer.qkv(layer.ln1(x)), 0, -1, 3 * h, dh).transpose(1, 2)
+        qk, v = qkv.split([2 * h, h], dim=1)
+        q, k = (qk * cos + (qk @ self.rotate) * sin).split([h, h], dim=1)
+        k = torch.cat([past_k, k], dim=2)
+        v = torch.cat([past_v, v], dim=2)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+        scores = scores.masked_fill(hide, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        y = reshape_keeping((probs @ v).transpose(1, 2), 0, -1, d)
+        x = x + layer.out(y)
+        x = x + layer.mlp(layer.ln2(x))
+        return x, k, v, probs
+
+
+class LeanVisionGraph(VisionGraph):
+    """VisionGraph's visual_embeds with the same arithmetic, written for export:
+    patchify reshapes with constant shapes (the image size is fixed by the pack's
+    manifest), and the projector's neighbour shifts are constant-index gathers. Export only."""
+
+    def __init__(self, encoder, decoder, height, width):
+        super().__init__(encoder, decoder)
+        self.height, self.width = height, width
+        project = decoder.project
+        if isinstance(project, GroundedProjector) and project.neighbours is not None:
+            self.neighbour_index = list(neighbour_index(project.grid))  # constants in the graph
+
+    def forward(self, pixel_values):
+        enc = self.encoder
+        c, height, width, p = 3, self.height, self.width, enc.patch_px
+        # VisionEncoder.patchify: [B,3,H,W] -> [B,N,3*p*p], patches in row-major grid order;
+        # every size but the batch (-1) is a constant.
+        x = pixel_values.reshape(-1, c, height // p, p, width // p, p).permute(0, 2, 4, 1, 3, 5)
+        x = x.reshape(-1, (height // p) * (width // p), c * p * p)
+        vis = enc.norm(enc.mlp(x))
+        project = self.decoder.project
+        if not isinstance(project, GroundedProjector) or project.neighbours is None:
+            return self.decoder.visual_tokens(vis)  # no shape-dependent steps to rewrite
+        return self.grounded_tokens(project, vis)
+
+    def grounded_tokens(self, project, vis):
+        """GroundedProjector.forward (with neighbours), term for term and in its order of sums."""
+        embed = self.decoder.embed
+        cells = (project.row[:, None, :] + project.col[None, :, :]).reshape(project.grid * project.grid, -1)
+        words = 0
+        for i, head in enumerate(project.heads):
+            probs = torch.softmax(head(vis), dim=-1)[..., 1:]  # class 0 = empty cell
+            words = words + probs @ embed.weight[getattr(project, f"words_{i}")]
+        x = project.mlp(vis) + cells + words
+        # neighbour_of(words, ...) for every step at once: one zero token appended,
+        # then each cell's neighbour (or that zero past the grid's edge) by a constant index.
+        padded = F.pad(words, (0, 0, 0, 1))
+        for mix, index in zip(project.neighbours, self.neighbour_index):
+            x = x + mix(padded.index_select(-2, index))
+        return x
+
+
+def neighbour_index(grid):
+    """[steps, N]: for each NEIGHBOUR_STEPS step, the row-major index of each cell's
+    neighbour, or N (the appended zero token) where it falls off the grid."""
+    n = grid * grid
+    rows = []
+    for dr, dc in NEIGHBOUR_STEPS:
+        row = []
+        for cell in range(n):
+            r, c = cell // grid + dr, cell % grid + dc
+            row.append(r * grid + c if 0 <= r < grid and 0 <= c < grid else n)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.int64)
