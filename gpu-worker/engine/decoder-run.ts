@@ -62,7 +62,7 @@ export class DecoderRun {
         const keep = [...new Set(prune.choose(lastQueryAttention))]
           .filter((i) => i >= 0 && i < n)
           .sort((a, b) => a - b);
-        const rows = [...keep.map((k) => cols.indexOf(k)), ...cols.flatMap((c, i) => (c >= n ? [i] : []))];
+        const rows = [...keep.map((k) => cols.indexOf(k)), ...textRows(cols, n)];
         x = selectRows(x, hidden, rows);
         cols = rows.map((r) => cols[r] as number);
         this.visualKept = keep.length;
@@ -168,5 +168,7 @@ export class DecoderRun {
 
 /** Rows of the prompt that are text (the queries SGP counts during prefill). */
 function textRows(cols: number[], numVisual: number): number[] {
-  return cols.flatMap((c, i) => (c >= numVisual ? [i] : []));
+  const rows: number[] = [];
+  for (let i = 0; i < cols.length; i++) if ((cols[i] as number) >= numVisual) rows.push(i);
+  return rows;
 }
