@@ -55,10 +55,14 @@ class SegmentGraph(nn.Module):
             self.lm_head = decoder.lm_head
 
     def forward(self, hidden_states, position_ids, *past):
-        x = hidden_states
+        return self.run_layers(hidden_states, past, lambda layer, x, pk, pv: layer(x, position_ids, pk, pv))
+
+    def run_layers(self, x, past, apply):
+        """The segment's layers in order (apply(layer, x, past_k, past_v) -> x, k, v, probs),
+        with the attention sums and the head on the last segment."""
         presents, attention, last = [], None, None
         for i, layer in enumerate(self.layers):
-            x, k, v, probs = layer(x, position_ids, past[2 * i], past[2 * i + 1])
+            x, k, v, probs = apply(layer, x, past[2 * i], past[2 * i + 1])
             presents += [k, v]
             summed = probs.sum(dim=1)  # over heads: [B,T,P+T]
             attention = summed if attention is None else attention + summed
@@ -138,15 +142,7 @@ class LeanSegmentGraph(SegmentGraph):
         # Causal in cache-index space, as DecoderLayer.forward: query i sees keys 0..p+i.
         t, p = x.shape[1], past[0].shape[2]
         hide = torch.arange(p + t)[None, :] > (torch.arange(t) + p)[:, None]  # [T, P+T]
-        presents, attention, last = [], None, None
-        for i, layer in enumerate(self.layers):
-            x, k, v, probs = self.layer(layer, x, cos, sin, hide, past[2 * i], past[2 * i + 1])
-            presents += [k, v]
-            summed = probs.sum(dim=1)  # over heads: [B,T,P+T]
-            attention = summed if attention is None else attention + summed
-            last = summed
-        out = self.lm_head(self.ln_f(x)) if self.final else x
-        return (out, *presents, attention, last)
+        return self.run_layers(x, past, lambda layer, x, pk, pv: self.layer(layer, x, cos, sin, hide, pk, pv))
 
     def layer(self, layer, x, cos, sin, hide, past_k, past_v):
         """DecoderLayer.forward with the segment's tables."""
@@ -195,13 +191,7 @@ class LeanVisionGraph(VisionGraph):
 
     def grounded_tokens(self, project, vis):
         """GroundedProjector.forward (with neighbours), term for term and in its order of sums."""
-        embed = self.decoder.embed
-        cells = (project.row[:, None, :] + project.col[None, :, :]).reshape(project.grid * project.grid, -1)
-        words = 0
-        for i, head in enumerate(project.heads):
-            probs = torch.softmax(head(vis), dim=-1)[..., 1:]  # class 0 = empty cell
-            words = words + probs @ embed.weight[getattr(project, f"words_{i}")]
-        x = project.mlp(vis) + cells + words
+        x, words = project.per_cell(vis, self.decoder.embed)
         # neighbour_of(words, ...) for every step at once: one zero token appended,
         # then each cell's neighbour (or that zero past the grid's edge) by a constant index.
         padded = F.pad(words, (0, 0, 0, 1))

@@ -164,13 +164,17 @@ class GroundedProjector(nn.Module):
         for i, ids in enumerate(attribute_words):
             self.register_buffer(f"words_{i}", torch.tensor(ids, dtype=torch.long), persistent=False)
 
-    def forward(self, vis, embed):
+    def per_cell(self, vis, embed):
+        """Each token from its own cell alone: (MLP + position + words, the words part)."""
         cells = (self.row[:, None, :] + self.col[None, :, :]).reshape(self.grid * self.grid, -1)
         words = 0
         for i, head in enumerate(self.heads):
             probs = torch.softmax(head(vis), dim=-1)[..., 1:]  # class 0 = empty cell
             words = words + probs @ embed.weight[getattr(self, f"words_{i}")]
-        x = self.mlp(vis) + cells + words
+        return self.mlp(vis) + cells + words, words
+
+    def forward(self, vis, embed):
+        x, words = self.per_cell(vis, embed)
         if self.neighbours is not None:
             for mix, step in zip(self.neighbours, NEIGHBOUR_STEPS):
                 x = x + mix(neighbour_of(words, self.grid, *step))
