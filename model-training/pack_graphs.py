@@ -177,13 +177,8 @@ class LeanVisionGraph(VisionGraph):
             self.neighbour_index = list(neighbour_index(project.grid))  # constants in the graph
 
     def forward(self, pixel_values):
-        enc = self.encoder
-        c, height, width, p = 3, self.height, self.width, enc.patch_px
-        # VisionEncoder.patchify: [B,3,H,W] -> [B,N,3*p*p], patches in row-major grid order;
-        # every size but the batch (-1) is a constant.
-        x = pixel_values.reshape(-1, c, height // p, p, width // p, p).permute(0, 2, 4, 1, 3, 5)
-        x = x.reshape(-1, (height // p) * (width // p), c * p * p)
-        vis = enc.norm(enc.mlp(x))
+        enc = self.encoder  # VisionEncoder.forward, patchified at the pack's fixed image size
+        vis = enc.norm(enc.mlp(enc.patchify(pixel_values, size=(self.height, self.width))))
         project = self.decoder.project
         if not isinstance(project, GroundedProjector) or project.neighbours is None:
             return self.decoder.visual_tokens(vis)  # no shape-dependent steps to rewrite

@@ -47,9 +47,11 @@ class VisionEncoder(nn.Module):
         self.colour_head = nn.Linear(d_vis, 6)
         self.digit_head = nn.Linear(d_vis, 11)
 
-    def patchify(self, pixels):
-        # pixels: [B, 3, H, W] -> [B, N, 3*p*p], patches in row-major grid order.
-        b, c, h, w = pixels.shape
+    def patchify(self, pixels, size=None):
+        """pixels: [B, 3, H, W] -> [B, N, 3*p*p], patches in row-major grid order.
+        size=(H, W) (export): every size but the batch is a constant, so an exported
+        graph holds one Reshape each instead of shape look-ups."""
+        b, c, h, w = pixels.shape if size is None else (-1, 3, *size)
         p = self.patch_px
         x = pixels.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
         return x.reshape(b, (h // p) * (w // p), c * p * p)
