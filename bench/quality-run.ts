@@ -11,6 +11,7 @@ import { sceneImage } from "../gpu-worker/engine/testing.js";
 import type { LargeEngine, LargeMode, LargeResult, SmallEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";
 import type { Tier } from "../scene-generator/vocabulary.js";
+import { askAboutImage } from "../shared/index.js";
 import { randomRanking } from "./stats.js";
 
 /** How the large model is pruned: FastV, the small ranking (SGP), its own all-layer ranking (oracle), or at random. */
@@ -129,5 +130,9 @@ function question(plan: RunPlan, index: number) {
   const item = generateItem(plan.seed, index);
   const qa = item.questions[0];
   if (!qa) throw new Error(`item ${item.id} has no question`);
-  return { index, qa, base: { image: sceneImage(plan.seed, index), question: qa.question, maxTokens: plan.maxTokens } };
+  return {
+    index,
+    qa,
+    base: { image: sceneImage(plan.seed, index), messages: askAboutImage(qa.question), maxTokens: plan.maxTokens },
+  };
 }

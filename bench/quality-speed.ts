@@ -7,12 +7,14 @@
  */
 import { median } from "simple-statistics";
 import { DecoderRun } from "../gpu-worker/engine/decoder-run.js";
+import { preparePrompt } from "../gpu-worker/engine/engine.js";
 import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { Meter } from "../gpu-worker/engine/onnx-sessions.js";
 import { topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
 import { sceneImage } from "../gpu-worker/engine/testing.js";
 import type { LargeEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";
+import { askAboutImage } from "../shared/index.js";
 import type { ItemRecord } from "./quality-run.js";
 
 export interface SideBySide {
@@ -79,10 +81,10 @@ export async function measureSpeed(
   const inputs = new Map(
     await Promise.all(
       records.map(async (rec) => {
-        const question = generateItem(seed, rec.index).questions[0]?.question ?? "";
+        const messages = askAboutImage(generateItem(seed, rec.index).questions[0]?.question ?? "");
         const image = sceneImage(seed, rec.index);
-        const { embeds } = await model.vision.embed(image, new Meter());
-        return [rec.index, { question, image, embeds, textIds: model.prompt.build(question).textIds }] as const;
+        const prompt = await preparePrompt(model, { image, messages }, new Meter());
+        return [rec.index, { messages, image, prompt }] as const;
       }),
     ),
   );
@@ -90,9 +92,9 @@ export async function measureSpeed(
     const input = inputs.get(rec.index);
     if (!input) throw new Error(`no input for item ${rec.index}`);
     const keep = point ? topVisualTokens(rec.small.ranking, point.retention) : [];
-    const run = new DecoderRun(model, new Meter());
+    const run = new DecoderRun(model, new Meter(), input.prompt.span);
     const start = performance.now();
-    await run.prefill(input.embeds, input.textIds, point ? { layer: point.layer, choose: () => keep } : undefined);
+    await run.prefill(input.prompt.embeds, point ? { layer: point.layer, choose: () => keep } : undefined);
     const ms = performance.now() - start;
     run.release();
     return ms;
@@ -103,7 +105,7 @@ export async function measureSpeed(
     const start = performance.now();
     await large.runLarge({
       image: input.image,
-      question: input.question,
+      messages: input.messages,
       maxTokens: plan.maxTokens,
       ...(point
         ? { mode: "sgp", retention: point.retention, pruneLayer: point.layer, ranking: rec.small.ranking }

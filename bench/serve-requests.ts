@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { encodePng, generateItem } from "../scene-generator/index.js";
-import type { AnswerRequestInput, Mode } from "../shared/index.js";
+import { type AnswerRequestInput, askAboutImage, type Mode } from "../shared/index.js";
 import { signRequest } from "../shared/sign-request.js";
 
 /** small-exit: the exit threshold is 0, so SEE always exits; escalated: stitch-sgp always escalates. */
@@ -80,7 +80,7 @@ export async function smallRequest(
   const payload: AnswerRequestInput = {
     request_id: requestId,
     image: { base64: item.base64, media_type: "image/png" },
-    question: item.question,
+    messages: askAboutImage(item.question),
     mode: MODE[kind],
     max_tokens: maxTokens,
     ...(kind === "small-exit" ? { exit_threshold: 0 } : {}),

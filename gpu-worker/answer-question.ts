@@ -47,8 +47,8 @@ export async function answerQuestion(
   options: AnswerOptions = {},
 ): Promise<AnswerResponse> {
   const method = resolveMethod(req, deps.largePack, deps.defaults);
-  deps.small.checkQuestion(req.question);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, ...deps.small.pack.imageSize });
+  deps.small.checkConversation(req.messages);
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
   const settle = (answer: Omit<AnswerResponse, "request_id" | "mode" | "models">): AnswerResponse => ({
     request_id: req.request_id,
     mode: method.mode,
@@ -72,7 +72,7 @@ export async function answerQuestion(
   if (!LARGE_ONLY.has(method.mode)) {
     small = await deps.small.runSmall({
       image,
-      question: req.question,
+      messages: req.messages,
       maxTokens: method.maxTokens,
       exitThreshold: method.exitThreshold,
       signal: options.signal,
@@ -90,7 +90,7 @@ export async function answerQuestion(
       requestId: req.request_id,
       image: req.image,
       decoded: image,
-      question: req.question,
+      messages: req.messages,
       mode: largeMode,
       maxTokens: method.maxTokens,
       retention: largeMode === "large" ? 1 : method.retention,

@@ -7,7 +7,7 @@ import { decodeImage, sniffFormat } from "./decode-image.js";
 
 const item = generateItem(7, 0);
 const SIDE = item.side;
-const limits = { width: SIDE, height: SIDE, maxBytes: 4 * 1024 * 1024, maxPixels: 4096 * 4096 };
+const limits = { resizeTo: { width: SIDE, height: SIDE }, maxBytes: 4 * 1024 * 1024, maxPixels: 4096 * 4096 };
 const png = Buffer.from(encodePng(item.rgb, SIDE));
 const fromScene = () => sharp(Buffer.from(item.rgb), { raw: { width: SIDE, height: SIDE, channels: 3 } });
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
@@ -57,6 +57,14 @@ describe("decodeImage: accepted formats", () => {
     const img = await decodeImage(b64(clear), limits);
     expect(img.rgb.length).toBe(SIDE * SIDE * 3);
     expect(img.rgb.every((v) => v === 255)).toBe(true);
+  });
+
+  it("keeps the image's own size when no resize is asked for (a tiling processor cuts it later)", async () => {
+    const wide = await sharp({ create: { width: 300, height: 120, channels: 3, background: "#102030" } })
+      .jpeg()
+      .toBuffer();
+    const img = await decodeImage(b64(wide), { ...limits, resizeTo: undefined });
+    expect([img.width, img.height, img.rgb.length]).toEqual([300, 120, 300 * 120 * 3]);
   });
 
   it("turns greyscale into three equal channels", async () => {

@@ -1,6 +1,7 @@
 /**
- * Stage 1 of the worker: base64 image payload → DecodedImage (packed RGB at the
- * pack's input size). Every way an image can be bad ends here as a typed 4xx,
+ * Stage 1 of the worker: base64 image payload → DecodedImage (packed RGB, at the
+ * image's own size, or straight at the tile size for a pack whose processor stretches
+ * every image to one tile). Every way an image can be bad ends here as a typed 4xx,
  * before any model runs.
  */
 import { createHash } from "node:crypto";
@@ -12,9 +13,8 @@ import type { DecodedImage } from "./engine/types.js";
 sharp.cache(false);
 
 export interface DecodeLimits {
-  /** The pack's input size: every image is resized to it (stretching, as the models were trained on squares). */
-  width: number;
-  height: number;
+  /** Resize while decoding (stretching, as the embedded pair was trained on squares); absent: keep the size. */
+  resizeTo?: { width: number; height: number };
   maxBytes: number;
   maxPixels: number;
 }
@@ -31,7 +31,7 @@ export async function decodeImage(base64: string, limits: DecodeLimits): Promise
   // libvips decodes on a worker thread: hash meanwhile instead of after.
   const rgb = toRgb(bytes, limits);
   const hash = createHash("sha256").update(bytes).digest("hex");
-  return { hash, width: limits.width, height: limits.height, rgb: await rgb };
+  return { hash, ...(await rgb) };
 }
 
 /** Strict base64: Buffer.from silently skips bad characters, which would hand sharp a silently different file. */
@@ -68,24 +68,23 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat {
   );
 }
 
-async function toRgb(bytes: Uint8Array, limits: DecodeLimits): Promise<Uint8Array> {
+async function toRgb(bytes: Uint8Array, limits: DecodeLimits): Promise<Omit<DecodedImage, "hash">> {
   try {
     // pages: 1 = the first frame of an animated GIF/WebP; failOn "warning" turns a truncated file into an error
     // instead of an image padded with grey. limitInputPixels refuses a decompression bomb from the header, before
     // a pixel is decoded (sharp checks width × height > limit when it opens the input), so no separate
     // metadata() pass is needed: that pass cost a second trip through libvips on every request.
-    const { data, info } = await sharp(bytes, { pages: 1, failOn: "warning", limitInputPixels: limits.maxPixels })
+    const decoded = sharp(bytes, { pages: 1, failOn: "warning", limitInputPixels: limits.maxPixels })
       .autoOrient()
-      .flatten({ background: "#ffffff" })
-      .resize(limits.width, limits.height, { fit: "fill" })
-      .toColourspace("srgb")
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== limits.width * limits.height * 3) {
+      .flatten({ background: "#ffffff" });
+    const sized = limits.resizeTo
+      ? decoded.resize(limits.resizeTo.width, limits.resizeTo.height, { fit: "fill" })
+      : decoded;
+    const { data, info } = await sized.toColourspace("srgb").removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
       throw new Error(`unexpected decoder output: ${info.width}x${info.height}x${info.channels}`);
     }
-    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+    return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (err) {
     const message = err instanceof Error ? err.message : "";
     if (/pixel limit/i.test(message)) throw tooManyPixels(limits, err);

@@ -9,6 +9,7 @@
 import { Pool } from "undici";
 import {
   AuthenticationError,
+  type Conversation,
   type ErrorBody,
   type EscalateRequest,
   type EscalateResponse,
@@ -29,7 +30,7 @@ export interface EscalateCall {
   image: EscalateRequest["image"];
   /** The same image decoded: the in-process call uses it directly. */
   decoded: DecodedImage;
-  question: string;
+  messages: Conversation;
   mode: LargeMode;
   maxTokens: number;
   retention: number;
@@ -76,7 +77,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
       try {
         const result = await large.runLarge({
           image: call.decoded,
-          question: call.question,
+          messages: call.messages,
           maxTokens: call.maxTokens,
           mode: call.mode,
           retention: call.retention,
@@ -173,7 +174,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
       const request: EscalateRequest = {
         request_id: call.requestId,
         image: call.image,
-        question: call.question,
+        messages: call.messages,
         mode: call.mode,
         max_tokens: call.maxTokens,
         retention: call.retention,

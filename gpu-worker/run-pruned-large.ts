@@ -18,12 +18,12 @@ export async function runPrunedLarge(
   options: { signal?: AbortSignal; onToken?: OnToken } = {},
 ): Promise<EscalateResponse> {
   const { large } = deps;
-  large.checkQuestion(req.question);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, ...large.pack.imageSize });
+  large.checkConversation(req.messages);
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.decodeSize });
   // Pruning parameters and the ranking are checked by the engine against its own pack.
   const result = await large.runLarge({
     image,
-    question: req.question,
+    messages: req.messages,
     maxTokens: req.max_tokens,
     mode: req.mode,
     retention: req.retention,

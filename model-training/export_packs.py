@@ -3,20 +3,24 @@ checksums, conformance fixture) and verifies every graph against torch with
 onnxruntime (through onnxruntime-node, the runtime the product uses).
 
     /usr/bin/python3 model-training/export_packs.py --run training-runs/pair --out model-packs
+
+Writes packs of contract v2 (stitch-model-pack/2, shared/schemas/model-pack.ts).
 """
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import subprocess
 import tempfile
 
 import numpy as np
+import onnx
 import torch
 
 from pack_graphs import EmbedGraph, LeanSegmentGraph, LeanVisionGraph, SegmentGraph, VisionGraph
 from reference_engine import ReferencePack, generate
-from scene_data import SPECIALS, SceneData
+from scene_data import ANSWER, IMAGE, QUESTION, SPECIALS, SceneData
 from stitch_vlm import VisionEncoder, build_decoder, encoder_hidden_of, load_checkpoint
 
 FAMILY = "stitch-scenes-v1"
@@ -24,6 +28,21 @@ SPLITS = {"small": [], "large": [1, 2]}
 # 17: LayerNorm exports as one LayerNormalization node (14 spelled it out in 9; onnxruntime
 # fused them back into the same kernel, so the numbers are the same).
 OPSET = 17
+CONTRACT = "stitch-model-pack/2"
+# The prompt, as the engine builds it (shared/schemas/model-pack.ts, PromptSchema): this template renders the last
+# user message's text parts (joined by a space, trimmed; a plain string content is the text) as
+# `<image> question: ... answer:`; the one <image> becomes the 64 visual tokens. Plain Jinja, for @huggingface/jinja.
+CHAT_TEMPLATE = (
+    '{%- set user = messages | selectattr("role", "equalto", "user") | list | last -%}'
+    "{%- if user.content is string -%}{%- set text = user.content -%}"
+    '{%- else -%}{%- set text = user.content | selectattr("type", "equalto", "text") | map(attribute="text") | join(" ") -%}'
+    "{%- endif -%}"
+    "<image> question: {{ text | trim }} answer:"
+)
+MAX_QUESTION_TOKENS = 24
+# Rotary positions have no limit; this covers 64 visual + 2 template + 24 question + 64 generated tokens (154).
+CONTEXT_TOKENS = 256
+ROPE_THETA = 10000.0  # stitch_vlm.rotary's base
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -56,8 +75,10 @@ def projector_macs(dec):
 
 
 def export_graph(module, args, path, inputs, outputs, dynamic):
+    # The TorchScript exporter (torch >= 2.9 defaults to the dynamo one, which ignores the lean graphs' symbolic()).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs,
-                      dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+                      dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, **legacy)
 
 
 def export_pack(role, cfg, enc, dec, ck, out_dir, verify_cases):
@@ -73,6 +94,7 @@ def export_pack(role, cfg, enc, dec, ck, out_dir, verify_cases):
     # modules' own forwards (VisionGraph, SegmentGraph).
     export_graph(LeanVisionGraph(enc, dec, side, side).eval(), (pix,), os.path.join(out_dir, "vision.onnx"),
                  ["pixel_values"], ["visual_embeds"], {"pixel_values": {0: "batch"}, "visual_embeds": {0: "batch"}})
+    declare_dim(os.path.join(out_dir, "vision.onnx"), "visual_embeds", 1, n_vis)
     ids = torch.tensor([[3, 7, 9, 4]])
     export_graph(EmbedGraph(dec).eval(), (ids,), os.path.join(out_dir, "embed.onnx"), ["input_ids"], ["inputs_embeds"],
                  {"input_ids": {0: "batch", 1: "seq"}, "inputs_embeds": {0: "batch", 1: "seq"}})
@@ -81,15 +103,20 @@ def export_pack(role, cfg, enc, dec, ck, out_dir, verify_cases):
     for a, b in zip(bounds[:-1], bounds[1:]):
         seg = LeanSegmentGraph(dec, a, b).eval()
         t, p = 5, 3
-        args = [torch.randn(1, t, d), torch.arange(p, p + t).unsqueeze(0)]
+        args = [torch.randn(1, t, d), torch.arange(p, p + t).unsqueeze(0), torch.ones(1, p + t, dtype=torch.long),
+                torch.rand(1, t)]
         args += [torch.randn(1, heads, p, dh) for _ in range(2 * (b - a))]
-        dyn = {"hidden_states": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"}}
-        for name in seg.input_names()[2:]:
-            dyn[name] = {0: "batch", 2: "past"}
+        args += [torch.tensor([1, t - 1])] if seg.final else []
+        dyn = {"hidden_states": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
+               "attention_mask": {0: "batch", 1: "total"}, "query_weights": {0: "batch", 1: "seq"},
+               "logit_rows": {0: "rows"}}
+        for name in seg.input_names():
+            if name.startswith("past_"):
+                dyn[name] = {0: "batch", 2: "past"}
         for name in seg.output_names():
-            dyn[name] = {0: "batch", 1: "seq"} if not name.startswith("present") else {0: "batch", 2: "total"}
-            if name.startswith("attention"):
-                dyn[name] = {0: "batch", 1: "seq", 2: "total"}
+            dyn[name] = {0: "batch", 2: "total"} if name.startswith("present") else {0: "batch", 1: "seq"}
+            dyn[name] = {0: "batch", 1: "total"} if name.startswith("attention") else dyn[name]
+            dyn[name] = {0: "batch", 1: "rows"} if name == "logits" else dyn[name]
         file = f"decoder-{a}-{b}.onnx"
         export_graph(seg, tuple(args), os.path.join(out_dir, file), seg.input_names(), seg.output_names(), dyn)
         segments.append({"file": file, "first_layer": a, "end_layer": b})
@@ -99,16 +126,36 @@ def export_pack(role, cfg, enc, dec, ck, out_dir, verify_cases):
     return segments, n_vis
 
 
+def declare_dim(path, output, axis, size):
+    """Declares a fixed size on an output axis that tracing left with a generated name."""
+    model = onnx.load(path)
+    dim = next(o for o in model.graph.output if o.name == output).type.tensor_type.shape.dim[axis]
+    dim.Clear()
+    dim.dim_value = size
+    onnx.save(model, path)
+
+
 def segment_cases(seg, out_dir, file, d, heads, dh):
     # Queries over a past; a prefill (empty past, as the engine starts); a decode step
-    # (one token); a batch of two (the graphs keep batch dynamic).
+    # (one token); a 75-token prefill; a batch of two (the graphs keep batch dynamic); and
+    # each with attention_mask of ones, then with a 0 (a key hidden from every query).
     cases = []
-    for b, positions, p in [(1, [10, 11, 14], 6), (1, [0, 1, 2, 3, 4], 0), (1, [37], 30), (2, [5, 9, 12], 4)]:
+    for b, positions, p in [(1, [10, 11, 14], 6), (1, [0, 1, 2, 3, 4], 0), (1, [37], 30), (1, list(range(75)), 0),
+                            (2, [5, 9, 12], 4)]:
         t = len(positions)
-        inputs = {"hidden_states": torch.randn(b, t, d), "position_ids": torch.tensor([positions] * b)}
-        for name in seg.input_names()[2:]:
-            inputs[name] = torch.randn(b, heads, p, dh)
-        cases.append(simple_case(seg, out_dir, file, inputs))
+        # A past key, or (no past) one in the middle: never a query's only key (the reference would give NaN).
+        for hidden_key in (None, p - 2 if p >= 2 else t // 2):
+            mask = torch.ones(b, p + t, dtype=torch.long)
+            if hidden_key is not None:
+                mask[:, hidden_key] = 0
+            inputs = {"hidden_states": torch.randn(b, t, d), "position_ids": torch.tensor([positions] * b),
+                      "attention_mask": mask, "query_weights": torch.rand(b, t)}
+            for name in seg.input_names():
+                if name.startswith("past_"):
+                    inputs[name] = torch.randn(b, heads, p, dh)
+            if seg.final:
+                inputs["logit_rows"] = torch.tensor(sorted({0, t // 2, t - 1}))
+            cases.append(simple_case(seg, out_dir, file, inputs))
     return cases
 
 
@@ -163,18 +210,82 @@ def sha256(path):
     return h.hexdigest()
 
 
-def fixture(pack, data, count=3, max_tokens=4):
-    items = []
+def fixture(pack, data, n_vis, count=3, max_tokens=4):
+    """The conformance fixture (contract v2): per case the conversation, the prompt ids the engine must build
+    from it (n_vis <image> tokens, the visual span, then `question: ... answer:`) and torch's results."""
+    cases = []
     for i in range(count):
         for tier, q, a in data.questions[i][:2]:
             tokens, step_logits, received = generate(pack, data.pixels([i]), q, max_tokens=max_tokens)
-            items.append({
-                "seed": data.meta["seed"], "index": i, "tier": tier,
-                "question": " ".join(data.vocab[t] for t in q), "expected_answer": data.vocab[a],
+            question = " ".join(data.vocab[t] for t in q)
+            cases.append({
+                "name": f"{tier} {data.meta['seed']}/{i}", "scene": {"seed": data.meta["seed"], "index": i},
+                "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}],
+                "input_ids": [IMAGE] * n_vis + [QUESTION] + list(q) + [ANSWER],
+                "visual_span": {"offset": 0, "length": n_vis},
                 "tokens": tokens, "first_logits": [round(v, 6) for v in step_logits[0].tolist()],
                 "attention_received": [round(v, 6) for v in received.tolist()],
+                "expected_answer": data.vocab[a],
             })
-    return {"max_tokens": max_tokens, "tolerance": {"logits": 1e-3, "attention": 1e-3}, "items": items}
+    return {"max_tokens": max_tokens, "tolerance": {"logits": 1e-3, "attention": 1e-3}, "cases": cases}
+
+
+def write_pack(role, cfg, enc, dec, ck, out_dir, data, cases, version=None, source=None):
+    """Exports one model of the pair as a v2 pack in out_dir (graphs, tokenizer, fixture, manifest); appends the
+    graphs' verification cases to cases."""
+    meta = cfg["data_meta"]
+    segments, n_vis = export_pack(role, cfg, enc, dec, ck, out_dir, cases)
+    json.dump(tokenizer_json(cfg["vocab"]), open(os.path.join(out_dir, "tokenizer.json"), "w"), indent=1)
+    pack = ReferencePack(enc, dec, SPLITS[role])
+    fix = fixture(pack, data, n_vis)
+    json.dump(fix, open(os.path.join(out_dir, "fixture.json"), "w"))
+    files = ["vision.onnx", "embed.onnx", "tokenizer.json"] + [s["file"] for s in segments]
+    weights = hashlib.sha256(b"".join(open(os.path.join(out_dir, f), "rb").read() for f in files)).hexdigest()[:10]
+    enc_macs = n_vis * sum(m.in_features * m.out_features for m in enc.mlp if isinstance(m, torch.nn.Linear))
+    proj_macs = n_vis * projector_macs(dec)
+    vocab = cfg["vocab"]
+    manifest = {
+        "format": CONTRACT, "family": FAMILY, "role": role, "name": f"stitch-scenes-{role}",
+        "version": version or f"1.0.0+{weights}",
+        "image": {
+            "processor": "fixed", "tile": {"width": meta["side"], "height": meta["side"]},
+            "min_tiles": 1, "max_tiles": 1, "thumbnail": False,
+            "resample": "lanczos",  # the engine resizes with sharp's default (lanczos3)
+            "rescale": 1 / 255, "mean": [0.5] * 3, "std": [0.25] * 3,  # scene_data.PIXEL_MEAN / PIXEL_STD
+            "patch_px": meta["cellPx"], "pixel_shuffle": 1, "grid": {"rows": meta["grid"], "cols": meta["grid"]},
+            "tokens_per_tile": n_vis,
+        },
+        "prompt": {
+            "tokenizer": "tokenizer.json", "chat_template": CHAT_TEMPLATE, "default_system_prompt": None,
+            "image_placeholder": "<image>", "image_span": {"start": None, "context": "<image>", "end": None},
+            "stop_token_ids": [vocab.index("<eos>")], "bos_token": None, "eos_token": None,
+            "max_text_tokens": MAX_QUESTION_TOKENS, "context_tokens": CONTEXT_TOKENS,
+        },
+        "decoder": {"hidden": dec.d, "layers": len(dec.layers), "heads": dec.heads, "kv_heads": dec.heads,
+                    "head_dim": dec.d // dec.heads, "mlp_hidden": 4 * dec.d,
+                    "mlp": "gelu",  # DecoderLayer.mlp: Linear, GELU, Linear
+                    "vocab": len(vocab), "rope": {"theta": ROPE_THETA, "positions": "1d"}, "dtype": "float32"},
+        "vision": {"hidden": dec.d, "flops_per_tile": 2 * (enc_macs + proj_macs)},
+        "split_layers": SPLITS[role],
+        "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments, "external_data": []},
+        "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},
+        "conformance": {"fixture": "fixture.json", "tolerance": fix["tolerance"]},
+        "provenance": {"source": source or "model-training/train_pair.py checkpoints",
+                       "exporter": "model-training/export_packs.py (torch.onnx TorchScript exporter, lean graphs of pack_graphs.py)",
+                       "torch": torch.__version__, "onnx": onnx.__version__, "opset": OPSET},
+        "training": {"steps": ck["step"] + (cfg[f"{role}_steps"] if ck["tuned"] else 0),
+                     "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
+                     "encoder_params": sum(p.numel() for p in enc.parameters()),
+                     "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
+                     "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_lr", f"{role}_steps", "encoder_steps",
+                                                             "encoder_hidden", "grounding_weight", f"{role}_hop_grounding_from",
+                                                             "device")},
+                                **({k: cfg.get(k) for k in (f"{role}_tune_steps", "tune_lr", "prune_share")} if ck["tuned"] else {}),
+                                **ck.get("arch", {})}},
+    }
+    json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=2)
+    print(f"wrote {out_dir}: {sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 1e6:.2f} MB")
+    return manifest
 
 
 def main():
@@ -185,47 +296,14 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     cfg, enc, models = load_models(args.run)
-    meta = cfg["data_meta"]
     fixture_dir = os.path.join(args.run, "fixture-data")
     subprocess.run(["npx", "tsx", "scene-generator/cli.ts", "--seed", "3", "--count", "3", "--format", "bin",
                     "--questions", "2", "--out", fixture_dir], cwd=ROOT, check=True, capture_output=True)
     data = SceneData(fixture_dir, vocab=cfg["vocab"])
     cases = []
     for role, (dec, ck) in models.items():
-        out_dir = os.path.join(args.out, f"stitch-scenes-{role}")
-        segments, n_vis = export_pack(role, cfg, enc, dec, ck, out_dir, cases)
-        json.dump(tokenizer_json(cfg["vocab"]), open(os.path.join(out_dir, "tokenizer.json"), "w"), indent=1)
-        pack = ReferencePack(enc, dec, SPLITS[role])
-        json.dump(fixture(pack, data), open(os.path.join(out_dir, "fixture.json"), "w"))
-        files = ["vision.onnx", "embed.onnx", "tokenizer.json"] + [s["file"] for s in segments]
-        weights = hashlib.sha256(b"".join(open(os.path.join(out_dir, f), "rb").read() for f in files)).hexdigest()[:10]
-        enc_macs = n_vis * sum(m.in_features * m.out_features for m in enc.mlp if isinstance(m, torch.nn.Linear))
-        proj_macs = n_vis * projector_macs(dec)
-        manifest = {
-            "format": "stitch-model-pack/1", "family": FAMILY, "role": role, "name": f"stitch-scenes-{role}",
-            "version": args.version or f"1.0.0+{weights}",
-            "image": {"width": meta["side"], "height": meta["side"], "mean": [0.5] * 3, "std": [0.25] * 3},
-            "visual_grid": {"rows": meta["grid"], "cols": meta["grid"], "patch_px": meta["cellPx"]},
-            "tokenizer": "tokenizer.json",
-            "prompt_template": "<image> question: {question} answer:",
-            "image_token": "<image>", "stop_tokens": ["<eos>"], "max_question_tokens": 24,
-            "decoder": {"hidden": dec.d, "heads": dec.heads, "layers": len(dec.layers), "mlp_hidden": 4 * dec.d,
-                        "vocab": len(cfg["vocab"]), "vision_flops_per_image": 2 * (enc_macs + proj_macs)},
-            "split_layers": SPLITS[role],
-            "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments},
-            "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},
-            "training": {"steps": ck["step"] + (cfg[f"{role}_steps"] if ck["tuned"] else 0),
-                         "params": sum(p.numel() for p in dec.parameters() if p.requires_grad),
-                         "encoder_params": sum(p.numel() for p in enc.parameters()),
-                         "heldout_accuracy": ck["history"][-1] if ck["history"] else None,
-                         "config": {**{k: cfg.get(k) for k in ("seed", "batch", "turns", "lr", f"{role}_lr", f"{role}_steps", "encoder_steps",
-                                                                 "encoder_hidden", "grounding_weight", f"{role}_hop_grounding_from",
-                                                                 "device")},
-                                    **({k: cfg.get(k) for k in (f"{role}_tune_steps", "tune_lr", "prune_share")} if ck["tuned"] else {}),
-                                    **ck.get("arch", {})}},
-        }
-        json.dump(manifest, open(os.path.join(out_dir, "manifest.json"), "w"), indent=2)
-        print(f"wrote {out_dir}: {sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 1e6:.2f} MB")
+        write_pack(role, cfg, enc, dec, ck, os.path.join(args.out, f"stitch-scenes-{role}"), data, cases,
+                   version=args.version, source=f"{args.run} checkpoints (model-training/train_pair.py)")
     worst = verify_with_onnxruntime(cases)
     print(f"all graphs verified: max abs error {worst:.2e}")
 

@@ -1,13 +1,17 @@
-"""The exported graphs of a model pack, as torch modules with the pack's I/O contract.
+"""The exported graphs of a model pack, as torch modules with the pack's I/O contract (v2,
+shared/schemas/model-pack.ts and model-packs/README.md):
 
 - VisionGraph:  pixel_values [B,3,H,W] -> visual_embeds [B,N,d]   (shared encoder + this model's projector)
 - EmbedGraph:   input_ids [B,T] -> inputs_embeds [B,T,d]
-- SegmentGraph: hidden_states [B,T,d], position_ids [B,T], past_key_<l>/past_value_<l> [B,H,P,dh]
-                -> hidden_out [B,T,d] (or logits [B,T,V] for the last segment),
+- SegmentGraph: hidden_states [B,T,d], position_ids [B,T], attention_mask [B,P+T] (1 = attend, with the causal
+                order), query_weights [B,T], past_key_<l>/past_value_<l> [B,H,P,dh], and in the last segment
+                logit_rows [R]
+                -> hidden_out [B,T,d] (or logits [B,R,V] of the rows asked for, in the last segment),
                    present_key_<l>/present_value_<l> [B,H,P+T,dh],
-                   attention [B,T,P+T]: attention each key receives from each query, summed over
-                              the segment's layers and heads (what SGP aggregates),
-                   attention_last [B,T,P+T]: the same at the segment's last layer only (what FastV reads).
+                   attention_received [B,P+T]: attention each key receives, summed over the segment's layers
+                              and heads and over the queries weighted by query_weights (what SGP aggregates),
+                   attention_last [B,P+T]: the last query's attention at the segment's last layer, summed over
+                              heads (what FastV reads).
 
 VisionGraph and SegmentGraph run the training modules' own forwards: they are the
 reference. What gets exported are LeanVisionGraph and LeanSegmentGraph, the same
@@ -54,10 +58,18 @@ class SegmentGraph(nn.Module):
             self.ln_f = decoder.ln_f
             self.lm_head = decoder.lm_head
 
-    def forward(self, hidden_states, position_ids, *past):
-        return self.run_layers(hidden_states, past, lambda layer, x, pk, pv: layer(x, position_ids, pk, pv))
+    def forward(self, hidden_states, position_ids, attention_mask, query_weights, *rest):
+        past, rows = self.split_rest(rest)
+        hidden = attention_mask == 0  # [B, keys]: DecoderLayer's key padding (-inf)
+        return self.run_layers(hidden_states, past, query_weights, rows,
+                               lambda layer, x, pk, pv: layer(x, position_ids, pk, pv, key_padding=hidden))
 
-    def run_layers(self, x, past, apply):
+    def split_rest(self, rest):
+        """(past tensors, logit_rows or None) from the inputs after query_weights."""
+        n = 2 * len(self.layers)
+        return rest[:n], (rest[n] if self.final else None)
+
+    def run_layers(self, x, past, query_weights, rows, apply):
         """The segment's layers in order (apply(layer, x, past_k, past_v) -> x, k, v, probs),
         with the attention sums and the head on the last segment."""
         presents, attention, last = [], None, None
@@ -67,20 +79,22 @@ class SegmentGraph(nn.Module):
             summed = probs.sum(dim=1)  # over heads: [B,T,P+T]
             attention = summed if attention is None else attention + summed
             last = summed
-        out = self.lm_head(self.ln_f(x)) if self.final else x
-        return (out, *presents, attention, last)
+        # The logits of the rows asked for: LayerNorm and head are per row, so gathering first gives the same numbers.
+        out = self.lm_head(self.ln_f(x.index_select(1, rows))) if self.final else x
+        received = (query_weights.unsqueeze(1) @ attention).squeeze(1)  # [B,P+T]
+        return (out, *presents, received, last[:, -1])
 
     def input_names(self):
-        names = ["hidden_states", "position_ids"]
+        names = ["hidden_states", "position_ids", "attention_mask", "query_weights"]
         for layer in range(self.first, self.end):
             names += [f"past_key_{layer}", f"past_value_{layer}"]
-        return names
+        return names + (["logit_rows"] if self.final else [])
 
     def output_names(self):
         names = ["logits" if self.final else "hidden_out"]
         for layer in range(self.first, self.end):
             names += [f"present_key_{layer}", f"present_value_{layer}"]
-        return names + ["attention", "attention_last"]
+        return names + ["attention_received", "attention_last"]
 
 
 class _ReshapeKeeping(torch.autograd.Function):
@@ -123,7 +137,7 @@ def rotate_pairs(dh):
 
 class LeanSegmentGraph(SegmentGraph):
     """SegmentGraph's outputs from the same weights and arithmetic, written for export:
-    the rotary cos/sin tables and the causal mask are built once per segment
+    the rotary cos/sin tables and the causal + attention_mask bias are built once per segment
     instead of in every layer, reshapes use constant shapes, and queries and keys
     are rotated together. Export only; training and the reference use DecoderLayer.forward."""
 
@@ -134,17 +148,24 @@ class LeanSegmentGraph(SegmentGraph):
         self.register_buffer("inv_freq", rotary_inv_freq(dh), persistent=False)
         self.register_buffer("rotate", rotate_pairs(dh), persistent=False)
 
-    def forward(self, hidden_states, position_ids, *past):
+    def forward(self, hidden_states, position_ids, attention_mask, query_weights, *rest):
+        past, rows = self.split_rest(rest)
         x = hidden_states
         # Rotary tables at these positions, [B,1,T,dh] (broadcast over heads).
         angles = position_ids.to(torch.float32)[:, None, :, None] * self.inv_freq
         cos, sin = torch.cos(angles), torch.sin(angles)
-        # Causal in cache-index space, as DecoderLayer.forward: query i sees keys 0..p+i.
+        # One additive bias for every layer, [B,1,T,P+T]: -inf where the causal order hides a key (in cache-index
+        # space, as DecoderLayer.forward: query i sees keys 0..p+i), float32's min where attention_mask is 0, else
+        # 0, so a visible score is unchanged. DecoderLayer puts -inf on masked keys; the same probabilities
+        # (exactly 0 there) except for a query whose keys are all masked, which gets a finite row instead of NaN.
         t, p = x.shape[1], past[0].shape[2]
         hide = torch.arange(p + t)[None, :] > (torch.arange(t) + p)[:, None]  # [T, P+T]
-        return self.run_layers(x, past, lambda layer, x, pk, pv: self.layer(layer, x, cos, sin, hide, pk, pv))
+        masked = torch.where(attention_mask == 0, torch.tensor(torch.finfo(torch.float32).min), torch.tensor(0.0))
+        bias = torch.where(hide, torch.tensor(float("-inf")), masked[:, None, None, :])
+        return self.run_layers(x, past, query_weights, rows,
+                               lambda layer, x, pk, pv: self.layer(layer, x, cos, sin, bias, pk, pv))
 
-    def layer(self, layer, x, cos, sin, hide, past_k, past_v):
+    def layer(self, layer, x, cos, sin, bias, past_k, past_v):
         """DecoderLayer.forward with the segment's tables."""
         h = self.heads
         d = layer.out.in_features
@@ -156,7 +177,7 @@ class LeanSegmentGraph(SegmentGraph):
         k = torch.cat([past_k, k], dim=2)
         v = torch.cat([past_v, v], dim=2)
         scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
-        scores = scores.masked_fill(hide, float("-inf"))
+        scores = scores + bias
         probs = torch.softmax(scores, dim=-1)
         y = reshape_keeping((probs @ v).transpose(1, 2), 0, -1, d)
         x = x + layer.out(y)

@@ -41,12 +41,14 @@ def generate(pack, pixels, question_ids, max_tokens=4, keep=None, prune_at=None)
             # Layers before K keep their full KV caches; from K on only kept visual tokens remain.
             sel = torch.cat([torch.tensor(sorted(keep)), torch.arange(n, x.shape[1])])
             x, pos, cols = x[:, sel], pos[:, sel], cols[sel]
-        out = seg(x, pos, *pack.empty_past(seg))
+        t = x.shape[1]
+        # Text queries count for the SGP ranking; only the last row's logits are needed.
+        out = seg(x, pos, torch.ones(1, t, dtype=torch.long), (cols >= n).float()[None], *pack.empty_past(seg),
+                  *([torch.tensor([t - 1])] if seg.final else []))
         x = out[0]
         pasts.append(list(out[1:-2]))
         seg_cols.append(cols)
-        attention = out[-2][0]  # [T, T]
-        received[cols[cols < n]] += attention[cols >= n][:, cols < n].sum(0)
+        received[cols[cols < n]] += out[-2][0, : len(cols)][cols < n]  # [P+T] with P = 0
         layer_start += len(seg.layers)
     logits = x[0, -1]
     tokens, step_logits = [], []
@@ -61,11 +63,13 @@ def generate(pack, pixels, question_ids, max_tokens=4, keep=None, prune_at=None)
         p = torch.tensor([[next_pos]])
         next_pos += 1
         for si, seg in enumerate(pack.segments):
-            out = seg(h, p, *pasts[si])
+            keys = pasts[si][0].shape[2] + 1
+            out = seg(h, p, torch.ones(1, keys, dtype=torch.long), torch.ones(1, 1), *pasts[si],
+                      *([torch.tensor([0])] if seg.final else []))
             h = out[0]
             pasts[si] = list(out[1:-2])
             c = seg_cols[si]
-            att = out[-2][0, 0, : len(c)]
+            att = out[-2][0, : len(c)]
             received[c[c < n]] += att[c < n]
         logits = h[0, -1]
     return tokens, step_logits, received

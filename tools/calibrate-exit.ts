@@ -19,6 +19,7 @@ import {
 import { loadLargeEngine, loadSmallEngine } from "../gpu-worker/engine/engine.js";
 import { SERVING_DEFAULTS_FILE, type ServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { generateItem } from "../scene-generator/index.js";
+import { askAboutImage } from "../shared/index.js";
 
 const opts = new Command()
   .option("--packs <dir>", "model packs directory", "model-packs")
@@ -75,8 +76,8 @@ for (let i = 0; i < opts.count; i++) {
   const item = generateItem(opts.seed, i);
   const qa = item.questions[0] as { question: string; answer: string };
   const image = { hash: item.id, width: item.side, height: item.side, rgb: item.rgb };
-  const s = await small.runSmall({ image, question: qa.question, maxTokens: 4 });
-  const base = { image, question: qa.question, maxTokens: 4, pruneLayer: opts.pruneLayer };
+  const s = await small.runSmall({ image, messages: askAboutImage(qa.question), maxTokens: 4 });
+  const base = { image, messages: askAboutImage(qa.question), maxTokens: 4, pruneLayer: opts.pruneLayer };
   const sgp = await large.runLarge({ ...base, mode: "sgp", retention: opts.retention, ranking: s.ranking });
   const full = await large.runLarge({ ...base, mode: "large", retention: 1 });
   rows.push({

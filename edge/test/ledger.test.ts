@@ -72,7 +72,12 @@ describe("ledger", () => {
       exit_threshold: 0.7,
       fallback: "small",
       stream: false,
-      question: "what colour is the circle?",
+      messages: [
+        {
+          role: "user",
+          content: [{ type: "text", text: "what colour is the circle?" }, { type: "image" }],
+        },
+      ],
     });
     expect(call?.request.image).toMatchObject({ media_type: "image/png" });
     const deadline = Number(call?.deadline);

@@ -140,6 +140,14 @@ describe("request validation", () => {
     );
   });
 
+  it.each<[string, Record<string, unknown>, string]>([
+    ["temperature 0.7", { temperature: 0.7 }, "temperature"],
+    ["temperature 1", { temperature: 1 }, "temperature"],
+    ["top_p 0.9", { top_p: 0.9 }, "top_p"],
+  ])("sampling, which a greedy engine would silently ignore: %s", async (_name, params, param) => {
+    await expectRefused(await ask(key.key, chatBody(params)), 400, "unsupported_sampling", param);
+  });
+
   it("a bad Idempotency-Key or cache header", async () => {
     await expectRefused(
       await ask(key.key, chatBody(), { "idempotency-key": "has space" }),

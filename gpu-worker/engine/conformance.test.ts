@@ -1,63 +1,122 @@
 /**
- * Conformance of the TypeScript engine with the torch reference recorded by the
- * exporter (model-packs/<pack>/fixture.json): same greedy tokens, first-step
- * logits and SGP attention sums within the fixture's stated tolerance.
+ * Conformance of the TypeScript engine with the reference each pack's exporter recorded (fixture.json, from
+ * torch for the embedded pair, from transformers in eager attention for exported families): the same prompt
+ * ids from the chat template, greedy tokens, first-step logits and SGP attention sums within the fixture's
+ * stated tolerance, and, where recorded, a pruned run (visual tokens removed from layer K, positions kept).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { DecoderRun } from "./decoder-run.js";
+import type { Conversation } from "../../shared/index.js";
+import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { generate } from "./generate.js";
-import { loadModel } from "./loaded-model.js";
+import { toPixelValues } from "./image-processor/pixel-values.js";
+import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { readModelPack } from "./model-pack.js";
-import { Meter } from "./onnx-sessions.js";
-import { PACKS_DIR, sceneImage } from "./testing.js";
+import { floatTensor, Meter } from "./onnx-sessions.js";
+import { FIXTURE_PACKS_DIR, PACKS_DIR, sceneImage } from "./testing.js";
 
-interface FixtureItem {
-  seed: number;
-  index: number;
-  question: string;
+interface Run {
   tokens: number[];
   first_logits: number[];
+}
+interface FixtureCase extends Run {
+  name: string;
+  scene?: { seed: number; index: number };
+  /** The processor's tiles (uint8, before rescale), so the model is checked on exactly transformers' input. */
+  tiles_png_base64?: string[];
+  messages: Conversation;
+  input_ids: number[];
+  visual_span: { offset: number; length: number };
   attention_received: number[];
+  pruned?: Run & { layer: number; keep: number[] };
 }
 interface Fixture {
   max_tokens: number;
   tolerance: { logits: number; attention: number };
-  items: FixtureItem[];
+  cases: FixtureCase[];
 }
 
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
-  Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
+const PACKS = [
+  join(PACKS_DIR, "stitch-scenes-small"),
+  join(PACKS_DIR, "stitch-scenes-large"),
+  join(FIXTURE_PACKS_DIR, "internvl3-tiny-small"),
+  join(FIXTURE_PACKS_DIR, "internvl3-tiny-large"),
+].filter((dir) => existsSync(join(dir, "manifest.json")));
 
-describe.each(["stitch-scenes-small", "stitch-scenes-large"])("conformance of %s with the torch reference", (name) => {
-  const dir = join(PACKS_DIR, name);
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  return Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
+};
+
+/** The visual embeddings of a case: the recorded tiles through the vision graph, or the scene through the processor. */
+async function visualEmbeds(model: LoadedModel, c: FixtureCase, meter: Meter): Promise<Float32Array> {
+  if (c.scene) return (await model.vision.embed(sceneImage(c.scene.seed, c.scene.index), meter)).embeds;
+  const recipe = model.pack.manifest.image;
+  const tiles = await Promise.all(
+    (c.tiles_png_base64 ?? []).map(async (png) => {
+      const { data } = await sharp(Buffer.from(png, "base64"))
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return new Uint8Array(data);
+    }),
+  );
+  const pixels = floatTensor(toPixelValues(tiles, recipe), [tiles.length, 3, recipe.tile.height, recipe.tile.width]);
+  const out = await meter.run(model.sessions.vision, { pixel_values: pixels });
+  return out.visual_embeds?.data as Float32Array;
+}
+
+async function greedy(model: LoadedModel, embeds: Float32Array, c: FixtureCase, maxTokens: number, prune?: PruneAt) {
+  const meter = new Meter();
+  const firstRun = new DecoderRun(model, meter, c.visual_span);
+  const firstLogits = await firstRun.prefill(embeds, prune);
+  const run = new DecoderRun(model, meter, c.visual_span);
+  const gen = await generate({
+    run,
+    embeds,
+    promptLength: c.input_ids.length,
+    maxTokens,
+    stopIds: model.prompt.stopIds,
+    decode: model.prompt.decode,
+    prune,
+  });
+  const tokens = gen.finishReason === "stop" ? [...gen.tokens, model.prompt.stopId] : gen.tokens;
+  return { firstLogits, tokens, received: run.received };
+}
+
+describe.each(PACKS)("conformance of %s with its recorded reference", (dir) => {
   const fixture = JSON.parse(readFileSync(join(dir, "fixture.json"), "utf8")) as Fixture;
+  let model: LoadedModel | undefined;
+  const load = async () => {
+    model ??= await loadModel(await readModelPack(dir), { executionProviders: ["cpu"], threads: 1 }, 1 << 20);
+    return model;
+  };
 
-  it.each(fixture.items.map((item, i) => [i, item] as const))("item %i", async (_i, item) => {
-    const model = await loadModel(await readModelPack(dir), { executionProviders: ["cpu"], threads: 1 }, 1 << 20);
+  it.each(fixture.cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const m = await load();
     const meter = new Meter();
-    const { embeds } = await model.vision.embed(sceneImage(item.seed, item.index), meter);
-    const { textIds } = model.prompt.build(item.question);
-    const prefill = await new DecoderRun(model, meter).prefill(embeds, textIds);
-    const vocab = model.dims.vocab;
-    const firstLogits = prefill.logits.subarray((prefill.cols.length - 1) * vocab, prefill.cols.length * vocab);
-    expect(maxAbsDiff(firstLogits, item.first_logits)).toBeLessThanOrEqual(fixture.tolerance.logits);
+    const visual = await visualEmbeds(m, c, meter);
+    const { hidden } = m.dims;
+    expect(visual.length / hidden).toBe(c.visual_span.length);
 
-    const run = new DecoderRun(model, meter);
-    const gen = await generate({
-      run,
-      visual: embeds,
-      textIds,
-      numVisual: model.numVisual,
-      vocab,
-      maxTokens: fixture.max_tokens,
-      stopIds: model.prompt.stopIds,
-      decode: model.prompt.decode,
-    });
-    const stop = [...model.prompt.stopIds][0] as number;
-    const tokens = gen.finishReason === "stop" ? [...gen.tokens, stop] : gen.tokens;
-    expect(tokens).toEqual(item.tokens);
-    expect(maxAbsDiff(run.received, item.attention_received)).toBeLessThanOrEqual(fixture.tolerance.attention);
+    const prompt = m.prompt.build(c.messages, c.visual_span.length);
+    expect(prompt.ids).toEqual(c.input_ids);
+    expect(prompt.span).toEqual(c.visual_span);
+    const embeds = await m.embedTokens(prompt.ids, meter);
+    embeds.set(visual, prompt.span.offset * hidden);
+
+    const full = await greedy(m, embeds, c, fixture.max_tokens);
+    expect(maxAbsDiff(full.firstLogits, c.first_logits)).toBeLessThanOrEqual(fixture.tolerance.logits);
+    expect(full.tokens).toEqual(c.tokens);
+    expect(maxAbsDiff(full.received, c.attention_received)).toBeLessThanOrEqual(fixture.tolerance.attention);
+
+    if (c.pruned) {
+      const keep = c.pruned.keep;
+      const pruned = await greedy(m, embeds, c, fixture.max_tokens, { layer: c.pruned.layer, choose: () => keep });
+      expect(maxAbsDiff(pruned.firstLogits, c.pruned.first_logits)).toBeLessThanOrEqual(fixture.tolerance.logits);
+      expect(pruned.tokens).toEqual(c.pruned.tokens);
+    }
   });
 });

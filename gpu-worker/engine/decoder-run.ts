@@ -1,12 +1,14 @@
 /**
- * One request's pass through a pack's decoder segments: a prefill over
- * [visual tokens][text] and then one step per generated token, with a KV cache
- * per segment. It accumulates the attention each visual token receives from the
- * text queries and generated tokens (summed over every layer and head), and can
- * prune visual tokens at a segment boundary: layers before it keep every token,
- * layers from it on keep only the chosen ones, with their original position ids.
+ * One request's pass through a pack's decoder segments: a prefill over the prompt (text around one contiguous
+ * visual span) and then one step per generated token, with a KV cache per segment. Each segment graph returns
+ * the attention every key position receives, already summed over its layers and heads and weighted by which
+ * queries count (pack contract v2); this run adds the visual part of it up into `received`, SGP's ranking
+ * (see accumulate-attention.ts). It can prune visual tokens at a segment boundary: layers before it keep every
+ * token, layers from it on keep only the chosen ones, with their original position ids.
  */
 import type ort from "onnxruntime-node";
+import { type AttentionAccumulator, countedQueries, newAccumulator } from "./accumulate-attention.js";
+import type { VisualSpan } from "./build-prompt.js";
 import { estimateSegment, type LoadedModel } from "./loaded-model.js";
 import { floatTensor, int64Tensor, type Meter } from "./onnx-sessions.js";
 import { selectRows } from "./select-tokens.js";
@@ -15,115 +17,122 @@ export interface PruneAt {
   /** Segment boundary (layer index) from which only the kept visual tokens remain; 0 = before the first layer. */
   layer: number;
   /**
-   * Original indices of the visual tokens to keep. Receives the attention of the
-   * last prefill query at the layer just before the boundary (for FastV).
+   * Indices (within the visual span) of the visual tokens to keep. Receives the attention of the last prefill
+   * query at the layer just before the boundary, per visual token (for FastV).
    */
   choose: (lastQueryAttention: Float32Array | undefined) => number[];
 }
 
+type Segment = LoadedModel["sessions"]["segments"][number];
+
 interface SegmentState {
   past: ort.Tensor[];
-  /** Original index of each cache column of the prefill (visual tokens are < numVisual). */
+  /** Original prompt position of each cache column of the prefill. */
   cols: number[];
 }
 
 export class DecoderRun {
-  readonly received: Float32Array;
+  private readonly attention: AttentionAccumulator;
   private readonly segments: SegmentState[] = [];
   visualKept: number;
 
   constructor(
     private readonly model: LoadedModel,
     private readonly meter: Meter,
+    private readonly span: VisualSpan,
   ) {
-    this.received = new Float32Array(model.numVisual);
-    this.visualKept = model.numVisual;
+    this.attention = newAccumulator(span);
+    this.visualKept = span.length;
+  }
+
+  /** Attention each visual token received so far, summed over every layer and head (SGP's ranking). */
+  get received(): Float32Array {
+    return this.attention.received;
   }
 
   /**
-   * Runs the prompt. Returns the logits of every remaining position ([rows × vocab])
-   * and the original index of each row (text position k is index numVisual + k).
+   * Runs the prompt ([T × hidden] embeddings, visual rows in the span). Returns the logits of the prompt
+   * positions asked for (default: the last one), [rows × vocab] in that order.
    */
-  async prefill(
-    visual: Float32Array,
-    textIds: number[],
-    prune?: PruneAt,
-  ): Promise<{ logits: Float32Array; cols: number[] }> {
+  async prefill(embeds: Float32Array, prune?: PruneAt, logitPositions?: number[]): Promise<Float32Array> {
     const { hidden } = this.model.dims;
-    const n = this.model.numVisual;
-    const textEmbeds = this.embed(textIds);
-    let x: Float32Array = new Float32Array(visual.length + textEmbeds.length);
-    x.set(visual);
-    x.set(textEmbeds, visual.length);
-    let cols = [...Array(n + textIds.length).keys()];
+    let x = embeds;
+    let cols = [...Array(embeds.length / hidden).keys()];
+    const wanted = logitPositions ?? [cols.length - 1];
     let lastQueryAttention: Float32Array | undefined;
     for (const seg of this.model.sessions.segments) {
       if (prune && prune.layer === seg.firstLayer) {
-        const keep = [...new Set(prune.choose(lastQueryAttention))]
-          .filter((i) => i >= 0 && i < n)
-          .sort((a, b) => a - b);
-        const rows = [...keep.map((k) => cols.indexOf(k)), ...textRows(cols, n)];
+        const rows = this.keptRows(cols, prune.choose(lastQueryAttention));
         x = selectRows(x, hidden, rows);
         cols = rows.map((r) => cols[r] as number);
-        this.visualKept = keep.length;
       }
-      const t = cols.length;
-      const out = await this.runSegment(seg, x, cols, this.emptyPast(seg.endLayer - seg.firstLayer));
+      const logitRows = wanted.map((position) => cols.indexOf(position));
+      const out = await this.runSegment(seg, x, cols, countedQueries(cols, this.span), this.emptyPast(seg), logitRows);
       this.segments.push({ past: out.presents, cols });
-      this.accumulate(out.attention, cols, textRows(cols, n), t);
-      lastQueryAttention = this.lastRow(out.attentionLast, cols, t);
-      x = out.hidden;
-    }
-    return { logits: x, cols };
-  }
-
-  /** Feeds one generated token at `position`; returns its next-token logits. */
-  async step(tokenId: number, position: number): Promise<Float32Array> {
-    let x: Float32Array = this.embed([tokenId]);
-    for (const [i, seg] of this.model.sessions.segments.entries()) {
-      const state = this.segments[i] as SegmentState;
-      const out = await this.runSegment(seg, x, [position], state.past);
-      state.past = out.presents;
-      this.accumulate(out.attention, state.cols, [0], out.attention.length);
+      this.attention.add(out.attentionReceived, cols);
+      lastQueryAttention = this.attention.visualRow(out.attentionLast, cols);
       x = out.hidden;
     }
     return x;
   }
 
-  /** Rows of the token-embedding table tabulated at load (see loaded-model.ts). */
-  private embed(ids: number[]): Float32Array {
-    const { hidden } = this.model.dims;
-    const table = this.model.tokenEmbeddings;
-    const out = new Float32Array(ids.length * hidden);
-    for (const [i, id] of ids.entries()) out.set(table.subarray(id * hidden, (id + 1) * hidden), i * hidden);
-    return out;
+  /** Feeds one generated token at `position`; returns its next-token logits. */
+  async step(tokenId: number, position: number): Promise<Float32Array> {
+    let x: Float32Array = await this.model.embedTokens([tokenId], this.meter);
+    for (const [i, seg] of this.model.sessions.segments.entries()) {
+      const state = this.segments[i] as SegmentState;
+      const out = await this.runSegment(seg, x, [position], [1], state.past, [0]);
+      state.past = out.presents;
+      this.attention.add(out.attentionReceived, state.cols);
+      x = out.hidden;
+    }
+    return x;
   }
 
-  private emptyPast(layers: number): ort.Tensor[] {
-    const { heads, headDim } = this.model;
-    return Array.from({ length: 2 * layers }, () => floatTensor(new Float32Array(0), [1, heads, 0, headDim]));
+  /** Rows to keep at a pruning boundary: every text row, and the chosen visual ones, in prompt order. */
+  private keptRows(cols: number[], chosen: number[]): number[] {
+    const { offset, length } = this.span;
+    const keep = new Set(chosen.filter((i) => Number.isInteger(i) && i >= 0 && i < length));
+    this.visualKept = keep.size;
+    const rows: number[] = [];
+    cols.forEach((c, r) => {
+      if (c < offset || c >= offset + length || keep.has(c - offset)) rows.push(r);
+    });
+    return rows;
+  }
+
+  private emptyPast(seg: Segment): ort.Tensor[] {
+    const { kvHeads, headDim } = this.model.dims;
+    const layers = seg.endLayer - seg.firstLayer;
+    return Array.from({ length: 2 * layers }, () => floatTensor(new Float32Array(0), [1, kvHeads, 0, headDim]));
   }
 
   private async runSegment(
-    seg: LoadedModel["sessions"]["segments"][number],
+    seg: Segment,
     x: Float32Array,
     positions: number[],
+    queryWeights: number[],
     past: ort.Tensor[],
+    logitRows: number[],
   ) {
     const { hidden } = this.model.dims;
     const t = x.length / hidden;
+    const pastLen = (past[0]?.dims[2] as number) ?? 0;
+    const final = seg.endLayer === this.model.dims.layers;
     const feeds: Record<string, ort.Tensor> = {
       hidden_states: floatTensor(x, [1, t, hidden]),
       position_ids: int64Tensor(positions, [1, t]),
+      // Batch 1 without padding: every key is visible; the causal order is the graph's.
+      attention_mask: int64Tensor(new Array<number>(pastLen + t).fill(1), [1, pastLen + t]),
+      query_weights: floatTensor(Float32Array.from(queryWeights), [1, t]),
     };
+    if (final) feeds.logit_rows = int64Tensor(logitRows, [logitRows.length]);
     for (let l = seg.firstLayer; l < seg.endLayer; l++) {
       feeds[`past_key_${l}`] = past[2 * (l - seg.firstLayer)] as ort.Tensor;
       feeds[`past_value_${l}`] = past[2 * (l - seg.firstLayer) + 1] as ort.Tensor;
     }
-    const pastLen = (past[0]?.dims[2] as number) ?? 0;
     const out = await this.meter.run(seg.session, feeds);
-    const final = seg.endLayer === this.model.dims.layers;
-    this.meter.flops += estimateSegment(this.model, seg, t, pastLen + t, final);
+    this.meter.flops += estimateSegment(this.model, seg, t, pastLen + t, final ? logitRows.length : 0);
     const presents: ort.Tensor[] = [];
     for (let l = seg.firstLayer; l < seg.endLayer; l++) {
       presents.push(out[`present_key_${l}`] as ort.Tensor, out[`present_value_${l}`] as ort.Tensor);
@@ -131,44 +140,13 @@ export class DecoderRun {
     return {
       hidden: (final ? out.logits?.data : out.hidden_out?.data) as Float32Array,
       presents,
-      attention: out.attention?.data as Float32Array,
+      attentionReceived: out.attention_received?.data as Float32Array,
       attentionLast: out.attention_last?.data as Float32Array,
     };
-  }
-
-  /**
-   * Adds the attention that visual keys receive from the given query rows.
-   * `attention` is [queries × keys]; key j < cols.length is prefill column cols[j].
-   */
-  private accumulate(attention: Float32Array, cols: number[], queryRows: number[], keys: number): void {
-    const n = this.model.numVisual;
-    for (const q of queryRows) {
-      for (let j = 0; j < cols.length; j++) {
-        const c = cols[j] as number;
-        if (c < n) (this.received[c] as number) += attention[q * keys + j] as number;
-      }
-    }
-  }
-
-  /** The last query's attention over visual tokens, indexed by original visual index. */
-  private lastRow(attention: Float32Array, cols: number[], t: number): Float32Array {
-    const n = this.model.numVisual;
-    const row = new Float32Array(n);
-    cols.forEach((c, j) => {
-      if (c < n) row[c] = attention[(t - 1) * t + j] as number;
-    });
-    return row;
   }
 
   /** Drops the KV caches once the run is over (keeps memory flat between requests). */
   release(): void {
     this.segments.length = 0;
   }
-}
-
-/** Rows of the prompt that are text (the queries SGP counts during prefill). */
-function textRows(cols: number[], numVisual: number): number[] {
-  const rows: number[] = [];
-  for (let i = 0; i < cols.length; i++) if ((cols[i] as number) >= numVisual) rows.push(i);
-  return rows;
 }

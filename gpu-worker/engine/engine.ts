@@ -4,6 +4,7 @@
  * and warm up before returning.
  */
 import { InvalidRequestError, type Metering } from "../../shared/index.js";
+import type { VisualSpan } from "./build-prompt.js";
 import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
@@ -62,65 +63,93 @@ async function load(options: EngineOptions, role: "small" | "large"): Promise<Lo
 
 /** One throwaway pass so the first real request does not pay for lazy initialisation. */
 async function warmUp(model: LoadedModel): Promise<void> {
-  const { width, height } = model.info.imageSize;
+  const { width, height } = model.info.image.tile;
   const blank: DecodedImage = { hash: "warm-up", width, height, rgb: new Uint8Array(width * height * 3).fill(235) };
   const meter = new Meter();
   const { embeds } = await model.vision.embed(blank, meter);
-  await new DecoderRun(model, meter).prefill(embeds, model.prompt.warmupIds);
+  const span = { offset: 0, length: embeds.length / model.dims.hidden };
+  await new DecoderRun(model, meter, span).prefill(embeds);
 }
 
-function metering(
-  model: LoadedModel,
-  meter: Meter,
-  promptTokens: number,
-  completion: number,
-  kept: number,
-  gpuClass: string,
-): Metering {
+function metering(meter: Meter, answered: Answered, kept: number, gpuClass: string): Metering {
   return {
     accelerator_ms: meter.acceleratorMs,
     flops: meter.flops,
-    visual_tokens_total: model.numVisual,
+    visual_tokens_total: answered.span.length,
     visual_tokens_kept: kept,
-    prompt_tokens: promptTokens,
-    completion_tokens: completion,
+    prompt_tokens: answered.promptLength,
+    completion_tokens: answered.gen.probabilities.length,
     gpu_class: gpuClass,
   };
 }
 
-interface Answered {
+/** A generation and the prompt it read (SEE's re-read reads the same embeddings again). */
+interface Answered extends PreparedPrompt {
   gen: Generation;
   run: DecoderRun;
   meter: Meter;
-  embeds: Float32Array;
-  textIds: number[];
 }
 
-/** Prompt → visual embeddings (cached) → greedy generation, with optional pruning; the one loop both models share. */
+type AnswerInput = Pick<SmallRequest, "image" | "messages" | "maxTokens" | "signal"> & { onToken?: OnToken };
+
+/**
+ * Visual embeddings (cached) → prompt through the chat template with the visual span → greedy generation,
+ * optionally pruned; the one loop both models share.
+ */
 async function answerWith(
   model: LoadedModel,
-  req: { image: DecodedImage; question: string; maxTokens: number; signal?: AbortSignal; onToken?: OnToken },
-  prune?: PruneAt,
+  req: AnswerInput,
+  prune?: (visualTokens: number) => PruneAt | undefined,
 ): Promise<Answered> {
-  const { textIds } = model.prompt.build(req.question);
   const meter = new Meter();
-  const { embeds } = await model.vision.embed(req.image, meter);
-  const run = new DecoderRun(model, meter);
+  const prompt = await preparePrompt(model, req, meter);
+  checkContext(model, prompt.promptLength, req.maxTokens);
+  const run = new DecoderRun(model, meter, prompt.span);
   const gen = await generate({
     run,
-    visual: embeds,
-    textIds,
-    numVisual: model.numVisual,
-    vocab: model.dims.vocab,
+    embeds: prompt.embeds,
+    promptLength: prompt.promptLength,
     maxTokens: req.maxTokens,
     stopIds: model.prompt.stopIds,
     decode: model.prompt.decode,
-    prune,
+    prune: prune?.(prompt.span.length),
     onToken: req.onToken,
     signal: req.signal,
   });
   run.release();
-  return { gen, run, meter, embeds, textIds };
+  return { gen, run, meter, ...prompt };
+}
+
+export interface PreparedPrompt {
+  /** [T × hidden]: text embeddings with the visual embeddings in the span. */
+  embeds: Float32Array;
+  span: VisualSpan;
+  promptLength: number;
+}
+
+/** The decoder's input for one image and conversation: visual embeddings (cached) placed in the templated prompt. */
+export async function preparePrompt(
+  model: LoadedModel,
+  req: Pick<SmallRequest, "image" | "messages">,
+  meter: Meter,
+): Promise<PreparedPrompt> {
+  const { hidden } = model.dims;
+  const { embeds: visual } = await model.vision.embed(req.image, meter);
+  const { ids, span } = model.prompt.build(req.messages, visual.length / hidden);
+  const embeds = await model.embedTokens(ids, meter);
+  embeds.set(visual, span.offset * hidden);
+  return { embeds, span, promptLength: ids.length };
+}
+
+function checkContext(model: LoadedModel, promptLength: number, maxTokens: number): void {
+  const limit = model.pack.manifest.prompt.context_tokens;
+  if (promptLength + maxTokens > limit) {
+    throw new InvalidRequestError(
+      `The prompt (${promptLength} tokens with the image) plus max_tokens ${maxTokens} exceeds this model's ${limit}`,
+      "context_length_exceeded",
+      "messages",
+    );
+  }
 }
 
 export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngine & { model: LoadedModel }> {
@@ -130,22 +159,22 @@ export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngi
   return {
     model,
     pack: model.info,
-    checkQuestion: (q) => void model.prompt.build(q),
+    checkConversation: (messages) => model.prompt.check(messages),
     async runSmall(req: SmallRequest): Promise<SmallResult> {
-      const { gen, run, meter, embeds, textIds } = await answerWith(model, req);
+      const answered = await answerWith(model, req);
+      const { gen, run, meter } = answered;
       const ranking = [...run.received];
       const reread = needsReread(policy.rule, options.scoreEveryRule)
-        ? await scoreConsistency(model, meter, embeds, textIds, gen, topVisualTokens(ranking, policy.retention))
+        ? await scoreConsistency(model, meter, answered, gen, topVisualTokens(ranking, policy.retention))
         : null;
       const { shouldExit, ...exit } = decideExit(gen.probabilities, reread, policy, req.exitThreshold);
-      const prompt = model.numVisual + textIds.length;
       return {
         answer: gen.text,
         finishReason: gen.finishReason,
         ranking,
         exit,
         shouldExit,
-        metering: metering(model, meter, prompt, gen.probabilities.length, model.numVisual, gpuClass),
+        metering: metering(meter, answered, answered.span.length, gpuClass),
       };
     },
   };
@@ -157,23 +186,23 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
   return {
     model,
     pack: model.info,
-    checkQuestion: (q) => void model.prompt.build(q),
+    checkConversation: (messages) => model.prompt.check(messages),
     async runLarge(req: LargeRequest): Promise<LargeResult> {
-      const { gen, run, meter, textIds } = await answerWith(model, req, pruning(model, req));
-      const prompt = model.numVisual + textIds.length;
+      checkPruning(model, req);
+      const answered = await answerWith(model, req, (n) => pruning(req, n));
       return {
-        answer: gen.text,
-        finishReason: gen.finishReason,
-        ranking: [...run.received],
-        metering: metering(model, meter, prompt, gen.probabilities.length, run.visualKept, gpuClass),
+        answer: answered.gen.text,
+        finishReason: answered.gen.finishReason,
+        ranking: [...answered.run.received],
+        metering: metering(answered.meter, answered, answered.run.visualKept, gpuClass),
       };
     },
   };
 }
 
-/** Validates the pruning parameters against the pack and returns the pruning rule of the mode. */
-function pruning(model: LoadedModel, req: LargeRequest): PruneAt | undefined {
-  if (req.mode === "large") return undefined;
+/** Validates the pruning parameters against the pack, before any model runs. */
+function checkPruning(model: LoadedModel, req: LargeRequest): void {
+  if (req.mode === "large") return;
   if (!model.info.splitLayers.includes(req.pruneLayer)) {
     throw new InvalidRequestError(
       `prune_layer must be one of ${model.info.splitLayers.join(", ")} for ${model.info.name}`,
@@ -184,16 +213,21 @@ function pruning(model: LoadedModel, req: LargeRequest): PruneAt | undefined {
   if (!(req.retention > 0 && req.retention <= 1)) {
     throw new InvalidRequestError("retention must be in (0, 1]", "invalid_retention", "stitch.retention");
   }
+}
+
+/** The pruning rule of the mode, for an image of `visualTokens` tokens (known once the image is processed). */
+function pruning(req: LargeRequest, visualTokens: number): PruneAt | undefined {
+  if (req.mode === "large") return undefined;
   if (req.mode === "fastv") {
     // FastV: the large model's own attention at layer K-1, from the last prompt token.
     return {
       layer: req.pruneLayer,
-      choose: (last) => topVisualTokens(last ?? new Float32Array(model.numVisual), req.retention),
+      choose: (last) => topVisualTokens(last ?? new Float32Array(visualTokens), req.retention),
     };
   }
-  if (!req.ranking || req.ranking.length !== model.numVisual || !req.ranking.every(Number.isFinite)) {
+  if (!req.ranking || req.ranking.length !== visualTokens || !req.ranking.every(Number.isFinite)) {
     throw new InvalidRequestError(
-      `sgp needs the small model's ranking of all ${model.numVisual} visual tokens`,
+      `sgp needs the small model's ranking of all ${visualTokens} visual tokens of this image`,
       "invalid_ranking",
       "ranking",
     );

@@ -9,10 +9,9 @@ import type { FinishReason, OnToken } from "./types.js";
 
 export interface GenerateInput {
   run: DecoderRun;
-  visual: Float32Array;
-  textIds: number[];
-  numVisual: number;
-  vocab: number;
+  /** [T × hidden]: the whole prompt, visual rows in their span. */
+  embeds: Float32Array;
+  promptLength: number;
   maxTokens: number;
   stopIds: Set<number>;
   prune?: PruneAt;
@@ -31,28 +30,40 @@ export interface Generation {
 }
 
 export async function generate(input: GenerateInput): Promise<Generation> {
-  const { run, vocab } = input;
-  const prefill = await run.prefill(input.visual, input.textIds, input.prune);
-  const lastRow = prefill.cols.length - 1;
-  let logits = prefill.logits.subarray(lastRow * vocab, (lastRow + 1) * vocab);
-  let position = input.numVisual + input.textIds.length;
+  const { run } = input;
+  let logits = await run.prefill(input.embeds, input.prune);
+  // Generated tokens take the positions after the whole original prompt, pruned or not (as the reference does).
+  let position = input.promptLength;
   const tokens: number[] = [];
   const probabilities: number[] = [];
-  let emitted = "";
+  const stream = input.onToken && textStream(input.decode, input.onToken);
   for (;;) {
     input.signal?.throwIfAborted();
     const token = argmax(logits);
     probabilities.push(probabilityOf(logits, token));
     if (input.stopIds.has(token)) return finish(tokens, probabilities, "stop", input);
     tokens.push(token);
-    if (input.onToken) {
-      const text = input.decode(tokens);
-      if (text.length > emitted.length) input.onToken(text.slice(emitted.length));
-      emitted = text;
-    }
+    stream?.(tokens);
     if (tokens.length >= input.maxTokens) return finish(tokens, probabilities, "length", input);
     logits = await run.step(token, position++);
   }
+}
+
+/**
+ * Text deltas of a growing token list. A byte-level BPE token can end inside a multi-byte character, which
+ * decodes to U+FFFD until the next token completes it: such a tail is held back, so a stream never carries a
+ * broken character (the final answer is decoded whole).
+ */
+export function textStream(decode: (ids: number[]) => string, onToken: OnToken) {
+  let emitted = "";
+  return (tokens: number[]) => {
+    let text = decode(tokens);
+    while (text.endsWith("\uFFFD")) text = text.slice(0, -1);
+    if (text.length > emitted.length && text.startsWith(emitted)) {
+      onToken(text.slice(emitted.length));
+      emitted = text;
+    }
+  };
 }
 
 function finish(

@@ -1,8 +1,9 @@
-/** A model pack loaded for inference: sessions, tokenizer, vision cache, dimensions. */
-import { estimateSegmentFlops } from "./estimate-flops.js";
+/** A model pack loaded for inference: sessions, prompt builder, vision cache, dimensions. */
+
+import { loadPromptBuilder, type PromptBuilder } from "./build-prompt.js";
+import { type DecoderDims, estimateSegmentFlops } from "./estimate-flops.js";
 import { type ModelPack, packInfo } from "./model-pack.js";
-import { createSessions, int64Tensor, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
-import { loadPromptBuilder, type PromptBuilder } from "./tokenize-prompt.js";
+import { createSessions, int64Tensor, type Meter, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
 import type { PackInfo } from "./types.js";
 import { VisionEmbeddings } from "./vision-embeddings.js";
 
@@ -12,13 +13,17 @@ export interface LoadedModel {
   sessions: PackSessions;
   prompt: PromptBuilder;
   vision: VisionEmbeddings;
-  /** [vocab × hidden]: the text-embedding graph's output for every token id. */
-  tokenEmbeddings: Float32Array;
-  dims: { hidden: number; mlpHidden: number; vocab: number; layers: number };
-  heads: number;
-  headDim: number;
-  numVisual: number;
+  dims: DecoderDims & { layers: number; kvHeads: number; headDim: number };
+  /** [ids.length × hidden] text embeddings of token ids. */
+  embedTokens(ids: number[], meter: Meter): Promise<Float32Array>;
 }
+
+/**
+ * Below this many floats the embedding table is tabulated once at load (one embed call over every id) and looked
+ * up in JS: on a CPU a session call costs more than the gather it performs. Real vocabularies (151k × 3584 is
+ * gigabytes) stay in the graph and are embedded per call.
+ */
+const TABULATE_MAX_FLOATS = 1 << 20;
 
 export async function loadModel(
   pack: ModelPack,
@@ -26,35 +31,38 @@ export async function loadModel(
   visionCacheBytes: number,
 ): Promise<LoadedModel> {
   const m = pack.manifest;
+  const d = m.decoder;
   const sessions = await createSessions(pack, sessionOptions);
+  const runEmbed = async (ids: number[], meter?: Meter) => {
+    const feeds = { input_ids: int64Tensor(ids, [1, ids.length]) };
+    const out = meter ? await meter.run(sessions.embed, feeds) : await sessions.embed.run(feeds);
+    return out.inputs_embeds?.data as Float32Array;
+  };
+  const table = d.vocab * d.hidden <= TABULATE_MAX_FLOATS ? await runEmbed([...Array(d.vocab).keys()]) : undefined;
   return {
-    tokenEmbeddings: await tabulateTokenEmbeddings(sessions, m.decoder.vocab),
     pack,
     info: packInfo(m),
     sessions,
     prompt: await loadPromptBuilder(pack),
     vision: new VisionEmbeddings(sessions.vision, m, visionCacheBytes),
     dims: {
-      hidden: m.decoder.hidden,
-      mlpHidden: m.decoder.mlp_hidden,
-      vocab: m.decoder.vocab,
-      layers: m.decoder.layers,
+      hidden: d.hidden,
+      layers: d.layers,
+      heads: d.heads,
+      kvHeads: d.kv_heads,
+      headDim: d.head_dim,
+      mlpHidden: d.mlp_hidden,
+      mlpMatrices: d.mlp === "swiglu" ? 3 : 2,
+      vocab: d.vocab,
     },
-    heads: m.decoder.heads,
-    headDim: m.decoder.hidden / m.decoder.heads,
-    numVisual: m.visual_grid.rows * m.visual_grid.cols,
+    embedTokens: table ? async (ids) => lookUp(table, d.hidden, ids) : runEmbed,
   };
 }
 
-/**
- * The text-embedding graph is a lookup over a few dozen words, so it runs once
- * here on every id instead of once or twice per request: on a CPU a session call
- * costs more than the gather it performs.
- */
-async function tabulateTokenEmbeddings(sessions: PackSessions, vocab: number): Promise<Float32Array> {
-  const ids = [...Array(vocab).keys()];
-  const out = await sessions.embed.run({ input_ids: int64Tensor(ids, [1, vocab]) });
-  return out.inputs_embeds?.data as Float32Array;
+function lookUp(table: Float32Array, hidden: number, ids: number[]): Float32Array {
+  const out = new Float32Array(ids.length * hidden);
+  for (const [i, id] of ids.entries()) out.set(table.subarray(id * hidden, (id + 1) * hidden), i * hidden);
+  return out;
 }
 
 export function estimateSegment(
@@ -62,7 +70,7 @@ export function estimateSegment(
   seg: { firstLayer: number; endLayer: number },
   queries: number,
   keys: number,
-  withHead: boolean,
+  logitRows: number,
 ): number {
-  return estimateSegmentFlops(model.dims, seg.endLayer - seg.firstLayer, queries, keys, withHead);
+  return estimateSegmentFlops(model.dims, seg.endLayer - seg.firstLayer, queries, keys, logitRows);
 }

@@ -1,5 +1,6 @@
 /** Reads a model pack from disk: manifest schema, file checksums, and the pair rule. */
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelPackManifest, ModelPackManifestSchema } from "../../shared/index.js";
@@ -30,25 +31,35 @@ export async function readPackManifest(dir: string): Promise<ModelPackManifest> 
   return parsed.data;
 }
 
+/** Every file a pack lists: each must carry a checksum, verified at load. */
+export function packFiles(m: ModelPackManifest): string[] {
+  const g = m.graphs;
+  return [g.vision, g.embed, ...g.segments.map((s) => s.file), ...g.external_data, m.prompt.tokenizer];
+}
+
 /** Parses and checks a pack's manifest and verifies the sha256 of every file it lists. */
 export async function readModelPack(dir: string): Promise<ModelPack> {
   const manifest = await readPackManifest(dir);
-  const listed = [
-    manifest.graphs.vision,
-    manifest.graphs.embed,
-    manifest.tokenizer,
-    ...manifest.graphs.segments.map((s) => s.file),
-  ];
-  for (const file of listed) {
+  for (const file of packFiles(manifest)) {
     const expected = manifest.checksums[file];
     if (!expected) throw new ModelPackError(`${dir}: no checksum for ${file}`);
-    const actual = createHash("sha256")
-      .update(await readFile(join(dir, file)))
-      .digest("hex");
-    if (actual !== expected) throw new ModelPackError(`${dir}: checksum mismatch for ${file}`);
+    if ((await sha256File(join(dir, file))) !== expected)
+      throw new ModelPackError(`${dir}: checksum mismatch for ${file}`);
   }
   checkSegments(dir, manifest);
+  checkRecipe(dir, manifest);
   return { dir, manifest };
+}
+
+/** Streams the file: external weight files of a real model are gigabytes. */
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (cause) {
+    throw new ModelPackError(`cannot read ${path}: ${(cause as Error).message}`);
+  }
+  return hash.digest("hex");
 }
 
 function checkSegments(dir: string, m: ModelPackManifest): void {
@@ -65,23 +76,40 @@ function checkSegments(dir: string, m: ModelPackManifest): void {
     throw new ModelPackError(`${dir}: split_layers do not match the segments`);
 }
 
-/** Refuses a small/large pair that does not share family and visual grid (token i must mean the same region). */
+/** The numbers of the recipe must agree with each other, or token i would not mean what the pair assumes. */
+function checkRecipe(dir: string, m: ModelPackManifest): void {
+  const r = m.image;
+  if (r.grid.rows * r.grid.cols !== r.tokens_per_tile)
+    throw new ModelPackError(
+      `${dir}: image.grid is ${r.grid.rows}x${r.grid.cols} but tokens_per_tile is ${r.tokens_per_tile}`,
+    );
+  if (r.min_tiles > r.max_tiles) throw new ModelPackError(`${dir}: image.min_tiles exceeds max_tiles`);
+  if (r.processor === "fixed" && (r.max_tiles !== 1 || r.thumbnail))
+    throw new ModelPackError(`${dir}: the fixed image processor makes exactly one tile and no thumbnail`);
+  if (m.decoder.heads % m.decoder.kv_heads !== 0)
+    throw new ModelPackError(`${dir}: decoder.heads must be a multiple of kv_heads`);
+  if (m.decoder.rope.positions !== "1d")
+    throw new ModelPackError(`${dir}: position scheme ${m.decoder.rope.positions} is not supported by this engine yet`);
+}
+
+/**
+ * Refuses a small/large pair whose visual tokens would not mean the same image regions: the image recipe (tile
+ * size, tiling rule, resampling, normalisation, patch size, pixel shuffle, grid) must be identical. The
+ * tokenizers may differ (the reference code loads one per model).
+ */
 export function checkPair(small: ModelPackManifest, large: ModelPackManifest): void {
   if (small.role !== "small" || large.role !== "large") {
     throw new ModelPackError(`pack roles are ${small.role}/${large.role}, expected small/large`);
   }
-  if (small.family !== large.family) {
-    throw new ModelPackError(`model packs are from different families: ${small.family} vs ${large.family}`);
-  }
-  const a = small.visual_grid;
-  const b = large.visual_grid;
-  if (a.rows !== b.rows || a.cols !== b.cols || a.patch_px !== b.patch_px) {
+  const a = small.image;
+  const b = large.image;
+  const differing = (Object.keys(a) as (keyof typeof a)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  if (differing.length > 0) {
+    const first = differing[0] as keyof typeof a;
     throw new ModelPackError(
-      `model packs cut images into different visual grids: ${a.rows}x${a.cols} vs ${b.rows}x${b.cols}`,
+      `model packs ${small.name} and ${large.name} cut images differently (${differing.join(", ")}): ` +
+        `${first} is ${JSON.stringify(a[first])} vs ${JSON.stringify(b[first])}`,
     );
-  }
-  if (small.image.width !== large.image.width || small.image.height !== large.image.height) {
-    throw new ModelPackError("model packs expect different image sizes");
   }
 }
 
@@ -90,8 +118,9 @@ export function packInfo(m: ModelPackManifest): PackInfo {
     name: m.name,
     version: m.version,
     family: m.family,
-    imageSize: { width: m.image.width, height: m.image.height },
-    visualTokens: m.visual_grid.rows * m.visual_grid.cols,
+    image: m.image,
+    ...(m.image.processor === "fixed" && { decodeSize: m.image.tile }),
+    visualTokens: m.image.tokens_per_tile,
     splitLayers: m.split_layers,
     layers: m.decoder.layers,
   };

@@ -1,7 +1,7 @@
 /** One ONNX session per graph of a pack, created once; every run is timed into a meter. */
 import { join } from "node:path";
 import ort from "onnxruntime-node";
-import type { ModelPack } from "./model-pack.js";
+import { type ModelPack, ModelPackError } from "./model-pack.js";
 
 export type Feeds = Record<string, ort.Tensor>;
 export type Outputs = Record<string, ort.Tensor>;
@@ -19,6 +19,12 @@ export interface PackSessions {
 }
 
 export async function createSessions(pack: ModelPack, options: SessionOptions): Promise<PackSessions> {
+  const sessions = await openSessions(pack, options);
+  checkGraphNames(pack, sessions);
+  return sessions;
+}
+
+async function openSessions(pack: ModelPack, options: SessionOptions): Promise<PackSessions> {
   const create = (file: string) =>
     ort.InferenceSession.create(join(pack.dir, file), {
       executionProviders: options.executionProviders,
@@ -38,6 +44,46 @@ export async function createSessions(pack: ModelPack, options: SessionOptions): 
       })),
     ),
   };
+}
+
+/** The input and output names pack contract v2 fixes for each graph (model-packs/README.md). */
+function expectedNames(seg: { firstLayer: number; endLayer: number }, last: boolean) {
+  const perLayer = (kind: string) =>
+    Array.from({ length: seg.endLayer - seg.firstLayer }, (_, i) => [
+      `${kind}_key_${seg.firstLayer + i}`,
+      `${kind}_value_${seg.firstLayer + i}`,
+    ]).flat();
+  return {
+    inputs: [
+      "hidden_states",
+      "position_ids",
+      "attention_mask",
+      "query_weights",
+      ...(last ? ["logit_rows"] : []),
+      ...perLayer("past"),
+    ],
+    outputs: [last ? "logits" : "hidden_out", "attention_received", "attention_last", ...perLayer("present")],
+  };
+}
+
+/** Refuses, at load, a graph whose names are not the contract's: a wrong pack fails at start-up, not mid-request. */
+function checkGraphNames(pack: ModelPack, s: PackSessions): void {
+  const check = (file: string, session: ort.InferenceSession, want: { inputs: string[]; outputs: string[] }) => {
+    const missing = [
+      ...want.inputs.filter((n) => !session.inputNames.includes(n)).map((n) => `input ${n}`),
+      ...want.outputs.filter((n) => !session.outputNames.includes(n)).map((n) => `output ${n}`),
+      ...session.inputNames.filter((n) => !want.inputs.includes(n)).map((n) => `unexpected input ${n}`),
+    ];
+    if (missing.length > 0) {
+      throw new ModelPackError(`${join(pack.dir, file)} does not follow pack contract v2: ${missing.join(", ")}`);
+    }
+  };
+  const g = pack.manifest.graphs;
+  check(g.vision, s.vision, { inputs: ["pixel_values"], outputs: ["visual_embeds"] });
+  check(g.embed, s.embed, { inputs: ["input_ids"], outputs: ["inputs_embeds"] });
+  s.segments.forEach((seg, i) => {
+    check(g.segments[i]?.file as string, seg.session, expectedNames(seg, i === s.segments.length - 1));
+  });
 }
 
 /** Accelerator time actually spent inside model runs for one request. */

@@ -4,6 +4,7 @@
  * layer) and we take the probabilities it gives to the answer's tokens. An answer
  * that did not come from the regions the model attended to loses probability.
  */
+import type { VisualSpan } from "./build-prompt.js";
 import { DecoderRun } from "./decoder-run.js";
 import type { Generation } from "./generate.js";
 import type { LoadedModel } from "./loaded-model.js";
@@ -13,18 +14,22 @@ import { probabilityOf } from "./softmax.js";
 export async function scoreConsistency(
   model: LoadedModel,
   meter: Meter,
-  visual: Float32Array,
-  promptIds: number[],
+  prompt: { embeds: Float32Array; span: VisualSpan },
   gen: Generation,
   keep: number[],
 ): Promise<number[]> {
   // The scored tokens are those confidence used: the answer, plus the stop token if one ended it.
-  const stop = gen.finishReason === "stop" ? [...model.prompt.stopIds][0] : undefined;
-  const scored = stop === undefined ? gen.tokens : [...gen.tokens, stop];
-  const run = new DecoderRun(model, meter);
-  const { logits, cols } = await run.prefill(visual, [...promptIds, ...gen.tokens], { layer: 0, choose: () => keep });
+  const scored = gen.finishReason === "stop" ? [...gen.tokens, model.prompt.stopId] : gen.tokens;
+  const { hidden, vocab } = model.dims;
+  const promptLength = prompt.embeds.length / hidden;
+  const answer = await model.embedTokens(gen.tokens, meter);
+  const embeds = new Float32Array(prompt.embeds.length + answer.length);
+  embeds.set(prompt.embeds);
+  embeds.set(answer, prompt.embeds.length);
+  // Position p predicts token p + 1: the last prompt position predicts the first answer token.
+  const predicting = scored.map((_, i) => promptLength - 1 + i);
+  const run = new DecoderRun(model, meter, prompt.span);
+  const logits = await run.prefill(embeds, { layer: 0, choose: () => keep }, predicting);
   run.release();
-  const vocab = model.dims.vocab;
-  const firstPredictingRow = cols.length - gen.tokens.length - 1;
-  return scored.map((token, i) => probabilityOf(logits, token, (firstPredictingRow + i) * vocab, vocab));
+  return scored.map((token, i) => probabilityOf(logits, token, i * vocab, vocab));
 }

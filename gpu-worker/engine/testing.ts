@@ -9,3 +9,6 @@ export function sceneImage(seed: number, index: number): DecodedImage {
   const item = generateItem(seed, index);
   return { hash: `scene-${seed}-${index}`, width: item.side, height: item.side, rgb: item.rgb };
 }
+
+/** Packs exported from tiny random-weight models of real families (committed test fixtures). */
+export const FIXTURE_PACKS_DIR = "test/fixtures/packs";

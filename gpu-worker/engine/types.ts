@@ -2,15 +2,18 @@
  * The engine's surface, as the HTTP functions see it. Implemented in
  * `engine.ts` on onnxruntime-node over a pair of model packs.
  */
-import type { Metering } from "../../shared/index.js";
+import type { Conversation, ImageRecipe, Metering } from "../../shared/index.js";
 
-/** An image already decoded to RGB and resized to the pack's input size (see `decode-image.ts`). */
+/**
+ * An image decoded to packed RGB (see `decode-image.ts`): at its own size, or already at the tile size when the
+ * pack's processor stretches every image to one tile (`decodeSize`).
+ */
 export interface DecodedImage {
   /** sha256 hex of the original bytes: the vision-embedding cache key. */
   hash: string;
   width: number;
   height: number;
-  /** Packed RGB bytes, width × height × 3, already resized to the pack's input size. */
+  /** Packed RGB bytes, width × height × 3. */
   rgb: Uint8Array;
 }
 
@@ -29,7 +32,7 @@ export type OnToken = (text: string) => void;
 
 export interface SmallRequest {
   image: DecodedImage;
-  question: string;
+  messages: Conversation;
   maxTokens: number;
   /** Overrides the configured SEE threshold. */
   exitThreshold?: number;
@@ -40,7 +43,7 @@ export interface SmallRequest {
 export interface SmallResult {
   answer: string;
   finishReason: FinishReason;
-  /** Importance of each visual token from the small model's attention (SGP), length = grid size. */
+  /** Importance of each visual token from the small model's attention (SGP), one per token of the visual span. */
   ranking: number[];
   exit: ExitScores;
   /** Whether SEE says to return the small answer. */
@@ -52,7 +55,7 @@ export type LargeMode = "large" | "sgp" | "fastv";
 
 export interface LargeRequest {
   image: DecodedImage;
-  question: string;
+  messages: Conversation;
   maxTokens: number;
   mode: LargeMode;
   /** Fraction of visual tokens kept from layer `pruneLayer` on; ignored for `large`. */
@@ -76,7 +79,10 @@ export interface PackInfo {
   name: string;
   version: string;
   family: string;
-  imageSize: { width: number; height: number };
+  image: ImageRecipe;
+  /** Where decoding resizes straight to the tile (the `fixed` processor); undefined: decode at the image's size. */
+  decodeSize?: { width: number; height: number };
+  /** Visual tokens of one tile; an image cut into k tiles (thumbnail included) has k × this many. */
   visualTokens: number;
   splitLayers: number[];
   layers: number;
@@ -86,13 +92,13 @@ export interface PackInfo {
 export interface SmallEngine {
   readonly pack: PackInfo;
   runSmall(req: SmallRequest): Promise<SmallResult>;
-  /** Rejects questions the tokenizer cannot encode or that exceed the token limit (InvalidRequestError). */
-  checkQuestion(question: string): void;
+  /** Rejects text the pack's prompt cannot take (InvalidRequestError), before any image is decoded. */
+  checkConversation(messages: Conversation): void;
 }
 
 /** The large model, pruned or not. */
 export interface LargeEngine {
   readonly pack: PackInfo;
   runLarge(req: LargeRequest): Promise<LargeResult>;
-  checkQuestion(question: string): void;
+  checkConversation(messages: Conversation): void;
 }

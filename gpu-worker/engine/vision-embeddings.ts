@@ -1,12 +1,12 @@
 /**
- * Visual-token embeddings of an image, with an LRU cache keyed by image hash so a
- * repeated image with a new question skips the vision encoder. Bounded in bytes.
+ * Visual-token embeddings of an image: the pack's image processor cuts it into tiles, the vision graph embeds
+ * them. An LRU cache keyed by image hash lets a repeated image with a new question skip both. Bounded in bytes.
  */
 import { LRUCache } from "lru-cache";
 import type ort from "onnxruntime-node";
 import type { ModelPackManifest } from "../../shared/index.js";
+import { processImage } from "./image-processor/process-image.js";
 import { floatTensor, type Meter } from "./onnx-sessions.js";
-import { preprocessImage } from "./preprocess-image.js";
 import type { DecodedImage } from "./types.js";
 
 export interface VisionCacheStats {
@@ -30,7 +30,7 @@ export class VisionEmbeddings {
     });
   }
 
-  /** [N × hidden] embeddings of the image's visual tokens, and whether the cache answered. */
+  /** [N × hidden] embeddings of the image's visual tokens (every tile, then the thumbnail), and whether cached. */
   async embed(image: DecodedImage, meter: Meter): Promise<{ embeds: Float32Array; cached: boolean }> {
     const cached = this.cache.get(image.hash);
     if (cached) {
@@ -38,11 +38,12 @@ export class VisionEmbeddings {
       return { embeds: cached, cached: true };
     }
     this.stats.misses++;
-    const { width, height } = this.manifest.image;
-    const pixels = floatTensor(preprocessImage(image, this.manifest), [1, 3, height, width]);
-    const out = await meter.run(this.session, { pixel_values: pixels });
+    const recipe = this.manifest.image;
+    const { pixels, tiles } = await processImage(image, recipe);
+    const input = floatTensor(pixels, [tiles, 3, recipe.tile.height, recipe.tile.width]);
+    const out = await meter.run(this.session, { pixel_values: input });
     const embeds = out.visual_embeds?.data as Float32Array;
-    meter.flops += this.manifest.decoder.vision_flops_per_image;
+    meter.flops += tiles * this.manifest.vision.flops_per_tile;
     if (embeds.byteLength <= this.cache.maxSize) this.cache.set(image.hash, embeds);
     return { embeds, cached: false };
   }

@@ -68,10 +68,27 @@ export const ChatCompletionRequestSchema = z
     max_completion_tokens: MaxTokens.nullable().optional(),
     stream: z.boolean().nullable().optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
-    temperature: z.number().min(0).max(2).nullable().optional().meta({ description: "Accepted; decoding is greedy." }),
-    top_p: z.number().min(0).max(1).nullable().optional().meta({ description: "Accepted; decoding is greedy." }),
+    temperature: z
+      .number()
+      .min(0)
+      .max(2)
+      .nullable()
+      .optional()
+      .meta({ description: "Decoding is greedy: 0 or omitted; any other value is refused (unsupported_sampling)." }),
+    top_p: z
+      .number()
+      .min(0)
+      .max(1)
+      .nullable()
+      .optional()
+      .meta({ description: "Decoding is greedy: 1 or omitted; any other value is refused (unsupported_sampling)." }),
     n: z.literal(1).nullable().optional(),
-    seed: z.number().int().nullable().optional(),
+    seed: z
+      .number()
+      .int()
+      .nullable()
+      .optional()
+      .meta({ description: "Accepted: greedy decoding gives the same answer for every seed." }),
     user: z.string().max(256).optional(),
     stitch: StitchOptionsSchema.optional(),
   })

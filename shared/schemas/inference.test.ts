@@ -4,6 +4,7 @@ import {
   type AnswerRequestInput,
   AnswerRequestSchema,
   AnswerResponseSchema,
+  askAboutImage,
   EscalateRequestSchema,
   EscalateResponseSchema,
   MethodParamsSchema,
@@ -23,7 +24,7 @@ const metering = {
 const answerRequest: AnswerRequestInput = {
   request_id: "req-1",
   image: { base64: "iVBORw0KGgo=", media_type: "image/png" },
-  question: "what colour is the circle ?",
+  messages: askAboutImage("what colour is the circle ?"),
 };
 
 const answerResponse = {
@@ -41,7 +42,7 @@ const answerResponse = {
 const escalateRequest = {
   request_id: "req-1",
   image: { base64: "iVBORw0KGgo=" },
-  question: "what colour is the circle ?",
+  messages: askAboutImage("what colour is the circle ?"),
   mode: "sgp",
   max_tokens: 8,
   retention: 0.4,
@@ -94,7 +95,7 @@ describe("AnswerRequestSchema", () => {
     ["a non-string media type", { image: { base64: "x", media_type: 7 } }, ["image", "media_type"]],
     ["an empty request id", { request_id: "" }, ["request_id"]],
     ["a request id over 128 chars", { request_id: "r".repeat(129) }, ["request_id"]],
-    ["a question that is not text", { question: 42 }, ["question"]],
+    ["a conversation that is not a list", { messages: 42 }, ["messages"]],
     ["an unknown mode", { mode: "turbo" }, ["mode"]],
     ["zero max_tokens", { max_tokens: 0 }, ["max_tokens"]],
     ["max_tokens over 64", { max_tokens: 65 }, ["max_tokens"]],
@@ -110,8 +111,8 @@ describe("AnswerRequestSchema", () => {
   });
 
   it("reports a missing field at its own path", () => {
-    const { question: _, ...withoutQuestion } = answerRequest;
-    expectIssueAt(AnswerRequestSchema, withoutQuestion, ["question"]);
+    const { messages: _, ...withoutMessages } = answerRequest;
+    expectIssueAt(AnswerRequestSchema, withoutMessages, ["messages"]);
   });
 
   it("reports every bad field, not only the first", () => {

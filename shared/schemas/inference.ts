@@ -11,6 +11,23 @@ export const ImagePayloadSchema = z.object({
 
 export const FALLBACKS = ["error", "small"] as const;
 
+/**
+ * The conversation as the model's chat template reads it: roles and content parts, with the request's one
+ * image as an `image` part where the client put it. The edge builds it from the OpenAI messages; both functions
+ * render it through their own pack's template.
+ */
+export const ConversationPartSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text"), text: z.string() }),
+  z.object({ type: z.literal("image") }),
+]);
+export const ConversationMessageSchema = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.array(ConversationPartSchema),
+});
+export const ConversationSchema = z.array(ConversationMessageSchema).min(1).max(64);
+export type ConversationPart = z.infer<typeof ConversationPartSchema>;
+export type Conversation = z.infer<typeof ConversationSchema>;
+
 /** Per-request knobs of the method; each is validated again against the loaded packs. */
 export const MethodParamsSchema = z.object({
   mode: z.enum(MODES).default("sgl"),
@@ -30,7 +47,7 @@ export type MethodParams = z.infer<typeof MethodParamsSchema>;
 export const AnswerRequestSchema = MethodParamsSchema.extend({
   request_id: z.string().min(1).max(128),
   image: ImagePayloadSchema,
-  question: z.string(),
+  messages: ConversationSchema,
   stream: z.boolean().default(false),
 });
 export type AnswerRequest = z.infer<typeof AnswerRequestSchema>;
@@ -64,7 +81,7 @@ export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
 export const EscalateRequestSchema = z.object({
   request_id: z.string().min(1).max(128),
   image: ImagePayloadSchema,
-  question: z.string(),
+  messages: ConversationSchema,
   mode: z.enum(["large", "sgp", "fastv"]),
   max_tokens: z.number().int().min(1).max(64),
   retention: z.number().gt(0).max(1),
@@ -91,3 +108,8 @@ export type EscalateResponse = z.infer<typeof EscalateResponseSchema>;
  */
 export const StreamTokenEventSchema = z.object({ text: z.string() });
 export const STREAM_EVENTS = ["token", "done", "error"] as const;
+
+/** The one-turn conversation of a plain visual question: the image, then the question (tools, tests, benchmarks). */
+export function askAboutImage(question: string): Conversation {
+  return [{ role: "user", content: [{ type: "image" }, { type: "text", text: question }] }];
+}

@@ -1,65 +1,142 @@
 import { z } from "zod";
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "sha256 hex digest");
+const Rgb = z.tuple([z.number(), z.number(), z.number()]);
+const PositiveRgb = z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]);
+const FileName = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9._-]+$/, "a file name inside the pack folder");
 
 /**
- * The manifest (`manifest.json`) of a model pack: everything the engine needs
- * to load, check and run one model of a pair. Written by the exporter
- * (`model-training/export_packs.py`), read by the GPU functions.
+ * How an image becomes the vision graph's input, as the family's own processor does it. The engine picks its
+ * image processor by `processor`, never by family name:
+ * - `fixed`: one tile, the whole image stretched to `tile` (the embedded pair);
+ * - `tiles`: GotOcr2's `crop_to_patches` (InternVL): the image is resized to the best grid of `tile`-sized tiles
+ *   (min_tiles..max_tiles, chosen by aspect ratio) and cut row-major, plus a `tile`-sized thumbnail when there is
+ *   more than one tile.
+ */
+export const ImageRecipeSchema = z.object({
+  processor: z.enum(["fixed", "tiles"]),
+  tile: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
+  min_tiles: z.number().int().positive(),
+  max_tiles: z.number().int().positive(),
+  thumbnail: z.boolean(),
+  /** The resampling filter of the family's processor (PIL's names). */
+  resample: z.enum(["bicubic", "bilinear", "lanczos"]),
+  /** Pixels are multiplied by this (1/255) and then normalised per channel: (x·rescale − mean) / std. */
+  rescale: z.number().positive(),
+  mean: Rgb,
+  std: PositiveRgb,
+  /** Vision patch size in pixels and the pixel-shuffle factor after the tower (0.5 = 2×2 patches per token). */
+  patch_px: z.number().int().positive(),
+  pixel_shuffle: z.number().positive().max(1),
+  /** The visual tokens of one tile, row-major: rows × cols = tokens_per_tile. */
+  grid: z.object({ rows: z.number().int().positive(), cols: z.number().int().positive() }),
+  tokens_per_tile: z.number().int().positive(),
+});
+export type ImageRecipe = z.infer<typeof ImageRecipeSchema>;
+
+/**
+ * The prompt: the chat template renders the conversation with `image_placeholder` where the image goes; the
+ * engine replaces the placeholder by the visual span `[start] + context × visual tokens + [end]` and puts the
+ * vision graph's embeddings on the context tokens (vLLM's PromptReplacement, as data).
+ */
+export const PromptSchema = z.object({
+  tokenizer: FileName,
+  /** Jinja, rendered with `messages`, `add_generation_prompt` (and `bos_token`/`eos_token` when set). */
+  chat_template: z.string().min(1),
+  /** Used when the conversation has no system message; null = none. */
+  default_system_prompt: z.string().nullable(),
+  image_placeholder: z.string().min(1),
+  image_span: z.object({
+    start: z.string().min(1).nullable(),
+    context: z.string().min(1),
+    end: z.string().min(1).nullable(),
+  }),
+  stop_token_ids: z.array(z.number().int().nonnegative()).min(1),
+  bos_token: z.string().nullable(),
+  eos_token: z.string().nullable(),
+  /** Longest user text (all text parts of all user turns together) in tokens; longer is refused. */
+  max_text_tokens: z.number().int().positive(),
+  /** Positions the decoder handles: visual span + text + generated tokens. */
+  context_tokens: z.number().int().positive(),
+});
+export type PromptRecipe = z.infer<typeof PromptSchema>;
+
+export const POSITION_SCHEMES = ["1d", "mrope"] as const;
+
+export const DecoderSchema = z.object({
+  hidden: z.number().int().positive(),
+  layers: z.number().int().positive(),
+  heads: z.number().int().positive(),
+  kv_heads: z.number().int().positive(),
+  head_dim: z.number().int().positive(),
+  mlp_hidden: z.number().int().positive(),
+  /** `swiglu`: three matrices (gate, up, down); `gelu`: two. Only the FLOPs estimate reads it. */
+  mlp: z.enum(["swiglu", "gelu"]),
+  vocab: z.number().int().positive(),
+  rope: z.object({
+    theta: z.number().positive(),
+    /** `1d`: position_ids [1, T]; `mrope` (3-D, Qwen2-VL) is reserved for the next family: [3, 1, T]. */
+    positions: z.enum(POSITION_SCHEMES),
+  }),
+  /** Element type of the KV cache and the graphs' float inputs and outputs. */
+  dtype: z.enum(["float32", "float16"]),
+});
+
+const SegmentSchema = z.object({
+  file: FileName,
+  first_layer: z.number().int().nonnegative(),
+  end_layer: z.number().int().positive(),
+});
+
+/**
+ * The manifest (`manifest.json`) of a model pack, contract version 2: everything the engine needs to load, check
+ * and run one model of a pair without knowing its name. Written by the exporters (`model-export/` for
+ * transformers checkpoints, `model-training/export_packs.py` for the embedded pair), read by the GPU functions.
+ *
+ * The graphs' input and output names are fixed by this contract (see model-packs/README.md, "Pack contract v2")
+ * and checked against each ONNX session at load:
+ * - vision: `pixel_values` [tiles, 3, H, W] → `visual_embeds` [tiles, tokens_per_tile, hidden];
+ * - embed: `input_ids` [1, T] → `inputs_embeds` [1, T, hidden];
+ * - segment [a, b): `hidden_states` [1, T, hidden], `position_ids` [1, T], `attention_mask` [1, P + T],
+ *   `query_weights` [1, T], `past_key_l` / `past_value_l` [1, kv_heads, P, head_dim] for a ≤ l < b, and in the
+ *   last segment `logit_rows` [R] → `hidden_out` [1, T, hidden] (or `logits` [1, R, vocab] in the last segment),
+ *   `present_key_l` / `present_value_l`, `attention_received` [1, P + T] (attention each key position receives,
+ *   summed over the segment's layers and heads and over the queries weighted by `query_weights`) and
+ *   `attention_last` [1, P + T] (the last query's attention at the segment's last layer, summed over heads).
  */
 export const ModelPackManifestSchema = z.object({
-  format: z.literal("stitch-model-pack/1"),
-  /** Two packs form a pair only if family and visual grid match. */
+  format: z.literal("stitch-model-pack/2"),
+  /** Free text for people; the pair rule compares the image recipe, not this. */
   family: z.string().min(1),
   role: z.enum(["small", "large"]),
   name: z.string().min(1),
   version: z.string().min(1),
-  image: z.object({
-    width: z.number().int().positive(),
-    height: z.number().int().positive(),
-    /** Per-channel normalisation after scaling pixels to [0, 1]: (x - mean) / std. */
-    mean: z.tuple([z.number(), z.number(), z.number()]),
-    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
-  }),
-  visual_grid: z.object({
-    rows: z.number().int().positive(),
-    cols: z.number().int().positive(),
-    patch_px: z.number().int().positive(),
-  }),
-  tokenizer: z.string().min(1),
-  /** Prompt with `{question}` and the image placeholder token, e.g. `<image> question: {question} answer:`. */
-  prompt_template: z.string().includes("{question}"),
-  image_token: z.string().min(1),
-  stop_tokens: z.array(z.string()).min(1),
-  /** Longest question in tokens the model was trained for; longer ones are refused. */
-  max_question_tokens: z.number().int().positive(),
-  decoder: z.object({
-    hidden: z.number().int().positive(),
-    heads: z.number().int().positive(),
-    layers: z.number().int().positive(),
-    mlp_hidden: z.number().int().positive(),
-    vocab: z.number().int().positive(),
-    vision_flops_per_image: z.number().nonnegative(),
-  }),
+  image: ImageRecipeSchema,
+  prompt: PromptSchema,
+  decoder: DecoderSchema,
+  vision: z.object({ hidden: z.number().int().positive(), flops_per_tile: z.number().nonnegative() }),
   /** Layers at which the decoder is split into segments (the layers K the engine may prune at). */
   split_layers: z.array(z.number().int().positive()),
   graphs: z.object({
-    vision: z.string(),
-    embed: z.string(),
+    vision: FileName,
+    embed: FileName,
     /** Consecutive decoder segments [first_layer, end_layer); the last one outputs logits. */
-    segments: z
-      .array(
-        z.object({
-          file: z.string(),
-          first_layer: z.number().int().nonnegative(),
-          end_layer: z.number().int().positive(),
-        }),
-      )
-      .min(1),
+    segments: z.array(SegmentSchema).min(1),
+    /** External weight files (ONNX external data) the graphs read; checksummed like the graphs. */
+    external_data: z.array(FileName).default([]),
   }),
   /** sha256 of every file the pack lists, checked at load. */
   checksums: z.record(z.string(), Sha256),
-  /** Free-form provenance: training config and measured accuracy. */
+  conformance: z.object({
+    fixture: FileName,
+    tolerance: z.object({ logits: z.number().positive(), attention: z.number().positive() }),
+  }),
+  /** Where the weights came from and what wrote the pack (source checkpoint, library and opset versions). */
+  provenance: z.record(z.string(), z.unknown()),
+  /** Free-form: training config and measured accuracy (embedded pair). */
   training: z.record(z.string(), z.unknown()).optional(),
 });
 export type ModelPackManifest = z.infer<typeof ModelPackManifestSchema>;

@@ -8,7 +8,7 @@ import { loadConfig, type WorkerConfig } from "../../gpu-worker/config.js";
 import { createLogger, type Logger } from "../../gpu-worker/http/logger.js";
 import { type RunningWorker, startWorker } from "../../gpu-worker/start-worker.js";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
-import type { AnswerRequestInput } from "../../shared/index.js";
+import { type AnswerRequestInput, askAboutImage } from "../../shared/index.js";
 import { signRequest } from "../../shared/sign-request.js";
 
 export const SECRET = "test-signing-secret";
@@ -74,7 +74,7 @@ export function sceneRequest(seed: number, index: number, overrides: Partial<Ans
   const request: AnswerRequestInput = {
     request_id: `req_test_${randomUUID()}`,
     image: { base64: png.toString("base64"), media_type: "image/png" },
-    question: qa.question,
+    messages: askAboutImage(qa.question),
     ...overrides,
   };
   return { request, expected: qa.answer, png };

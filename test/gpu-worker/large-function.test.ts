@@ -3,7 +3,7 @@
  * EscalateRequests with the ranking; its own validation; SSE.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ErrorBody, type EscalateRequest, EscalateResponseSchema } from "../../shared/index.js";
+import { askAboutImage, type ErrorBody, type EscalateRequest, EscalateResponseSchema } from "../../shared/index.js";
 import { readSse, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
 
 let large: TestWorker;
@@ -19,7 +19,7 @@ function escalation(overrides: Partial<EscalateRequest> = {}): EscalateRequest {
   return {
     request_id: request.request_id,
     image: request.image,
-    question: request.question,
+    messages: request.messages,
     mode: "sgp",
     max_tokens: 8,
     retention: 0.5,
@@ -49,7 +49,7 @@ describe("POST /v1/escalate", () => {
     ["sgp without a ranking", { ranking: undefined }, "invalid_ranking"],
     ["a ranking of the wrong length", { ranking: [1, 2, 3] }, "invalid_ranking"],
     ["a prune layer off the split boundaries", { prune_layer: 3 }, "invalid_prune_layer"],
-    ["an empty question", { question: "" }, "empty_question"],
+    ["an empty question", { messages: askAboutImage("") }, "empty_question"],
   ] as const)("%s → 400 %s", async (_name, overrides, code) => {
     const res = await escalate(escalation(overrides as Partial<EscalateRequest>));
     expect(res.status).toBe(400);

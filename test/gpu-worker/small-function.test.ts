@@ -6,7 +6,7 @@
 
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AnswerResponseSchema, type ErrorBody, MODES } from "../../shared/index.js";
+import { AnswerResponseSchema, askAboutImage, type ErrorBody, MODES } from "../../shared/index.js";
 import { readSse, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
 
 let large: TestWorker;
@@ -97,7 +97,7 @@ describe("answers", () => {
   });
 
   it("a streamed request that fails before any token gets a plain error status", async () => {
-    const { request } = sceneRequest(11, 7, { stream: true, question: "" });
+    const { request } = sceneRequest(11, 7, { stream: true, messages: askAboutImage("") });
     await expectError((await answer(request)).res, 400, "empty_question");
   });
 
@@ -152,7 +152,7 @@ describe("signing", () => {
   it("a signed body altered in transit → 401 signature_invalid", async () => {
     const { request } = sceneRequest(14, 1);
     const { headers } = await answer(request);
-    const tampered = JSON.stringify({ ...request, question: "what colour is the circle ?" });
+    const tampered = JSON.stringify({ ...request, messages: askAboutImage("what colour is the circle ?") });
     const res = await fetch(`${small.url}/v1/answer`, { method: "POST", headers, body: tampered });
     await expectError(res, 401, "signature_invalid");
   });
@@ -195,16 +195,21 @@ describe("bad input → 4xx with the shared error object", () => {
       400,
       "invalid_prune_layer",
     ],
-    ["empty question", { body: sceneRequest(15, 0, { question: "   " }).request }, 400, "empty_question"],
+    [
+      "empty question",
+      { body: sceneRequest(15, 0, { messages: askAboutImage("   ") }).request },
+      400,
+      "empty_question",
+    ],
     [
       "question over the token limit",
-      { body: sceneRequest(15, 0, { question: Array(40).fill("what").join(" ") }).request },
+      { body: sceneRequest(15, 0, { messages: askAboutImage(Array(40).fill("what").join(" ")) }).request },
       400,
       "question_too_long",
     ],
     [
       "unknown words",
-      { body: sceneRequest(15, 0, { question: "what is the meaning of life" }).request },
+      { body: sceneRequest(15, 0, { messages: askAboutImage("what is the meaning of life") }).request },
       400,
       "unknown_words",
     ],

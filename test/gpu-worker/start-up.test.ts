@@ -17,12 +17,12 @@ const run = promisify(execFile);
 let mismatched: string;
 
 beforeAll(async () => {
-  // A copy of the pair whose large manifest claims another family.
+  // A copy of the pair whose large pack cuts images into another grid (visual token i would not mean region i).
   mismatched = await mkdtemp(join(tmpdir(), "stitch-packs-"));
   await cp(PACKS_DIR, mismatched, { recursive: true });
   const file = join(mismatched, "stitch-scenes-large", "manifest.json");
   const manifest = JSON.parse(await readFile(file, "utf8"));
-  await writeFile(file, JSON.stringify({ ...manifest, family: "another-family" }));
+  await writeFile(file, JSON.stringify({ ...manifest, image: { ...manifest.image, grid: { rows: 4, cols: 16 } } }));
 });
 afterAll(async () => {
   await rm(mismatched, { recursive: true, force: true });
@@ -50,7 +50,7 @@ describe("start-up", () => {
       defaultMetrics: false,
     });
     try {
-      await expect(worker.ready).rejects.toThrow(/different families: stitch-scenes-v1 vs another-family/);
+      await expect(worker.ready).rejects.toThrow(/cut images differently \(grid\): grid is \{"rows":8,"cols":8\} vs \{"rows":4,"cols":16\}/);
       expect((await fetch(`${worker.url}/healthz`)).status).toBe(200);
       const res = await fetch(`${worker.url}/readyz`);
       expect(res.status).toBe(503);
@@ -63,7 +63,7 @@ describe("start-up", () => {
   it("main.ts exits 1 on a mismatched pair, naming the problem", async () => {
     const { code, stdout } = await mainExit({ STITCH_ROLE: "small", STITCH_PACKS_DIR: mismatched });
     expect(code).toBe(1);
-    expect(stdout).toMatch(/different families/);
+    expect(stdout).toMatch(/cut images differently/);
   });
 
   it("main.ts exits 1 on bad configuration", async () => {

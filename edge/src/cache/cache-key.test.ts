@@ -1,26 +1,47 @@
 import { describe, expect, it } from "vitest";
-import { type CacheKeyParts, cacheKey, normaliseQuestion } from "./cache-key.js";
+import { askAboutImage } from "../../../shared/index.js";
+import { type CacheKeyParts, cacheKey, normaliseText } from "./cache-key.js";
 
 const base: CacheKeyParts = {
   scope: "key",
   keyId: "k1",
   imageSha256: "a".repeat(64),
-  question: "What colour is the circle?",
+  messages: askAboutImage("What colour is the circle?"),
   mode: "sgl",
   maxTokens: 8,
   versions: { small: "s1", large: "l1" },
 };
 
 describe("cacheKey", () => {
-  it("ignores case, Unicode form and whitespace runs in the question", async () => {
-    expect(normaliseQuestion("  What  COLOUR\tis the\ncircle? ")).toBe("what colour is the circle?");
-    expect(await cacheKey({ ...base, question: " what colour   is THE circle?" })).toBe(await cacheKey(base));
+  it("ignores Unicode form and whitespace runs in the texts, not case (real tokenizers are case-sensitive)", async () => {
+    expect(normaliseText("  What  COLOUR\tis the\ncircle? ")).toBe("What COLOUR is the circle?");
+    const spaced = askAboutImage(" What colour   is the\ncircle?");
+    expect(await cacheKey({ ...base, messages: spaced })).toBe(await cacheKey(base));
+    expect(await cacheKey({ ...base, messages: askAboutImage("what colour is the circle?") })).not.toBe(
+      await cacheKey(base),
+    );
   });
   it.each<[string, Partial<CacheKeyParts>]>([
     ["tenant", { keyId: "k2" }],
     ["scope", { scope: "shared" }],
     ["image", { imageSha256: "b".repeat(64) }],
-    ["question", { question: "what shape is left of the circle?" }],
+    ["question", { messages: askAboutImage("what shape is left of the circle?") }],
+    [
+      "system prompt",
+      { messages: [{ role: "system", content: [{ type: "text", text: "Be brief." }] }, ...base.messages] },
+    ],
+    [
+      "earlier turn",
+      { messages: [{ role: "assistant", content: [{ type: "text", text: "Hello." }] }, ...base.messages] },
+    ],
+    [
+      "image position",
+      {
+        messages: [
+          { role: "user", content: [{ type: "text", text: "What colour is the circle?" }, { type: "image" }] },
+        ],
+      },
+    ],
     ["mode", { mode: "large" }],
     ["max_tokens", { maxTokens: 9 }],
     ["retention", { retention: 0.3 }],

@@ -27,7 +27,7 @@ export async function planCache(
       scope: key.cache_scope,
       keyId: key.id,
       imageSha256: image.sha256,
-      question: task.question,
+      messages: task.messages,
       mode: task.mode,
       maxTokens: task.maxTokens,
       retention: task.method.retention,

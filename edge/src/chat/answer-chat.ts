@@ -116,7 +116,7 @@ function answerRequest(requestId: string, task: ChatTask, image: Image): AnswerR
   return {
     request_id: requestId,
     image: image.payload,
-    question: task.question,
+    messages: task.messages,
     mode: task.mode,
     max_tokens: task.maxTokens,
     ...(task.method.retention !== undefined && { retention: task.method.retention }),

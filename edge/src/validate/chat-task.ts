@@ -1,10 +1,13 @@
 /**
  * Validate: the OpenAI request body → the one task the engine answers: one
- * image, one question, the mode of the model and the method's knobs.
+ * image in a conversation (rendered by each model's own chat template in the
+ * functions), the mode of the model and the method's knobs.
  */
 import {
   type ChatCompletionRequest,
   ChatCompletionRequestSchema,
+  type Conversation,
+  type ConversationPart,
   type FALLBACKS,
   InvalidRequestError,
   MODEL_NAMES,
@@ -23,7 +26,8 @@ export interface CacheControl {
 export interface ChatTask {
   model: string;
   mode: Mode;
-  question: string;
+  /** The conversation with the image as an `image` part where the client put it. */
+  messages: Conversation;
   /** The image reference (`data:` or `https:` URL) and where it sat in the request. */
   image: { url: string; param: string };
   maxTokens: number;
@@ -34,17 +38,20 @@ export interface ChatTask {
 
 export const DEFAULT_MAX_TOKENS = 8;
 const MAX_QUESTION_CHARS = 2000;
+/** All text of the conversation together (system prompt and earlier turns included). */
+const MAX_CONVERSATION_CHARS = 16000;
 
 export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheControl>, maxImages: number): ChatTask {
   const request = parseWith(ChatCompletionRequestSchema, parseJson(body));
   const mode = MODEL_NAMES[request.model];
   if (!mode) throw new NotFoundError(`The model '${request.model}' does not exist`, "model_not_found", "model");
-  const { question, image } = readMessages(request, maxImages);
+  checkGreedy(request);
+  const { messages, image } = readMessages(request, maxImages);
   const stitch = request.stitch ?? {};
   return {
     model: request.model,
     mode,
-    question,
+    messages,
     image,
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS,
     stream: request.stream === true,
@@ -61,27 +68,55 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
   };
 }
 
-/** Images from every user message; the question is the text of the last user message. */
-function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<ChatTask, "question" | "image"> {
+/**
+ * Decoding is greedy: SEE's confidence is the probability of the greedy answer, and a cached answer is the one
+ * answer there is. A request for sampling is refused rather than silently answered greedily. `seed` is accepted:
+ * greedy decoding gives the same answer for every seed.
+ */
+function checkGreedy(request: ChatCompletionRequest): void {
+  if (request.temperature != null && request.temperature !== 0) {
+    throw new InvalidRequestError(
+      "Only greedy decoding is served: temperature must be 0 or omitted",
+      "unsupported_sampling",
+      "temperature",
+    );
+  }
+  if (request.top_p != null && request.top_p !== 1) {
+    throw new InvalidRequestError(
+      "Only greedy decoding is served: top_p must be 1 or omitted",
+      "unsupported_sampling",
+      "top_p",
+    );
+  }
+}
+
+/**
+ * The conversation for the model's chat template: system (and developer) messages as system turns, user and
+ * assistant turns with their text, and the image as an `image` part in place. One image per request: a second
+ * one is refused, never dropped.
+ */
+function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<ChatTask, "messages" | "image"> {
   const images: ChatTask["image"][] = [];
   let lastUser = -1;
-  request.messages.forEach((message, m) => {
-    if (message.role !== "user") {
-      if (Array.isArray(message.content) && message.content.some((part) => part.type === "image_url")) {
+  const messages: Conversation = request.messages.map((message, m) => {
+    if (message.role === "user") lastUser = m;
+    const parts =
+      typeof message.content === "string"
+        ? [{ type: "text" as const, text: message.content }]
+        : (message.content ?? []);
+    const content = parts.map((part, p): ConversationPart => {
+      if (part.type === "text") return part;
+      if (message.role !== "user") {
         throw new InvalidRequestError(
           "Images are accepted only in user messages",
           "invalid_image_position",
           `messages.${m}.content`,
         );
       }
-      return;
-    }
-    lastUser = m;
-    if (!Array.isArray(message.content)) return;
-    message.content.forEach((part, p) => {
-      if (part.type === "image_url")
-        images.push({ url: part.image_url.url, param: `messages.${m}.content.${p}.image_url.url` });
+      images.push({ url: part.image_url.url, param: `messages.${m}.content.${p}.image_url.url` });
+      return { type: "image" };
     });
+    return { role: message.role === "developer" ? "system" : message.role, content };
   });
   if (lastUser < 0)
     throw new InvalidRequestError("At least one user message is required", "missing_user_message", "messages");
@@ -92,27 +127,32 @@ function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<C
       "image_missing",
       "messages",
     );
-  if (images.length > maxImages) {
-    throw new InvalidRequestError(`Too many images: at most ${maxImages} per request`, "too_many_images", "messages");
+  if (images.length > Math.min(maxImages, 1)) {
+    throw new InvalidRequestError("Too many images: one image per request", "too_many_images", "messages");
   }
-  const content = request.messages[lastUser]?.content;
-  const text =
-    typeof content === "string"
-      ? content
-      : (content ?? []).flatMap((part) => (part.type === "text" ? [part.text] : [])).join(" ");
-  const question = text.trim();
-  if (!question)
-    throw new InvalidRequestError(
-      "The last user message has no question text",
-      "question_missing",
-      `messages.${lastUser}.content`,
-    );
+  checkText(messages, lastUser);
+  return { messages, image };
+}
+
+function checkText(messages: Conversation, lastUser: number): void {
+  const texts = (m: Conversation[number] | undefined) =>
+    (m?.content ?? []).flatMap((part) => (part.type === "text" ? [part.text] : []));
+  const question = texts(messages[lastUser]).join(" ").trim();
+  const param = `messages.${lastUser}.content`;
+  if (!question) throw new InvalidRequestError("The last user message has no question text", "question_missing", param);
   if (question.length > MAX_QUESTION_CHARS) {
     throw new InvalidRequestError(
       `The question is longer than ${MAX_QUESTION_CHARS} characters`,
       "question_too_long",
-      `messages.${lastUser}.content`,
+      param,
     );
   }
-  return { question, image };
+  const total = messages.reduce((n, m) => n + texts(m).reduce((k, t) => k + t.length, 0), 0);
+  if (total > MAX_CONVERSATION_CHARS) {
+    throw new InvalidRequestError(
+      `The conversation's text is longer than ${MAX_CONVERSATION_CHARS} characters`,
+      "conversation_too_long",
+      "messages",
+    );
+  }
 }

@@ -54,7 +54,8 @@ const largeMetering = {
 };
 
 export function stubAnswer(request: AnswerRequest, scenario: string, version = "1"): AnswerResponse {
-  const large = request.question.includes("escalate") || ["large", "sgp", "fastv"].includes(request.mode);
+  const asked = JSON.stringify(request.messages);
+  const large = asked.includes("escalate") || ["large", "sgp", "fastv"].includes(request.mode);
   return {
     request_id: request.request_id,
     answer: large ? "blue square" : "red",

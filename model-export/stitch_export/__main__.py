@@ -1,0 +1,40 @@
+"""python -m stitch_export --checkpoint DIR --role small|large --out PACKDIR [--split-layers 1,2] [--name N]
+[--version V] [--external-data auto|always|never] [--source TEXT]"""
+
+import argparse
+import sys
+
+from .family import Unsupported
+from .pack import EXTERNAL_DATA, export_pack
+from .verify import VerificationError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="stitch_export", description="Export a transformers checkpoint as a Stitch model pack.")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--role", required=True, choices=["small", "large"])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--split-layers", default="", help="comma-separated layers the engine may prune at")
+    parser.add_argument("--name")
+    parser.add_argument("--version")
+    parser.add_argument("--external-data", default="auto", choices=EXTERNAL_DATA)
+    parser.add_argument("--source", help="where the checkpoint came from, for the provenance (default: its path)")
+    args = parser.parse_args(argv)
+    try:
+        split = [int(k) for k in args.split_layers.split(",") if k.strip()]
+    except ValueError:
+        parser.error(f"--split-layers {args.split_layers!r}: comma-separated integers")
+    try:
+        export_pack(args.checkpoint, args.role, args.out, split, args.name, args.version, args.external_data,
+                    args.source)
+    except Unsupported as e:
+        print(f"stitch_export: unsupported: {e}", file=sys.stderr)
+        return 2
+    except VerificationError as e:
+        print(f"stitch_export: verification failed: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Generic Qwen2-style decoder graphs: the embed graph and a segment of layers [first, end) with explicit attention,
+reading the weights of transformers' own layers. A segment also reports the attention each key position receives
+(SGP's weighted sum) and the last query's attention at its last layer (FastV)."""
+
+import torch
+from torch import nn
+
+from .family import Unsupported
+
+# Decoders whose layers this module reproduces: pre-norm RMSNorm, q/k/v with biases, rotary (default type), GQA,
+# SwiGLU. Keyed by the text config's model_type, not by a family.
+SUPPORTED_TEXT_MODEL_TYPES = ("qwen2",)
+
+
+def check_text_config(cfg) -> None:
+    """Refuse decoder options the segment graph does not reproduce."""
+    if cfg.model_type not in SUPPORTED_TEXT_MODEL_TYPES:
+        raise Unsupported(f"text model_type {cfg.model_type!r} is not supported (supported: {SUPPORTED_TEXT_MODEL_TYPES})")
+    if getattr(cfg, "rope_scaling", None):
+        raise Unsupported(f"rope_scaling {cfg.rope_scaling!r} is not supported (only default rotary)")
+    if getattr(cfg, "use_sliding_window", False) or "sliding_attention" in (getattr(cfg, "layer_types", None) or []):
+        raise Unsupported("sliding-window attention is not supported")
+    if cfg.hidden_act != "silu":
+        raise Unsupported(f"hidden_act {cfg.hidden_act!r} is not supported (SwiGLU with silu only)")
+
+
+def head_dim(cfg) -> int:
+    return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+
+
+def decoder_manifest(cfg) -> dict:
+    return {
+        "hidden": cfg.hidden_size, "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads,
+        "kv_heads": cfg.num_key_value_heads, "head_dim": head_dim(cfg), "mlp_hidden": cfg.intermediate_size,
+        "mlp": "swiglu", "vocab": cfg.vocab_size, "rope": {"theta": float(cfg.rope_theta), "positions": "1d"},
+        "dtype": "float32",
+    }
+
+
+class EmbedGraph(nn.Module):
+    def __init__(self, embed_tokens: nn.Embedding):
+        super().__init__()
+        self.embed_tokens = embed_tokens
+
+    def forward(self, input_ids):
+        return self.embed_tokens(input_ids)
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class SegmentGraph(nn.Module):
+    """Layers [first, end) of a Qwen2-style decoder, batch 1, as the engine calls them (see the pack contract)."""
+
+    def __init__(self, cfg, decoder, lm_head, first: int, end: int):
+        super().__init__()
+        self.first, self.end, self.last = first, end, end == cfg.num_hidden_layers
+        self.layers = nn.ModuleList(decoder.layers[first:end])
+        self.norm, self.lm_head = (decoder.norm, lm_head) if self.last else (None, None)
+        self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, head_dim(cfg)
+        inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def input_names(self) -> list[str]:
+        names = ["hidden_states", "position_ids", "attention_mask", "query_weights"]
+        for layer in range(self.first, self.end):
+            names += [f"past_key_{layer}", f"past_value_{layer}"]
+        return names + (["logit_rows"] if self.last else [])
+
+    def output_names(self) -> list[str]:
+        names = ["logits" if self.last else "hidden_out"]
+        for layer in range(self.first, self.end):
+            names += [f"present_key_{layer}", f"present_value_{layer}"]
+        return names + ["attention_received", "attention_last"]
+
+    def dynamic_axes(self) -> dict:
+        axes = {"hidden_states": {1: "T"}, "position_ids": {1: "T"}, "attention_mask": {1: "PT"},
+                "query_weights": {1: "T"}, "attention_received": {1: "PT"}, "attention_last": {1: "PT"}}
+        for layer in range(self.first, self.end):
+            axes |= {f"past_key_{layer}": {2: "P"}, f"past_value_{layer}": {2: "P"},
+                     f"present_key_{layer}": {2: "PT"}, f"present_value_{layer}": {2: "PT"}}
+        if self.last:
+            axes |= {"logit_rows": {0: "R"}, "logits": {1: "R"}}
+        else:
+            axes |= {"hidden_out": {1: "T"}}
+        return axes
+
+    def sample_inputs(self, t: int = 3, p: int = 2) -> tuple:
+        """Trace inputs with T ≠ P ≠ 1 so that no size is frozen to a constant."""
+        hidden = self.layers[0].hidden_size
+        past = [torch.randn(1, self.kv_heads, p, self.head_dim) for _ in range(2 * (self.end - self.first))]
+        rows = (torch.tensor([t - 1], dtype=torch.int64),) if self.last else ()
+        return (torch.randn(1, t, hidden), torch.arange(p, p + t)[None], torch.ones(1, p + t, dtype=torch.int64),
+                torch.ones(1, t), *past, *rows)
+
+    def forward(self, hidden_states, position_ids, attention_mask, query_weights, *rest):
+        n = 2 * (self.end - self.first)
+        past, logit_rows = rest[:n], (rest[n] if self.last else None)
+        x = hidden_states
+        t, p = x.shape[1], past[0].shape[2]
+        # Rotary tables at the given (original) positions, as Qwen2RotaryEmbedding: cat(freqs, freqs).
+        freqs = position_ids.to(torch.float32)[:, :, None] * self.inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)[:, None]  # [1, 1, T, head_dim]
+        cos, sin = emb.cos(), emb.sin()
+        # Query i (cache index p + i) sees key j when j ≤ p + i and attention_mask[j] = 1.
+        keys = torch.arange(p + t)
+        allowed = (keys[None, :] <= (torch.arange(t) + p)[:, None]) & (attention_mask[0] > 0)[None, :]
+        received = torch.zeros(1, p + t)
+        presents = []
+        for i, layer in enumerate(self.layers):
+            x, k, v, probs = self.layer(layer, x, cos, sin, allowed, past[2 * i], past[2 * i + 1])
+            presents += [k, v]
+            received = received + (probs * query_weights[:, None, :, None]).sum(dim=(1, 2))
+        last = probs[:, :, -1, :].sum(dim=1)
+        if self.last:
+            x = self.lm_head(self.norm(x.index_select(1, logit_rows)))
+        return (x, *presents, received, last)
+
+    def layer(self, layer, x, cos, sin, allowed, past_k, past_v):
+        """Qwen2DecoderLayer.forward with eager attention, the cache concatenated explicitly."""
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)
+        q = attn.q_proj(h).view(1, -1, self.heads, self.head_dim).transpose(1, 2)
+        k = attn.k_proj(h).view(1, -1, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = attn.v_proj(h).view(1, -1, self.kv_heads, self.head_dim).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = torch.cat([past_k, k * cos + rotate_half(k) * sin], dim=2)  # keys are cached after RoPE
+        v = torch.cat([past_v, v], dim=2)
+        rep = self.heads // self.kv_heads
+        k_all = k[:, :, None].expand(-1, -1, rep, -1, -1).reshape(1, self.heads, -1, self.head_dim)
+        v_all = v[:, :, None].expand(-1, -1, rep, -1, -1).reshape(1, self.heads, -1, self.head_dim)
+        scores = (q @ k_all.transpose(2, 3)) * attn.scaling
+        scores = scores.masked_fill(~allowed, torch.finfo(torch.float32).min)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        y = (probs @ v_all).transpose(1, 2).reshape(1, -1, self.heads * self.head_dim)
+        x = x + attn.o_proj(y)
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return x, k, v, probs

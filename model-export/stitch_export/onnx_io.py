@@ -1,0 +1,41 @@
+"""Writing graphs (TorchScript exporter, opset 17) with or without ONNX external data, and checksums."""
+
+import hashlib
+import tempfile
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+OPSET = 17
+# Protobuf cannot serialise a model of 2 GiB or more; stay clear of it.
+INLINE_LIMIT_BYTES = 1_800_000_000
+
+
+def export_graph(module, args: tuple, path: Path, input_names, output_names, dynamic_axes, external: str) -> list[str]:
+    """Export `module` to `path`; returns the pack file names written (the graph, then its external data if any).
+    external: "always", "never" or "auto" (external when the weights exceed INLINE_LIMIT_BYTES)."""
+    weight_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    use_external = external == "always" or (external == "auto" and weight_bytes > INLINE_LIMIT_BYTES)
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (sizes fixed by the recipe)
+        raw = Path(tmp) / "graph.onnx"
+        torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        model = onnx.load(str(raw))  # also reads any external data torch wrote for a large model
+    if not use_external:
+        onnx.save_model(model, str(path))
+        return [path.name]
+    data = f"{path.name}.data"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=data,
+                    size_threshold=0)
+    return [path.name, data]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

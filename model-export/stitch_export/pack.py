@@ -1,0 +1,111 @@
+"""Export one role of a pair: graphs, tokenizer, fixture, manifest — then verify the pack against transformers."""
+
+import datetime
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+import onnxruntime
+import torch
+import transformers
+
+from . import EXPORTER_VERSION, PACK_FORMAT
+from .decoder import EmbedGraph, SegmentGraph, check_text_config, decoder_manifest
+from .families import family_for
+from .family import Unsupported
+from .onnx_io import OPSET, export_graph, sha256
+from .runtime import PackRunner
+from .verify import MAX_TOKENS, Verifier
+
+# Where the engine prunes for the fixture's pruned run, and how much it keeps: the small model re-reads at layer 0
+# (consistency check), the large prunes at its first split layer.
+PRUNE_PLAN = {"small": (None, 0.05), "large": ("first_split", 0.35)}
+EXTERNAL_DATA = ("auto", "always", "never")
+
+
+def weights_digest(checkpoint: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        digest.update(sha256(path).encode())
+    return digest.hexdigest()
+
+
+def segments_of(layers: int, split_layers: list[int]) -> list[tuple[int, int]]:
+    if sorted(set(split_layers)) != list(split_layers) or any(not 0 < k < layers for k in split_layers):
+        raise Unsupported(f"split_layers {split_layers} must be increasing and inside 1..{layers - 1}")
+    bounds = [0, *split_layers, layers]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int], name: str | None = None,
+                version: str | None = None, external_data: str = "auto", source: str | None = None,
+                log=print) -> dict:
+    checkpoint, out = Path(checkpoint), Path(out)
+    if role not in PRUNE_PLAN:
+        raise Unsupported(f"role {role!r} (small or large)")
+    if external_data not in EXTERNAL_DATA:
+        raise Unsupported(f"external data {external_data!r} (one of {EXTERNAL_DATA})")
+    family = family_for(checkpoint)
+    cfg = family.text_config
+    check_text_config(cfg)
+    segments = segments_of(cfg.num_hidden_layers, split_layers)
+    prune_at, fraction = PRUNE_PLAN[role]
+    if prune_at == "first_split" and not split_layers:
+        raise Unsupported("a large pack needs split_layers (the layers the engine prunes at)")
+    prune_layer = split_layers[0] if prune_at == "first_split" else 0
+
+    model = family.load_model()
+    decoder, lm_head = family.language_model(model)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+    log(f"exporting {checkpoint} ({role}) to {out}")
+    vision, sample = family.vision_graph(model)
+    files += export_graph(vision, (sample,), out / "vision.onnx", ["pixel_values"], ["visual_embeds"],
+                          {"pixel_values": {0: "tiles"}, "visual_embeds": {0: "tiles"}}, external_data)
+    files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
+                          ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
+                          external_data)
+    segment_entries = []
+    for first, end in segments:
+        graph = SegmentGraph(cfg, decoder, lm_head, first, end).eval()
+        file = f"decoder-{first}-{end}.onnx"
+        files += export_graph(graph, graph.sample_inputs(), out / file, graph.input_names(), graph.output_names(),
+                              graph.dynamic_axes(), external_data)
+        segment_entries.append({"file": file, "first_layer": first, "end_layer": end})
+    shutil.copyfile(family.tokenizer_file(), out / "tokenizer.json")
+
+    digest = weights_digest(checkpoint)
+    manifest = {
+        "format": PACK_FORMAT, "family": family.family, "role": role,
+        "name": name or checkpoint.name, "version": version or f"{EXPORTER_VERSION}+{digest[:8]}",
+        "image": family.image_recipe(), "prompt": family.prompt_recipe(), "decoder": decoder_manifest(cfg),
+        "vision": family.vision_info(), "split_layers": list(split_layers),
+        "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segment_entries,
+                   "external_data": [f for f in files if f.endswith(".data")]},
+    }
+
+    log("verifying against transformers (eager)")
+    verifier = Verifier(family, model, PackRunner(out, manifest), manifest, (prune_layer, fraction))
+    cases = [verifier.case(case) for case in family.cases()]
+    tolerance = verifier.tolerances()
+    fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": cases}
+    (out / "fixture.json").write_text(json.dumps(fixture, separators=(",", ":")))
+
+    listed = files + ["tokenizer.json", "fixture.json"]
+    manifest |= {
+        "checksums": {f: sha256(out / f) for f in listed},
+        "conformance": {"fixture": "fixture.json", "tolerance": tolerance},
+        "provenance": {
+            "source_checkpoint": source or str(checkpoint.resolve()), "checkpoint_name": checkpoint.name,
+            "architecture": family.config_json["architectures"][0], "weights_sha256": digest,
+            "transformers": transformers.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "opset": OPSET, "exporter": f"stitch_export {EXPORTER_VERSION}",
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "verification": verifier.figures,
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    log(f"verified: {json.dumps(verifier.figures)}; tolerance {tolerance}")
+    return manifest

@@ -1,0 +1,145 @@
+"""Runs the fresh pack with onnxruntime against the transformers references and records the fixture. Fails loudly
+(VerificationError) on any disagreement; returns the measured figures."""
+
+import base64
+import io
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import reference
+from .family import Case, Family, Prepared
+from .runtime import PackRunner
+
+MAX_TOKENS = 6
+# Float32 graphs that compute what transformers computes differ by rounding only; beyond these it is a bug.
+LIMITS = {"vision": 1e-3, "logits": 1e-3, "pruned_logits": 1e-3, "attention_segment": 1e-3, "attention_last": 1e-3,
+          "attention_received": 1e-3, "pixels_rebuilt": 1e-5}
+
+
+class VerificationError(AssertionError):
+    pass
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k ≥ x."""
+    k = math.floor(math.log10(x))
+    return next(m * 10.0**k for m in (1, 2, 5, 10) if m * 10.0**k >= x)
+
+
+def png_base64(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def rebuild_pixels(tiles: list[np.ndarray], recipe: dict) -> np.ndarray:
+    """pixel_values from uint8 tiles as the engine computes them: (u·rescale − mean) / std in float32."""
+    u = np.stack(tiles).astype(np.float32).transpose(0, 3, 1, 2)
+    mean = np.array(recipe["mean"], np.float32)[None, :, None, None]
+    std = np.array(recipe["std"], np.float32)[None, :, None, None]
+    return (u * np.float32(recipe["rescale"]) - mean) / std
+
+
+def keep_top(scores: torch.Tensor, fraction: float) -> list[int]:
+    """The top `fraction` of visual tokens by received attention (ties by lower index), sorted."""
+    n_keep = max(1, round(fraction * len(scores)))
+    order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
+    return sorted(order[:n_keep])
+
+
+def top2_gap(logits: list[torch.Tensor]) -> float:
+    return min(float(row.topk(2).values[0] - row.topk(2).values[1]) for row in logits)
+
+
+def floats(t) -> list[float]:
+    return [float(v) for v in np.asarray(t, dtype=np.float32)]
+
+
+class Verifier:
+    def __init__(self, family: Family, model, runner: PackRunner, manifest: dict, prune: tuple[int, float]):
+        self.family, self.model, self.runner, self.manifest = family, model, runner, manifest
+        self.prune_layer, self.prune_fraction = prune
+        self.stop_ids = set(manifest["prompt"]["stop_token_ids"])
+        self.figures = {"vision": 0.0, "logits": 0.0, "attention_segment": 0.0, "attention_last": 0.0,
+                        "attention_received": 0.0, "pruned_logits": 0.0, "pixels_rebuilt": 0.0,
+                        "min_top2_gap": math.inf, "tokens_equal": True}
+
+    def worse(self, key: str, value: float) -> None:
+        self.figures[key] = max(self.figures[key], float(value))
+
+    def case(self, case: Case) -> dict:
+        prepared = self.family.prepare(case)
+        recipe = self.manifest["image"]
+        self.worse("pixels_rebuilt", np.abs(rebuild_pixels(prepared.tiles_uint8, recipe) - prepared.pixel_values.numpy()).max())
+        visual = self.runner.visual(prepared.pixel_values.numpy())
+        with torch.no_grad():
+            ref_visual = self.family.reference_visual(self.model, prepared.pixel_values)
+        self.worse("vision", np.abs(visual - ref_visual.numpy()).max())
+
+        ref = reference.greedy(self.family, self.model, prepared, MAX_TOKENS, self.stop_ids)
+        run = self.runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids)
+        self.compare_tokens(case.name, "greedy", ref, run)
+        self.compare_attention(ref, run, prepared)
+        o, n = prepared.visual_offset, prepared.visual_length
+        all_layers = range(self.manifest["decoder"]["layers"])
+        visual_received = sum(r[o:o + n] for r in reference.received(ref, prepared, all_layers))
+        # Without pruning a key keeps its index in every call, so the engine's sum is over the same visual slice.
+        ort_visual = sum(sum(r[o:o + n] for r in step.received) for step in run.steps)
+        self.worse("attention_received", np.abs(ort_visual - visual_received.numpy()).max())
+
+        keep = keep_top(visual_received, self.prune_fraction)
+        pref = reference.pruned_greedy(self.family, self.model, prepared, self.prune_layer, keep, MAX_TOKENS, self.stop_ids)
+        prun = self.runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, keep))
+        self.compare_tokens(case.name, f"pruned at layer {self.prune_layer}", pref, prun, key="pruned_logits")
+        return self.fixture_case(case, prepared, ref, visual_received, keep, pref)
+
+    def compare_tokens(self, name, what, ref, run, key="logits"):
+        if ref.tokens != run.tokens:
+            self.figures["tokens_equal"] = False
+            raise VerificationError(f"{name}, {what}: onnxruntime tokens {run.tokens} ≠ transformers {ref.tokens}")
+        self.worse(key, np.abs(run.first_logits - ref.logits[0].numpy()).max())
+        self.figures["min_top2_gap"] = min(self.figures["min_top2_gap"], top2_gap(ref.logits))
+
+    def compare_attention(self, ref, run, prepared):
+        """Per call and segment: attention_received against transformers' attentions over the same layers, heads
+        and weighted queries; attention_last against the last query at the segment's last layer."""
+        segments = self.manifest["graphs"]["segments"]
+        weighted = [reference.received(ref, prepared, range(s["first_layer"], s["end_layer"])) for s in segments]
+        for call, step in enumerate(run.steps):
+            for index, s in enumerate(segments):
+                self.worse("attention_segment", np.abs(step.received[index] - weighted[index][call].numpy()).max())
+                last = ref.attentions[call][s["end_layer"] - 1][0, :, -1].sum(0)
+                self.worse("attention_last", np.abs(step.last[index] - last.numpy()).max())
+
+    def fixture_case(self, case: Case, prepared: Prepared, ref, visual_received, keep, pref) -> dict:
+        """Values recorded from transformers, not from onnxruntime."""
+        return {
+            "name": case.name,
+            "image_png_base64": png_base64(np.asarray(case.image.convert("RGB"))),
+            "tiles_png_base64": [png_base64(t) for t in prepared.tiles_uint8],
+            "messages": case.messages,
+            "input_ids": prepared.input_ids,
+            "visual_span": {"offset": prepared.visual_offset, "length": prepared.visual_length},
+            "tokens": ref.tokens,
+            "first_logits": floats(ref.logits[0]),
+            "attention_received": floats(visual_received),
+            "pruned": {"layer": self.prune_layer, "keep": keep, "tokens": pref.tokens,
+                       "first_logits": floats(pref.logits[0])},
+        }
+
+    def tolerances(self) -> dict:
+        """~10× the measured onnxruntime-vs-transformers error (floors for error-free graphs); the greedy choice must
+        be 10× clearer than the logits tolerance at every step."""
+        f = self.figures
+        over = {k: f[k] for k, limit in LIMITS.items() if f[k] > limit}
+        if over:
+            raise VerificationError(f"onnxruntime differs from transformers beyond {LIMITS}: {over}")
+        logits = nice_ceil(max(10 * max(f["logits"], f["pruned_logits"]), 1e-5))
+        attention = nice_ceil(max(10 * max(f["attention_received"], f["attention_segment"]), 1e-5))
+        if f["min_top2_gap"] < 10 * logits:
+            raise VerificationError(f"greedy is not stable: smallest top-2 logit gap {f['min_top2_gap']:.3g} "
+                                    f"< 10 × logits tolerance {logits:g}")
+        return {"logits": logits, "attention": attention}
