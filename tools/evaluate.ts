@@ -12,7 +12,7 @@ import { loadConfig } from "../gpu-worker/config.js";
 import { createLogger } from "../gpu-worker/http/logger.js";
 import { loadServices } from "../gpu-worker/load-engines.js";
 import { encodePng, generateItem, TIERS } from "../scene-generator/index.js";
-import { AnswerRequestSchema, type AnswerResponse, MODES, type Mode } from "../shared/index.js";
+import { AnswerRequestSchema, type AnswerResponse, askAboutImage, MODES, type Mode } from "../shared/index.js";
 import { type EvalRecord, summarise } from "./summarise-eval.js";
 
 const opts = new Command()
@@ -57,7 +57,7 @@ for (let i = 0; i < opts.count; i++) {
   const request = AnswerRequestSchema.parse({
     request_id: `eval-${item.id}`,
     image: { base64: Buffer.from(encodePng(item.rgb, item.side)).toString("base64"), media_type: "image/png" },
-    question: qa.question,
+    messages: askAboutImage(qa.question),
     mode: opts.mode,
     max_tokens: 4,
     retention: opts.retention,

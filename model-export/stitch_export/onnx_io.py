@@ -15,15 +15,16 @@ INLINE_LIMIT_BYTES = 1_800_000_000
 
 def export_graph(module, args: tuple, path: Path, input_names, output_names, dynamic_axes, external: str) -> list[str]:
     """Export `module` to `path`; returns the pack file names written (the graph, then its external data if any).
-    external: "always", "never" or "auto" (external when the weights exceed INLINE_LIMIT_BYTES)."""
-    weight_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
-    use_external = external == "always" or (external == "auto" and weight_bytes > INLINE_LIMIT_BYTES)
+    external: "always", "never" or "auto" (external when the exported graph exceeds INLINE_LIMIT_BYTES)."""
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (sizes fixed by the recipe)
         raw = Path(tmp) / "graph.onnx"
         torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
         model = onnx.load(str(raw))  # also reads any external data torch wrote for a large model
+    # Sized from the exported graph, not from module.state_dict(): a wrapper module may hold a whole model of
+    # which the graph uses a part (InternVL's vision graph holds the language model too).
+    use_external = external == "always" or (external == "auto" and model.ByteSize() > INLINE_LIMIT_BYTES)
     if not use_external:
         onnx.save_model(model, str(path))
         return [path.name]

@@ -4,6 +4,7 @@
 import base64
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,9 +59,30 @@ def floats(t) -> list[float]:
     return [float(v) for v in np.asarray(t, dtype=np.float32)]
 
 
+@dataclass
+class CaseReference:
+    """What transformers computed for one case, kept so the model can be freed before onnxruntime loads the pack
+    (at real sizes the two copies of the weights do not fit side by side). Attentions are kept only as the sums
+    the comparison reads."""
+
+    case: Case
+    prepared: Prepared
+    visual: np.ndarray
+    ref: reference.Reference  # attentions dropped
+    segment_received: list[list[np.ndarray]]  # per segment, per call
+    segment_last: list[list[np.ndarray]]  # per call, per segment
+    visual_received: torch.Tensor
+    keep: list[int]
+    pref: reference.Reference
+
+
 class Verifier:
-    def __init__(self, family: Family, model, runner: PackRunner, manifest: dict, prune: tuple[int, float]):
-        self.family, self.model, self.runner, self.manifest = family, model, runner, manifest
+    """Two phases: `reference(case)` with the transformers model for every case, then `release_model()`, then
+    `compare(runner, ref)` with onnxruntime."""
+
+    def __init__(self, family: Family, model, manifest: dict, prune: tuple[int, float]):
+        self.family, self.model, self.manifest = family, model, manifest
+        self.runner: PackRunner | None = None
         self.prune_layer, self.prune_fraction = prune
         self.stop_ids = set(manifest["prompt"]["stop_token_ids"])
         self.figures = {"vision": 0.0, "logits": 0.0, "attention_segment": 0.0, "attention_last": 0.0,
@@ -70,31 +92,44 @@ class Verifier:
     def worse(self, key: str, value: float) -> None:
         self.figures[key] = max(self.figures[key], float(value))
 
-    def case(self, case: Case) -> dict:
+    def reference(self, case: Case) -> CaseReference:
         prepared = self.family.prepare(case)
         recipe = self.manifest["image"]
         self.worse("pixels_rebuilt", np.abs(rebuild_pixels(prepared.tiles_uint8, recipe) - prepared.pixel_values.numpy()).max())
-        visual = self.runner.visual(prepared.pixel_values.numpy())
         with torch.no_grad():
-            ref_visual = self.family.reference_visual(self.model, prepared.pixel_values)
-        self.worse("vision", np.abs(visual - ref_visual.numpy()).max())
-
+            ref_visual = self.family.reference_visual(self.model, prepared.pixel_values).numpy()
         ref = reference.greedy(self.family, self.model, prepared, MAX_TOKENS, self.stop_ids)
-        run = self.runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids)
-        self.compare_tokens(case.name, "greedy", ref, run)
-        self.compare_attention(ref, run, prepared)
+        segments = self.manifest["graphs"]["segments"]
+        weighted = [[w.numpy() for w in reference.received(ref, prepared, range(s["first_layer"], s["end_layer"]))]
+                    for s in segments]
+        lasts = [[attentions[s["end_layer"] - 1][0, :, -1].sum(0).numpy() for s in segments]
+                 for attentions in ref.attentions]
         o, n = prepared.visual_offset, prepared.visual_length
         all_layers = range(self.manifest["decoder"]["layers"])
         visual_received = sum(r[o:o + n] for r in reference.received(ref, prepared, all_layers))
-        # Without pruning a key keeps its index in every call, so the engine's sum is over the same visual slice.
-        ort_visual = sum(sum(r[o:o + n] for r in step.received) for step in run.steps)
-        self.worse("attention_received", np.abs(ort_visual - visual_received.numpy()).max())
-
+        ref.attentions = []
         keep = keep_top(visual_received, self.prune_fraction)
         pref = reference.pruned_greedy(self.family, self.model, prepared, self.prune_layer, keep, MAX_TOKENS, self.stop_ids)
-        prun = self.runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, keep))
-        self.compare_tokens(case.name, f"pruned at layer {self.prune_layer}", pref, prun, key="pruned_logits")
-        return self.fixture_case(case, prepared, ref, visual_received, keep, pref)
+        return CaseReference(case, prepared, ref_visual, ref, weighted, lasts, visual_received, keep, pref)
+
+    def release_model(self) -> None:
+        self.model = None
+
+    def compare(self, runner: PackRunner, r: CaseReference) -> dict:
+        self.runner = runner
+        prepared, case, ref = r.prepared, r.case, r.ref
+        visual = runner.visual(prepared.pixel_values.numpy())
+        self.worse("vision", np.abs(visual - r.visual).max())
+        run = runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids)
+        self.compare_tokens(case.name, "greedy", ref, run)
+        self.compare_attention(r, run)
+        o, n = prepared.visual_offset, prepared.visual_length
+        # Without pruning a key keeps its index in every call, so the engine's sum is over the same visual slice.
+        ort_visual = sum(sum(x[o:o + n] for x in step.received) for step in run.steps)
+        self.worse("attention_received", np.abs(ort_visual - r.visual_received.numpy()).max())
+        prun = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, r.keep))
+        self.compare_tokens(case.name, f"pruned at layer {self.prune_layer}", r.pref, prun, key="pruned_logits")
+        return self.fixture_case(case, prepared, ref, r.visual_received, r.keep, r.pref)
 
     def compare_tokens(self, name, what, ref, run, key="logits"):
         if ref.tokens != run.tokens:
@@ -103,16 +138,14 @@ class Verifier:
         self.worse(key, np.abs(run.first_logits - ref.logits[0].numpy()).max())
         self.figures["min_top2_gap"] = min(self.figures["min_top2_gap"], top2_gap(ref.logits))
 
-    def compare_attention(self, ref, run, prepared):
+    def compare_attention(self, r: CaseReference, run):
         """Per call and segment: attention_received against transformers' attentions over the same layers, heads
         and weighted queries; attention_last against the last query at the segment's last layer."""
         segments = self.manifest["graphs"]["segments"]
-        weighted = [reference.received(ref, prepared, range(s["first_layer"], s["end_layer"])) for s in segments]
         for call, step in enumerate(run.steps):
-            for index, s in enumerate(segments):
-                self.worse("attention_segment", np.abs(step.received[index] - weighted[index][call].numpy()).max())
-                last = ref.attentions[call][s["end_layer"] - 1][0, :, -1].sum(0)
-                self.worse("attention_last", np.abs(step.last[index] - last.numpy()).max())
+            for index in range(len(segments)):
+                self.worse("attention_segment", np.abs(step.received[index] - r.segment_received[index][call]).max())
+                self.worse("attention_last", np.abs(step.last[index] - r.segment_last[call][index]).max())
 
     def fixture_case(self, case: Case, prepared: Prepared, ref, visual_received, keep, pref) -> dict:
         """Values recorded from transformers, not from onnxruntime."""
