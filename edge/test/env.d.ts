@@ -12,6 +12,9 @@ declare global {
       /** "" when gpu-worker/main.ts does not exist. */
       TEST_REAL_FUNCTION_URL: string;
       TEST_REAL_FUNCTION_ERROR: string;
+      TEST_REAL_FAMILY_URL: string;
+      TEST_REAL_FAMILY_ERROR: string;
+      TEST_FAMILY_PHOTO_BASE64: string;
     }
   }
   type StitchEnv = Env;

@@ -75,3 +75,44 @@ describe.skipIf(!present)("with the real small function", () => {
     expect(await ledgerRows(id)).toHaveLength(0);
   });
 });
+
+const family = { SMALL_FUNCTION_URL: env.TEST_REAL_FAMILY_URL, SMALL_FUNCTION_TIMEOUT_MS: "60000" };
+const familyPresent = env.TEST_REAL_FAMILY_URL !== "" || env.TEST_REAL_FAMILY_ERROR !== "";
+const photo = `data:image/jpeg;base64,${env.TEST_FAMILY_PHOTO_BASE64}`;
+
+describe.skipIf(!familyPresent)(
+  "with the real function serving an exported InternVL3 pair (tiny, random weights)",
+  () => {
+    it("started", () => {
+      expect(env.TEST_REAL_FAMILY_ERROR).toBe("");
+    });
+
+    it("answers a photograph with an open question through the whole conversation, billed once", {
+      timeout: 60_000,
+    }, async () => {
+      const { id, key } = await createKey();
+      const body = {
+        model: "stitch-sgp",
+        max_tokens: 4,
+        messages: [
+          { role: "system", content: "You describe photographs." },
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: photo } },
+              { type: "text", text: "What is in this picture?" },
+            ],
+          },
+        ],
+        stitch: { retention: 0.35, prune_layer: 1 },
+      };
+      const res = await ask(key, body, {}, family);
+      expect(res.status, res.text).toBe(200);
+      // 451 x 300 is cut into 3 x 2 tiles plus the thumbnail: 7 x 256 visual tokens, 35% of them kept.
+      expect(res.json.stitch.visual_tokens).toEqual({ total: 7 * 256, kept: Math.ceil(0.35 * 7 * 256) });
+      expect(res.json.stitch.path).toBe("large");
+      expect(await ledgerRows(id)).toHaveLength(1);
+      expect((await ask(key, body, {}, family)).headers.get("x-stitch-cache")).toBe("HIT");
+    });
+  },
+);

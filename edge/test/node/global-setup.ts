@@ -3,6 +3,8 @@
  * fault listeners and (when gpu-worker/main.ts exists) the real function, and
  * provides their URLs to vitest.config.ts, which binds them into the Worker.
  */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { freePort, startSilentServer } from "./listeners.js";
 import { startRealFunction } from "./real-function.js";
@@ -22,6 +24,26 @@ declare module "vitest" {
     realFunctionUrl: string;
     /** Why the real function could not start ("" when it started or does not exist). */
     realFunctionError: string;
+    /** The real function serving the tiny InternVL3 pack pair exported from transformers, and its start error. */
+    realFamilyUrl: string;
+    realFamilyError: string;
+    /** A real photograph (JPEG, base64) for it: workerd cannot read the fixture folder itself. */
+    familyPhotoBase64: string;
+  }
+}
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const FAMILY_PAIR = {
+  STITCH_PACKS_DIR: `${ROOT}test/fixtures/packs`,
+  STITCH_SMALL_PACK: "internvl3-tiny-small",
+  STITCH_LARGE_PACK: "internvl3-tiny-large",
+};
+
+async function startOrError(secret: string, env?: Record<string, string>) {
+  try {
+    return { real: await startRealFunction(secret, env), error: "" };
+  } catch (err) {
+    return { real: null, error: String(err instanceof Error ? err.message : err) };
   }
 }
 
@@ -29,21 +51,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stub = await startStubFunction(TEST_SIGNING_SECRET);
   const upgradeStub = await startStubFunction(TEST_SIGNING_SECRET);
   const silent = await startSilentServer();
-  let real: Awaited<ReturnType<typeof startRealFunction>> = null;
-  let realError = "";
-  try {
-    real = await startRealFunction(TEST_SIGNING_SECRET);
-  } catch (err) {
-    realError = String(err instanceof Error ? err.message : err);
-  }
+  const { real, error: realError } = await startOrError(TEST_SIGNING_SECRET);
+  const { real: family, error: familyError } = await startOrError(TEST_SIGNING_SECRET, FAMILY_PAIR);
   project.provide("stubUrl", stub.url);
   project.provide("upgradeStubUrl", upgradeStub.url);
   project.provide("silentUrl", silent.url);
   project.provide("closedUrl", `http://127.0.0.1:${await freePort()}`);
   project.provide("realFunctionUrl", real?.url ?? "");
   project.provide("realFunctionError", realError);
+  project.provide("realFamilyUrl", family?.url ?? "");
+  project.provide("realFamilyError", familyError);
+  project.provide("familyPhotoBase64", readFileSync(`${ROOT}test/fixtures/photos/chelsea.jpg`).toString("base64"));
   return async () => {
     await real?.stop();
+    await family?.stop();
     await silent.close();
     for (const { server } of [stub, upgradeStub]) {
       server.closeAllConnections();

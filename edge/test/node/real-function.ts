@@ -15,12 +15,17 @@ export interface RealFunction {
   stop: () => Promise<void>;
 }
 
-export async function startRealFunction(secret: string, readyTimeoutMs = 180_000): Promise<RealFunction | null> {
+/** `env` picks the pack pair (STITCH_PACKS_DIR, STITCH_SMALL_PACK, STITCH_LARGE_PACK); default: the embedded one. */
+export async function startRealFunction(
+  secret: string,
+  env: Record<string, string> = {},
+  readyTimeoutMs = 180_000,
+): Promise<RealFunction | null> {
   if (!existsSync(REAL_FUNCTION_ENTRY)) return null;
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", REAL_FUNCTION_ENTRY], {
     cwd: ROOT,
-    env: { ...process.env, STITCH_ROLE: "both", PORT: String(port), STITCH_SIGNING_SECRET: secret },
+    env: { ...process.env, ...env, STITCH_ROLE: "both", PORT: String(port), STITCH_SIGNING_SECRET: secret },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
