@@ -60,6 +60,7 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
       pruneLayer: config.defaultPruneLayer,
       pruneRetention: config.defaultRetention,
     },
+    largeManifest.split_layers,
   );
   const exit: ExitPolicy = defaults.exit;
   const prune: PruneDefaults = { pruneLayer: defaults.prune.layer, retention: defaults.prune.retention };

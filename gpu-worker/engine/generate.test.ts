@@ -1,5 +1,9 @@
+import { readFile } from "node:fs/promises";
+import { Tokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
+import { loadPromptBuilder } from "./build-prompt.js";
 import { textStream } from "./generate.js";
+import { readModelPack } from "./model-pack.js";
 
 /** A byte-level decoder over fixed byte strings per id, as a BPE tokenizer's ByteLevel decoder behaves. */
 const BYTES: Record<number, number[]> = {
@@ -23,5 +27,21 @@ describe("textStream", () => {
     expect(deltas).toEqual(["caf", "é", " ", "🐈"]);
     expect(deltas.join("")).toBe(decode(tokens));
     expect(deltas.some((d) => d.includes("\uFFFD"))).toBe(false);
+  });
+});
+
+describe("textStream over a real byte-level BPE tokenizer", () => {
+  it("streams multi-byte text token by token without a broken character", async () => {
+    const pack = await readModelPack("test/fixtures/packs/internvl3-tiny-small");
+    const prompt = await loadPromptBuilder(pack);
+    const tokenizer = new Tokenizer(JSON.parse(await readFile(`${pack.dir}/tokenizer.json`, "utf8")), {});
+    const text = "Ein Café für naïve Katzen 🐈‍⬛ und 日本の猫";
+    const ids = tokenizer.encode(text, { add_special_tokens: false }).ids as number[];
+    const deltas: string[] = [];
+    const push = textStream(prompt.decode, (delta) => deltas.push(delta));
+    for (let i = 1; i <= ids.length; i++) push(ids.slice(0, i));
+    expect(deltas.some((d) => d.includes("\uFFFD"))).toBe(false);
+    expect(deltas.join("")).toBe(text);
+    expect(deltas.length).toBeGreaterThan(5);
   });
 });

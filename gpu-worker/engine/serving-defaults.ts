@@ -20,7 +20,11 @@ export const ServingDefaultsSchema = z.object({
 });
 export type ServingDefaults = z.infer<typeof ServingDefaultsSchema>;
 
-/** Used when no calibration file matches the loaded pair: the paper's rule and the reference code's 5% re-read. */
+/**
+ * Used when no calibration file matches the loaded pair: the paper's rule and the reference code's 5% re-read.
+ * Its prune layer is a placeholder: the large pack's own first split layer takes its place (see below), since a
+ * fixed layer number means nothing across packs of 4 and of 28 layers.
+ */
 export const FALLBACK_DEFAULTS: Omit<ServingDefaults, "pair"> = {
   exit: { threshold: 0.8, retention: 0.05, rule: "average" },
   prune: { layer: 1, retention: 0.35 },
@@ -62,8 +66,15 @@ export async function resolveServingDefaults(
   packsDir: string,
   versions: { small: string; large: string },
   overrides: ServingOverrides = {},
+  /** The large pack's split layers: without a calibration for the pair, its first one is the default K. */
+  largeSplitLayers: number[] = [],
 ): Promise<Omit<ServingDefaults, "pair">> {
-  const base = await readServingDefaults(packsDir, versions.small, versions.large);
+  const read = await readServingDefaults(packsDir, versions.small, versions.large);
+  const packLayer = largeSplitLayers[0];
+  const base =
+    read === FALLBACK_DEFAULTS && packLayer !== undefined
+      ? { ...read, prune: { ...read.prune, layer: packLayer } }
+      : read;
   return {
     exit: {
       threshold: overrides.exitThreshold ?? base.exit.threshold,

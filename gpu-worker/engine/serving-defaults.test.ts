@@ -1,0 +1,31 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FALLBACK_DEFAULTS, resolveServingDefaults, SERVING_DEFAULTS_FILE } from "./serving-defaults.js";
+
+const versions = { small: "s@1", large: "l@1" };
+const calibrated = {
+  pair: versions,
+  exit: { threshold: 0.61, retention: 0.05, rule: "confidence" },
+  prune: { layer: 2, retention: 0.2 },
+};
+
+describe("resolveServingDefaults", () => {
+  it("without a calibration for the pair, prunes at the large pack's first split layer", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "stitch-defaults-"));
+    const resolved = await resolveServingDefaults(dir, versions, {}, [9, 14]);
+    expect(resolved.prune).toEqual({ layer: 9, retention: FALLBACK_DEFAULTS.prune.retention });
+    expect(resolved.exit).toEqual(FALLBACK_DEFAULTS.exit);
+  });
+
+  it("layers calibration file, then overrides, over the built-in fallback", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "stitch-defaults-"));
+    await writeFile(join(dir, SERVING_DEFAULTS_FILE), JSON.stringify(calibrated));
+    expect((await resolveServingDefaults(dir, versions, {}, [9, 14])).prune).toEqual(calibrated.prune);
+    const other = await resolveServingDefaults(dir, { ...versions, large: "l@2" }, {}, [9, 14]);
+    expect(other.prune.layer).toBe(9);
+    const overridden = await resolveServingDefaults(dir, versions, { pruneLayer: 14, exitThreshold: 0.5 }, [9, 14]);
+    expect([overridden.prune.layer, overridden.exit.threshold, overridden.exit.rule]).toEqual([14, 0.5, "confidence"]);
+  });
+});
