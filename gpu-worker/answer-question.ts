@@ -9,11 +9,13 @@ import {
   type AnswerRequest,
   type AnswerResponse,
   type EscalateResponse,
+  type Explanation,
   type Mode,
   StitchError,
 } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
-import type { LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
+import { tokenLayout } from "./engine/image-processor/token-layout.js";
+import type { DecodedImage, LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
 import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
 import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
@@ -49,23 +51,32 @@ export async function answerQuestion(
   const method = resolveMethod(req, deps.largePack, deps.defaults);
   deps.small.checkConversation(req.messages);
   const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
-  const settle = (answer: Omit<AnswerResponse, "request_id" | "mode" | "models">): AnswerResponse => ({
+  const settle = (
+    answer: Omit<AnswerResponse, "request_id" | "mode" | "models" | "explanation">,
+    explained?: { ranking: number[] | null; kept: number[] | null },
+  ): AnswerResponse => ({
     request_id: req.request_id,
     mode: method.mode,
     models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
     ...answer,
+    ...(req.explain && {
+      explanation: explain(image, deps.small.pack, answer.metering, method.pruneLayer, explained),
+    }),
   });
   const smallAnswer = (small: SmallResult, degraded: boolean) => {
     // A small answer is only released once it is final: after the exit decision, or as the fallback.
     if (small.answer) options.onToken?.(small.answer);
-    return settle({
-      answer: small.answer,
-      path: "small",
-      exit: small.exit,
-      degraded,
-      finish_reason: small.finishReason,
-      metering: { small: small.metering, large: null },
-    });
+    return settle(
+      {
+        answer: small.answer,
+        path: "small",
+        exit: small.exit,
+        degraded,
+        finish_reason: small.finishReason,
+        metering: { small: small.metering, large: null },
+      },
+      { ranking: small.ranking, kept: null },
+    );
   };
 
   let small: SmallResult | null = null;
@@ -96,6 +107,7 @@ export async function answerQuestion(
       retention: largeMode === "large" ? 1 : method.retention,
       pruneLayer: method.pruneLayer,
       ranking: largeMode === "sgp" ? small?.ranking : undefined,
+      explain: req.explain,
       onToken:
         options.onToken &&
         ((text) => {
@@ -114,14 +126,35 @@ export async function answerQuestion(
     }
     throw err;
   }
-  return settle({
-    answer: large.answer,
-    path: "large",
-    exit: small?.exit ?? null,
-    degraded: false,
-    finish_reason: large.finish_reason,
-    metering: { small: small?.metering ?? null, large: large.metering },
-  });
+  return settle(
+    {
+      answer: large.answer,
+      path: "large",
+      exit: small?.exit ?? null,
+      degraded: false,
+      finish_reason: large.finish_reason,
+      metering: { small: small?.metering ?? null, large: large.metering },
+    },
+    { ranking: small?.ranking ?? null, kept: large.kept ?? null },
+  );
+}
+
+/** The explanation of one answer: where the tokens sit (from the image and recipe alone) and what the method did. */
+function explain(
+  image: DecodedImage,
+  pack: PackInfo,
+  metering: AnswerResponse["metering"],
+  pruneLayer: number,
+  explained: { ranking: number[] | null; kept: number[] | null } = { ranking: null, kept: null },
+): Explanation {
+  const answering = metering.large ?? metering.small;
+  return {
+    visual_tokens: answering?.visual_tokens_total ?? 0,
+    layout: tokenLayout(image.width, image.height, pack.image),
+    ranking: explained.ranking,
+    kept: explained.kept,
+    prune_layer: explained.kept ? pruneLayer : null,
+  };
 }
 
 /** 5xx of the large side (unavailable, failed, overloaded, timed out), while the request itself is still live. */

@@ -36,6 +36,8 @@ export interface EscalateCall {
   retention: number;
   pruneLayer: number;
   ranking?: number[];
+  /** Report the visual tokens kept (for the explanation). */
+  explain?: boolean;
   onToken?: OnToken;
   /** The request's own signal (deadline, client gone): its reason is rethrown as is. */
   signal?: AbortSignal;
@@ -92,6 +94,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
           finish_reason: result.finishReason,
           metering: result.metering,
           model,
+          ...(call.explain && { kept: result.kept }),
         };
       } catch (err) {
         if (call.signal?.aborted) throw call.signal.reason;
@@ -181,6 +184,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         prune_layer: call.pruneLayer,
         ranking: call.ranking,
         stream: call.onToken !== undefined,
+        explain: call.explain === true,
       };
       const deadline = Math.min(Date.now() + options.timeoutMs, call.deadline ?? Number.POSITIVE_INFINITY);
       const { signal, done } = boundedSignal(call, options.timeoutMs);

@@ -38,5 +38,6 @@ export async function runPrunedLarge(
     finish_reason: result.finishReason,
     metering: result.metering,
     model: modelVersion(large.pack),
+    ...(req.explain && { kept: result.kept }),
   };
 }

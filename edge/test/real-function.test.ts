@@ -114,5 +114,39 @@ describe.skipIf(!familyPresent)(
       expect(await ledgerRows(id)).toHaveLength(1);
       expect((await ask(key, body, {}, family)).headers.get("x-stitch-cache")).toBe("HIT");
     });
+
+    it("explains on request: ranking, kept tokens and layout, never from or into the cache", {
+      timeout: 60_000,
+    }, async () => {
+      const { id, key } = await createKey();
+      const body = {
+        model: "stitch-sgp",
+        max_tokens: 2,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: photo } },
+              { type: "text", text: "Where is the cat?" },
+            ],
+          },
+        ],
+        stitch: { retention: 0.09, prune_layer: 1, explain: true },
+      };
+      for (let i = 0; i < 2; i++) {
+        const res = await ask(key, body, {}, family);
+        expect(res.status, res.text).toBe(200);
+        expect(res.headers.get("x-stitch-cache")).toBe("BYPASS");
+        const e = res.json.stitch.explanation;
+        expect(e.visual_tokens).toBe(7 * 256);
+        expect(e.layout).toHaveLength(7);
+        expect(e.ranking).toHaveLength(7 * 256);
+        expect(e.kept).toHaveLength(Math.ceil(0.09 * 7 * 256));
+        expect(e.prune_layer).toBe(1);
+      }
+      expect(await ledgerRows(id)).toHaveLength(2);
+      const plain = await ask(key, { ...body, stitch: { retention: 0.09, prune_layer: 1 } }, {}, family);
+      expect(plain.json.stitch.explanation).toBeUndefined();
+    });
   },
 );

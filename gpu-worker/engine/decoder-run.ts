@@ -35,6 +35,8 @@ export class DecoderRun {
   private readonly attention: AttentionAccumulator;
   private readonly segments: SegmentState[] = [];
   visualKept: number;
+  /** The visual tokens kept at the pruning boundary, sorted (null: this run was not pruned). */
+  keptVisual: number[] | null = null;
 
   constructor(
     private readonly model: LoadedModel,
@@ -94,6 +96,7 @@ export class DecoderRun {
     const { offset, length } = this.span;
     const keep = new Set(chosen.filter((i) => Number.isInteger(i) && i >= 0 && i < length));
     this.visualKept = keep.size;
+    this.keptVisual = [...keep].sort((a, b) => a - b);
     const rows: number[] = [];
     cols.forEach((c, r) => {
       if (c < offset || c >= offset + length || keep.has(c - offset)) rows.push(r);

@@ -194,6 +194,7 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
         answer: answered.gen.text,
         finishReason: answered.gen.finishReason,
         ranking: [...answered.run.received],
+        kept: answered.run.keptVisual,
         metering: metering(answered.meter, answered, answered.run.visualKept, gpuClass),
       };
     },

@@ -73,6 +73,8 @@ export interface LargeResult {
   metering: Metering;
   /** The large model's own all-layer attention ranking of this run (benchmarks use it as an oracle). */
   ranking: number[];
+  /** The visual tokens kept from the prune layer on, sorted; null when the run was not pruned. */
+  kept: number[] | null;
 }
 
 export interface PackInfo {

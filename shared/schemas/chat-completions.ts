@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { MODES, PATHS } from "../paths.js";
-import { FALLBACKS, MethodParamsSchema } from "./inference.js";
+import { ExplanationSchema, FALLBACKS, MethodParamsSchema } from "./inference.js";
 
 export const DEFAULT_MODEL = "stitch-sgl";
 /** Longest cache TTL a request may ask for (the edge may clamp it further). */
@@ -51,6 +51,10 @@ export const StitchOptionsSchema = z.strictObject({
   exit_threshold: method.exit_threshold,
   fallback: z.enum(FALLBACKS).optional(),
   cache: StitchCacheOptionsSchema.optional(),
+  explain: z.boolean().optional().meta({
+    description:
+      "Return stitch.explanation: the small model's attention ranking of every visual token, the tokens the large model kept, and where each token sits in the image. Not billed extra; the models always run (no cache read or write).",
+  }),
 });
 export type StitchOptions = z.infer<typeof StitchOptionsSchema>;
 
@@ -112,6 +116,7 @@ export const StitchResultSchema = z
     accelerator_ms: z.object({ small: z.number().nonnegative(), large: z.number().nonnegative() }),
     cost: z.number().nonnegative().meta({ description: "US dollars billed for this request." }),
     cache: z.enum(CACHE_STATUSES),
+    explanation: ExplanationSchema.optional(),
   })
   .meta({ id: "StitchResult" });
 export type StitchResult = z.infer<typeof StitchResultSchema>;

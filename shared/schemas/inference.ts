@@ -28,6 +28,35 @@ export const ConversationSchema = z.array(ConversationMessageSchema).min(1).max(
 export type ConversationPart = z.infer<typeof ConversationPartSchema>;
 export type Conversation = z.infer<typeof ConversationSchema>;
 
+/**
+ * Where each visual token sits in the image, so a client can draw a ranking over it: one entry per tile in token
+ * order (tiles row-major, then the thumbnail), each a rows × cols grid of tokens covering the given rectangle
+ * (fractions of the image's width and height).
+ */
+export const TokenTileSchema = z.object({
+  x: z.number().min(0).max(1),
+  y: z.number().min(0).max(1),
+  width: z.number().gt(0).max(1),
+  height: z.number().gt(0).max(1),
+  rows: z.number().int().positive(),
+  cols: z.number().int().positive(),
+});
+export type TokenTile = z.infer<typeof TokenTileSchema>;
+
+/** What the method did with the visual tokens of one request (`stitch.explain`): the heatmap and the kept tokens. */
+export const ExplanationSchema = z
+  .object({
+    visual_tokens: z.number().int().nonnegative(),
+    layout: z.array(TokenTileSchema),
+    /** The small model's attention ranking (SGP), one score per visual token; null when the small model did not run. */
+    ranking: z.array(z.number()).nullable(),
+    /** Indices of the visual tokens the large model kept from `prune_layer` on; null when it was not pruned or did not run. */
+    kept: z.array(z.number().int().nonnegative()).nullable(),
+    prune_layer: z.number().int().nullable(),
+  })
+  .meta({ id: "Explanation" });
+export type Explanation = z.infer<typeof ExplanationSchema>;
+
 /** Per-request knobs of the method; each is validated again against the loaded packs. */
 export const MethodParamsSchema = z.object({
   mode: z.enum(MODES).default("sgl"),
@@ -49,6 +78,8 @@ export const AnswerRequestSchema = MethodParamsSchema.extend({
   image: ImagePayloadSchema,
   messages: ConversationSchema,
   stream: z.boolean().default(false),
+  /** Return the explanation (ranking, kept tokens, layout) with the answer. */
+  explain: z.boolean().default(false),
 });
 export type AnswerRequest = z.infer<typeof AnswerRequestSchema>;
 export type AnswerRequestInput = z.input<typeof AnswerRequestSchema>;
@@ -74,6 +105,8 @@ export const AnswerResponseSchema = z.object({
   metering: z.object({ small: MeteringSchema.nullable(), large: MeteringSchema.nullable() }),
   /** Model pack versions, part of the edge cache key. */
   models: z.object({ small: z.string(), large: z.string() }),
+  /** Present when the request asked for it. */
+  explanation: ExplanationSchema.optional(),
 });
 export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
 
@@ -89,6 +122,8 @@ export const EscalateRequestSchema = z.object({
   /** Importance of each visual token (higher = keep); required for `sgp`. */
   ranking: z.array(z.number()).optional(),
   stream: z.boolean().default(false),
+  /** Return the indices of the visual tokens kept. */
+  explain: z.boolean().default(false),
 });
 export type EscalateRequest = z.infer<typeof EscalateRequestSchema>;
 
@@ -98,6 +133,8 @@ export const EscalateResponseSchema = z.object({
   finish_reason: z.enum(["stop", "length"]),
   metering: MeteringSchema,
   model: z.string(),
+  /** With `explain`: the visual tokens kept from the prune layer on (null: not pruned). */
+  kept: z.array(z.number().int().nonnegative()).nullable().optional(),
 });
 export type EscalateResponse = z.infer<typeof EscalateResponseSchema>;
 

@@ -26,6 +26,7 @@ function escalation(overrides: Partial<EscalateRequest> = {}): EscalateRequest {
     prune_layer: 1,
     ranking: Array.from({ length: 64 }, (_, i) => 64 - i),
     stream: false,
+    explain: false,
     ...overrides,
   };
 }

@@ -83,3 +83,32 @@ describe("an exported InternVL3 pair behind the functions", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("reserved_tokens");
   });
 });
+
+describe("the explanation (stitch.explain) of an exported pair's answer", () => {
+  it("gives the small model's ranking of every token, the tokens the large one kept, and where each tile sits", async () => {
+    const { res } = await answer({ mode: "sgp", retention: 0.09, prune_layer: 2, explain: true });
+    const body = AnswerResponseSchema.parse(await res.json());
+    const e = body.explanation;
+    if (!e) throw new Error("no explanation");
+    const { width = 0, height = 0 } = await sharp(photo).metadata();
+    const plan = planTiles(width, height, manifest.image);
+    expect(e.layout).toHaveLength(plan.tiles + 1);
+    expect(e.layout.at(-1)).toEqual({ x: 0, y: 0, width: 1, height: 1, rows: 16, cols: 16 });
+    expect(e.layout.reduce((n, t) => n + t.rows * t.cols, 0)).toBe(e.visual_tokens);
+    expect(e.ranking).toHaveLength(e.visual_tokens);
+    expect(e.kept).toHaveLength(Math.ceil(0.09 * e.visual_tokens));
+    expect(e.kept).toEqual([...(e.kept ?? [])].sort((a, b) => a - b));
+    // SGP keeps the top of the small model's ranking: no kept token ranks below a dropped one.
+    const kept = new Set(e.kept);
+    const ranking = e.ranking ?? [];
+    const lowestKept = Math.min(...ranking.filter((_, i) => kept.has(i)));
+    const highestDropped = Math.max(...ranking.filter((_, i) => !kept.has(i)));
+    expect(lowestKept).toBeGreaterThanOrEqual(highestDropped);
+    expect(e.prune_layer).toBe(2);
+  });
+
+  it("is absent unless asked for", async () => {
+    const body = AnswerResponseSchema.parse(await (await answer({ mode: "small" })).res.json());
+    expect(body.explanation).toBeUndefined();
+  });
+});

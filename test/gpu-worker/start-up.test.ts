@@ -50,7 +50,9 @@ describe("start-up", () => {
       defaultMetrics: false,
     });
     try {
-      await expect(worker.ready).rejects.toThrow(/cut images differently \(grid\): grid is \{"rows":8,"cols":8\} vs \{"rows":4,"cols":16\}/);
+      await expect(worker.ready).rejects.toThrow(
+        /cut images differently \(grid\): grid is \{"rows":8,"cols":8\} vs \{"rows":4,"cols":16\}/,
+      );
       expect((await fetch(`${worker.url}/healthz`)).status).toBe(200);
       const res = await fetch(`${worker.url}/readyz`);
       expect(res.status).toBe(503);

@@ -123,5 +123,6 @@ function answerRequest(requestId: string, task: ChatTask, image: Image): AnswerR
     ...(task.method.prune_layer !== undefined && { prune_layer: task.method.prune_layer }),
     ...(task.method.exit_threshold !== undefined && { exit_threshold: task.method.exit_threshold }),
     fallback: task.method.fallback,
+    ...(task.method.explain && { explain: true }),
   };
 }

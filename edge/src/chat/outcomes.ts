@@ -38,6 +38,7 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
       priceNanos: priceRequest(base.prices, answer.path, answer.metering),
       cache,
       created: Math.floor(base.now / 1000),
+      ...(answer.explanation && { explanation: answer.explanation }),
     },
   };
 }

@@ -7,6 +7,7 @@ import type {
   CacheStatus,
   ChatCompletionChunk,
   ChatCompletionResponse,
+  Explanation,
   Mode,
   StitchResult,
 } from "../../../shared/index.js";
@@ -28,6 +29,8 @@ export interface Outcome {
   cache: CacheStatus;
   /** Seconds since epoch. */
   created: number;
+  /** Only when the request asked for it (never cached). */
+  explanation?: Explanation;
 }
 
 export const completionId = (requestId: string): string => `chatcmpl-${requestId.replace(/^req_/, "")}`;
@@ -43,6 +46,7 @@ export function stitchResult(o: Outcome): StitchResult {
     accelerator_ms: o.acceleratorMs,
     cost: nanosToUsd(o.priceNanos),
     cache: o.cache,
+    ...(o.explanation && { explanation: o.explanation }),
   };
 }
 

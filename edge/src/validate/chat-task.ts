@@ -32,7 +32,14 @@ export interface ChatTask {
   image: { url: string; param: string };
   maxTokens: number;
   stream: boolean;
-  method: { retention?: number; prune_layer?: number; exit_threshold?: number; fallback: (typeof FALLBACKS)[number] };
+  method: {
+    retention?: number;
+    prune_layer?: number;
+    exit_threshold?: number;
+    fallback: (typeof FALLBACKS)[number];
+    /** Return the explanation; the models then always run (it describes this run), so the cache is bypassed. */
+    explain: boolean;
+  };
   cache: CacheControl;
 }
 
@@ -60,9 +67,10 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
       prune_layer: stitch.prune_layer,
       exit_threshold: stitch.exit_threshold,
       fallback: stitch.fallback ?? "error",
+      explain: stitch.explain === true,
     },
     cache: {
-      bypass: stitch.cache?.bypass === true || headerCache.bypass === true,
+      bypass: stitch.cache?.bypass === true || headerCache.bypass === true || stitch.explain === true,
       ttl: stitch.cache?.ttl ?? headerCache.ttl,
     },
   };
