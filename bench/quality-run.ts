@@ -7,6 +7,7 @@
  */
 
 import { requireConsistency } from "../gpu-worker/engine/decide-exit.js";
+import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/process-image.js";
 import { sceneImage } from "../gpu-worker/engine/testing.js";
 import type { LargeEngine, LargeMode, LargeResult, SmallEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";
@@ -96,7 +97,7 @@ export async function runItems(small: SmallEngine, large: LargeEngine, plan: Run
         fastv: undefined,
         sgp: s.ranking,
         oracle: l.ranking,
-        random: randomRanking(small.pack.visualTokens, plan.seed, it.index),
+        random: randomRanking(fixedVisualTokens(small.pack.image), plan.seed, it.index),
       };
       const pruned: Record<string, Outcome> = {};
       for (const c of plan.configs) {

@@ -3,10 +3,12 @@
  * findings on the embedded pair, through the engine (no HTTP), on a fresh
  * held-out set. Writes bench/results/quality.{json,md} and the SVG figures.
  */
+
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { loadLargeEngine, loadSmallEngine, readModelPack } from "../gpu-worker/engine/engine.js";
+import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/process-image.js";
 import { resolveServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { PACKS_DIR } from "../gpu-worker/engine/testing.js";
 import { describeMachine } from "./machine.js";
@@ -111,7 +113,7 @@ const results: QualityResults = {
     small: `${small.pack.name}@${small.pack.version}`,
     large: `${large.pack.name}@${large.pack.version}`,
     layers: large.pack.layers,
-    visualTokens: large.pack.visualTokens,
+    visualTokens: fixedVisualTokens(large.pack.image),
   },
   seed,
   count,

@@ -14,7 +14,7 @@ import {
   StitchError,
 } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
-import { tokenLayout } from "./engine/image-processor/token-layout.js";
+import { tokenLayout } from "./engine/image-processor/process-image.js";
 import type { DecodedImage, LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
 import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";

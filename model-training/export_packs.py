@@ -265,7 +265,7 @@ def write_pack(role, cfg, enc, dec, ck, out_dir, data, cases, version=None, sour
                     "head_dim": dec.d // dec.heads, "mlp_hidden": 4 * dec.d,
                     "mlp": "gelu",  # DecoderLayer.mlp: Linear, GELU, Linear
                     "vocab": len(vocab), "rope": {"theta": ROPE_THETA, "positions": "1d"}, "dtype": "float32"},
-        "vision": {"hidden": dec.d, "flops_per_tile": 2 * (enc_macs + proj_macs)},
+        "vision": {"hidden": dec.d, "flops_per_token": 2 * (enc_macs + proj_macs) / meta["grid"] ** 2},
         "split_layers": SPLITS[role],
         "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segments, "external_data": []},
         "checksums": {f: sha256(os.path.join(out_dir, f)) for f in files + ["fixture.json"]},

@@ -389,7 +389,7 @@ def v2_manifest(v1, tokenizer, opset, torch_version, image_tokens, checksums, to
             "vocab": d["vocab"], "rope": {"theta": 10000.0, "positions": "1d"},  # stitch_vlm.rotary's base
             "dtype": "float32",
         },
-        "vision": {"hidden": d["hidden"], "flops_per_tile": d["vision_flops_per_image"]},
+        "vision": {"hidden": d["hidden"], "flops_per_token": d["vision_flops_per_image"] / (v1["visual_grid"]["rows"] * v1["visual_grid"]["cols"])},
         "split_layers": v1["split_layers"],
         "graphs": {"vision": v1["graphs"]["vision"], "embed": v1["graphs"]["embed"],
                    "segments": v1["graphs"]["segments"], "external_data": []},

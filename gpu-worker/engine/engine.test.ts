@@ -6,6 +6,7 @@ import { askAboutImage, InvalidRequestError } from "../../shared/index.js";
 import { requireConsistency } from "./decide-exit.js";
 import { DecoderRun } from "./decoder-run.js";
 import { loadLargeEngine, loadSmallEngine, preparePrompt } from "./engine.js";
+import { fixedVisualTokens } from "./image-processor/process-image.js";
 import { Meter } from "./onnx-sessions.js";
 import { PACKS_DIR, sceneImage } from "./testing.js";
 
@@ -24,14 +25,14 @@ beforeAll(async () => {
 describe("the small engine", () => {
   it("answers, ranks every visual token and scores its answer", async () => {
     const res = await small.runSmall({ image: sceneImage(11, 0), messages: askAboutImage(QUESTION), maxTokens: 4 });
-    expect(res.ranking).toHaveLength(small.pack.visualTokens);
+    expect(res.ranking).toHaveLength(fixedVisualTokens(small.pack.image));
     expect(res.ranking.every((v) => v >= 0)).toBe(true);
     expect(res.exit.confidence).toBeGreaterThan(0);
     expect(res.exit.confidence).toBeLessThanOrEqual(1);
     expect(res.exit.decision).toBeCloseTo((res.exit.confidence + requireConsistency(res.exit)) / 2, 12);
     expect(res.shouldExit).toBe(res.exit.decision >= res.exit.threshold);
     expect(res.metering.accelerator_ms).toBeGreaterThan(0);
-    expect(res.metering.visual_tokens_kept).toBe(small.pack.visualTokens);
+    expect(res.metering.visual_tokens_kept).toBe(fixedVisualTokens(small.pack.image));
   });
 
   it("under the confidence rule skips the re-read, whose score that rule ignores", async () => {

@@ -8,6 +8,7 @@ import type { VisualSpan } from "./build-prompt.js";
 import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
+import { warmUpSize } from "./image-processor/process-image.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { checkPair, readModelPack, readPackManifest } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
@@ -63,7 +64,7 @@ async function load(options: EngineOptions, role: "small" | "large"): Promise<Lo
 
 /** One throwaway pass so the first real request does not pay for lazy initialisation. */
 async function warmUp(model: LoadedModel): Promise<void> {
-  const { width, height } = model.info.image.tile;
+  const { width, height } = warmUpSize(model.info.image);
   const blank: DecodedImage = { hash: "warm-up", width, height, rgb: new Uint8Array(width * height * 3).fill(235) };
   const meter = new Meter();
   const { embeds } = await model.vision.embed(blank, meter);

@@ -4,6 +4,7 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelPackManifest, ModelPackManifestSchema } from "../../shared/index.js";
+import { decodeSize } from "./image-processor/process-image.js";
 import type { PackInfo } from "./types.js";
 
 export class ModelPackError extends Error {
@@ -78,7 +79,12 @@ function checkSegments(dir: string, m: ModelPackManifest): void {
 
 /** The numbers of the recipe must agree with each other, or token i would not mean what the pair assumes. */
 function checkRecipe(dir: string, m: ModelPackManifest): void {
+  checkDecoder(dir, m);
   const r = m.image;
+  if (r.processor === "smart_resize") {
+    if (r.min_pixels > r.max_pixels) throw new ModelPackError(`${dir}: image.min_pixels exceeds max_pixels`);
+    return;
+  }
   if (r.grid.rows * r.grid.cols !== r.tokens_per_tile)
     throw new ModelPackError(
       `${dir}: image.grid is ${r.grid.rows}x${r.grid.cols} but tokens_per_tile is ${r.tokens_per_tile}`,
@@ -86,10 +92,16 @@ function checkRecipe(dir: string, m: ModelPackManifest): void {
   if (r.min_tiles > r.max_tiles) throw new ModelPackError(`${dir}: image.min_tiles exceeds max_tiles`);
   if (r.processor === "fixed" && (r.max_tiles !== 1 || r.thumbnail))
     throw new ModelPackError(`${dir}: the fixed image processor makes exactly one tile and no thumbnail`);
-  if (m.decoder.heads % m.decoder.kv_heads !== 0)
-    throw new ModelPackError(`${dir}: decoder.heads must be a multiple of kv_heads`);
-  if (m.decoder.rope.positions !== "1d")
-    throw new ModelPackError(`${dir}: position scheme ${m.decoder.rope.positions} is not supported by this engine yet`);
+}
+
+function checkDecoder(dir: string, m: ModelPackManifest): void {
+  const d = m.decoder;
+  if (d.heads % d.kv_heads !== 0) throw new ModelPackError(`${dir}: decoder.heads must be a multiple of kv_heads`);
+  if (d.rope.positions === "mrope") {
+    const sum = (d.rope.mrope_section ?? []).reduce((a, b) => a + b, 0);
+    if (sum * 2 !== d.head_dim)
+      throw new ModelPackError(`${dir}: decoder.rope.mrope_section must sum to head_dim / 2 (${d.head_dim / 2})`);
+  }
 }
 
 /**
@@ -119,8 +131,7 @@ export function packInfo(m: ModelPackManifest): PackInfo {
     version: m.version,
     family: m.family,
     image: m.image,
-    ...(m.image.processor === "fixed" && { decodeSize: m.image.tile }),
-    visualTokens: m.image.tokens_per_tile,
+    decodeSize: decodeSize(m.image),
     splitLayers: m.split_layers,
     layers: m.decoder.layers,
   };

@@ -84,8 +84,6 @@ export interface PackInfo {
   image: ImageRecipe;
   /** Where decoding resizes straight to the tile (the `fixed` processor); undefined: decode at the image's size. */
   decodeSize?: { width: number; height: number };
-  /** Visual tokens of one tile; an image cut into k tiles (thumbnail included) has k × this many. */
-  visualTokens: number;
   splitLayers: number[];
   layers: number;
 }

@@ -6,7 +6,7 @@ import { LRUCache } from "lru-cache";
 import type ort from "onnxruntime-node";
 import type { ModelPackManifest } from "../../shared/index.js";
 import { processImage } from "./image-processor/process-image.js";
-import { floatTensor, type Meter } from "./onnx-sessions.js";
+import type { Meter } from "./onnx-sessions.js";
 import type { DecodedImage } from "./types.js";
 
 export interface VisionCacheStats {
@@ -38,12 +38,10 @@ export class VisionEmbeddings {
       return { embeds: cached, cached: true };
     }
     this.stats.misses++;
-    const recipe = this.manifest.image;
-    const { pixels, tiles } = await processImage(image, recipe);
-    const input = floatTensor(pixels, [tiles, 3, recipe.tile.height, recipe.tile.width]);
-    const out = await meter.run(this.session, { pixel_values: input });
+    const { feeds, visualTokens } = await processImage(image, this.manifest.image);
+    const out = await meter.run(this.session, feeds);
     const embeds = out.visual_embeds?.data as Float32Array;
-    meter.flops += tiles * this.manifest.vision.flops_per_tile;
+    meter.flops += visualTokens * this.manifest.vision.flops_per_token;
     if (embeds.byteLength <= this.cache.maxSize) this.cache.set(image.hash, embeds);
     return { embeds, cached: false };
   }

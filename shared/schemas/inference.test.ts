@@ -72,6 +72,7 @@ describe("AnswerRequestSchema", () => {
       max_tokens: 8,
       fallback: "error",
       stream: false,
+      explain: false,
     });
   });
 
@@ -85,6 +86,7 @@ describe("AnswerRequestSchema", () => {
       exit_threshold: 0,
       fallback: "small",
       stream: true,
+      explain: true,
     };
     expect(AnswerRequestSchema.parse(full)).toEqual(full);
   });
@@ -179,7 +181,7 @@ describe("AnswerResponseSchema", () => {
 
 describe("EscalateRequestSchema", () => {
   it("parses an sgp escalation with its ranking", () => {
-    expect(EscalateRequestSchema.parse(escalateRequest)).toEqual({ ...escalateRequest, stream: false });
+    expect(EscalateRequestSchema.parse(escalateRequest)).toEqual({ ...escalateRequest, stream: false, explain: false });
   });
 
   it("parses a large-only escalation without a ranking", () => {
@@ -188,6 +190,7 @@ describe("EscalateRequestSchema", () => {
       ...large,
       mode: "large",
       stream: false,
+      explain: false,
     });
   });
 

@@ -52,7 +52,7 @@ const manifest: ModelPackManifest = {
     rope: { theta: 1e6, positions: "1d" },
     dtype: "float32",
   },
-  vision: { hidden: 1024, flops_per_tile: 4e11 },
+  vision: { hidden: 1024, flops_per_token: 1.5e9 },
   split_layers: [8, 12],
   graphs: {
     vision: "vision.onnx",
@@ -96,7 +96,7 @@ describe("ModelPackManifestSchema", () => {
     ["an unknown format version", (m) => (m.format = "stitch-model-pack/1"), ["format"]],
     ["an empty family", (m) => (m.family = ""), ["family"]],
     ["an unknown role", (m) => (m.role = "medium"), ["role"]],
-    ["an unknown image processor", (m) => (m.image.processor = "smart_resize"), ["image", "processor"]],
+    ["an unknown image processor", (m) => (m.image.processor = "letterbox"), ["image", "processor"]],
     ["a zero tile width", (m) => (m.image.tile.width = 0), ["image", "tile", "width"]],
     ["a zero std channel", (m) => (m.image.std[1] = 0), ["image", "std", 1]],
     ["a non-numeric mean channel", (m) => (m.image.mean[2] = "0.5"), ["image", "mean", 2]],

@@ -8,6 +8,15 @@ const FileName = z
   .min(1)
   .regex(/^[A-Za-z0-9._-]+$/, "a file name inside the pack folder");
 
+const Normalisation = {
+  /** The resampling filter of the family's processor (PIL's names). */
+  resample: z.enum(["bicubic", "bilinear", "lanczos"]),
+  /** Pixels are multiplied by this (1/255) and then normalised per channel: (x·rescale − mean) / std. */
+  rescale: z.number().positive(),
+  mean: Rgb,
+  std: PositiveRgb,
+};
+
 /**
  * How an image becomes the vision graph's input, as the family's own processor does it. The engine picks its
  * image processor by `processor`, never by family name:
@@ -16,18 +25,13 @@ const FileName = z
  *   (min_tiles..max_tiles, chosen by aspect ratio) and cut row-major, plus a `tile`-sized thumbnail when there is
  *   more than one tile.
  */
-export const ImageRecipeSchema = z.object({
+export const TiledImageRecipeSchema = z.object({
   processor: z.enum(["fixed", "tiles"]),
   tile: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
   min_tiles: z.number().int().positive(),
   max_tiles: z.number().int().positive(),
   thumbnail: z.boolean(),
-  /** The resampling filter of the family's processor (PIL's names). */
-  resample: z.enum(["bicubic", "bilinear", "lanczos"]),
-  /** Pixels are multiplied by this (1/255) and then normalised per channel: (x·rescale − mean) / std. */
-  rescale: z.number().positive(),
-  mean: Rgb,
-  std: PositiveRgb,
+  ...Normalisation,
   /** Vision patch size in pixels and the pixel-shuffle factor after the tower (0.5 = 2×2 patches per token). */
   patch_px: z.number().int().positive(),
   pixel_shuffle: z.number().positive().max(1),
@@ -35,6 +39,29 @@ export const ImageRecipeSchema = z.object({
   grid: z.object({ rows: z.number().int().positive(), cols: z.number().int().positive() }),
   tokens_per_tile: z.number().int().positive(),
 });
+export type TiledImageRecipe = z.infer<typeof TiledImageRecipeSchema>;
+
+/**
+ * - `smart_resize`: Qwen2-VL's processor: the image is resized (aspect ratio kept) to multiples of
+ *   patch_px · merge within [min_pixels, max_pixels], cut into patch_px patches (each repeated temporal_patch times,
+ *   as a still frame), and every merge × merge patches become one visual token: (H / 28) · (W / 28) tokens,
+ *   row-major, for the 14-px patches and 2×2 merge every Qwen2(.5)-VL size shares. A request may lower
+ *   max_pixels (image detail): the token count follows, the same for small and large.
+ */
+export const SmartResizeRecipeSchema = z.object({
+  processor: z.literal("smart_resize"),
+  patch_px: z.number().int().positive(),
+  merge: z.number().int().positive(),
+  temporal_patch: z.number().int().positive(),
+  min_pixels: z.number().int().positive(),
+  max_pixels: z.number().int().positive(),
+  /** Window of the vision tower's windowed-attention layers, in pixels (Qwen2.5-VL: 112); null: none (Qwen2-VL). */
+  window_px: z.number().int().positive().nullable(),
+  ...Normalisation,
+});
+export type SmartResizeRecipe = z.infer<typeof SmartResizeRecipeSchema>;
+
+export const ImageRecipeSchema = z.discriminatedUnion("processor", [TiledImageRecipeSchema, SmartResizeRecipeSchema]);
 export type ImageRecipe = z.infer<typeof ImageRecipeSchema>;
 
 /**
@@ -78,8 +105,14 @@ export const DecoderSchema = z.object({
   vocab: z.number().int().positive(),
   rope: z.object({
     theta: z.number().positive(),
-    /** `1d`: position_ids [1, T]; `mrope` (3-D, Qwen2-VL) is reserved for the next family: [3, 1, T]. */
+    /**
+     * `1d`: position_ids [1, T], the token's index. `mrope` (Qwen2-VL): position_ids [3, 1, T] (temporal, row,
+     * column): text t = h = w; a visual token (s, s + row, s + col) after s text positions; text after the image
+     * resumes at the largest position + 1.
+     */
     positions: z.enum(POSITION_SCHEMES),
+    /** mrope only: how the rotary frequencies split between t, h and w; sums to head_dim / 2. */
+    mrope_section: z.array(z.number().int().positive()).length(3).optional(),
   }),
   /** Element type of the KV cache and the graphs' float inputs and outputs. */
   dtype: z.enum(["float32", "float16"]),
@@ -98,9 +131,13 @@ const SegmentSchema = z.object({
  *
  * The graphs' input and output names are fixed by this contract (see model-packs/README.md, "Pack contract v2")
  * and checked against each ONNX session at load:
- * - vision: `pixel_values` [tiles, 3, H, W] → `visual_embeds` [tiles, tokens_per_tile, hidden];
+ * - vision (fixed, tiles): `pixel_values` [tiles, 3, H, W] → `visual_embeds` [tiles, tokens_per_tile, hidden];
+ * - vision (smart_resize): `pixel_values` [P, 3 · temporal_patch · patch_px²] (P patches in the processor's
+ *   order), `vision_position_ids` [P, 2] (row, column of each patch), `window_index` [P / merge²] (the order of
+ *   the merged tokens inside the windows), `window_segments` [P] (window of each patch in that order; the windowed
+ *   layers attend within a window) → `visual_embeds` [P / merge², hidden], back in row-major order;
  * - embed: `input_ids` [1, T] → `inputs_embeds` [1, T, hidden];
- * - segment [a, b): `hidden_states` [1, T, hidden], `position_ids` [1, T], `attention_mask` [1, P + T],
+ * - segment [a, b): `hidden_states` [1, T, hidden], `position_ids` [1, T] (1d) or [3, 1, T] (mrope), `attention_mask` [1, P + T],
  *   `query_weights` [1, T], `past_key_l` / `past_value_l` [1, kv_heads, P, head_dim] for a ≤ l < b, and in the
  *   last segment `logit_rows` [R] → `hidden_out` [1, T, hidden] (or `logits` [1, R, vocab] in the last segment),
  *   `present_key_l` / `present_value_l`, `attention_received` [1, P + T] (attention each key position receives,
@@ -117,7 +154,8 @@ export const ModelPackManifestSchema = z.object({
   image: ImageRecipeSchema,
   prompt: PromptSchema,
   decoder: DecoderSchema,
-  vision: z.object({ hidden: z.number().int().positive(), flops_per_tile: z.number().nonnegative() }),
+  /** The tower's width, and its FLOPs per visual token it outputs (a tile's FLOPs / tokens per tile). */
+  vision: z.object({ hidden: z.number().int().positive(), flops_per_token: z.number().nonnegative() }),
   /** Layers at which the decoder is split into segments (the layers K the engine may prune at). */
   split_layers: z.array(z.number().int().positive()),
   graphs: z.object({

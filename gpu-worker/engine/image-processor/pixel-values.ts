@@ -2,9 +2,9 @@
  * Tiles to the vision graph's input: planar float32 [tiles, 3, height, width], value = (u · rescale − mean[c]) /
  * std[c], bit-identical to transformers' rescale + normalize.
  */
-import type { ImageRecipe } from "../../../shared/index.js";
+import type { TiledImageRecipe } from "../../../shared/index.js";
 
-type NormaliseRecipe = Pick<ImageRecipe, "tile" | "rescale" | "mean" | "std">;
+type NormaliseRecipe = Pick<TiledImageRecipe, "tile" | "rescale" | "mean" | "std">;
 
 export function toPixelValues(tiles: readonly Uint8Array[], recipe: NormaliseRecipe): Float32Array {
   const plane = recipe.tile.width * recipe.tile.height;
@@ -29,7 +29,7 @@ export function toPixelValues(tiles: readonly Uint8Array[], recipe: NormaliseRec
  * float64 u · scale cast to float32; normalize is float32 (x − mean) / std with mean and std cast to float32.
  * (Each float32 op done in double and rounded with Math.fround is the correctly rounded float32 result.)
  */
-export function normaliseTables(recipe: Pick<ImageRecipe, "rescale" | "mean" | "std">): Float32Array[] {
+export function normaliseTables(recipe: Pick<TiledImageRecipe, "rescale" | "mean" | "std">): Float32Array[] {
   return [0, 1, 2].map((c) => {
     const mean = Math.fround(recipe.mean[c] as number);
     const std = Math.fround(recipe.std[c] as number);

@@ -3,7 +3,7 @@
  * `crop_to_patches`), so the engine cuts the same tiles, and counts the same visual tokens, as the model was trained
  * on. Pure: depends on the image's size and the recipe only, never on its pixels.
  */
-import type { ImageRecipe } from "../../../shared/index.js";
+import type { TiledImageRecipe } from "../../../shared/index.js";
 
 export interface TilePlan {
   /** Tiles across and down: the image is resized to (cols × tile.width) × (rows × tile.height) and cut row-major. */
@@ -15,7 +15,7 @@ export interface TilePlan {
   thumbnail: boolean;
 }
 
-type GridRecipe = Pick<ImageRecipe, "processor" | "tile" | "min_tiles" | "max_tiles" | "thumbnail">;
+type GridRecipe = Pick<TiledImageRecipe, "processor" | "tile" | "min_tiles" | "max_tiles" | "thumbnail">;
 
 export function planTiles(width: number, height: number, recipe: GridRecipe): TilePlan {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
@@ -37,7 +37,7 @@ export function planTiles(width: number, height: number, recipe: GridRecipe): Ti
 export function visualTokenCount(
   width: number,
   height: number,
-  recipe: GridRecipe & Pick<ImageRecipe, "tokens_per_tile">,
+  recipe: GridRecipe & Pick<TiledImageRecipe, "tokens_per_tile">,
 ): number {
   const plan = planTiles(width, height, recipe);
   return (plan.tiles + (plan.thumbnail ? 1 : 0)) * recipe.tokens_per_tile;

@@ -1,20 +1,69 @@
 /**
- * Stage "preprocess": a decoded image → the vision graph's input, as the pack's recipe says (the family's own
+ * Stage "preprocess": a decoded image → the vision graph's inputs, as the pack's recipe says (the family's own
  * processor: GotOcr2 tiling for InternVL, one stretched tile for the embedded pair). The tiles are cut in
- * transformers' order, so visual token i means the same region for every pack of the same recipe.
+ * transformers' order, so visual token i means the same region for every pack of the same recipe. Which
+ * processor runs is the recipe's `processor` field, never a family name.
  */
-import type { ImageRecipe } from "../../../shared/index.js";
+import type ort from "onnxruntime-node";
+import type { ImageRecipe, TiledImageRecipe, TokenTile } from "../../../shared/index.js";
+import { floatTensor } from "../onnx-sessions.js";
 import type { DecodedImage } from "../types.js";
 import { cutTiles } from "./cut-tiles.js";
 import { toPixelValues } from "./pixel-values.js";
+import { planTiles } from "./plan-tiles.js";
 
-export interface PixelValues {
-  /** Planar [tiles, 3, tile.height, tile.width], normalised. */
-  pixels: Float32Array;
-  tiles: number;
+export interface VisionInput {
+  /** The vision graph's feeds. */
+  feeds: Record<string, ort.Tensor>;
+  /** Visual tokens the graph will return. */
+  visualTokens: number;
 }
 
-export async function processImage(image: DecodedImage, recipe: ImageRecipe): Promise<PixelValues> {
+export async function processImage(image: DecodedImage, recipe: ImageRecipe): Promise<VisionInput> {
+  if (recipe.processor === "smart_resize") throw new Error("the smart_resize image processor is not built yet");
   const tiles = await cutTiles(image, recipe);
-  return { pixels: toPixelValues(tiles, recipe), tiles: tiles.length };
+  const { width, height } = recipe.tile;
+  return {
+    feeds: { pixel_values: floatTensor(toPixelValues(tiles, recipe), [tiles.length, 3, height, width]) },
+    visualTokens: tiles.length * recipe.tokens_per_tile,
+  };
+}
+
+/** Where the visual tokens sit: one rectangle per tile in token order, each a rows × cols grid of tokens. */
+export function tokenLayout(width: number, height: number, recipe: ImageRecipe): TokenTile[] {
+  if (recipe.processor === "smart_resize") throw new Error("the smart_resize image processor is not built yet");
+  return tiledLayout(width, height, recipe);
+}
+
+function tiledLayout(width: number, height: number, recipe: TiledImageRecipe): TokenTile[] {
+  const { rows, cols } = recipe.grid;
+  const plan = planTiles(width, height, recipe);
+  const tiles: TokenTile[] = [];
+  for (let r = 0; r < plan.rows; r++) {
+    for (let c = 0; c < plan.cols; c++) {
+      tiles.push({ x: c / plan.cols, y: r / plan.rows, width: 1 / plan.cols, height: 1 / plan.rows, rows, cols });
+    }
+  }
+  if (plan.thumbnail) tiles.push({ x: 0, y: 0, width: 1, height: 1, rows, cols });
+  return tiles;
+}
+
+/** The size decoding resizes to when the processor stretches every image to one tile; undefined: keep the size. */
+export function decodeSize(recipe: ImageRecipe): { width: number; height: number } | undefined {
+  return recipe.processor === "fixed" ? recipe.tile : undefined;
+}
+
+/** A plain image the processor accepts, for warming the sessions up at start. */
+export function warmUpSize(recipe: ImageRecipe): { width: number; height: number } {
+  if (recipe.processor === "smart_resize") {
+    const side = recipe.patch_px * recipe.merge * 8;
+    return { width: side, height: side };
+  }
+  return recipe.tile;
+}
+
+/** The token count of every image under a processor that stretches each image to one tile (the benchmarks' pair). */
+export function fixedVisualTokens(recipe: ImageRecipe): number {
+  if (recipe.processor !== "fixed") throw new Error(`the ${recipe.processor} processor gives each image its own count`);
+  return recipe.tokens_per_tile;
 }

@@ -146,7 +146,8 @@ class InternVLFamily(Family):
         macs += v.num_hidden_layers * per_layer
         shuffled = d * int(1 / c.downsample_ratio) ** 2
         macs += c.image_seq_length * (shuffled * t.hidden_size + t.hidden_size * t.hidden_size)  # projector
-        return {"hidden": v.hidden_size, "flops_per_tile": 2 * macs}
+        # per visual token it outputs: a tile's FLOPs over its tokens (the engine multiplies by the tokens it got)
+        return {"hidden": v.hidden_size, "flops_per_token": 2 * macs / c.image_seq_length}
 
     def cases(self):
         user = lambda text: {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
