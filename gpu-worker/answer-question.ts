@@ -85,6 +85,7 @@ export async function answerQuestion(
       image,
       messages: req.messages,
       maxTokens: method.maxTokens,
+      imageDetail: method.imageDetail,
       exitThreshold: method.exitThreshold,
       signal: options.signal,
     });
@@ -104,6 +105,7 @@ export async function answerQuestion(
       messages: req.messages,
       mode: largeMode,
       maxTokens: method.maxTokens,
+      imageDetail: method.imageDetail,
       retention: largeMode === "large" ? 1 : method.retention,
       pruneLayer: method.pruneLayer,
       ranking: largeMode === "sgp" ? small?.ranking : undefined,

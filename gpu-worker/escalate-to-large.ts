@@ -20,7 +20,7 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from "../shared/index.js";
-import type { DecodedImage, LargeEngine, LargeMode, OnToken } from "./engine/types.js";
+import type { DecodedImage, ImageDetail, LargeEngine, LargeMode, OnToken } from "./engine/types.js";
 import { DEADLINE_HEADER } from "./http/request-timeout.js";
 import { readEvents } from "./http/server-sent-events.js";
 
@@ -33,6 +33,7 @@ export interface EscalateCall {
   messages: Conversation;
   mode: LargeMode;
   maxTokens: number;
+  imageDetail?: ImageDetail;
   retention: number;
   pruneLayer: number;
   ranking?: number[];
@@ -81,6 +82,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
           image: call.decoded,
           messages: call.messages,
           maxTokens: call.maxTokens,
+          imageDetail: call.imageDetail,
           mode: call.mode,
           retention: call.retention,
           pruneLayer: call.pruneLayer,
@@ -182,6 +184,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         max_tokens: call.maxTokens,
         retention: call.retention,
         prune_layer: call.pruneLayer,
+        ...(call.imageDetail && { min_pixels: call.imageDetail.minPixels, max_pixels: call.imageDetail.maxPixels }),
         ranking: call.ranking,
         stream: call.onToken !== undefined,
         explain: call.explain === true,

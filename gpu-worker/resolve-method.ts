@@ -4,7 +4,7 @@
  * before any model runs, so a bad `prune_layer` costs no compute.
  */
 import { InvalidRequestError, type MethodParams, type Mode } from "../shared/index.js";
-import type { PackInfo } from "./engine/types.js";
+import type { ImageDetail, PackInfo } from "./engine/types.js";
 
 export interface PruneDefaults {
   /** Layer K of the large model at which visual tokens are pruned. */
@@ -20,6 +20,7 @@ export interface ResolvedMethod {
   retention: number;
   exitThreshold?: number;
   fallback: MethodParams["fallback"];
+  imageDetail?: ImageDetail;
 }
 
 // Parameter names as the public API spells them (the engine reports the same ones).
@@ -33,6 +34,39 @@ export function checkPruneLayer(layer: number, large: PackInfo): void {
       PARAM.pruneLayer,
     );
   }
+}
+
+/**
+ * The request's image detail, checked against the pack's recipe: only a processor that resizes by pixel budget
+ * takes one, and only within the pack's own bounds (a larger image than the pack allows would be unbounded work).
+ */
+export function resolveImageDetail(params: Pick<MethodParams, "min_pixels" | "max_pixels">, pack: PackInfo) {
+  if (params.min_pixels === undefined && params.max_pixels === undefined) return undefined;
+  const recipe = pack.image;
+  const param = params.max_pixels !== undefined ? "stitch.max_pixels" : "stitch.min_pixels";
+  if (recipe.processor !== "smart_resize") {
+    throw new InvalidRequestError(
+      `${pack.name} cuts images into fixed tiles; min_pixels and max_pixels do not apply`,
+      "image_detail_unsupported",
+      param,
+    );
+  }
+  const detail = {
+    minPixels: params.min_pixels ?? recipe.min_pixels,
+    maxPixels: params.max_pixels ?? recipe.max_pixels,
+  };
+  if (
+    detail.minPixels < recipe.min_pixels ||
+    detail.maxPixels > recipe.max_pixels ||
+    detail.minPixels > detail.maxPixels
+  ) {
+    throw new InvalidRequestError(
+      `min_pixels and max_pixels must lie within ${recipe.min_pixels}..${recipe.max_pixels} for ${pack.name}, min ≤ max`,
+      "invalid_image_detail",
+      param,
+    );
+  }
+  return detail;
 }
 
 export function resolveMethod(params: MethodParams, large: PackInfo, defaults: PruneDefaults): ResolvedMethod {
@@ -49,5 +83,6 @@ export function resolveMethod(params: MethodParams, large: PackInfo, defaults: P
     retention,
     exitThreshold: params.exit_threshold,
     fallback: params.fallback,
+    imageDetail: resolveImageDetail(params, large),
   };
 }

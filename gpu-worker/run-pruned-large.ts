@@ -6,6 +6,7 @@ import type { EscalateRequest, EscalateResponse } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
 import type { LargeEngine, OnToken } from "./engine/types.js";
 import { modelVersion } from "./escalate-to-large.js";
+import { resolveImageDetail } from "./resolve-method.js";
 
 export interface LargeDeps {
   large: LargeEngine;
@@ -25,6 +26,7 @@ export async function runPrunedLarge(
     image,
     messages: req.messages,
     maxTokens: req.max_tokens,
+    imageDetail: resolveImageDetail(req, large.pack),
     mode: req.mode,
     retention: req.retention,
     pruneLayer: req.prune_layer,

@@ -91,7 +91,9 @@ interface Answered extends PreparedPrompt {
   meter: Meter;
 }
 
-type AnswerInput = Pick<SmallRequest, "image" | "messages" | "maxTokens" | "signal"> & { onToken?: OnToken };
+type AnswerInput = Pick<SmallRequest, "image" | "messages" | "maxTokens" | "imageDetail" | "signal"> & {
+  onToken?: OnToken;
+};
 
 /**
  * Visual embeddings (cached) → prompt through the chat template with the visual span → greedy generation,
@@ -131,11 +133,11 @@ export interface PreparedPrompt {
 /** The decoder's input for one image and conversation: visual embeddings (cached) placed in the templated prompt. */
 export async function preparePrompt(
   model: LoadedModel,
-  req: Pick<SmallRequest, "image" | "messages">,
+  req: Pick<SmallRequest, "image" | "messages" | "imageDetail">,
   meter: Meter,
 ): Promise<PreparedPrompt> {
   const { hidden } = model.dims;
-  const { embeds: visual } = await model.vision.embed(req.image, meter);
+  const { embeds: visual } = await model.vision.embed(req.image, meter, req.imageDetail);
   const { ids, span } = model.prompt.build(req.messages, visual.length / hidden);
   const embeds = await model.embedTokens(ids, meter);
   embeds.set(visual, span.offset * hidden);

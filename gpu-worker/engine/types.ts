@@ -17,6 +17,12 @@ export interface DecodedImage {
   rgb: Uint8Array;
 }
 
+/** A request's pixel budget for a processor that resizes by area (smart_resize); the pack's own when absent. */
+export interface ImageDetail {
+  minPixels: number;
+  maxPixels: number;
+}
+
 export interface ExitScores {
   confidence: number;
   /** null when the exit rule does not read it and the re-read was skipped. */
@@ -34,6 +40,7 @@ export interface SmallRequest {
   image: DecodedImage;
   messages: Conversation;
   maxTokens: number;
+  imageDetail?: ImageDetail;
   /** Overrides the configured SEE threshold. */
   exitThreshold?: number;
   /** No onToken here: a small answer is only released once the exit is decided. */
@@ -57,6 +64,7 @@ export interface LargeRequest {
   image: DecodedImage;
   messages: Conversation;
   maxTokens: number;
+  imageDetail?: ImageDetail;
   mode: LargeMode;
   /** Fraction of visual tokens kept from layer `pruneLayer` on; ignored for `large`. */
   retention: number;

@@ -49,6 +49,12 @@ export const StitchOptionsSchema = z.strictObject({
   retention: method.retention,
   prune_layer: method.prune_layer,
   exit_threshold: method.exit_threshold,
+  min_pixels: method.min_pixels.meta({
+    description: "Image detail (packs that resize by pixel budget only): the least area the image is resized to.",
+  }),
+  max_pixels: method.max_pixels.meta({
+    description: "Image detail (packs that resize by pixel budget only): the most area; fewer pixels, fewer tokens.",
+  }),
   fallback: z.enum(FALLBACKS).optional(),
   cache: StitchCacheOptionsSchema.optional(),
   explain: z.boolean().optional().meta({

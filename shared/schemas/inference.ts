@@ -67,6 +67,12 @@ export const MethodParamsSchema = z.object({
   prune_layer: z.number().int().min(1).optional(),
   /** Exit threshold on the SEE decision score, overriding the configured one. */
   exit_threshold: z.number().min(0).max(1).optional(),
+  /**
+   * Image detail, for packs whose processor resizes by a pixel budget (smart_resize): bounds on the resized image's
+   * area. Within the pack's own bounds; the visual token count follows, the same for small and large.
+   */
+  min_pixels: z.number().int().positive().optional(),
+  max_pixels: z.number().int().positive().optional(),
   /** If the large function fails: `error` (default) or answer with the small model's answer marked degraded. */
   fallback: z.enum(FALLBACKS).default("error"),
 });
@@ -119,6 +125,8 @@ export const EscalateRequestSchema = z.object({
   max_tokens: z.number().int().min(1).max(64),
   retention: z.number().gt(0).max(1),
   prune_layer: z.number().int().min(1),
+  min_pixels: z.number().int().positive().optional(),
+  max_pixels: z.number().int().positive().optional(),
   /** Importance of each visual token (higher = keep); required for `sgp`. */
   ranking: z.array(z.number()).optional(),
   stream: z.boolean().default(false),

@@ -47,6 +47,8 @@ describe("cacheKey", () => {
     ["retention", { retention: 0.3 }],
     ["prune_layer", { pruneLayer: 2 }],
     ["exit_threshold", { exitThreshold: 0.5 }],
+    ["max_pixels", { pixels: { max: 200_704 } }],
+    ["min_pixels", { pixels: { min: 3136 } }],
     ["small pack version", { versions: { small: "s2", large: "l1" } }],
     ["large pack version", { versions: { small: "s1", large: "l2" } }],
   ])("changes with the %s", async (_what, change) => {

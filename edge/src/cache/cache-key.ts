@@ -20,6 +20,8 @@ export interface CacheKeyParts {
   retention?: number;
   pruneLayer?: number;
   exitThreshold?: number;
+  /** Image detail: the token count, and so the answer, follows it. */
+  pixels?: { min?: number; max?: number };
   versions: PackVersions;
 }
 
@@ -54,6 +56,8 @@ export function cacheKey(parts: CacheKeyParts): Promise<string> {
       parts.retention ?? null,
       parts.pruneLayer ?? null,
       parts.exitThreshold ?? null,
+      parts.pixels?.min ?? null,
+      parts.pixels?.max ?? null,
       parts.versions.small,
       parts.versions.large,
     ]),

@@ -36,6 +36,8 @@ export interface ChatTask {
     retention?: number;
     prune_layer?: number;
     exit_threshold?: number;
+    min_pixels?: number;
+    max_pixels?: number;
     fallback: (typeof FALLBACKS)[number];
     /** Return the explanation; the models then always run (it describes this run), so the cache is bypassed. */
     explain: boolean;
@@ -66,6 +68,8 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
       retention: stitch.retention,
       prune_layer: stitch.prune_layer,
       exit_threshold: stitch.exit_threshold,
+      min_pixels: stitch.min_pixels,
+      max_pixels: stitch.max_pixels,
       fallback: stitch.fallback ?? "error",
       explain: stitch.explain === true,
     },
