@@ -37,18 +37,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from export_packs import CHAT_TEMPLATE  # one chat template for both ways of writing the embedded pair's packs
+
 CONTRACT = "stitch-model-pack/2"
 SOURCE = "training-runs/pair-v4 checkpoints (model-training/train_pair.py)"
 UPGRADED = "v1 graphs rewritten to contract v2 by model-training/upgrade_pack_v2.py; weights unchanged"
-# Rendered by @huggingface/jinja in the engine (and by jinja2 below, to check it): the last user message's text
-# parts, joined by a space and trimmed, in v1's prompt_template. A plain string content is taken as the text.
-CHAT_TEMPLATE = (
-    '{%- set user = messages | selectattr("role", "equalto", "user") | list | last -%}'
-    "{%- if user.content is string -%}{%- set text = user.content -%}"
-    '{%- else -%}{%- set text = user.content | selectattr("type", "equalto", "text") | map(attribute="text") | join(" ") -%}'
-    "{%- endif -%}"
-    "<image> question: {{ text | trim }} answer:"
-)
 FLOAT_MIN = float(np.finfo(np.float32).min)
 
 

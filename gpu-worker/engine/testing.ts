@@ -1,5 +1,7 @@
 /** Test support: the embedded packs' location and scene images as the engine receives them. */
+
 import { generateItem } from "../../scene-generator/index.js";
+import type { TiledImageRecipe } from "../../shared/index.js";
 import type { DecodedImage } from "./types.js";
 
 export const PACKS_DIR = process.env.STITCH_PACKS_DIR ?? "model-packs";
@@ -12,3 +14,20 @@ export function sceneImage(seed: number, index: number): DecodedImage {
 
 /** Packs exported from tiny random-weight models of real families (committed test fixtures). */
 export const FIXTURE_PACKS_DIR = "test/fixtures/packs";
+
+/** InternVL3's image recipe as its checkpoints ship it (448-px tiles, up to 12, ImageNet statistics). */
+export const INTERNVL3_RECIPE: TiledImageRecipe = {
+  processor: "tiles",
+  tile: { width: 448, height: 448 },
+  min_tiles: 1,
+  max_tiles: 12,
+  thumbnail: true,
+  resample: "bicubic",
+  rescale: 1 / 255,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  patch_px: 14,
+  pixel_shuffle: 0.5,
+  grid: { rows: 16, cols: 16 },
+  tokens_per_tile: 256,
+};

@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ImageRecipe } from "../../../shared/index.js";
+import { INTERNVL3_RECIPE } from "../testing.js";
 import { cutTiles, type RgbImage } from "./cut-tiles.js";
 import { normaliseTables, toPixelValues } from "./pixel-values.js";
 
@@ -39,21 +40,7 @@ const reference: {
   photos: PhotoReference[];
 } = JSON.parse(readFileSync(new URL("reference.json", PHOTOS), "utf8"));
 
-const recipe: ImageRecipe = {
-  processor: "tiles",
-  tile: { width: 448, height: 448 },
-  min_tiles: 1,
-  max_tiles: 12,
-  thumbnail: true,
-  resample: "bicubic",
-  rescale: 1 / 255,
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  patch_px: 14,
-  pixel_shuffle: 0.5,
-  grid: { rows: 16, cols: 16 },
-  tokens_per_tile: 256,
-};
+const recipe = INTERNVL3_RECIPE;
 const T = reference.tile;
 
 const decoded = new Map<string, RgbImage>();

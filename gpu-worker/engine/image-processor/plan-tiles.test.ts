@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ImageRecipe } from "../../../shared/index.js";
+import { INTERNVL3_RECIPE } from "../testing.js";
 import { planTiles, visualTokenCount } from "./plan-tiles.js";
 
 /** transformers' get_optimal_tiled_canvas on ~3,800 sizes × 5 settings, by model-export/record_image_processor.py. */
@@ -8,21 +9,7 @@ const recorded: {
   settings: { tile: { width: number; height: number }; min_tiles: number; max_tiles: number; cases: string }[];
 } = JSON.parse(readFileSync(new URL("./canvas-cases.json", import.meta.url), "utf8"));
 
-const internvl3: ImageRecipe = {
-  processor: "tiles",
-  tile: { width: 448, height: 448 },
-  min_tiles: 1,
-  max_tiles: 12,
-  thumbnail: true,
-  resample: "bicubic",
-  rescale: 1 / 255,
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-  patch_px: 14,
-  pixel_shuffle: 0.5,
-  grid: { rows: 16, cols: 16 },
-  tokens_per_tile: 256,
-};
+const internvl3 = INTERNVL3_RECIPE;
 
 describe("planTiles", () => {
   it.each(recorded.settings.map((s) => [`${s.tile.width}x${s.tile.height} tiles ${s.min_tiles}..${s.max_tiles}`, s]))(
