@@ -46,6 +46,7 @@ describe("ledger", () => {
     expect(large.json.stitch).toMatchObject({
       path: "large",
       decision_score: 0.4,
+      exit_threshold: 0.6,
       visual_tokens: { total: 64, kept: 23 },
       accelerator_ms: { small: 12, large: 40 },
     });

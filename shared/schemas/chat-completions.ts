@@ -117,6 +117,11 @@ export const StitchResultSchema = z
     path: z.enum(PATHS),
     mode: z.enum(MODES),
     decision_score: z.number().nullable(),
+    exit_threshold: z
+      .number()
+      .nullable()
+      .optional()
+      .meta({ description: "The SEE threshold the decision score was held against (null: no exit decision)." }),
     degraded: z.boolean(),
     visual_tokens: z.object({ total: z.number().int().nonnegative(), kept: z.number().int().nonnegative() }),
     accelerator_ms: z.object({ small: z.number().nonnegative(), large: z.number().nonnegative() }),

@@ -21,6 +21,8 @@ export interface Outcome {
   answer: string;
   finishReason: "stop" | "length";
   decisionScore: number | null;
+  /** The threshold SEE held the score against (null when no exit was decided, e.g. a cache hit). */
+  exitThreshold: number | null;
   degraded: boolean;
   visualTokens: { total: number; kept: number };
   acceleratorMs: { small: number; large: number };
@@ -41,6 +43,7 @@ export function stitchResult(o: Outcome): StitchResult {
     path: o.path,
     mode: o.mode,
     decision_score: o.decisionScore,
+    exit_threshold: o.exitThreshold,
     degraded: o.degraded,
     visual_tokens: o.visualTokens,
     accelerator_ms: o.acceleratorMs,

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import "../../../shared/index.js";
+import { USAGE_CSV_COLUMNS } from "../../../shared/index.js";
 import type { AppEnv } from "../bindings.js";
 
 const REQUEST_SCHEMAS = new Set(["ChatCompletionRequest", "CreateKeyRequest", "UpdateKeyRequest"]);
@@ -117,6 +117,31 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           security: bearer,
           parameters: ["from", "to"].map((name) => ({ name, in: "query", schema: { type: "string", format: "date" } })),
           responses: { "200": json("UsageReport", "Usage"), ...errors(400, 401) },
+        },
+      },
+      "/v1/usage/requests": {
+        get: {
+          summary: "The calling key's latest billed requests, newest first",
+          security: bearer,
+          parameters: [
+            ...["from", "to"].map((name) => ({ name, in: "query", schema: { type: "string", format: "date" } })),
+            { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+          ],
+          responses: { "200": json("UsageRequestList", "Ledger rows"), ...errors(400, 401) },
+        },
+      },
+      "/v1/usage/export.csv": {
+        get: {
+          summary: "Every ledger row of the calling key in a period, as CSV (oldest first)",
+          security: bearer,
+          parameters: ["from", "to"].map((name) => ({ name, in: "query", schema: { type: "string", format: "date" } })),
+          responses: {
+            "200": {
+              description: `CSV (RFC 4180, header line first) with the columns ${USAGE_CSV_COLUMNS.join(", ")}; cost_usd in US dollars, times in milliseconds.`,
+              content: { "text/csv": { schema: { type: "string" } } },
+            },
+            ...errors(400, 401),
+          },
         },
       },
       "/admin/keys": {

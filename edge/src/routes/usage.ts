@@ -1,12 +1,32 @@
-/** GET /v1/usage?from=&to=: the calling key's usage by path and by day. */
+/**
+ * GET /v1/usage?from=&to=: the calling key's usage by path and by day (and both), early exits and budget;
+ * GET /v1/usage/requests?limit=&from=&to=: its latest billed requests;
+ * GET /v1/usage/export.csv?from=&to=: every ledger row of the period as CSV.
+ */
 import { Hono } from "hono";
-import { UsageQuerySchema } from "../../../shared/index.js";
+import { UsageQuerySchema, UsageRequestsQuerySchema } from "../../../shared/index.js";
 import { apiKeyAuth } from "../auth/api-key.js";
 import type { AppEnv } from "../bindings.js";
-import { usageRange, usageReport } from "../ledger/usage.js";
+import { latestRequests, usageCsv, usageRange, usageReport } from "../ledger/usage.js";
 import { parseWith } from "../validate/parse-with.js";
 
-export const usage = new Hono<AppEnv>().get("/", apiKeyAuth(), async (c) => {
-  const query = parseWith(UsageQuerySchema, c.req.query());
-  return c.json(await usageReport(c.env.DB, c.var.apiKey.id, usageRange(query, Date.now())));
-});
+export const usage = new Hono<AppEnv>()
+  .get("/", apiKeyAuth(), async (c) => {
+    const query = parseWith(UsageQuerySchema, c.req.query());
+    return c.json(await usageReport(c.env.DB, c.var.apiKey.id, usageRange(query, Date.now()), c.var.apiKey));
+  })
+  .get("/requests", apiKeyAuth(), async (c) => {
+    const query = parseWith(UsageRequestsQuerySchema, c.req.query());
+    const range = usageRange(query, Date.now());
+    return c.json({ object: "list", data: await latestRequests(c.env.DB, c.var.apiKey.id, range, query.limit) });
+  })
+  .get("/export.csv", apiKeyAuth(), (c) => {
+    const range = usageRange(parseWith(UsageQuerySchema, c.req.query()), Date.now());
+    return new Response(usageCsv(c.env.DB, c.var.apiKey.id, range), {
+      headers: {
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": `attachment; filename="stitch-usage-${range.from}-to-${range.to}.csv"`,
+        "cache-control": "no-store",
+      },
+    });
+  });
