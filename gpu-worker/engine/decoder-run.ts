@@ -11,6 +11,7 @@ import { type AttentionAccumulator, countedQueries, newAccumulator } from "./acc
 import type { VisualSpan } from "./build-prompt.js";
 import { estimateSegment, type LoadedModel } from "./loaded-model.js";
 import { floatTensor, int64Tensor, type Meter } from "./onnx-sessions.js";
+import { oneDPositions, type PositionIds, type PositionScheme } from "./positions/mrope.js";
 import { selectRows } from "./select-tokens.js";
 
 export interface PruneAt {
@@ -42,6 +43,8 @@ export class DecoderRun {
     private readonly model: LoadedModel,
     private readonly meter: Meter,
     private readonly span: VisualSpan,
+    /** Original prompt index → the position ids the graphs take (1-D, or M-RoPE's three rows). */
+    private readonly positions: PositionScheme = oneDPositions,
   ) {
     this.attention = newAccumulator(span);
     this.visualKept = span.length;
@@ -69,7 +72,15 @@ export class DecoderRun {
         cols = rows.map((r) => cols[r] as number);
       }
       const logitRows = wanted.map((position) => cols.indexOf(position));
-      const out = await this.runSegment(seg, x, cols, countedQueries(cols, this.span), this.emptyPast(seg), logitRows);
+      const positions = this.positions.prompt(cols);
+      const out = await this.runSegment(
+        seg,
+        x,
+        positions,
+        countedQueries(cols, this.span),
+        this.emptyPast(seg),
+        logitRows,
+      );
       this.segments.push({ past: out.presents, cols });
       this.attention.add(out.attentionReceived, cols);
       lastQueryAttention = this.attention.visualRow(out.attentionLast, cols);
@@ -83,7 +94,7 @@ export class DecoderRun {
     let x: Float32Array = await this.model.embedTokens([tokenId], this.meter);
     for (const [i, seg] of this.model.sessions.segments.entries()) {
       const state = this.segments[i] as SegmentState;
-      const out = await this.runSegment(seg, x, [position], [1], state.past, [0]);
+      const out = await this.runSegment(seg, x, this.positions.decode(position), [1], state.past, [0]);
       state.past = out.presents;
       this.attention.add(out.attentionReceived, state.cols);
       x = out.hidden;
@@ -113,7 +124,7 @@ export class DecoderRun {
   private async runSegment(
     seg: Segment,
     x: Float32Array,
-    positions: number[],
+    positions: PositionIds,
     queryWeights: number[],
     past: ort.Tensor[],
     logitRows: number[],
@@ -124,7 +135,7 @@ export class DecoderRun {
     const final = seg.endLayer === this.model.dims.layers;
     const feeds: Record<string, ort.Tensor> = {
       hidden_states: floatTensor(x, [1, t, hidden]),
-      position_ids: int64Tensor(positions, [1, t]),
+      position_ids: int64Tensor(positions.data, positions.dims),
       // Batch 1 without padding: every key is visible; the causal order is the graph's.
       attention_mask: int64Tensor(new Array<number>(pastLen + t).fill(1), [1, pastLen + t]),
       query_weights: floatTensor(Float32Array.from(queryWeights), [1, t]),

@@ -12,6 +12,7 @@ import { warmUpSize } from "./image-processor/process-image.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { checkPair, readModelPack, readPackManifest } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
+import { type PositionScheme, positionScheme } from "./positions/mrope.js";
 import { topVisualTokens } from "./rank-visual-tokens.js";
 import { scoreConsistency } from "./score-consistency.js";
 import { FALLBACK_DEFAULTS } from "./serving-defaults.js";
@@ -59,6 +60,7 @@ async function load(options: EngineOptions, role: "small" | "large"): Promise<Lo
     options.visionCacheBytes ?? 64 * 1024 * 1024,
   );
   await warmUp(model);
+  model.sessions.providers.finish(); // profiling off from here; the counts say which provider ran each graph
   return model;
 }
 
@@ -67,9 +69,10 @@ async function warmUp(model: LoadedModel): Promise<void> {
   const { width, height } = warmUpSize(model.info.image);
   const blank: DecodedImage = { hash: "warm-up", width, height, rgb: new Uint8Array(width * height * 3).fill(235) };
   const meter = new Meter();
-  const { embeds } = await model.vision.embed(blank, meter);
+  const { embeds, grid } = await model.vision.embed(blank, meter);
   const span = { offset: 0, length: embeds.length / model.dims.hidden };
-  await new DecoderRun(model, meter, span).prefill(embeds);
+  const positions = positionScheme(model.dims.positions, span.length, grid ? { span, grid } : null);
+  await new DecoderRun(model, meter, span, positions).prefill(embeds);
 }
 
 function metering(meter: Meter, answered: Answered, kept: number, gpuClass: string): Metering {
@@ -107,7 +110,7 @@ async function answerWith(
   const meter = new Meter();
   const prompt = await preparePrompt(model, req, meter);
   checkContext(model, prompt.promptLength, req.maxTokens);
-  const run = new DecoderRun(model, meter, prompt.span);
+  const run = new DecoderRun(model, meter, prompt.span, prompt.positions);
   const gen = await generate({
     run,
     embeds: prompt.embeds,
@@ -128,6 +131,7 @@ export interface PreparedPrompt {
   embeds: Float32Array;
   span: VisualSpan;
   promptLength: number;
+  positions: PositionScheme;
 }
 
 /** The decoder's input for one image and conversation: visual embeddings (cached) placed in the templated prompt. */
@@ -137,11 +141,12 @@ export async function preparePrompt(
   meter: Meter,
 ): Promise<PreparedPrompt> {
   const { hidden } = model.dims;
-  const { embeds: visual } = await model.vision.embed(req.image, meter, req.imageDetail);
+  const { embeds: visual, grid } = await model.vision.embed(req.image, meter, req.imageDetail);
   const { ids, span } = model.prompt.build(req.messages, visual.length / hidden);
   const embeds = await model.embedTokens(ids, meter);
   embeds.set(visual, span.offset * hidden);
-  return { embeds, span, promptLength: ids.length };
+  const positions = positionScheme(model.dims.positions, ids.length, grid ? { span, grid } : null);
+  return { embeds, span, promptLength: ids.length, positions };
 }
 
 function checkContext(model: LoadedModel, promptLength: number, maxTokens: number): void {

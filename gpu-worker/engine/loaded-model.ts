@@ -5,6 +5,9 @@ import { type DecoderDims, estimateSegmentFlops } from "./estimate-flops.js";
 import { type ModelPack, packInfo } from "./model-pack.js";
 import { createSessions, int64Tensor, type Meter, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
 import type { PackInfo } from "./types.js";
+
+type PositionKind = ModelPack["manifest"]["decoder"]["rope"]["positions"];
+
 import { VisionEmbeddings } from "./vision-embeddings.js";
 
 export interface LoadedModel {
@@ -13,7 +16,7 @@ export interface LoadedModel {
   sessions: PackSessions;
   prompt: PromptBuilder;
   vision: VisionEmbeddings;
-  dims: DecoderDims & { layers: number; kvHeads: number; headDim: number };
+  dims: DecoderDims & { layers: number; kvHeads: number; headDim: number; positions: PositionKind };
   /** [ids.length × hidden] text embeddings of token ids. */
   embedTokens(ids: number[], meter: Meter): Promise<Float32Array>;
 }
@@ -54,6 +57,7 @@ export async function loadModel(
       mlpHidden: d.mlp_hidden,
       mlpMatrices: d.mlp === "swiglu" ? 3 : 2,
       vocab: d.vocab,
+      positions: d.rope.positions,
     },
     embedTokens: table ? async (ids) => lookUp(table, d.hidden, ids) : runEmbed,
   };

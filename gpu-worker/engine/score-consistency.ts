@@ -9,12 +9,13 @@ import { DecoderRun } from "./decoder-run.js";
 import type { Generation } from "./generate.js";
 import type { LoadedModel } from "./loaded-model.js";
 import type { Meter } from "./onnx-sessions.js";
+import type { PositionScheme } from "./positions/mrope.js";
 import { probabilityOf } from "./softmax.js";
 
 export async function scoreConsistency(
   model: LoadedModel,
   meter: Meter,
-  prompt: { embeds: Float32Array; span: VisualSpan },
+  prompt: { embeds: Float32Array; span: VisualSpan; positions: PositionScheme },
   gen: Generation,
   keep: number[],
 ): Promise<number[]> {
@@ -28,7 +29,8 @@ export async function scoreConsistency(
   embeds.set(answer, prompt.embeds.length);
   // Position p predicts token p + 1: the last prompt position predicts the first answer token.
   const predicting = scored.map((_, i) => promptLength - 1 + i);
-  const run = new DecoderRun(model, meter, prompt.span);
+  // Answer tokens sit where decoding put them: past the prompt, the scheme's decode positions.
+  const run = new DecoderRun(model, meter, prompt.span, prompt.positions);
   const logits = await run.prefill(embeds, { layer: 0, choose: () => keep }, predicting);
   run.release();
   return scored.map((token, i) => probabilityOf(logits, token, i * vocab, vocab));

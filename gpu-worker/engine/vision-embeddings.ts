@@ -7,6 +7,7 @@ import type ort from "onnxruntime-node";
 import type { ModelPackManifest } from "../../shared/index.js";
 import { processImage } from "./image-processor/process-image.js";
 import type { Meter } from "./onnx-sessions.js";
+import type { MergedGrid } from "./positions/mrope.js";
 import type { DecodedImage, ImageDetail } from "./types.js";
 
 export interface VisionCacheStats {
@@ -15,8 +16,14 @@ export interface VisionCacheStats {
   bytes: number;
 }
 
+/** What the vision stage hands on: [N × hidden] embeddings, and the tokens' grid when positions are 3-D. */
+export interface VisualTokens {
+  embeds: Float32Array;
+  grid: MergedGrid | null;
+}
+
 export class VisionEmbeddings {
-  private readonly cache: LRUCache<string, Float32Array>;
+  private readonly cache: LRUCache<string, VisualTokens>;
   readonly stats = { hits: 0, misses: 0 };
 
   constructor(
@@ -24,28 +31,24 @@ export class VisionEmbeddings {
     private readonly manifest: ModelPackManifest,
     maxBytes: number,
   ) {
-    this.cache = new LRUCache<string, Float32Array>({
+    this.cache = new LRUCache<string, VisualTokens>({
       maxSize: Math.max(1, maxBytes),
-      sizeCalculation: (v) => v.byteLength,
+      sizeCalculation: (v) => v.embeds.byteLength,
     });
   }
 
   /** [N × hidden] embeddings of the image's visual tokens (every tile, then the thumbnail), and whether cached. */
-  async embed(
-    image: DecodedImage,
-    meter: Meter,
-    detail?: ImageDetail,
-  ): Promise<{ embeds: Float32Array; cached: boolean }> {
+  async embed(image: DecodedImage, meter: Meter, detail?: ImageDetail): Promise<VisualTokens & { cached: boolean }> {
     // The same image at another pixel budget is another set of tokens.
     const key = detail ? `${image.hash}:${detail.minPixels}:${detail.maxPixels}` : image.hash;
     const cached = this.cache.get(key);
     if (cached) {
       this.stats.hits++;
-      return { embeds: cached, cached: true };
+      return { ...cached, cached: true };
     }
     this.stats.misses++;
     const recipe = this.manifest.image;
-    const { feeds, visualTokens } = await processImage(
+    const { feeds, visualTokens, grid } = await processImage(
       image,
       detail && recipe.processor === "smart_resize"
         ? { ...recipe, min_pixels: detail.minPixels, max_pixels: detail.maxPixels }
@@ -54,8 +57,8 @@ export class VisionEmbeddings {
     const out = await meter.run(this.session, feeds);
     const embeds = out.visual_embeds?.data as Float32Array;
     meter.flops += visualTokens * this.manifest.vision.flops_per_token;
-    if (embeds.byteLength <= this.cache.maxSize) this.cache.set(key, embeds);
-    return { embeds, cached: false };
+    if (embeds.byteLength <= this.cache.maxSize) this.cache.set(key, { embeds, grid });
+    return { embeds, grid, cached: false };
   }
 
   cacheStats(): VisionCacheStats {

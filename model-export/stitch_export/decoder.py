@@ -8,31 +8,58 @@ from torch import nn
 from .family import Unsupported
 
 # Decoders whose layers this module reproduces: pre-norm RMSNorm, q/k/v with biases, rotary (default type), GQA,
-# SwiGLU. Keyed by the text config's model_type, not by a family.
-SUPPORTED_TEXT_MODEL_TYPES = ("qwen2",)
+# SwiGLU. Keyed by the text config's model_type, not by a family. The position scheme (1d or M-RoPE) is the one
+# thing that differs between them: `rope_positions` reads it from the config.
+SUPPORTED_TEXT_MODEL_TYPES = ("qwen2", "qwen2_5_vl_text")
+# Text model types whose rotary is M-RoPE (Qwen2-VL's 3-D positions): they must carry rope_scaling.mrope_section.
+MROPE_TEXT_MODEL_TYPES = ("qwen2_5_vl_text",)
 
 
 def check_text_config(cfg) -> None:
     """Refuse decoder options the segment graph does not reproduce."""
     if cfg.model_type not in SUPPORTED_TEXT_MODEL_TYPES:
         raise Unsupported(f"text model_type {cfg.model_type!r} is not supported (supported: {SUPPORTED_TEXT_MODEL_TYPES})")
-    if getattr(cfg, "rope_scaling", None):
-        raise Unsupported(f"rope_scaling {cfg.rope_scaling!r} is not supported (only default rotary)")
+    rope_positions(cfg)  # refuses rope_scaling other than none (1d) / M-RoPE with default frequencies
+    if cfg.model_type in MROPE_TEXT_MODEL_TYPES and cfg.hidden_size % cfg.num_attention_heads:
+        raise Unsupported("hidden not divisible by heads (Qwen2.5-VL's attention uses head_dim = hidden / heads)")
     if getattr(cfg, "use_sliding_window", False) or "sliding_attention" in (getattr(cfg, "layer_types", None) or []):
         raise Unsupported("sliding-window attention is not supported")
     if cfg.hidden_act != "silu":
         raise Unsupported(f"hidden_act {cfg.hidden_act!r} is not supported (SwiGLU with silu only)")
 
 
+def rope_positions(cfg) -> tuple[str, list[int] | None]:
+    """("1d", None) or ("mrope", mrope_section); anything else is refused."""
+    scaling = getattr(cfg, "rope_scaling", None)
+    if cfg.model_type in MROPE_TEXT_MODEL_TYPES:
+        # Qwen2.5-VL configs say {"type": "mrope", "mrope_section": [...]}; transformers rewrites the type to "default"
+        # (M-RoPE uses the default frequencies). Any other type (linear, dynamic, yarn …) is refused.
+        kind = (scaling or {}).get("rope_type", (scaling or {}).get("type"))
+        section = (scaling or {}).get("mrope_section")
+        if kind not in ("default", "mrope") or not section:
+            raise Unsupported(f"rope_scaling {scaling!r} is not supported (only M-RoPE with default frequencies)")
+        section = [int(x) for x in section]
+        if len(section) != 3 or sum(section) * 2 != head_dim(cfg):
+            raise Unsupported(f"mrope_section {section} must have 3 parts summing to head_dim / 2 = {head_dim(cfg) // 2}")
+        return "mrope", section
+    if scaling:
+        raise Unsupported(f"rope_scaling {scaling!r} is not supported (only default rotary)")
+    return "1d", None
+
+
 def head_dim(cfg) -> int:
+    if cfg.model_type in MROPE_TEXT_MODEL_TYPES:  # Qwen2_5_VLAttention ignores any head_dim in the config
+        return cfg.hidden_size // cfg.num_attention_heads
     return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
 
 
 def decoder_manifest(cfg) -> dict:
+    positions, section = rope_positions(cfg)
+    rope = {"theta": float(cfg.rope_theta), "positions": positions} | ({"mrope_section": section} if section else {})
     return {
         "hidden": cfg.hidden_size, "layers": cfg.num_hidden_layers, "heads": cfg.num_attention_heads,
         "kv_heads": cfg.num_key_value_heads, "head_dim": head_dim(cfg), "mlp_hidden": cfg.intermediate_size,
-        "mlp": "swiglu", "vocab": cfg.vocab_size, "rope": {"theta": float(cfg.rope_theta), "positions": "1d"},
+        "mlp": "swiglu", "vocab": cfg.vocab_size, "rope": rope,
         "dtype": "float32",
     }
 
@@ -62,6 +89,7 @@ class SegmentGraph(nn.Module):
         self.heads, self.kv_heads, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, head_dim(cfg)
         inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.positions, self.mrope_section = rope_positions(cfg)
 
     def input_names(self) -> list[str]:
         names = ["hidden_states", "position_ids", "attention_mask", "query_weights"]
@@ -76,7 +104,7 @@ class SegmentGraph(nn.Module):
         return names + ["attention_received", "attention_last"]
 
     def dynamic_axes(self) -> dict:
-        axes = {"hidden_states": {1: "T"}, "position_ids": {1: "T"}, "attention_mask": {1: "PT"},
+        axes = {"hidden_states": {1: "T"}, "position_ids": {self.position_axis(): "T"}, "attention_mask": {1: "PT"},
                 "query_weights": {1: "T"}, "attention_received": {1: "PT"}, "attention_last": {1: "PT"}}
         for layer in range(self.first, self.end):
             axes |= {f"past_key_{layer}": {2: "P"}, f"past_value_{layer}": {2: "P"},
@@ -92,7 +120,10 @@ class SegmentGraph(nn.Module):
         hidden = self.layers[0].hidden_size
         past = [torch.randn(1, self.kv_heads, p, self.head_dim) for _ in range(2 * (self.end - self.first))]
         rows = (torch.tensor([t - 1], dtype=torch.int64),) if self.last else ()
-        return (torch.randn(1, t, hidden), torch.arange(p, p + t)[None], torch.ones(1, p + t, dtype=torch.int64),
+        positions = torch.arange(p, p + t)[None]
+        if self.positions == "mrope":  # three different rows, so that no row is folded into another
+            positions = torch.stack([positions, positions + 1, positions + 2])
+        return (torch.randn(1, t, hidden), positions, torch.ones(1, p + t, dtype=torch.int64),
                 torch.ones(1, t), *past, *rows)
 
     def forward(self, hidden_states, position_ids, attention_mask, query_weights, *rest):
@@ -100,10 +131,7 @@ class SegmentGraph(nn.Module):
         past, logit_rows = rest[:n], (rest[n] if self.last else None)
         x = hidden_states
         t, p = x.shape[1], past[0].shape[2]
-        # Rotary tables at the given (original) positions, as Qwen2RotaryEmbedding: cat(freqs, freqs).
-        freqs = position_ids.to(torch.float32)[:, :, None] * self.inv_freq
-        emb = torch.cat((freqs, freqs), dim=-1)[:, None]  # [1, 1, T, head_dim]
-        cos, sin = emb.cos(), emb.sin()
+        cos, sin = self.rotary(position_ids)
         # Query i (cache index p + i) sees key j when j ≤ p + i and attention_mask[j] = 1.
         keys = torch.arange(p + t)
         allowed = (keys[None, :] <= (torch.arange(t) + p)[:, None]) & (attention_mask[0] > 0)[None, :]
@@ -117,6 +145,22 @@ class SegmentGraph(nn.Module):
         if self.last:
             x = self.lm_head(self.norm(x.index_select(1, logit_rows)))
         return (x, *presents, received, last)
+
+    def position_axis(self) -> int:
+        return 1 if self.positions == "1d" else 2
+
+    def rotary(self, position_ids):
+        """cos, sin [1, 1, T, head_dim] at the given (original) positions: the position scheme's one hook."""
+        freqs = position_ids.to(torch.float32)[..., None] * self.inv_freq  # [1, T, d/2] or [3, 1, T, d/2]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        if self.positions == "1d":  # Qwen2RotaryEmbedding: cat(freqs, freqs)
+            return cos[:, None], sin[:, None]
+        # apply_multimodal_rotary_pos_emb: the head dims split by mrope_section (twice, for the two halves), chunk i
+        # taken from row i % 3 (temporal, height, width).
+        sections = self.mrope_section * 2
+        pick = lambda m: torch.cat([c[i % 3] for i, c in enumerate(m.split(sections, dim=-1))], dim=-1)[:, None]
+        return pick(cos), pick(sin)
 
     def layer(self, layer, x, cos, sin, allowed, past_k, past_v):
         """Qwen2DecoderLayer.forward with eager attention, the cache concatenated explicitly."""

@@ -3,7 +3,7 @@
 
 import abc
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,22 @@ class Prepared:
     """A case as the family's own processor turns it into model inputs."""
 
     input_ids: list[int]
-    pixel_values: torch.Tensor  # [tiles, 3, H, W] float32, exactly the processor's
-    tiles_uint8: list[np.ndarray]  # [H, W, 3] uint8 per tile, before rescale/normalise, in order
+    pixel_values: torch.Tensor  # [tiles, 3, H, W] (or [patches, C·t·p·p] for smart_resize) float32, the processor's
+    tiles_uint8: list[np.ndarray]  # [H, W, 3] uint8 per tile (smart_resize: the one resized image), before rescale
     visual_offset: int  # first row that receives a visual embedding
     visual_length: int  # number of visual rows (tiles × tokens_per_tile)
+    # The decoder's prefill positions as the engine computes them: [S] (1d) or [3, S] (mrope); None: 0..S-1.
+    positions: np.ndarray | None = None
+    # The vision graph's feeds (numpy) when there is more than pixel_values (smart_resize's host-computed inputs).
+    vision_feeds: dict | None = None
+    # Everything else the family records in the fixture case (grid_thw, expected host-computed inputs …).
+    fixture: dict = field(default_factory=dict)
+
+    def prefill_positions(self) -> np.ndarray:
+        return self.positions if self.positions is not None else np.arange(len(self.input_ids), dtype=np.int64)
+
+    def feeds(self) -> dict:
+        return self.vision_feeds if self.vision_feeds is not None else {"pixel_values": self.pixel_values.numpy()}
 
 
 class Family(abc.ABC):
@@ -43,6 +55,8 @@ class Family(abc.ABC):
     def __init__(self, checkpoint: Path):
         self.checkpoint = Path(checkpoint)
         self.config_json = json.loads((self.checkpoint / "config.json").read_text())
+        if "architectures" not in self.config_json:  # saved by transformers 4.57 inside text_config (Qwen2.5-VL)
+            self.config_json["architectures"] = (self.config_json.get("text_config") or {}).get("architectures")
 
     @property
     @abc.abstractmethod
@@ -58,12 +72,27 @@ class Family(abc.ABC):
         """(decoder with .embed_tokens, .layers, .norm, .rotary_emb; lm_head) inside `model`."""
 
     @abc.abstractmethod
-    def vision_graph(self, model) -> tuple[torch.nn.Module, torch.Tensor]:
-        """(module pixel_values → visual_embeds [tiles, tokens_per_tile, hidden]; a sample pixel_values)."""
+    def vision_graph(self, model) -> tuple[torch.nn.Module, torch.Tensor | tuple]:
+        """(module pixel_values → visual_embeds [tiles, tokens_per_tile, hidden]; a sample pixel_values), or for a
+        graph with more inputs, the sample as a tuple in `vision_io()`'s input order."""
+
+    def vision_io(self) -> tuple[list[str], dict]:
+        """The vision graph's input names and dynamic axes (outputs: visual_embeds)."""
+        return ["pixel_values"], {"pixel_values": {0: "tiles"}, "visual_embeds": {0: "tiles"}}
 
     @abc.abstractmethod
-    def reference_visual(self, model, pixel_values: torch.Tensor) -> torch.Tensor:
-        """transformers' own visual embeddings for pixel_values."""
+    def reference_visual(self, model, prepared: Prepared) -> torch.Tensor:
+        """transformers' own visual embeddings for the prepared case's pixels."""
+
+    def rebuilt_pixel_values(self, prepared: Prepared, recipe: dict) -> np.ndarray:
+        """pixel_values rebuilt from the uint8 images as the engine does it (default: tiles, NCHW)."""
+        from .verify import rebuild_pixels
+        return rebuild_pixels(prepared.tiles_uint8, recipe)
+
+    def fixture_image(self, prepared: Prepared) -> dict:
+        """The fixture case's fields about the processed image (default: the tiles as PNG)."""
+        from .verify import png_base64
+        return {"tiles_png_base64": [png_base64(t) for t in prepared.tiles_uint8]}
 
     @abc.abstractmethod
     def reference_inputs(self, model, prepared: Prepared) -> dict:

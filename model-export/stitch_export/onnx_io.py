@@ -1,6 +1,7 @@
 """Writing graphs (TorchScript exporter, opset 17) with or without ONNX external data, and checksums."""
 
 import hashlib
+import math
 import tempfile
 import warnings
 from pathlib import Path
@@ -24,7 +25,7 @@ def export_graph(module, args: tuple, path: Path, input_names, output_names, dyn
         model = onnx.load(str(raw))  # also reads any external data torch wrote for a large model
     # Sized from the exported graph, not from module.state_dict(): a wrapper module may hold a whole model of
     # which the graph uses a part (InternVL's vision graph holds the language model too).
-    use_external = external == "always" or (external == "auto" and model.ByteSize() > INLINE_LIMIT_BYTES)
+    use_external = external == "always" or (external == "auto" and initializer_bytes(model) > INLINE_LIMIT_BYTES)
     if not use_external:
         onnx.save_model(model, str(path))
         return [path.name]
@@ -32,6 +33,12 @@ def export_graph(module, args: tuple, path: Path, input_names, output_names, dyn
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=data,
                     size_threshold=0)
     return [path.name, data]
+
+
+def initializer_bytes(model: onnx.ModelProto) -> int:
+    """The graph's weights in bytes, from the shapes (ModelProto.ByteSize() itself fails beyond 2 GiB)."""
+    return sum(math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+               for t in model.graph.initializer)
 
 
 def sha256(path: Path) -> str:

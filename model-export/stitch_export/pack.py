@@ -63,8 +63,9 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     files: list[str] = []
     log(f"exporting {checkpoint} ({role}) to {out}")
     vision, sample = family.vision_graph(model)
-    files += export_graph(vision, (sample,), out / "vision.onnx", ["pixel_values"], ["visual_embeds"],
-                          {"pixel_values": {0: "tiles"}, "visual_embeds": {0: "tiles"}}, external_data)
+    vision_inputs, vision_axes = family.vision_io()
+    files += export_graph(vision, sample if isinstance(sample, tuple) else (sample,), out / "vision.onnx",
+                          vision_inputs, ["visual_embeds"], vision_axes, external_data)
     files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
                           ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
                           external_data)

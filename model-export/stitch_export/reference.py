@@ -27,8 +27,11 @@ def greedy(family: Family, model, prepared: Prepared, max_tokens: int, stop_ids)
         attentions.append(out.attentions)
         if tokens[-1] in stop_ids or len(tokens) == max_tokens:
             return Reference(tokens, logits, attentions)
+        # cache_position as generate() passes it: Qwen2(.5)-VL adds its rope delta to it (without it, transformers
+        # puts a decode step at M-RoPE position 0).
+        past = out.past_key_values.get_seq_length()
         out = model(input_ids=torch.tensor([[tokens[-1]]]), past_key_values=out.past_key_values, use_cache=True,
-                    output_attentions=True)
+                    output_attentions=True, cache_position=torch.tensor([past]))
 
 
 def causal_mask(t: int, p: int) -> torch.Tensor:
@@ -41,30 +44,35 @@ def causal_mask(t: int, p: int) -> torch.Tensor:
 def pruned_greedy(family: Family, model, prepared: Prepared, layer_k: int, keep: list[int], max_tokens: int,
                   stop_ids) -> Reference:
     """Visual rows not in `keep` are dropped from layer K on (their hidden states, hence their KV, never reach
-    layers ≥ K); positions stay the original ones."""
+    layers ≥ K); positions stay the original ones (the family's prefill positions: 1d or M-RoPE's 3 rows; decode
+    steps continue at the largest prefill position + 1, which is transformers' rope delta for M-RoPE)."""
     decoder, lm_head = family.language_model(model)
     x = family.reference_embeds(model, prepared)
     s, o, n = x.shape[1], prepared.visual_offset, prepared.visual_length
     kept = set(keep)
     rows = torch.tensor([i for i in range(s) if not (o <= i < o + n) or (i - o) in kept])
-    positions = torch.arange(s)[None]
+    prefill = torch.from_numpy(prepared.prefill_positions())
+    next_position = int(prefill.max()) + 1
+    positions = prefill[None] if prefill.ndim == 1 else prefill[:, None, :]  # [1, S] or [3, 1, S]
     cache = DynamicCache()
     tokens, logits = [], []
     while True:
         h, pos = x, positions
         for index, layer in enumerate(decoder.layers):
             if index == layer_k and rows is not None:
-                h, pos = h[:, rows], pos[:, rows]
+                h, pos = h[:, rows], pos[..., rows]
             t, p = h.shape[1], cache.get_seq_length(index)
             h = layer(h, attention_mask=causal_mask(t, p), position_ids=pos, past_key_values=cache, use_cache=True,
                       cache_position=torch.arange(p, p + t), position_embeddings=decoder.rotary_emb(h, pos))
+            h = h[0] if isinstance(h, tuple) else h  # Qwen2.5-VL's decoder layer returns (hidden,)
         row = lm_head(decoder.norm(h[:, -1:]))[0, 0].float()
         tokens.append(int(row.argmax()))
         logits.append(row)
         if tokens[-1] in stop_ids or len(tokens) == max_tokens:
             return Reference(tokens, logits, [])
         x = decoder.embed_tokens(torch.tensor([[tokens[-1]]]))
-        positions, rows = torch.tensor([[s + len(tokens) - 1]]), None
+        positions = torch.full(positions.shape[:-1] + (1,), next_position + len(tokens) - 1)
+        rows = None
 
 
 def received(ref: Reference, prepared: Prepared, layers: range) -> list[torch.Tensor]:

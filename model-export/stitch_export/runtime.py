@@ -34,18 +34,23 @@ class PackRunner:
         d = manifest["decoder"]
         self.kv_heads, self.head_dim = d["kv_heads"], d["head_dim"]
 
-    def visual(self, pixel_values: np.ndarray) -> np.ndarray:
-        return self.vision.run(None, {"pixel_values": pixel_values.astype(np.float32)})[0]
+    def visual(self, feeds: dict) -> np.ndarray:
+        """The vision graph on its feeds (pixel_values, and for smart_resize the host-computed index inputs)."""
+        return self.vision.run(None, feeds)[0]
 
     def generate(self, input_ids: list[int], offset: int, visual: np.ndarray, max_tokens: int, stop_ids,
-                 prune: tuple[int, list[int]] | None = None) -> Run:
+                 prune: tuple[int, list[int]] | None = None, positions: np.ndarray | None = None) -> Run:
         """Greedy decoding. prune = (layer K, kept visual indices): the other visual rows are dropped before the
-        segment starting at K (K = 0: before the first layer); positions stay the original ones."""
-        n = visual.shape[0] * visual.shape[1]
+        segment starting at K (K = 0: before the first layer); positions stay the original ones. positions: the
+        prefill positions, [S] (1d, default 0..S-1) or [3, S] (mrope); a decode step's position is the largest
+        prefill position + 1 + the tokens fed back before it (1d: S + i; mrope: transformers' rope delta)."""
+        n = int(np.prod(visual.shape[:-1]))
         x = self.embed.run(None, {"input_ids": np.array([input_ids], dtype=np.int64)})[0]
         x[0, offset:offset + n] = visual.reshape(n, -1)
         s = len(input_ids)
-        positions = np.arange(s, dtype=np.int64)[None]
+        positions = np.arange(s, dtype=np.int64) if positions is None else np.asarray(positions, dtype=np.int64)
+        next_position = int(positions.max()) + 1
+        positions = positions[None] if positions.ndim == 1 else positions[:, None, :]  # [1, S] or [3, 1, S]
         # SGP's prefill weights: the queries after the visual span.
         weights = (np.arange(s) >= offset + n).astype(np.float32)[None]
         rows = None
@@ -64,7 +69,7 @@ class PackRunner:
             if token in stop_ids or len(tokens) == max_tokens:
                 break
             x = self.embed.run(None, {"input_ids": np.array([[token]], dtype=np.int64)})[0]
-            positions = np.array([[s + len(tokens) - 1]], dtype=np.int64)
+            positions = np.full(positions.shape[:-1] + (1,), next_position + len(tokens) - 1, dtype=np.int64)
             weights, rows = np.ones((1, 1), dtype=np.float32), None
         return Run(tokens, first_logits, steps)  # one call per token; the last token is never fed back
 
@@ -72,7 +77,7 @@ class PackRunner:
         step = Step()
         for first, end, session in self.segments:
             if rows is not None and first == prune_layer:
-                x, positions, weights = x[:, rows], positions[:, rows], weights[:, rows]
+                x, positions, weights = x[:, rows], positions[..., rows], weights[:, rows]
             t = x.shape[1]
             p = cache[first][0].shape[2] if first in cache else 0
             feeds = {"hidden_states": x, "position_ids": positions, "query_weights": weights,

@@ -95,9 +95,10 @@ class Verifier:
     def reference(self, case: Case) -> CaseReference:
         prepared = self.family.prepare(case)
         recipe = self.manifest["image"]
-        self.worse("pixels_rebuilt", np.abs(rebuild_pixels(prepared.tiles_uint8, recipe) - prepared.pixel_values.numpy()).max())
+        rebuilt = self.family.rebuilt_pixel_values(prepared, recipe)
+        self.worse("pixels_rebuilt", np.abs(rebuilt - prepared.pixel_values.numpy()).max())
         with torch.no_grad():
-            ref_visual = self.family.reference_visual(self.model, prepared.pixel_values).numpy()
+            ref_visual = self.family.reference_visual(self.model, prepared).numpy()
         ref = reference.greedy(self.family, self.model, prepared, MAX_TOKENS, self.stop_ids)
         segments = self.manifest["graphs"]["segments"]
         weighted = [[w.numpy() for w in reference.received(ref, prepared, range(s["first_layer"], s["end_layer"]))]
@@ -118,16 +119,19 @@ class Verifier:
     def compare(self, runner: PackRunner, r: CaseReference) -> dict:
         self.runner = runner
         prepared, case, ref = r.prepared, r.case, r.ref
-        visual = runner.visual(prepared.pixel_values.numpy())
+        visual = runner.visual(prepared.feeds())
         self.worse("vision", np.abs(visual - r.visual).max())
-        run = runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids)
+        positions = prepared.prefill_positions()
+        run = runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids,
+                              positions=positions)
         self.compare_tokens(case.name, "greedy", ref, run)
         self.compare_attention(r, run)
         o, n = prepared.visual_offset, prepared.visual_length
         # Without pruning a key keeps its index in every call, so the engine's sum is over the same visual slice.
         ort_visual = sum(sum(x[o:o + n] for x in step.received) for step in run.steps)
         self.worse("attention_received", np.abs(ort_visual - r.visual_received.numpy()).max())
-        prun = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, r.keep))
+        prun = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, r.keep),
+                               positions=positions)
         self.compare_tokens(case.name, f"pruned at layer {self.prune_layer}", r.pref, prun, key="pruned_logits")
         return self.fixture_case(case, prepared, ref, r.visual_received, r.keep, r.pref)
 
@@ -152,10 +156,11 @@ class Verifier:
         return {
             "name": case.name,
             "image_png_base64": png_base64(np.asarray(case.image.convert("RGB"))),
-            "tiles_png_base64": [png_base64(t) for t in prepared.tiles_uint8],
+            **self.family.fixture_image(prepared),
             "messages": case.messages,
             "input_ids": prepared.input_ids,
             "visual_span": {"offset": prepared.visual_offset, "length": prepared.visual_length},
+            **prepared.fixture,
             "tokens": ref.tokens,
             "first_logits": floats(ref.logits[0]),
             "attention_received": floats(visual_received),

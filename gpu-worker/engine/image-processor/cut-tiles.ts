@@ -41,7 +41,7 @@ export async function cutTiles(image: RgbImage, recipe: TileRecipe): Promise<Uin
 }
 
 /** A resized image whose wanted pixels are the top-left width × height of a buffer `stride` pixels wide. */
-interface Resized {
+export interface Resized {
   data: Uint8Array;
   stride: number;
 }
@@ -65,7 +65,7 @@ const PAD = 3;
  *   is exactly PIL's mapping, over an input padded by PAD replicated pixels.
  * Both happen in one libvips pipeline (sharp runs resize before affine), so one pass either way.
  */
-async function resizeRgb(image: RgbImage, width: number, height: number, resample: TileRecipe["resample"]) {
+export async function resizeRgb(image: RgbImage, width: number, height: number, resample: TileRecipe["resample"]) {
   const { width: w, height: h } = image;
   if (w === width && h === height) return { data: image.rgb, stride: w } satisfies Resized; // PIL: a plain copy
   const upX = width > w;

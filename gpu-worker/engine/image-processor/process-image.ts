@@ -4,34 +4,66 @@
  * transformers' order, so visual token i means the same region for every pack of the same recipe. Which
  * processor runs is the recipe's `processor` field, never a family name.
  */
-import type ort from "onnxruntime-node";
-import type { ImageRecipe, TiledImageRecipe, TokenTile } from "../../../shared/index.js";
+import ort from "onnxruntime-node";
+import type { ImageRecipe, SmartResizeRecipe, TiledImageRecipe, TokenTile } from "../../../shared/index.js";
 import { floatTensor } from "../onnx-sessions.js";
+import type { MergedGrid } from "../positions/mrope.js";
 import type { DecodedImage } from "../types.js";
 import { cutTiles } from "./cut-tiles.js";
+import { smartResizePixelValues } from "./patchify.js";
 import { toPixelValues } from "./pixel-values.js";
 import { planTiles } from "./plan-tiles.js";
+import { smartResizeGrid } from "./smart-resize.js";
+import { visionInputs } from "./vision-inputs.js";
 
 export interface VisionInput {
   /** The vision graph's feeds. */
   feeds: Record<string, ort.Tensor>;
   /** Visual tokens the graph will return. */
   visualTokens: number;
+  /** The tokens' (t, h, w) grid, for processors whose model reads 3-D positions (smart_resize); else null. */
+  grid: MergedGrid | null;
 }
 
 export async function processImage(image: DecodedImage, recipe: ImageRecipe): Promise<VisionInput> {
-  if (recipe.processor === "smart_resize") throw new Error("the smart_resize image processor is not built yet");
+  if (recipe.processor === "smart_resize") return smartResizeInput(image, recipe);
   const tiles = await cutTiles(image, recipe);
   const { width, height } = recipe.tile;
   return {
     feeds: { pixel_values: floatTensor(toPixelValues(tiles, recipe), [tiles.length, 3, height, width]) },
     visualTokens: tiles.length * recipe.tokens_per_tile,
+    grid: null,
+  };
+}
+
+/** Qwen2-VL: the patches, and the integer inputs of the tower (patch positions, windows) the host computes. */
+async function smartResizeInput(image: DecodedImage, recipe: SmartResizeRecipe): Promise<VisionInput> {
+  const { pixelValues, dims, grid, merged, tokens } = await smartResizePixelValues(image, recipe);
+  const inputs = visionInputs(grid, recipe);
+  const int64 = ({ data, dims }: { data: Int32Array; dims: number[] }) =>
+    new ort.Tensor(
+      "int64",
+      BigInt64Array.from(data, (v) => BigInt(v)),
+      dims,
+    );
+  return {
+    feeds: {
+      pixel_values: floatTensor(pixelValues, dims),
+      vision_position_ids: int64(inputs.vision_position_ids),
+      window_index: int64(inputs.window_index),
+      window_segments: int64(inputs.window_segments),
+    },
+    visualTokens: tokens,
+    grid: merged,
   };
 }
 
 /** Where the visual tokens sit: one rectangle per tile in token order, each a rows × cols grid of tokens. */
 export function tokenLayout(width: number, height: number, recipe: ImageRecipe): TokenTile[] {
-  if (recipe.processor === "smart_resize") throw new Error("the smart_resize image processor is not built yet");
+  if (recipe.processor === "smart_resize") {
+    const { merged } = smartResizeGrid(height, width, recipe);
+    return [{ x: 0, y: 0, width: 1, height: 1, rows: merged.h, cols: merged.w }];
+  }
   return tiledLayout(width, height, recipe);
 }
 

@@ -74,8 +74,8 @@ class InternVLFamily(Family):
         v = self.config.vision_config
         return VisionGraph(model).eval(), torch.randn(2, 3, v.image_size[0], v.image_size[1])
 
-    def reference_visual(self, model, pixel_values):
-        return model.model.get_image_features(pixel_values, vision_feature_layer=-1,
+    def reference_visual(self, model, prepared):
+        return model.model.get_image_features(prepared.pixel_values, vision_feature_layer=-1,
                                               vision_feature_select_strategy="default")
 
     def reference_inputs(self, model, prepared):
@@ -85,7 +85,7 @@ class InternVLFamily(Family):
         # InternVLModel.forward's merge: embeddings, then the image features scattered onto the context tokens.
         input_ids = torch.tensor([prepared.input_ids])
         embeds = model.model.get_input_embeddings()(input_ids)
-        features = self.reference_visual(model, prepared.pixel_values)
+        features = self.reference_visual(model, prepared)
         mask = model.model.get_placeholder_mask(input_ids, inputs_embeds=embeds, image_features=features)
         return embeds.masked_scatter(mask, features)
 
