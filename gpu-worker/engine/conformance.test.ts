@@ -6,15 +6,19 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import ort from "onnxruntime-node";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { Conversation } from "../../shared/index.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { generate } from "./generate.js";
+import { normalisePlanar, patchify } from "./image-processor/patchify.js";
 import { toPixelValues } from "./image-processor/pixel-values.js";
+import { visionInputs } from "./image-processor/vision-inputs.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { readModelPack } from "./model-pack.js";
 import { floatTensor, Meter } from "./onnx-sessions.js";
+import { positionScheme } from "./positions/mrope.js";
 import { FIXTURE_PACKS_DIR, PACKS_DIR, sceneImage } from "./testing.js";
 
 interface Run {
@@ -26,6 +30,14 @@ interface FixtureCase extends Run {
   scene?: { seed: number; index: number };
   /** The processor's tiles (uint8, before rescale), so the model is checked on exactly transformers' input. */
   tiles_png_base64?: string[];
+  /** smart_resize packs: the processor's resized image (uint8), its grid, and the tower's host-side inputs. */
+  resized_png_base64?: string;
+  grid_thw?: [number, number, number];
+  vision_position_ids?: number[][];
+  window_index?: number[];
+  window_segments?: number[];
+  /** M-RoPE packs: transformers' get_rope_index, [3][T]. */
+  position_ids?: number[][];
   messages: Conversation;
   input_ids: number[];
   visual_span: { offset: number; length: number };
@@ -43,6 +55,8 @@ const PACKS = [
   join(PACKS_DIR, "stitch-scenes-large"),
   join(FIXTURE_PACKS_DIR, "internvl3-tiny-small"),
   join(FIXTURE_PACKS_DIR, "internvl3-tiny-large"),
+  join(FIXTURE_PACKS_DIR, "qwen25vl-tiny-small"),
+  join(FIXTURE_PACKS_DIR, "qwen25vl-tiny-large"),
 ].filter((dir) => existsSync(join(dir, "manifest.json")));
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -50,30 +64,63 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0);
 };
 
-/** The visual embeddings of a case: the recorded tiles through the vision graph, or the scene through the processor. */
+const rgbOf = async (png: string) => {
+  const { data, info } = await sharp(Buffer.from(png, "base64"))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, rgb: new Uint8Array(data) };
+};
+const int64 = (values: ArrayLike<number>, dims: number[]) =>
+  new ort.Tensor(
+    "int64",
+    BigInt64Array.from(Array.from(values), (v) => BigInt(v)),
+    dims,
+  );
+
+/**
+ * The visual embeddings of a case: the recorded processor output (tiles, or the resized image) through the
+ * vision graph, or the scene through the whole processor. For smart_resize the host-side tower inputs the engine
+ * computes are checked against transformers' on the way.
+ */
 async function visualEmbeds(model: LoadedModel, c: FixtureCase, meter: Meter): Promise<Float32Array> {
   if (c.scene) return (await model.vision.embed(sceneImage(c.scene.seed, c.scene.index), meter)).embeds;
   const recipe = model.pack.manifest.image;
-  if (recipe.processor === "smart_resize") throw new Error("smart_resize fixtures are not read yet");
-  const tiles = await Promise.all(
-    (c.tiles_png_base64 ?? []).map(async (png) => {
-      const { data } = await sharp(Buffer.from(png, "base64"))
-        .removeAlpha()
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      return new Uint8Array(data);
-    }),
-  );
+  if (recipe.processor === "smart_resize") {
+    const [t, h, w] = c.grid_thw ?? [0, 0, 0];
+    const pixels = patchify(normalisePlanar(await rgbOf(c.resized_png_base64 ?? ""), recipe), recipe);
+    const inputs = visionInputs({ t, h, w }, recipe);
+    expect(Array.from(inputs.vision_position_ids.data)).toEqual(c.vision_position_ids?.flat());
+    expect(Array.from(inputs.window_index.data)).toEqual(c.window_index);
+    expect(Array.from(inputs.window_segments.data)).toEqual(c.window_segments);
+    const out = await meter.run(model.sessions.vision, {
+      pixel_values: floatTensor(pixels, [t * h * w, pixels.length / (t * h * w)]),
+      vision_position_ids: int64(inputs.vision_position_ids.data, inputs.vision_position_ids.dims),
+      window_index: int64(inputs.window_index.data, inputs.window_index.dims),
+      window_segments: int64(inputs.window_segments.data, inputs.window_segments.dims),
+    });
+    return out.visual_embeds?.data as Float32Array;
+  }
+  const tiles = await Promise.all((c.tiles_png_base64 ?? []).map(async (png) => (await rgbOf(png)).rgb));
   const pixels = floatTensor(toPixelValues(tiles, recipe), [tiles.length, 3, recipe.tile.height, recipe.tile.width]);
   const out = await meter.run(model.sessions.vision, { pixel_values: pixels });
   return out.visual_embeds?.data as Float32Array;
 }
 
+/** The case's position scheme; for M-RoPE checked against transformers' get_rope_index. */
+function positionsOf(model: LoadedModel, c: FixtureCase) {
+  const grid = c.grid_thw && { t: c.grid_thw[0], h: c.grid_thw[1] / 2, w: c.grid_thw[2] / 2 };
+  const scheme = positionScheme(model.dims.positions, c.input_ids.length, grid ? { span: c.visual_span, grid } : null);
+  if (c.position_ids) expect(scheme.prompt([...c.input_ids.keys()]).data).toEqual(c.position_ids.flat());
+  return scheme;
+}
+
 async function greedy(model: LoadedModel, embeds: Float32Array, c: FixtureCase, maxTokens: number, prune?: PruneAt) {
   const meter = new Meter();
-  const firstRun = new DecoderRun(model, meter, c.visual_span);
+  const positions = positionsOf(model, c);
+  const firstRun = new DecoderRun(model, meter, c.visual_span, positions);
   const firstLogits = await firstRun.prefill(embeds, prune);
-  const run = new DecoderRun(model, meter, c.visual_span);
+  const run = new DecoderRun(model, meter, c.visual_span, positions);
   const gen = await generate({
     run,
     embeds,
