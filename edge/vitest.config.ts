@@ -28,6 +28,8 @@ export default defineProject(async () => {
             TEST_REAL_FUNCTION_ERROR: inject("realFunctionError"),
             TEST_REAL_FAMILY_URL: inject("realFamilyUrl"),
             TEST_REAL_FAMILY_ERROR: inject("realFamilyError"),
+            TEST_REAL_QWEN_URL: inject("realQwenUrl"),
+            TEST_REAL_QWEN_ERROR: inject("realQwenError"),
             TEST_FAMILY_PHOTO_BASE64: inject("familyPhotoBase64"),
             SMALL_FUNCTION_URL: `${inject("stubUrl")}/s/ok`,
             INTERNAL_SIGNING_SECRET: TEST_SIGNING_SECRET,

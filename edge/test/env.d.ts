@@ -14,6 +14,8 @@ declare global {
       TEST_REAL_FUNCTION_ERROR: string;
       TEST_REAL_FAMILY_URL: string;
       TEST_REAL_FAMILY_ERROR: string;
+      TEST_REAL_QWEN_URL: string;
+      TEST_REAL_QWEN_ERROR: string;
       TEST_FAMILY_PHOTO_BASE64: string;
     }
   }

@@ -150,3 +150,43 @@ describe.skipIf(!familyPresent)(
     });
   },
 );
+
+const qwen = { SMALL_FUNCTION_URL: env.TEST_REAL_QWEN_URL, SMALL_FUNCTION_TIMEOUT_MS: "60000" };
+const qwenPresent = env.TEST_REAL_QWEN_URL !== "" || env.TEST_REAL_QWEN_ERROR !== "";
+
+describe.skipIf(!qwenPresent)(
+  "with the real function serving an exported Qwen2.5-VL pair (tiny, random weights)",
+  () => {
+    it("started", () => {
+      expect(env.TEST_REAL_QWEN_ERROR).toBe("");
+    });
+
+    it("answers a photograph at two image details, each its own cache entry, billed once each", {
+      timeout: 60_000,
+    }, async () => {
+      const { id, key } = await createKey();
+      const body = (maxPixels?: number) => ({
+        model: "stitch-sgp",
+        max_tokens: 3,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: photo } },
+              { type: "text", text: "What is in this picture?" },
+            ],
+          },
+        ],
+        stitch: { retention: 0.35, prune_layer: 1, ...(maxPixels && { max_pixels: maxPixels }) },
+      });
+      const full = await ask(key, body(), {}, qwen);
+      expect(full.status, full.text).toBe(200);
+      const low = await ask(key, body(12_544), {}, qwen);
+      expect(low.status, low.text).toBe(200);
+      expect(low.json.stitch.visual_tokens.total).toBeLessThan(full.json.stitch.visual_tokens.total);
+      expect(low.headers.get("x-stitch-cache")).toBe("MISS");
+      expect((await ask(key, body(12_544), {}, qwen)).headers.get("x-stitch-cache")).toBe("HIT");
+      expect(await ledgerRows(id)).toHaveLength(3);
+    });
+  },
+);

@@ -27,17 +27,20 @@ declare module "vitest" {
     /** The real function serving the tiny InternVL3 pack pair exported from transformers, and its start error. */
     realFamilyUrl: string;
     realFamilyError: string;
+    /** The same with the tiny Qwen2.5-VL pair (smart_resize, M-RoPE). */
+    realQwenUrl: string;
+    realQwenError: string;
     /** A real photograph (JPEG, base64) for it: workerd cannot read the fixture folder itself. */
     familyPhotoBase64: string;
   }
 }
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const FAMILY_PAIR = {
+const fixturePair = (family: string) => ({
   STITCH_PACKS_DIR: `${ROOT}test/fixtures/packs`,
-  STITCH_SMALL_PACK: "internvl3-tiny-small",
-  STITCH_LARGE_PACK: "internvl3-tiny-large",
-};
+  STITCH_SMALL_PACK: `${family}-tiny-small`,
+  STITCH_LARGE_PACK: `${family}-tiny-large`,
+});
 
 async function startOrError(secret: string, env?: Record<string, string>) {
   try {
@@ -52,7 +55,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const upgradeStub = await startStubFunction(TEST_SIGNING_SECRET);
   const silent = await startSilentServer();
   const { real, error: realError } = await startOrError(TEST_SIGNING_SECRET);
-  const { real: family, error: familyError } = await startOrError(TEST_SIGNING_SECRET, FAMILY_PAIR);
+  const { real: family, error: familyError } = await startOrError(TEST_SIGNING_SECRET, fixturePair("internvl3"));
+  const { real: qwen, error: qwenError } = await startOrError(TEST_SIGNING_SECRET, fixturePair("qwen25vl"));
   project.provide("stubUrl", stub.url);
   project.provide("upgradeStubUrl", upgradeStub.url);
   project.provide("silentUrl", silent.url);
@@ -61,10 +65,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("realFunctionError", realError);
   project.provide("realFamilyUrl", family?.url ?? "");
   project.provide("realFamilyError", familyError);
+  project.provide("realQwenUrl", qwen?.url ?? "");
+  project.provide("realQwenError", qwenError);
   project.provide("familyPhotoBase64", readFileSync(`${ROOT}test/fixtures/photos/chelsea.jpg`).toString("base64"));
   return async () => {
     await real?.stop();
     await family?.stop();
+    await qwen?.stop();
     await silent.close();
     for (const { server } of [stub, upgradeStub]) {
       server.closeAllConnections();
