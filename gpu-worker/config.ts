@@ -19,7 +19,8 @@ const optional = <T extends z.ZodType>(schema: T) =>
 const int = (min: number) => z.coerce.number().int().min(min);
 const fraction = z.coerce.number().gt(0).max(1);
 
-const EnvSchema = z.object({
+/** Every variable a function reads (exported for the deployment manifests' check, test/infra/). */
+export const EnvSchema = z.object({
   NODE_ENV: optional(z.string()),
   STITCH_ROLE: optional(z.enum(ROLES)).default("both"),
   HOST: optional(z.string().min(1)).default("127.0.0.1"),

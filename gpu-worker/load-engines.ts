@@ -10,6 +10,7 @@ import type { AnswerDeps } from "./answer-question.js";
 import type { WorkerConfig } from "./config.js";
 import type { ExitPolicy } from "./engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
+import { checkProviders, type ProviderReport } from "./engine/execution-providers.js";
 import { checkPair, ModelPackError, packInfo, readPackManifest } from "./engine/model-pack.js";
 import { resolveServingDefaults } from "./engine/serving-defaults.js";
 import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
@@ -24,7 +25,28 @@ export interface LoadedServices {
   /** The large function's dependencies (role large). */
   large?: LargeDeps;
   visionCaches: () => Record<string, VisionCacheStats>;
+  /** Which execution provider ran each graph of each loaded model, measured in the warm-up. */
+  providers: Record<string, ProviderReport>;
   close(): Promise<void>;
+}
+
+/** Refuses a model that ran on a fallback provider, and logs what ran where (once, at start-up). */
+function reportProviders(
+  models: Record<string, { model: { sessions: { providers: { finish(): ProviderReport } } } }>,
+  log: Logger,
+) {
+  const reports: Record<string, ProviderReport> = {};
+  for (const [name, engine] of Object.entries(models)) {
+    const report = engine.model.sessions.providers.finish();
+    log.info("execution providers", {
+      model: name,
+      requested: report.requested,
+      graphs: Object.fromEntries(report.graphs.map((g) => [g.graph, g.ran ? g.nodes : "not run in warm-up"])),
+    });
+    checkProviders(report, `${name} model`);
+    reports[name] = report;
+  }
+  return reports;
 }
 
 export async function loadServices(config: WorkerConfig, log: Logger): Promise<LoadedServices> {
@@ -39,9 +61,11 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
   if (config.role === "large") {
     const large = await loadLargeEngine({ ...engineOptions, packDir: config.largePackDir });
     log.info("large engine loaded", { pack: large.pack });
+    const providers = reportProviders({ large }, log);
     return {
       large: { large, limits },
       visionCaches: () => ({ large: large.model.vision.cacheStats() }),
+      providers,
       close: async () => {},
     };
   }
@@ -76,6 +100,7 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
     config.role === "both"
       ? await loadLargeEngine({ ...engineOptions, packDir: config.largePackDir, partnerPackDir: config.smallPackDir })
       : undefined;
+  const providers = reportProviders(large ? { small, large } : { small }, log);
   const escalation = large
     ? inProcessEscalation(large, { timeoutMs: config.largeTimeoutMs })
     : httpEscalation({
@@ -92,6 +117,7 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
       small: small.model.vision.cacheStats(),
       ...(large ? { large: large.model.vision.cacheStats() } : {}),
     }),
+    providers,
     close: () => escalation.close(),
   };
 }

@@ -44,6 +44,8 @@ export async function startWorker(config: WorkerConfig, options: StartOptions = 
       ? createLargeApp({ ...common, services: () => live()?.large ?? null })
       : createSmallApp({ ...common, services: () => live()?.answer ?? null });
 
+  fn.metrics.trackProviders(() => services?.providers ?? {});
+
   const server = await listen(fn, config);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;

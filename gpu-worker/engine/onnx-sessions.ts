@@ -1,6 +1,7 @@
 /** One ONNX session per graph of a pack, created once; every run is timed into a meter. */
 import { join } from "node:path";
 import ort from "onnxruntime-node";
+import { ProviderProbe, providerLoadError } from "./execution-providers.js";
 import { type ModelPack, ModelPackError } from "./model-pack.js";
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -16,6 +17,8 @@ export interface PackSessions {
   vision: ort.InferenceSession;
   embed: ort.InferenceSession;
   segments: { session: ort.InferenceSession; firstLayer: number; endLayer: number }[];
+  /** Which execution provider ran each graph: `finish()` after the warm-up (execution-providers.ts). */
+  providers: ProviderProbe;
 }
 
 export async function createSessions(pack: ModelPack, options: SessionOptions): Promise<PackSessions> {
@@ -25,25 +28,41 @@ export async function createSessions(pack: ModelPack, options: SessionOptions): 
 }
 
 async function openSessions(pack: ModelPack, options: SessionOptions): Promise<PackSessions> {
-  const create = (file: string) =>
-    ort.InferenceSession.create(join(pack.dir, file), {
-      executionProviders: options.executionProviders,
-      intraOpNumThreads: options.threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-    });
-  const g = pack.manifest.graphs;
-  return {
-    vision: await create(g.vision),
-    embed: await create(g.embed),
-    segments: await Promise.all(
-      g.segments.map(async (s) => ({
-        session: await create(s.file),
-        firstLayer: s.first_layer,
-        endLayer: s.end_layer,
-      })),
-    ),
+  const providers = new ProviderProbe(options.executionProviders);
+  const create = async (file: string) => {
+    const profile = providers.profile(file);
+    try {
+      const session = await ort.InferenceSession.create(join(pack.dir, file), {
+        executionProviders: options.executionProviders,
+        intraOpNumThreads: options.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: "all",
+        ...profile.options,
+      });
+      profile.track(session);
+      return session;
+    } catch (err) {
+      throw providerLoadError(join(pack.dir, file), options.executionProviders, err);
+    }
   };
+  const g = pack.manifest.graphs;
+  try {
+    return {
+      vision: await create(g.vision),
+      embed: await create(g.embed),
+      segments: await Promise.all(
+        g.segments.map(async (s) => ({
+          session: await create(s.file),
+          firstLayer: s.first_layer,
+          endLayer: s.end_layer,
+        })),
+      ),
+      providers,
+    };
+  } catch (err) {
+    providers.discard();
+    throw err;
+  }
 }
 
 /** The input and output names pack contract v2 fixes for each graph (model-packs/README.md). */
@@ -66,6 +85,13 @@ function expectedNames(seg: { firstLayer: number; endLayer: number }, last: bool
   };
 }
 
+/** The vision graph's inputs per image processor: Qwen2-VL's tower also takes the patch positions and windows. */
+function visionInputNames(processor: ModelPack["manifest"]["image"]["processor"]): string[] {
+  return processor === "smart_resize"
+    ? ["pixel_values", "vision_position_ids", "window_index", "window_segments"]
+    : ["pixel_values"];
+}
+
 /** Refuses, at load, a graph whose names are not the contract's: a wrong pack fails at start-up, not mid-request. */
 function checkGraphNames(pack: ModelPack, s: PackSessions): void {
   const check = (file: string, session: ort.InferenceSession, want: { inputs: string[]; outputs: string[] }) => {
@@ -79,7 +105,7 @@ function checkGraphNames(pack: ModelPack, s: PackSessions): void {
     }
   };
   const g = pack.manifest.graphs;
-  check(g.vision, s.vision, { inputs: ["pixel_values"], outputs: ["visual_embeds"] });
+  check(g.vision, s.vision, { inputs: visionInputNames(pack.manifest.image.processor), outputs: ["visual_embeds"] });
   check(g.embed, s.embed, { inputs: ["input_ids"], outputs: ["inputs_embeds"] });
   s.segments.forEach((seg, i) => {
     check(g.segments[i]?.file as string, seg.session, expectedNames(seg, i === s.segments.length - 1));

@@ -6,6 +6,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ProviderReport } from "../engine/execution-providers.js";
 import type { WorkerEnv } from "./env.js";
 import type { ConcurrencyGate } from "./limit-concurrency.js";
 
@@ -95,6 +96,39 @@ export class WorkerMetrics {
       },
     });
     this.known = new Set(options.paths);
+  }
+
+  /**
+   * The execution providers of each loaded model, from the warm-up's profile: nodes run per provider and graph, and
+   * the providers requested (value 1). Empty until the engines are loaded.
+   */
+  trackProviders(reports: () => Record<string, ProviderReport>): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "stitch_execution_provider_nodes",
+      help: "Graph nodes that ran on each onnxruntime execution provider in the start-up warm-up, by model and graph",
+      labelNames: ["model", "graph", "provider"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, report] of Object.entries(reports())) {
+          for (const g of report.graphs) {
+            for (const [provider, n] of Object.entries(g.nodes)) this.set({ model, graph: g.graph, provider }, n);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "stitch_execution_providers_requested",
+      help: "The execution providers requested for each model (STITCH_EXECUTION_PROVIDERS), in order; value 1",
+      labelNames: ["model", "providers"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, report] of Object.entries(reports()))
+          this.set({ model, providers: report.requested.join(",") }, 1);
+      },
+    });
   }
 
   /** Counts and times every request; the first middleware after the request id. */
