@@ -15,29 +15,19 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
 import { USAGE_CSV_COLUMNS } from "../../shared/index.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
+import { CHROMIUM, type Dom, freePort, launchChromium, paintedPixels } from "./browser-kit.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = path.resolve(import.meta.dirname, "screenshots");
 const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
 const hasPair =
   existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Stitch {
   request_id: string;
@@ -59,20 +49,6 @@ function parseStream(body: string): { text: string; stitch: Stitch } {
   if (!stitch) throw new Error(`no stitch chunk in ${body.slice(0, 300)}`);
   return { text, stitch };
 }
-
-/** What the page-side callbacks see (they run in the browser; this project's Node tsconfig has no DOM types). */
-// biome-ignore lint/suspicious/noExplicitAny: DOM values inside page.evaluate callbacks
-type Dom = any;
-
-/** Non-transparent pixels on a canvas. */
-const paintedPixels = (page: Page, selector: string) =>
-  page.$eval(selector, (c: Dom) => {
-    const data: Uint8ClampedArray =
-      c.getContext("2d")?.getImageData(0, 0, c.width, c.height).data ?? new Uint8ClampedArray();
-    let n = 0;
-    for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
-    return n;
-  });
 
 /** Every visible form control has a label (keyboard and screen-reader users can find it). */
 const unlabelled = (page: Page) =>
@@ -120,16 +96,7 @@ describe.skipIf(!hasPair)("the playground and the dashboard in Chromium", () => 
         examplesDir: path.join(workDir, "examples"),
         log: (line) => output.push(line),
       }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--no-sandbox",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
-        ],
-      }),
+      launchChromium(),
     ]);
     page = await browser.newPage({ viewport: { width: 1100, height: 1000 }, acceptDownloads: true });
     page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
