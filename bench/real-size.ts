@@ -88,10 +88,23 @@ async function visionMs(model: LoadedModel, width: number, height: number): Prom
   for (let r = 0; r < repeats; r++) {
     const image = await photo(width, height, `vision-${r}-${Math.random()}`);
     const [{ embeds }, t] = await timed(() => model.vision.embed(image, new Meter()));
-    tiles = embeds.length / model.dims.hidden / model.info.visualTokens;
+    tiles = embeds.length / model.dims.hidden / tokensPerTile(model);
     times.push(t);
   }
   return { ms: median(times), tiles };
+}
+
+/** Visual tokens of one tile (the InternVL "tiles" processor; other processors have no fixed tile). */
+function tokensPerTile(model: LoadedModel): number {
+  const recipe = model.info.image;
+  if (recipe.processor !== "tiles") throw new Error(`${model.info.name}: processor ${recipe.processor}, not tiles`);
+  return recipe.tokens_per_tile;
+}
+
+function tileSize(model: LoadedModel): { width: number; height: number } {
+  const recipe = model.info.image;
+  if (recipe.processor !== "tiles") throw new Error(`${model.info.name}: processor ${recipe.processor}, not tiles`);
+  return recipe.tile;
 }
 
 interface Prefill {
@@ -162,7 +175,7 @@ async function main() {
   const K = lm.info.splitLayers[0] as number;
 
   // One tile: the photo resized to the tile (448 × 448 fill).
-  const { width: tw, height: th } = lm.info.image.tile;
+  const { width: tw, height: th } = tileSize(lm);
   const smallVision = await visionMs(sm, tw, th);
   const largeVision = await visionMs(lm, tw, th);
   log(`vision per tile: small ${ms(smallVision.ms)} ms, large ${ms(largeVision.ms)} ms`);
@@ -219,7 +232,7 @@ async function main() {
     `- Large pack: ${lm.info.name} (${lm.info.version}), ${L} layers, hidden ${lm.dims.hidden}, split layers ${lm.info.splitLayers.join(",")}`,
   );
   out(
-    `- Image: ${args.photo} resized to ${tw}×${th} (fit fill), 1 tile = ${lm.info.visualTokens} visual tokens; question "${question}"; prompt ${largePrompt.promptLength} tokens`,
+    `- Image: ${args.photo} resized to ${tw}×${th} (fit fill), 1 tile = ${tokensPerTile(lm)} visual tokens; question "${question}"; prompt ${largePrompt.promptLength} tokens`,
   );
   out(`- Each time is the median of ${repeats} runs (prefill configs in rotating order); max_tokens ${maxTokens}`);
   out();
