@@ -55,6 +55,8 @@ export interface ServeResults {
   repeatRate: number;
   runs: Record<string, LoadResult>;
   overhead: Overhead[];
+  /** A cache hit against the floor: GET /healthz, the same Worker and runtime, no binding touched, same run. */
+  floor?: { floorP50Ms: number; cacheHitP50Ms: number; p50Ratio: number };
   ledger: LedgerCheck[];
 }
 
@@ -137,7 +139,27 @@ ${table(
   ]),
 )}
 
-## Overload
+${
+  r.floor
+    ? `## A cache hit against the floor
+
+The floor is \`GET /healthz\`: the same Worker under the same \`wrangler dev\`, at the same connections, in this run, touching no binding (no D1, Durable Object, queue or cache). A cache hit authenticates from the isolate's key cache, checks and charges the key's Durable Object and enqueues its usage message: it waits on no D1 round trip. Target: within 2× of the floor at p50.
+
+${table(
+  ["floor p50 ms", "cache hit p50 ms", "ratio", "within 2×"],
+  [
+    [
+      num(r.floor.floorP50Ms),
+      num(r.floor.cacheHitP50Ms),
+      num(r.floor.p50Ratio, 2),
+      r.floor.p50Ratio <= 2 ? "yes" : "no",
+    ],
+  ],
+)}
+
+`
+    : ""
+}## Overload
 
 Capacity = ${num(r.capacity)} escalated requests/s: the 2xx per second of the closed-loop escalated run above. Offered at 2× and 4× open loop (a request every 1/rate s whatever the answers do, then a wait for every answer; autocannon is closed loop and would offer less as the server slows), cycling over a fixed set of images (the functions' vision caches may help; the edge cache is bypassed). Expected: only 2xx, 429 and 503; every 429/503 with Retry-After; no other 5xx; a ledger row for each 2xx and none for shed requests.
 

@@ -101,14 +101,24 @@ export async function usage(stack: Stack, apiKey: string): Promise<UsageReport> 
   );
 }
 
-/** Usage once it has stopped changing (ledger writes may finish after the response). */
-export async function settledUsage(stack: Stack, apiKey: string, timeoutMs = 5000): Promise<UsageReport> {
+/**
+ * The key's usage once the ledger has settled: the queue consumer writes it in batches (up to max_batch_timeout,
+ * 2 s in wrangler.toml, after the last request), so the totals must stay unchanged for longer than that.
+ */
+export async function settledUsage(
+  stack: Stack,
+  apiKey: string,
+  timeoutMs = 30_000,
+  quietMs = 3_000,
+): Promise<UsageReport> {
   let prev = await usage(stack, apiKey);
-  const until = Date.now() + timeoutMs;
+  let changedAt = Date.now();
+  const until = changedAt + timeoutMs;
   while (Date.now() < until) {
     await new Promise((r) => setTimeout(r, 500));
     const next = await usage(stack, apiKey);
-    if (next.totals.requests === prev.totals.requests) return next;
+    if (next.totals.requests !== prev.totals.requests) changedAt = Date.now();
+    else if (Date.now() - changedAt >= quietMs) return next;
     prev = next;
   }
   return prev;

@@ -42,6 +42,8 @@ const amount = Number(opts.requests ?? (quick ? 60 : 400));
 const maxSeconds = Number(opts.seconds ?? (quick ? 8 : 40));
 const seed = Number(opts.seed);
 const MAX_TOKENS = 4;
+/** The empty-Worker floor run (see below). */
+const FLOOR_RUN = "floor (GET /healthz)";
 if (!(repeatRate >= 0 && repeatRate <= 1)) program.error("--repeat-rate must be in [0, 1]");
 
 const started = performance.now();
@@ -132,6 +134,18 @@ try {
   const edgeKind = (kind: Kind, bypassCache: boolean) => (apiKey: string, n: number) =>
     queue(freshItems(n).map((item) => edgeRequest(item, kind, { apiKey, bypassCache, maxTokens: MAX_TOKENS })));
 
+  // The floor: GET /healthz, the same Worker under the same `wrangler dev` with no binding touched (no D1, no
+  // Durable Object, no queue, no cache), at the same connections: what a cache hit would cost if it waited on nothing.
+  log(FLOOR_RUN);
+  runs[FLOOR_RUN] = await runLoad({
+    name: FLOOR_RUN,
+    baseUrl: stack.edgeUrl,
+    connections,
+    amount,
+    maxSeconds,
+    next: () => ({ method: "GET", path: "/healthz", headers: {} }),
+  });
+
   // Cache hits: prime a small set of answers, then repeat only those.
   const cacheKey = await keyOf("cache-hit");
   const primedItems = freshItems(quick ? 10 : 25);
@@ -211,6 +225,13 @@ try {
       throughputRatio: e.goodput / d.goodput,
     };
   });
+  const floorRun = runs[FLOOR_RUN] as LoadResult;
+  const hitRun = runs["cache hits"] as LoadResult;
+  const floor: ServeResults["floor"] = {
+    floorP50Ms: floorRun.okLatencyMs.p50,
+    cacheHitP50Ms: hitRun.okLatencyMs.p50,
+    p50Ratio: hitRun.okLatencyMs.p50 / floorRun.okLatencyMs.p50,
+  };
   const results: ServeResults = {
     command: `npm run bench:serve --${quick ? " --quick" : ""} --repeat-rate ${repeatRate} --connections ${connections} --requests ${amount} --seconds ${maxSeconds}`,
     machine,
@@ -221,6 +242,7 @@ try {
     repeatRate,
     runs,
     overhead,
+    floor,
     ledger,
   };
   await mkdir(opts.out, { recursive: true });

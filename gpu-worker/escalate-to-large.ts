@@ -7,22 +7,22 @@
  * errors the orchestrator can act on (fallback to the small answer or not).
  */
 import { Pool } from "undici";
+import { DEADLINE_HEADER, deadlineHeaderValue } from "../shared/deadline.js";
 import {
   AuthenticationError,
   type Conversation,
-  type ErrorBody,
   type EscalateRequest,
   type EscalateResponse,
   EscalateResponseSchema,
   fromErrorBody,
+  parseErrorBody,
   StitchError,
   signRequest,
   UpstreamError,
   UpstreamTimeoutError,
 } from "../shared/index.js";
+import { readEvents } from "../shared/server-sent-events.js";
 import type { DecodedImage, ImageDetail, LargeEngine, LargeMode, OnToken } from "./engine/types.js";
-import { DEADLINE_HEADER } from "./http/request-timeout.js";
-import { readEvents } from "./http/server-sent-events.js";
 
 export interface EscalateCall {
   requestId: string;
@@ -159,7 +159,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
             ...signed,
             "content-type": "application/json",
             accept: call.onToken ? "text/event-stream" : "application/json",
-            [DEADLINE_HEADER]: String(deadline),
+            [DEADLINE_HEADER]: deadlineHeaderValue(deadline),
           },
         });
       } catch (err) {
@@ -242,11 +242,6 @@ function parseResponse(text: string): EscalateResponse {
   return parsed.data;
 }
 
-function isErrorBody(value: unknown): value is ErrorBody {
-  const error = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  return typeof error?.code === "string" && typeof error.message === "string";
-}
-
 /** Statuses whose error the caller gets unchanged: 400/413/415 (its input), 503 (retry later), 504. */
 const PASS_THROUGH = new Set([400, 413, 415, 503, 504]);
 
@@ -257,8 +252,8 @@ const PASS_THROUGH = new Set([400, 413, 415, 503, 504]);
  * fault, not the caller's), becomes a 502.
  */
 function upstreamFailure(status: number, text: string, retryAfter?: number): StitchError {
-  const body = parseJson(text);
-  if (!isErrorBody(body)) return new UpstreamError(`The large function failed (HTTP ${status})`, "large_failed");
+  const body = parseErrorBody(parseJson(text));
+  if (!body) return new UpstreamError(`The large function failed (HTTP ${status})`, "large_failed");
   const err = fromErrorBody(status, body, retryAfter);
   if (PASS_THROUGH.has(status)) return err;
   if (err instanceof AuthenticationError) {

@@ -111,6 +111,24 @@ export class InternalError extends StitchError {
   readonly type = "server_error" as const;
 }
 
+/** How much of a client's own string an error message repeats (a model name, a parameter name, a path). */
+export const MAX_ECHO_CHARS = 64;
+/** No error message is longer than this, whatever it was built from. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+
+/** Cuts `text` to `max` UTF-16 units without splitting a surrogate pair; marks the cut with `…`. */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, max);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** A client-given string quoted for an error message, bounded: `'gpt-4o'`, or `'aaaa…' (1048576 characters)`. */
+export function quoted(text: string, max = MAX_ECHO_CHARS): string {
+  return text.length <= max ? `'${text}'` : `'${truncate(text, max)}' (${text.length} characters)`;
+}
+
 /** Status, headers and body for any thrown value; unknown errors become a generic 500. */
 export function toErrorResponse(
   err: unknown,
@@ -120,7 +138,12 @@ export function toErrorResponse(
   const headers: Record<string, string> = {};
   if (known.retryAfter !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(known.retryAfter)));
   const body: ErrorBody = {
-    error: { message: known.message, type: known.type, code: known.code, param: known.param },
+    error: {
+      message: truncate(known.message, MAX_ERROR_MESSAGE_CHARS),
+      type: known.type,
+      code: known.code,
+      param: known.param === null ? null : truncate(known.param, MAX_ECHO_CHARS * 2),
+    },
   };
   if (requestId) body.error.request_id = requestId;
   return { status: known.status, headers, body };

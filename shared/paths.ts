@@ -12,11 +12,25 @@ export type AnswerPath = (typeof PATHS)[number];
 export const MODES = ["sgl", "small", "large", "sgp", "fastv"] as const;
 export type Mode = (typeof MODES)[number];
 
-/** Public model names (OpenAI `model` field) and the mode each selects. */
-export const MODEL_NAMES: Record<string, Mode> = {
-  "stitch-sgl": "sgl",
-  "stitch-small": "small",
-  "stitch-large": "large",
-  "stitch-sgp": "sgp",
-  "stitch-fastv": "fastv",
-};
+/**
+ * Public model names (OpenAI `model` field) and the mode each selects. A Map, not an object literal: a name is
+ * request data, and `{}`'s inherited keys (`toString`, `constructor`, `__proto__`) must never look like models.
+ */
+export const MODEL_NAMES: ReadonlyMap<string, Mode> = new Map<string, Mode>([
+  ["stitch-sgl", "sgl"],
+  ["stitch-small", "small"],
+  ["stitch-large", "large"],
+  ["stitch-sgp", "sgp"],
+  ["stitch-fastv", "fastv"],
+]);
+
+/** The mode a public model name selects; undefined for any other string. */
+export const modeOfModel = (name: string): Mode | undefined => MODEL_NAMES.get(name);
+
+/**
+ * `record[key]` only when `key` is the record's own property: the one way to look request or upstream data up in
+ * a parsed JSON object or a config record (never the prototype's `toString`, `constructor`, `__proto__` ...).
+ */
+export function ownValue<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}

@@ -10,7 +10,9 @@
  *      (STITCH_DEV_API_KEY, else generated once and kept beside the local D1) through the admin API,
  *      and prints the ports, a curl and an `openai` client example that work as printed.
  *
- * Ctrl-C (SIGINT) or SIGTERM stops all three. `startLocalStack()` is the same thing as a function,
+ * Ctrl-C (SIGINT) or SIGTERM stops all three. A GPU function that dies is restarted (bounded, with backoff:
+ * FUNCTION_RESTARTS); the edge dying, or a function dying too often, stops all three with a message naming the
+ * process, its exit code or signal and its last log lines. `startLocalStack()` is the same thing as a function,
  * for the end-to-end test.
  */
 import { randomBytes } from "node:crypto";
@@ -20,7 +22,14 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { API_KEY_PATTERN } from "../shared/index.js";
 import { type Examples, writeExamples } from "./start-local-stack.examples.js";
-import { freePort, isFree, Processes, run } from "./start-local-stack.processes.js";
+import {
+  FUNCTION_RESTARTS,
+  freePort,
+  isFree,
+  Processes,
+  type RestartPolicy,
+  run,
+} from "./start-local-stack.processes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
@@ -42,6 +51,8 @@ export interface LocalStackOptions {
   readyTimeoutMs?: number;
   /** Each line the three processes print, prefixed with their name. */
   log?: (line: string) => void;
+  /** How a GPU function that dies is restarted (default FUNCTION_RESTARTS); the edge is never restarted. */
+  restarts?: RestartPolicy;
 }
 
 export interface LocalStack {
@@ -51,8 +62,14 @@ export interface LocalStack {
   apiKey: string;
   /** The example scene and the curl and client script that ask about it. */
   examples: Examples;
-  /** Resolves when a process of the stack exits on its own (not through stop()). */
+  /**
+   * Resolves when the stack gives up: the edge exited on its own, or a GPU function died more often than its
+   * restart policy allows (a single crash of a function is restarted, see RestartPolicy); names the process, its
+   * exit code or signal and its last log lines.
+   */
   crashed: Promise<string>;
+  /** The live processes, e.g. for a fault test that kills one (`pid("small")`). */
+  processes: Processes;
   stop(): Promise<void>;
 }
 
@@ -103,13 +120,21 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const smallUrl = `http://127.0.0.1:${smallPort}`;
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
   try {
-    processes.start("large", process.execPath, tsx, { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort) });
-    processes.start("small", process.execPath, tsx, {
-      ...functionEnv,
-      STITCH_ROLE: "small",
-      PORT: String(smallPort),
-      STITCH_LARGE_URL: largeUrl,
-    });
+    const restarts = options.restarts ?? FUNCTION_RESTARTS;
+    processes.start(
+      "large",
+      process.execPath,
+      tsx,
+      { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort) },
+      restarts,
+    );
+    processes.start(
+      "small",
+      process.execPath,
+      tsx,
+      { ...functionEnv, STITCH_ROLE: "small", PORT: String(smallPort), STITCH_LARGE_URL: largeUrl },
+      restarts,
+    );
     // biome-ignore format: one wrangler flag per line pair reads best
     processes.start("edge", process.execPath, [
       WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(edgePort),
@@ -134,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     apiKey,
     examples: writeExamples(path.resolve(ROOT, options.examplesDir ?? ".wrangler/stitch-example"), edgeUrl, apiKey),
     crashed: processes.crashed,
+    processes,
     stop: () => processes.stopAll(),
   };
 }
@@ -217,7 +243,7 @@ Ctrl-C stops all three.
   };
   process.on("SIGINT", () => void shutdown("SIGINT", 0));
   process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
-  stack.crashed.then((message) => shutdown(`A process stopped unexpectedly: ${message}`, 1));
+  stack.crashed.then((message) => shutdown(`The stack cannot go on: ${message}\nStopping everything`, 1));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,15 +1,19 @@
 /**
- * What the Worker is given (wrangler.toml `[vars]`, secrets, D1, the rate limiter)
+ * What the Worker is given (wrangler.toml `[vars]`, secrets, D1, the per-key Durable Object, the usage queue)
  * and what each request carries through the middlewares (`c.var`).
  */
 
 import type { ApiKeyRecord } from "./auth/keys-db.js";
 import type { Config } from "./config.js";
+import type { LedgerEntry } from "./ledger/ledger.js";
 import type { RateLimiter } from "./rate-limit/rate-limiter.js";
 
 export interface Env {
   DB: D1Database;
+  /** Per key: rate limit and the budget's spend counter. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Producer of the usage queue; the same Worker consumes it (`queue` in index.ts) into the D1 ledger. */
+  LEDGER: Queue<LedgerEntry>;
   /** Secret: signs every call to the small function. */
   INTERNAL_SIGNING_SECRET: string;
   /** Secret: guards /admin; the admin API is off when unset. */
@@ -24,6 +28,8 @@ export interface Env {
   CACHE_DEFAULT_TTL_SECONDS?: string;
   CACHE_MAX_TTL_SECONDS?: string;
   IDEMPOTENCY_TTL_SECONDS?: string;
+  /** Seconds an isolate serves a key record from its cache (0 = off): the bound on honouring a revocation. */
+  KEY_CACHE_TTL_SECONDS?: string;
   /** JSON (string or object): see `PriceTableSchema`. */
   PRICE_TABLE?: string | object;
 }

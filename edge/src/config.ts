@@ -23,6 +23,8 @@ const ConfigSchema = z.object({
   cacheDefaultTtlSeconds: int(86_400),
   cacheMaxTtlSeconds: int(7 * 86_400),
   idempotencyTtlSeconds: int(86_400, 60),
+  /** How long an isolate trusts a cached key record: the bound on honouring a revocation made elsewhere. */
+  keyCacheTtlSeconds: int(30),
   prices: PriceTableSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -46,6 +48,7 @@ export function loadConfig(env: Env): Config {
     cacheDefaultTtlSeconds: env.CACHE_DEFAULT_TTL_SECONDS,
     cacheMaxTtlSeconds: env.CACHE_MAX_TTL_SECONDS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+    keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
     prices: typeof env.PRICE_TABLE === "string" ? safeJson(env.PRICE_TABLE) : env.PRICE_TABLE,
   });
   if (!result.success) {

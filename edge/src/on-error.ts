@@ -4,7 +4,7 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { NotFoundError, REQUEST_ID_HEADER, StitchError, toErrorResponse } from "../../shared/index.js";
+import { NotFoundError, quoted, REQUEST_ID_HEADER, StitchError, toErrorResponse } from "../../shared/index.js";
 import type { AppEnv } from "./bindings.js";
 
 export function errorResponse(err: unknown, requestId: string | undefined): Response {
@@ -30,7 +30,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 
 export function notFound(c: Context<AppEnv>): Response {
   return errorResponse(
-    new NotFoundError(`No route for ${c.req.method} ${c.req.path}`, "route_not_found"),
+    new NotFoundError(`No route for ${c.req.method} ${quoted(c.req.path)}`, "route_not_found"),
     c.get("requestId"),
   );
 }

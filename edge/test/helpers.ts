@@ -1,5 +1,5 @@
 /** Calls the Worker in-process with the test bindings (optionally overridden), like a client would over HTTP. */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { encode } from "fast-png";
 import worker from "../src/index.js";
@@ -14,18 +14,66 @@ export interface EdgeResponse {
   json: any;
 }
 
-/** One request through the Worker; the whole body is read and every waitUntil awaited before returning. */
+/** A usage queue that keeps what is sent, for `drainLedger` to hand to the Worker's consumer. */
+export class RecordingQueue<Body = unknown> {
+  readonly sent: Body[] = [];
+  async send(body: Body): Promise<void> {
+    this.sent.push(structuredClone(body));
+  }
+  async sendBatch(messages: Iterable<{ body: Body }>): Promise<void> {
+    for (const { body } of messages) this.sent.push(structuredClone(body));
+  }
+  take(): Body[] {
+    return this.sent.splice(0);
+  }
+}
+
+let messageCounter = 0;
+
+/**
+ * Hands messages to the Worker's queue consumer as one batch, as Cloudflare Queues would (attempt `attempts`),
+ * and returns the consumer's ack/retry result (`getQueueResult`: every waitUntil awaited).
+ */
+export async function deliver(bodies: unknown[], attempts = 1, db: D1Database = env.DB) {
+  const batch = createMessageBatch(
+    "stitch-ledger",
+    bodies.map((body) => ({ id: `msg-${++messageCounter}`, timestamp: new Date(), attempts, body })),
+  );
+  const ctx = createExecutionContext();
+  const consume = worker.queue as (batch: MessageBatch, env: Cloudflare.Env, ctx: ExecutionContext) => Promise<void>;
+  await consume(batch, { ...env, DB: db }, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+/** Delivers what `queue` recorded to the consumer, once; fails unless every message was acked. */
+export async function drainLedger(queue: RecordingQueue): Promise<void> {
+  const bodies = queue.take();
+  if (bodies.length === 0) return;
+  const result = await deliver(bodies);
+  if (result.retryMessages.length > 0 || result.retryBatch.retry) {
+    throw new Error(`ledger consumer asked for a retry: ${JSON.stringify(result)}`);
+  }
+}
+
+/**
+ * One request through the Worker; the whole body is read and every waitUntil awaited before returning. Its usage
+ * messages are then delivered to the Worker's queue consumer (unless the test brings its own LEDGER), so the D1
+ * ledger is complete when this returns, deterministically (the real local queue delivers on its own timer).
+ */
 export async function edge(
   path: string,
   init: RequestInit = {},
   overrides: Partial<Cloudflare.Env> = {},
 ): Promise<EdgeResponse> {
   const ctx = createExecutionContext();
+  const ledger = new RecordingQueue();
   // An incoming request as the runtime would hand it to the Worker (no `cf` properties in tests).
   const request = new Request(`https://edge.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>;
-  const response = await worker.fetch(request, { ...env, ...overrides }, ctx);
+  const bindings = { ...env, LEDGER: ledger as unknown as Cloudflare.Env["LEDGER"], ...overrides };
+  const response = await worker.fetch(request, bindings, ctx);
   const text = await response.text();
   await waitOnExecutionContext(ctx);
+  await drainLedger(ledger);
   let json: unknown = null;
   try {
     json = JSON.parse(text);

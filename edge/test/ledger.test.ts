@@ -203,17 +203,19 @@ describe("Idempotency-Key", () => {
 
 describe("when D1 fails", () => {
   /**
-   * The real database, except that the billing batch (ledger row, spend, idempotent result: three
-   * statements) throws, as a transaction that did not commit.
+   * The real database, except that storing the idempotent result (the one D1 write left on the answer path, for
+   * requests with an Idempotency-Key) throws, as a write that did not commit.
    */
-  const failingLedger = (): D1Database =>
+  const failingCompletion = (): D1Database =>
     new Proxy(env.DB, {
       get(target, prop) {
-        if (prop === "batch") {
-          return async (statements: D1PreparedStatement[]) =>
-            statements.length === 3
-              ? Promise.reject(new Error("D1_ERROR: disk I/O error at /var/lib/secret"))
-              : target.batch(statements);
+        if (prop === "prepare") {
+          return (sql: string) =>
+            sql.startsWith("UPDATE idempotency SET state = 'done'")
+              ? {
+                  bind: () => ({ run: () => Promise.reject(new Error("D1_ERROR: disk I/O error at /var/lib/secret")) }),
+                }
+              : target.prepare(sql);
         }
         const value = Reflect.get(target, prop);
         return typeof value === "function" ? value.bind(target) : value;
@@ -222,7 +224,7 @@ describe("when D1 fails", () => {
 
   it("bills nothing, leaves no reservation and leaks nothing", async () => {
     const { id, key } = await createKey();
-    const res = await ask(key, chatBody(), { "idempotency-key": "d1-down" }, { DB: failingLedger() });
+    const res = await ask(key, chatBody(), { "idempotency-key": "d1-down" }, { DB: failingCompletion() });
     expect(res.status).toBe(500);
     expect(res.json.error).toMatchObject({
       type: "server_error",

@@ -4,7 +4,7 @@
  * code, anything else is logged in full and answered as a bare 500.
  */
 import type { ErrorHandler, NotFoundHandler } from "hono";
-import { NotFoundError, StitchError, toErrorResponse } from "../../shared/errors.js";
+import { NotFoundError, quoted, StitchError, toErrorResponse } from "../../shared/errors.js";
 import type { WorkerEnv } from "./env.js";
 
 export function onError(): ErrorHandler<WorkerEnv> {
@@ -24,7 +24,7 @@ export function onError(): ErrorHandler<WorkerEnv> {
 export function notFound(): NotFoundHandler<WorkerEnv> {
   return function handleNotFound(c) {
     const { status, body } = toErrorResponse(
-      new NotFoundError(`No route ${c.req.method} ${c.req.path}`, "route_not_found"),
+      new NotFoundError(`No route ${c.req.method} ${quoted(c.req.path)}`, "route_not_found"),
       c.var.requestId,
     );
     return c.json(body, status as 404);

@@ -6,18 +6,16 @@
  * 503 (overload, retry later) and a running one 504.
  */
 import type { MiddlewareHandler } from "hono";
+import { DEADLINE_HEADER, deadlineFrom } from "../../shared/deadline.js";
 import { OverloadedError, UpstreamTimeoutError } from "../../shared/errors.js";
 import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
-
-export const DEADLINE_HEADER = "x-stitch-deadline";
 
 export function requestTimeout(options: { timeoutMs: number }): MiddlewareHandler<WorkerEnv> {
   if (!(options.timeoutMs > 0)) throw new Error("requestTimeout: timeoutMs must be positive");
   return async function requestTimeoutMiddleware(c, next) {
     const now = Date.now();
-    const given = Number(c.req.header(DEADLINE_HEADER));
-    const at = Number.isFinite(given) && given > 0 ? Math.min(now + options.timeoutMs, given) : now + options.timeoutMs;
+    const at = deadlineFrom(c.req.header(DEADLINE_HEADER), now, options.timeoutMs);
     const controller = new AbortController();
     c.set("deadline", { at, signal: AbortSignal.any([controller.signal, c.req.raw.signal]) });
 

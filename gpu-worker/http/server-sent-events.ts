@@ -6,13 +6,14 @@
  * first token is thrown, so the caller still gets a plain 4xx/5xx.
  */
 import { toErrorResponse } from "../../shared/errors.js";
+import { sseFrame } from "../../shared/server-sent-events.js";
 import type { Logger } from "./logger.js";
+
+export { readEvents, type SseEvent as ReceivedEvent } from "../../shared/server-sent-events.js";
 
 export type StreamEvent = "token" | "done" | "error";
 
-const encoder = new TextEncoder();
-const frame = (event: StreamEvent, data: unknown) =>
-  encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+const frame = (event: StreamEvent, data: unknown) => sseFrame(data, event);
 
 export interface EventStreamOptions {
   requestId: string;
@@ -76,42 +77,4 @@ export async function eventStream<T>(
     status: 200,
     headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
   });
-}
-
-export interface ReceivedEvent {
-  event: string;
-  data: string;
-}
-
-/** Parses an SSE byte stream into events (fields `event` and `data`; comments and ids ignored). */
-export async function* readEvents(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<ReceivedEvent> {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of chunks) {
-    // CRLF or CR line ends become LF; a CR at the very end waits, its LF may be in the next chunk.
-    buffer = (buffer + decoder.decode(chunk, { stream: true })).replace(/\r\n|\r(?!$)/g, "\n");
-    let end = buffer.indexOf("\n\n");
-    while (end >= 0) {
-      const parsed = parseEvent(buffer.slice(0, end));
-      if (parsed) yield parsed;
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf("\n\n");
-    }
-  }
-  const last = parseEvent((buffer + decoder.decode()).replace(/\r/g, "\n"));
-  if (last) yield last;
-}
-
-function parseEvent(block: string): ReceivedEvent | null {
-  let event = "message";
-  const data: string[] = [];
-  for (const line of block.split("\n")) {
-    if (line === "" || line.startsWith(":")) continue;
-    const colon = line.indexOf(":");
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-    if (field === "event") event = value;
-    else if (field === "data") data.push(value);
-  }
-  return data.length > 0 ? { event, data: data.join("\n") } : null;
 }

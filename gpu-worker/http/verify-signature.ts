@@ -6,6 +6,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { PayloadTooLargeError } from "../../shared/errors.js";
+import { readLimited } from "../../shared/read-limited.js";
 import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from "../../shared/sign-request.js";
 import type { WorkerEnv } from "./env.js";
 
@@ -39,13 +40,7 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
   const tooLarge = () => new PayloadTooLargeError(`Request body exceeds ${max} bytes`, "body_too_large");
   const declared = Number(req.headers.get("content-length") ?? Number.NaN);
   if (declared > max) throw tooLarge();
-  if (!req.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > max) throw tooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  const body = await readLimited(req.body, max);
+  if (!body) throw tooLarge();
+  return body;
 }

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
 import { USAGE_CSV_COLUMNS } from "../../shared/index.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
@@ -206,6 +206,17 @@ describe.skipIf(!hasPair)("the playground and the dashboard in Chromium", () => 
   it("the dashboard shows the request just made and exports it as CSV", async () => {
     expect(asked).toBeDefined();
     const id = asked?.stitch.request_id as string;
+    // The ledger is written by the usage queue's consumer (batches of up to 2 s): wait until the row is there.
+    await vi.waitFor(
+      async () => {
+        const res = await fetch(`${stack.edgeUrl}/v1/usage/requests?limit=5`, {
+          headers: { authorization: `Bearer ${stack.apiKey}` },
+        });
+        const list = (await res.json()) as { data: { request_id: string }[] };
+        expect(list.data.map((r) => r.request_id)).toContain(id);
+      },
+      { timeout: 20_000, interval: 250 },
+    );
     await page.goto(`${stack.edgeUrl}/dashboard`); // same tab: the key is still in session storage
     await page.waitForSelector("body[data-loaded]");
     await page.waitForSelector(`#latest tr[data-request-id="${id}"]`);

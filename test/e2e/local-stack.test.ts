@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
 import type { UsageReport } from "../../shared/index.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
@@ -173,9 +173,17 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
     billed.push(first.reply.stitch);
   });
 
-  it("reports usage equal to what was billed", async () => {
-    const res = await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
-    const usage = (await res.json()) as UsageReport;
+  it("reports usage equal to what was billed, once the usage queue has written the ledger", async () => {
+    // Ledger rows are written by the usage queue's consumer (batches of up to 2 s): eventually consistent.
+    const usage = await vi.waitFor(
+      async () => {
+        const res = await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+        const report = (await res.json()) as UsageReport;
+        expect(report.totals.requests).toBe(billed.length);
+        return report;
+      },
+      { timeout: 20_000, interval: 250 },
+    );
     expect(usage.totals.requests).toBe(billed.length);
     expect(usage.totals.cache_hits).toBe(billed.filter((b) => b.path === "cache").length);
     expect(usage.totals.cost).toBeCloseTo(

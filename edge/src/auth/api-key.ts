@@ -3,11 +3,12 @@ import { AuthenticationError, constantTimeEqual } from "../../../shared/index.js
 import type { AppEnv } from "../bindings.js";
 import { sha256Hex } from "../util/sha256.js";
 import { bearerToken, keyIdOf } from "./key-format.js";
-import { getKey } from "./keys-db.js";
+import { getKeyCached } from "./keys-db.js";
 
 /**
- * Authenticates `Authorization: Bearer sk-stitch-...` against D1 on every request
- * (no caching, so a revoked key fails at once) and sets `c.var.apiKey`.
+ * Authenticates `Authorization: Bearer sk-stitch-...` against the key's record (D1, cached in the isolate for
+ * KEY_CACHE_TTL_SECONDS: a revocation elsewhere is honoured within it, see key-cache.ts) and sets `c.var.apiKey`.
+ * The secret's hash is compared on every request, cached record or not.
  */
 export function apiKeyAuth() {
   return createMiddleware<AppEnv>(async function apiKeyAuthMiddleware(c, next) {
@@ -16,7 +17,10 @@ export function apiKeyAuth() {
       throw new AuthenticationError("Missing API key: send 'Authorization: Bearer <key>'", "missing_api_key");
     }
     const id = keyIdOf(presented);
-    const [row, hash] = await Promise.all([id ? getKey(c.env.DB, id) : null, sha256Hex(presented)]);
+    const [row, hash] = await Promise.all([
+      id ? getKeyCached(c.env.DB, id, c.var.config.keyCacheTtlSeconds * 1000) : null,
+      sha256Hex(presented),
+    ]);
     // Compare even when no row was found, so timing does not tell a known id from an unknown one.
     const matches = constantTimeEqual(hash, row?.secret_hash ?? "0".repeat(64)) && row !== null;
     if (!row || !matches) throw new AuthenticationError("Invalid API key", "invalid_api_key");

@@ -1,6 +1,7 @@
 /** Typed queries on `api_keys` (infra/migrations/0001). */
 import type { ApiKeyInfo, CacheScope } from "../../../shared/index.js";
 import { nanosToUsd, usdToNanos } from "../price/price.js";
+import { keyCache } from "./key-cache.js";
 
 export interface ApiKeyRecord {
   id: string;
@@ -23,6 +24,20 @@ export interface KeySettings {
 
 export function getKey(db: D1Database, id: string): Promise<ApiKeyRecord | null> {
   return db.prepare("SELECT * FROM api_keys WHERE id = ?").bind(id).first<ApiKeyRecord>();
+}
+
+/** The key's record from this isolate's cache (key-cache.ts) while fresh, else from D1 (and cached). */
+export async function getKeyCached(
+  db: D1Database,
+  id: string,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<ApiKeyRecord | null> {
+  const cached = ttlMs > 0 ? keyCache.get(id, now) : undefined;
+  if (cached) return cached;
+  const row = await getKey(db, id);
+  if (row) keyCache.set(row, ttlMs, now);
+  return row;
 }
 
 export async function insertKey(
@@ -57,15 +72,17 @@ export async function listKeys(db: D1Database): Promise<ApiKeyRecord[]> {
 }
 
 /** Sets revoked_at once (a second revoke keeps the first time); null when no such key. */
-export function revokeKey(db: D1Database, id: string, now: number): Promise<ApiKeyRecord | null> {
-  return db
+export async function revokeKey(db: D1Database, id: string, now: number): Promise<ApiKeyRecord | null> {
+  const row = await db
     .prepare("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING *")
     .bind(now, id)
     .first<ApiKeyRecord>();
+  keyCache.delete(id); // after the write: a read racing it cannot leave the old record cached
+  return row;
 }
 
 /** Applies only the settings given; null when no such key. */
-export function updateKey(db: D1Database, id: string, settings: KeySettings): Promise<ApiKeyRecord | null> {
+export async function updateKey(db: D1Database, id: string, settings: KeySettings): Promise<ApiKeyRecord | null> {
   const changes: Record<string, string | number | null> = {};
   if (settings.name !== undefined) changes.name = settings.name;
   if (settings.budget_usd !== undefined)
@@ -75,10 +92,12 @@ export function updateKey(db: D1Database, id: string, settings: KeySettings): Pr
   const columns = Object.keys(changes);
   if (columns.length === 0) return getKey(db, id);
   // Column names come from the fixed list above, never from input.
-  return db
+  const row = await db
     .prepare(`UPDATE api_keys SET ${columns.map((col) => `${col} = ?`).join(", ")} WHERE id = ? RETURNING *`)
     .bind(...Object.values(changes), id)
     .first<ApiKeyRecord>();
+  keyCache.delete(id); // after the write, as in revokeKey
+  return row;
 }
 
 /** The public view of a key: never its hash. */

@@ -1,17 +1,18 @@
 /**
  * The request flow of POST /v1/chat/completions, one stage per line:
  * validate → idempotency → budget → image intake → cache → rate limit →
- * small function → price → ledger → cache store. No HTTP here: the route
+ * small function → price → bill (spend + usage message) → cache store. No HTTP here: the route
  * turns the result into a response.
  */
 import type { AnswerRequestInput, CacheStatus, ChatCompletionResponse } from "../../../shared/index.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
-import { assertWithinBudget } from "../budget/budget.js";
+import { admitBudget } from "../budget/budget.js";
 import type { AnswerCache } from "../cache/answer-cache.js";
 import { planCache } from "../cache/cache-plan.js";
 import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { type Image, intakeImage } from "../images/intake.js";
+import type { LedgerEntry } from "../ledger/ledger.js";
 import { takeRateLimit } from "../rate-limit/rate-limit.js";
 import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
 import { completionId } from "../respond/outcome.js";
@@ -28,6 +29,8 @@ export interface ChatContext {
   config: Config;
   db: D1Database;
   limiter: DurableObjectNamespace<RateLimiter>;
+  /** The usage queue: the ledger is written by its consumer, not on the request path. */
+  ledger: Queue<LedgerEntry>;
   cache: AnswerCache;
   waitUntil(promise: Promise<unknown>): void;
 }
@@ -62,9 +65,9 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
       replay: true,
     };
   }
-  const settlement = new Settlement(ctx.db, key.id, reservation?.claim, config.idempotencyTtlSeconds * 1000);
+  const settlement = new Settlement(ctx, key, reservation?.claim, config.idempotencyTtlSeconds * 1000);
   try {
-    assertWithinBudget(key);
+    await admitBudget(ctx.limiter, key);
     const image = await intakeImage(task.image, {
       maxBytes: config.maxImageBytes,
       fetchTimeoutMs: config.imageFetchTimeoutMs,

@@ -29,13 +29,13 @@ export interface RelayOptions {
 }
 
 // An SSE `error` event carries the status the error would have had (`status`); failing that, its type decides.
-const STATUS_OF_TYPE: Record<string, number> = {
-  invalid_request_error: 400,
-  authentication_error: 401,
-  rate_limit_error: 429,
-  server_error: 503,
-  upstream_error: 502,
-};
+const STATUS_OF_TYPE = new Map<string, number>([
+  ["invalid_request_error", 400],
+  ["authentication_error", 401],
+  ["rate_limit_error", 429],
+  ["server_error", 503],
+  ["upstream_error", 502],
+]);
 
 function parseJson(data: string): unknown {
   try {
@@ -66,7 +66,7 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
         } else if (event.event === "error") {
           const body = parseJson(event.data) as Partial<ErrorBody> & { status?: unknown };
           const status =
-            typeof body.status === "number" ? body.status : (STATUS_OF_TYPE[body.error?.type ?? ""] ?? 502);
+            typeof body.status === "number" ? body.status : (STATUS_OF_TYPE.get(String(body.error?.type)) ?? 502);
           throw upstreamError(status, body, null);
         }
       }

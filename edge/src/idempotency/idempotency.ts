@@ -81,18 +81,27 @@ export async function reserve(
   return { kind: "replay", response: JSON.parse(row.response) };
 }
 
-/** The statement that marks the claim done with its response; batched with the ledger row. */
-export function completeStatement(
+/** Marks the claim done with its response, so a retry replays it; settlement.ts does this before billing. */
+export async function complete(
   db: D1Database,
   claim: IdempotencyClaim,
   response: unknown,
   expiresAt: number,
-): D1PreparedStatement {
-  return db
+): Promise<void> {
+  await db
     .prepare(
       "UPDATE idempotency SET state = 'done', response = ?, expires_at = ? WHERE key_id = ? AND idem_key = ? AND request_id = ?",
     )
-    .bind(JSON.stringify(response), expiresAt, claim.keyId, claim.idemKey, claim.requestId);
+    .bind(JSON.stringify(response), expiresAt, claim.keyId, claim.idemKey, claim.requestId)
+    .run();
+}
+
+/** Deletes the claim whatever its state: a completed result whose billing failed must not be replayed unbilled. */
+export async function forget(db: D1Database, claim: IdempotencyClaim): Promise<void> {
+  await db
+    .prepare("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND request_id = ?")
+    .bind(claim.keyId, claim.idemKey, claim.requestId)
+    .run();
 }
 
 /** Frees a pending claim after a failure; never touches a finished one. */

@@ -2,7 +2,11 @@ import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError } from
 import { base64ToBytes } from "./base64.js";
 import { acceptedMediaType } from "./sniff.js";
 
-const DATA_URL = /^data:([^,]*?),(.*)$/s;
+// The scheme and the media type are case-insensitive (RFC 2397, RFC 2045): `DATA:IMAGE/PNG;BASE64,` is one.
+const DATA_URL = /^data:([^,]*?),(.*)$/is;
+
+/** The one test of "is this a data: URL", used to route the image and to decode it, so the two cannot disagree. */
+export const isDataUrl = (url: string): boolean => /^data:/i.test(url);
 
 export interface DataUrlImage {
   bytes: Uint8Array;

@@ -9,7 +9,7 @@ import {
   StitchError,
   UnsupportedMediaError,
 } from "../../../shared/index.js";
-import { readLimited } from "../util/read-limited.js";
+import { readLimited } from "../../../shared/read-limited.js";
 import { isPublicHost } from "./public-host.js";
 import { acceptedMediaType } from "./sniff.js";
 

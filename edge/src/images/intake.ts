@@ -8,7 +8,7 @@ import type { z } from "zod";
 import { type ImagePayloadSchema, InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
 import { bytesToBase64 } from "./base64.js";
-import { decodeDataUrl } from "./data-url.js";
+import { decodeDataUrl, isDataUrl } from "./data-url.js";
 import { fetchImage } from "./fetch-image.js";
 import { type ImageType, sniffImageType } from "./sniff.js";
 
@@ -29,7 +29,7 @@ export async function intakeImage(ref: { url: string; param: string }, options: 
   const { url, param } = ref;
   let bytes: Uint8Array;
   let base64: string | undefined;
-  if (/^data:/i.test(url)) {
+  if (isDataUrl(url)) {
     ({ bytes, base64 } = decodeDataUrl(url, options.maxBytes, param));
   } else if (/^https?:/i.test(url)) {
     bytes = await fetchImage(url, {

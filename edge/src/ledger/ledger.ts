@@ -1,10 +1,12 @@
 /**
- * The ledger: exactly one row per billed request id (the primary key), written
- * in one D1 batch (a transaction) with the key's running spend and, when the
- * request carried an Idempotency-Key, the stored first result. All or nothing.
+ * The ledger: exactly one row per billed request id (the primary key). The request path does not write it: it
+ * enqueues one usage message per billed request (`LEDGER`, Cloudflare Queues; see settlement.ts) and the Worker's
+ * queue consumer (`consumeLedger`) writes each batch in one D1 batch (a transaction), idempotently: a message whose
+ * request id already has a row adds neither a row nor spend, so a redelivered or duplicated message leaves one row.
+ * A batch that fails is retried whole; after `max_retries` its messages go to the dead-letter queue (wrangler.toml).
  */
+import { z } from "zod";
 import type { AnswerPath, Mode } from "../../../shared/index.js";
-import { completeStatement, type IdempotencyClaim } from "../idempotency/idempotency.js";
 import type { FunctionMetering } from "../price/price.js";
 
 export interface LedgerEntry {
@@ -21,23 +23,44 @@ export interface LedgerEntry {
   createdAt: number;
 }
 
-export interface IdempotentResult {
-  claim: IdempotencyClaim;
-  response: unknown;
-  expiresAt: number;
-}
+const Metered = z.object({ accelerator_ms: z.number(), gpu_class: z.string() }).loose();
+
+/** A usage message as the consumer reads it: checked, since a queue outlives the code that wrote to it. */
+export const LedgerEntrySchema = z.object({
+  requestId: z.string().min(1),
+  keyId: z.string().min(1),
+  path: z.enum(["cache", "small", "large"]),
+  mode: z.string(),
+  model: z.string(),
+  metering: z.object({ small: Metered.nullable(), large: Metered.nullable() }),
+  visualTokens: z.object({ total: z.number().int(), kept: z.number().int() }),
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  priceNanos: z.number().int().min(0),
+  createdAt: z.number().int(),
+});
 
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
-export async function recordBilled(db: D1Database, entry: LedgerEntry, idempotent?: IdempotentResult): Promise<void> {
+/**
+ * The statements of one entry: the key's spend first, only when the request id has no row yet, then the row
+ * (a no-op on a duplicate). In one transaction, so spend stays equal to the sum of the key's rows.
+ */
+export function ledgerStatements(db: D1Database, entry: LedgerEntry): D1PreparedStatement[] {
   const { small, large } = entry.metering;
-  const statements = [
+  return [
+    db
+      .prepare(
+        "UPDATE api_keys SET spent_nanos = spent_nanos + ? WHERE id = ? AND NOT EXISTS (SELECT 1 FROM ledger WHERE request_id = ?)",
+      )
+      .bind(entry.priceNanos, entry.keyId, entry.requestId),
     db
       .prepare(
         `INSERT INTO ledger (request_id, key_id, path, mode, model, accelerator_ms_small, accelerator_ms_large,
            gpu_class_small, gpu_class_large, visual_tokens_total, visual_tokens_kept, prompt_tokens, completion_tokens,
            price_nanos, created_at, day)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (request_id) DO NOTHING`,
       )
       .bind(
         entry.requestId,
@@ -57,8 +80,31 @@ export async function recordBilled(db: D1Database, entry: LedgerEntry, idempoten
         entry.createdAt,
         utcDay(entry.createdAt),
       ),
-    db.prepare("UPDATE api_keys SET spent_nanos = spent_nanos + ? WHERE id = ?").bind(entry.priceNanos, entry.keyId),
   ];
-  if (idempotent) statements.push(completeStatement(db, idempotent.claim, idempotent.response, idempotent.expiresAt));
-  await db.batch(statements);
+}
+
+/**
+ * The queue consumer: every well-formed message of the batch in one D1 transaction, then all acked. When D1
+ * fails the whole batch is retried (nothing of it was written); a malformed message is never written and is
+ * retried alone until it lands in the dead-letter queue, where it can be read, instead of being dropped.
+ */
+export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database): Promise<void> {
+  const good: { message: Message<unknown>; entry: LedgerEntry }[] = [];
+  for (const message of batch.messages) {
+    const parsed = LedgerEntrySchema.safeParse(message.body);
+    if (parsed.success) good.push({ message, entry: parsed.data as LedgerEntry });
+    else {
+      console.error(JSON.stringify({ ledger_message_malformed: message.id, attempts: message.attempts }));
+      message.retry();
+    }
+  }
+  if (good.length === 0) return;
+  try {
+    await db.batch(good.flatMap(({ entry }) => ledgerStatements(db, entry)));
+  } catch (err) {
+    console.error(JSON.stringify({ ledger_batch_failed: good.length, message: String(err) }));
+    for (const { message } of good) message.retry();
+    return;
+  }
+  for (const { message } of good) message.ack();
 }

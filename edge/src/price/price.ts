@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import type { AnswerPath, Metering } from "../../../shared/index.js";
+import { type AnswerPath, type Metering, ownValue } from "../../../shared/index.js";
 
 const Usd = z.number().nonnegative();
 
@@ -20,7 +20,7 @@ export const PriceTableSchema = z
     /** Rate per GPU class reported in each function's metering; `default` prices unknown classes. */
     accelerator_usd_per_second: z
       .record(z.string(), Usd)
-      .refine((rates) => "default" in rates, "needs a `default` rate"),
+      .refine((rates) => Object.hasOwn(rates, "default"), "needs a `default` rate"),
   })
   .default(DEFAULT_PRICES);
 export type PriceTable = z.infer<typeof PriceTableSchema>;
@@ -37,7 +37,9 @@ export function priceRequest(prices: PriceTable, path: AnswerPath, metering: Fun
   if (path === "cache") return nanos;
   for (const m of [metering.small, metering.large]) {
     if (!m) continue;
-    const rate = prices.accelerator_usd_per_second[m.gpu_class] ?? prices.accelerator_usd_per_second.default ?? 0;
+    // The class is the function's word: looked up as an own key only (a class named `toString` is unknown).
+    const rates = prices.accelerator_usd_per_second;
+    const rate = ownValue(rates, m.gpu_class) ?? ownValue(rates, "default") ?? 0;
     nanos += Math.round((m.accelerator_ms / 1000) * rate * NANOS_PER_USD);
   }
   return nanos;

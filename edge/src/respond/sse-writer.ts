@@ -1,26 +1,27 @@
+import { sseFrame } from "../../../shared/server-sent-events.js";
+
 /** Writes OpenAI-style SSE (`data: <json>\n\n`, then `data: [DONE]`) and survives a client that has gone. */
 export class SseWriter {
-  private readonly encoder = new TextEncoder();
   private clientGone = false;
 
   constructor(private readonly writer: WritableStreamDefaultWriter<Uint8Array>) {}
 
   async data(value: unknown): Promise<void> {
-    await this.write(`data: ${JSON.stringify(value)}\n\n`);
+    await this.write(sseFrame(JSON.stringify(value)));
   }
 
   async done(): Promise<void> {
-    await this.write("data: [DONE]\n\n");
+    await this.write(sseFrame("[DONE]"));
   }
 
   async close(): Promise<void> {
     if (!this.clientGone) await this.writer.close().catch(() => {});
   }
 
-  private async write(text: string): Promise<void> {
+  private async write(bytes: Uint8Array): Promise<void> {
     if (this.clientGone) return;
     try {
-      await this.writer.write(this.encoder.encode(text));
+      await this.writer.write(bytes);
     } catch {
       this.clientGone = true;
     }

@@ -1,6 +1,12 @@
 /** The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits. */
 import { Hono } from "hono";
-import { ConflictError, CreateKeyRequestSchema, NotFoundError, UpdateKeyRequestSchema } from "../../../shared/index.js";
+import {
+  ConflictError,
+  CreateKeyRequestSchema,
+  NotFoundError,
+  quoted,
+  UpdateKeyRequestSchema,
+} from "../../../shared/index.js";
 import { adminAuth } from "../auth/admin.js";
 import { generateKey } from "../auth/key-format.js";
 import { getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
@@ -11,7 +17,7 @@ import { parseJson, readBody } from "../validate/read-body.js";
 const MAX_ADMIN_BODY = 16 * 1024;
 
 const found = <T>(row: T | null, id: string): T => {
-  if (!row) throw new NotFoundError(`No key '${id}'`, "key_not_found", "id");
+  if (!row) throw new NotFoundError(`No key ${quoted(id)}`, "key_not_found", "id");
   return row;
 };
 

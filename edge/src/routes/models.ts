@@ -1,6 +1,6 @@
 /** GET /v1/models: one public model per inference mode. */
 import { Hono } from "hono";
-import { MODEL_NAMES, type Mode, type ModelList, NotFoundError } from "../../../shared/index.js";
+import { MODEL_NAMES, type Mode, type ModelList, NotFoundError, quoted } from "../../../shared/index.js";
 import { apiKeyAuth } from "../auth/api-key.js";
 import type { AppEnv } from "../bindings.js";
 
@@ -16,7 +16,7 @@ const CREATED = 1_767_225_600; // 2026-01-01
 export function modelList(): ModelList {
   return {
     object: "list",
-    data: Object.entries(MODEL_NAMES).map(([id, mode]) => ({
+    data: [...MODEL_NAMES].map(([id, mode]) => ({
       id,
       object: "model" as const,
       created: CREATED,
@@ -31,6 +31,7 @@ export const models = new Hono<AppEnv>()
   .get("/", (c) => c.json(modelList()))
   .get("/:id", (c) => {
     const model = modelList().data.find((m) => m.id === c.req.param("id"));
-    if (!model) throw new NotFoundError(`The model '${c.req.param("id")}' does not exist`, "model_not_found", "model");
+    if (!model)
+      throw new NotFoundError(`The model ${quoted(c.req.param("id"))} does not exist`, "model_not_found", "model");
     return c.json(model);
   });

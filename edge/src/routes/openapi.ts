@@ -174,7 +174,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       "/admin/keys/{id}/revoke": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
         post: {
-          summary: "Revoke a key (fails at once)",
+          summary: "Revoke a key (refused within KEY_CACHE_TTL_SECONDS everywhere, at once here)",
           security: [{ adminSecret: [] }],
           responses: { "200": json("ApiKey", "The revoked key"), ...errors(401, 403, 404) },
         },

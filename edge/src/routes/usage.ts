@@ -7,13 +7,30 @@ import { Hono } from "hono";
 import { UsageQuerySchema, UsageRequestsQuerySchema } from "../../../shared/index.js";
 import { apiKeyAuth } from "../auth/api-key.js";
 import type { AppEnv } from "../bindings.js";
+import { accountOf } from "../budget/budget.js";
 import { latestRequests, usageCsv, usageRange, usageReport } from "../ledger/usage.js";
+import { nanosToUsd } from "../price/price.js";
 import { parseWith } from "../validate/parse-with.js";
 
 export const usage = new Hono<AppEnv>()
   .get("/", apiKeyAuth(), async (c) => {
     const query = parseWith(UsageQuerySchema, c.req.query());
-    return c.json(await usageReport(c.env.DB, c.var.apiKey.id, usageRange(query, Date.now()), c.var.apiKey));
+    const key = c.var.apiKey;
+    // The budget's spend is the exact counter of the key's Durable Object; the ledger's rows (and the sums here)
+    // are written by the queue consumer, so they trail it by up to a batch (max_batch_timeout, wrangler.toml).
+    const [report, spent] = await Promise.all([
+      usageReport(c.env.DB, key.id, usageRange(query, Date.now()), key),
+      accountOf(c.env.RATE_LIMITER, key.id).spent(key.spent_nanos),
+    ]);
+    const limit = key.budget_nanos;
+    return c.json({
+      ...report,
+      budget: {
+        ...report.budget,
+        spent_usd: nanosToUsd(spent),
+        left_usd: limit === null ? null : nanosToUsd(Math.max(0, limit - spent)),
+      },
+    });
   })
   .get("/requests", apiKeyAuth(), async (c) => {
     const query = parseWith(UsageRequestsQuerySchema, c.req.query());

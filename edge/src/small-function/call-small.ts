@@ -3,6 +3,8 @@
  * AnswerRequest, signed (shared HMAC scheme), under a deadline that covers the
  * whole exchange, streamed or not, and is sent along (`x-stitch-deadline`).
  */
+
+import { DEADLINE_HEADER, deadlineHeaderValue } from "../../../shared/deadline.js";
 import {
   type AnswerRequestInput,
   type AnswerResponse,
@@ -14,7 +16,6 @@ import { readSse, type SseEvent } from "./sse.js";
 import { badResponse, timedOut, unreachable, upstreamError } from "./upstream-error.js";
 
 export const ANSWER_PATH = "/v1/answer";
-export const DEADLINE_HEADER = "x-stitch-deadline";
 
 export interface SmallFunction {
   url: string;
@@ -49,7 +50,7 @@ async function post(target: SmallFunction, request: AnswerRequestInput): Promise
         "content-type": "application/json",
         accept: request.stream ? "text/event-stream" : "application/json",
         // The function stops working for us once we have given up (epoch ms).
-        [DEADLINE_HEADER]: String(Date.now() + target.timeoutMs),
+        [DEADLINE_HEADER]: deadlineHeaderValue(Date.now() + target.timeoutMs),
         ...signed,
       },
       body,

@@ -5,10 +5,9 @@
  * 502/503/504 with codes, never its internals.
  */
 import {
-  type ErrorBody,
-  ErrorBodySchema,
   fromErrorBody,
   OverloadedError,
+  parseErrorBody,
   type StitchError,
   UpstreamError,
   UpstreamTimeoutError,
@@ -24,21 +23,21 @@ export const badResponse = (why: string) =>
 /** The typed error for an error body (from a non-2xx response or an SSE `error` event). */
 export function upstreamError(status: number, body: unknown, retryAfterHeader: string | null): StitchError {
   const retryAfter = retryAfterHeader === null ? undefined : Number(retryAfterHeader) || undefined;
-  const parsed = ErrorBodySchema.safeParse(body);
+  const parsed = parseErrorBody(body);
   if (status === 401 || status === 403) {
-    console.error(JSON.stringify({ upstream_auth_failed: status, code: parsed.data?.error.code }));
+    console.error(JSON.stringify({ upstream_auth_failed: status, code: parsed?.error.code }));
     return new UpstreamError("The inference service refused the edge's credentials", "upstream_auth_failed");
   }
   if (status === 503) {
-    const code = parsed.data?.error.code ?? "upstream_overloaded";
+    const code = parsed?.error.code ?? "upstream_overloaded";
     return new OverloadedError("The inference service is overloaded; retry later", code, null, {
       retryAfter: retryAfter ?? 1,
     });
   }
   if (status === 504)
-    return new UpstreamTimeoutError("The inference service timed out", parsed.data?.error.code ?? "upstream_timeout");
-  if (!parsed.success) return badResponse(`HTTP ${status} without an error body`);
-  if (status === 500) return new UpstreamError("The inference service failed", parsed.data.error.code);
+    return new UpstreamTimeoutError("The inference service timed out", parsed?.error.code ?? "upstream_timeout");
+  if (!parsed) return badResponse(`HTTP ${status} without an error body`);
+  if (status === 500) return new UpstreamError("The inference service failed", parsed.error.code);
   // Only message, code and param are read from the body; the status decides the class.
-  return fromErrorBody(status, parsed.data as ErrorBody, retryAfter);
+  return fromErrorBody(status, parsed, retryAfter);
 }

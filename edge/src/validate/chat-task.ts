@@ -10,9 +10,10 @@ import {
   type ConversationPart,
   type FALLBACKS,
   InvalidRequestError,
-  MODEL_NAMES,
   type Mode,
+  modeOfModel,
   NotFoundError,
+  quoted,
 } from "../../../shared/index.js";
 import { parseWith } from "./parse-with.js";
 import { parseJson } from "./read-body.js";
@@ -52,8 +53,8 @@ const MAX_CONVERSATION_CHARS = 16000;
 
 export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheControl>, maxImages: number): ChatTask {
   const request = parseWith(ChatCompletionRequestSchema, parseJson(body));
-  const mode = MODEL_NAMES[request.model];
-  if (!mode) throw new NotFoundError(`The model '${request.model}' does not exist`, "model_not_found", "model");
+  const mode = modeOfModel(request.model);
+  if (!mode) throw new NotFoundError(`The model ${quoted(request.model)} does not exist`, "model_not_found", "model");
   checkGreedy(request);
   const { messages, image } = readMessages(request, maxImages);
   const stitch = request.stitch ?? {};

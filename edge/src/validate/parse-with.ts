@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { InvalidRequestError } from "../../../shared/index.js";
+import { InvalidRequestError, ownValue, quoted } from "../../../shared/index.js";
 
 const CODES: Record<string, string> = {
   invalid_type: "invalid_type",
@@ -17,10 +17,17 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   const issue = result.error.issues[0];
   if (!issue) throw new InvalidRequestError("Invalid request", "invalid_request");
   const param = issue.path.map(String).join(".") || null;
-  const where = param ? `'${param}'` : "request";
+  const where = param ? quoted(param) : "request";
   const detail =
     issue.code === "unrecognized_keys"
-      ? `unknown parameter(s) ${issue.keys.map((k) => `'${k}'`).join(", ")}`
+      ? `unknown parameter(s) ${issue.keys
+          .slice(0, 4)
+          .map((k) => quoted(k))
+          .join(", ")}${issue.keys.length > 4 ? ` and ${issue.keys.length - 4} more` : ""}`
       : issue.message;
-  throw new InvalidRequestError(`Invalid ${where}: ${detail}`, CODES[issue.code] ?? "invalid_parameter", param);
+  throw new InvalidRequestError(
+    `Invalid ${where}: ${detail}`,
+    ownValue(CODES, issue.code) ?? "invalid_parameter",
+    param,
+  );
 }
