@@ -197,6 +197,11 @@ async function main() {
   const [smallPrefill] = await prefillSweep(sm, smallPrompt, [undefined]);
 
   const ranking = smallResult.ranking;
+  // The escalated answer end to end: the large model pruned by the small model's ranking at K, r = 35%.
+  const [largeResult, largeE2eMs] = await timed(() =>
+    large.runLarge({ image, messages, maxTokens, mode: "sgp", retention: 0.35, pruneLayer: K, ranking }),
+  );
+  log(`large answer ${JSON.stringify(largeResult.answer)} in ${ms(largeE2eMs)} ms`);
   const largePrompt = await preparePrompt(lm, { image, messages }, new Meter());
   const configs: (PruneAt | undefined)[] = [
     undefined,
@@ -252,6 +257,10 @@ async function main() {
   out(`| small answer token ids | \`${JSON.stringify(gen.tokens)}\` (${gen.finishReason}) |`);
   out(`| small answer text | \`${JSON.stringify(smallResult.answer)}\` |`);
   out(`| large prefill unpruned (${largePrompt.promptLength} tokens) | ${ms(base.ms)} ms |`);
+  out(
+    `| large answer end to end (runLarge, sgp at K = ${K}, r = 35%: vision + pruned prefill + ${largeResult.metering.completion_tokens} tokens) | ${ms(largeE2eMs)} ms, ${largeResult.metering.visual_tokens_kept} of ${largeResult.metering.visual_tokens_total} visual tokens kept |`,
+  );
+  out(`| large answer text | \`${JSON.stringify(largeResult.answer)}\` (${largeResult.finishReason}) |`);
   out();
   out(`Large prefill pruned at K = ${K} of L = ${L} (keep = top r of the small model's ranking):`);
   out();

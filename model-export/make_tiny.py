@@ -85,9 +85,9 @@ Jazz musicians play saxophone, trumpet, piano and drums on a small stage lit by 
 """
 
 
-def build_tokenizer() -> Qwen2TokenizerFast:
-    """A real byte-level BPE (Qwen2's split and ByteLevel, NFC), trained on CORPUS, with the Qwen/InternVL specials
-    appended after the learned vocabulary like Qwen's added tokens."""
+def train_bpe(special_tokens: list[str]) -> Tokenizer:
+    """A real byte-level BPE (Qwen2's split and ByteLevel, NFC), trained on CORPUS, with a family's specials appended
+    after the learned vocabulary like Qwen's added tokens (make_tiny_qwen25vl.py uses it with Qwen2-VL's)."""
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
@@ -98,7 +98,13 @@ def build_tokenizer() -> Qwen2TokenizerFast:
     trainer = trainers.BpeTrainer(vocab_size=1200, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator([CORPUS] * 4, trainer=trainer)
-    tok.add_special_tokens(SPECIAL_TOKENS)
+    tok.add_special_tokens(special_tokens)
+    return tok
+
+
+def build_tokenizer() -> Qwen2TokenizerFast:
+    """The BPE with the Qwen/InternVL specials."""
+    tok = train_bpe(SPECIAL_TOKENS)
     # The processor reads these four attributes; real checkpoints carry them as extra_special_tokens.
     return Qwen2TokenizerFast(
         tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None,

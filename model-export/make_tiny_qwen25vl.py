@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     GenerationConfig,
     Qwen2_5_VLConfig,
@@ -27,7 +26,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from make_tiny import CORPUS, QWEN2_SPLIT
+from make_tiny import train_bpe
 
 # Qwen2.5-VL-*-Instruct's chat template, written from memory of the Qwen/Qwen2.5-VL-*-Instruct repositories
 # (chat_template.json): a system turn "You are a helpful assistant." when the first message is not a system message,
@@ -63,19 +62,8 @@ MAX_PIXELS = 28 * 28 * 80  # tiny (real: 12845056); ≥ 336·168 and 140·420 so
 
 
 def build_tokenizer() -> Qwen2TokenizerFast:
-    """A real byte-level BPE (Qwen2's split and ByteLevel, NFC), trained on CORPUS, with Qwen2-VL's specials appended
-    after the learned vocabulary like Qwen's added tokens."""
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1200, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator([CORPUS] * 4, trainer=trainer)
-    tok.add_special_tokens(SPECIAL_TOKENS)
+    """The tiny InternVL pair's byte-level BPE (make_tiny.train_bpe), with Qwen2-VL's specials."""
+    tok = train_bpe(SPECIAL_TOKENS)
     # Qwen2.5-VL's tokenizer_config.json: no bos, eos <|im_end|>, pad <|endoftext|>.
     return Qwen2TokenizerFast(tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>",
                               pad_token="<|endoftext|>", unk_token=None, model_max_length=4096,

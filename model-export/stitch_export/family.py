@@ -24,6 +24,19 @@ class Case:
     messages: list
 
 
+def user_asks(text: str) -> dict:
+    """A user turn: the image, then the question (as HF chat messages carry it)."""
+    return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+
+
+def with_earlier_turns(text: str) -> list:
+    """A conversation with a system message and an earlier exchange before the question: the chat template renders
+    all of it, and the visual span sits after that text."""
+    say = lambda role, t: {"role": role, "content": [{"type": "text", "text": t}]}
+    return [say("system", "You are a helpful assistant."), say("user", "Hello!"),
+            say("assistant", "Hello! How can I help?"), user_asks(text)]
+
+
 @dataclass
 class Prepared:
     """A case as the family's own processor turns it into model inputs."""

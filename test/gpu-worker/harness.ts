@@ -3,7 +3,9 @@
  * env-style config on free ports with the real engine and the embedded packs,
  * requests signed with the shared scheme, scene images from the generator.
  */
+
 import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { loadConfig, type WorkerConfig } from "../../gpu-worker/config.js";
 import { createLogger, type Logger } from "../../gpu-worker/http/logger.js";
 import { type RunningWorker, startWorker } from "../../gpu-worker/start-worker.js";
@@ -96,4 +98,34 @@ export async function readSse(res: Response): Promise<ParsedEvent[]> {
       const data = /^data: (.*)$/m.exec(block)?.[1] ?? "";
       return { event, data: JSON.parse(data) };
     });
+}
+
+/** The exported tiny pair of a real family (test/fixtures/packs/<family>-tiny-{small,large}). */
+export const FIXTURE_PACKS = "test/fixtures/packs";
+
+/**
+ * The large and the small function of one fixture pair on free ports, the small one escalating to the large one
+ * over HTTP, as deployed; registers their shutdown with the test file.
+ */
+export function startFixturePair(family: string): { small: () => TestWorker; large: () => TestWorker } {
+  const pair = {
+    STITCH_PACKS_DIR: FIXTURE_PACKS,
+    STITCH_SMALL_PACK: `${family}-tiny-small`,
+    STITCH_LARGE_PACK: `${family}-tiny-large`,
+  };
+  let large: TestWorker | undefined;
+  let small: TestWorker | undefined;
+  beforeAll(async () => {
+    large = await startTestWorker({ ...pair, STITCH_ROLE: "large" });
+    small = await startTestWorker({ ...pair, STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
+  }, 120_000);
+  afterAll(async () => {
+    await small?.close();
+    await large?.close();
+  });
+  const started = (w: TestWorker | undefined) => {
+    if (!w) throw new Error("the fixture pair did not start");
+    return w;
+  };
+  return { small: () => started(small), large: () => started(large) };
 }

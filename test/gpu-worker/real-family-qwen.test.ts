@@ -5,34 +5,19 @@
  */
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { smartResizeGrid } from "../../gpu-worker/engine/image-processor/smart-resize.js";
 import { AnswerResponseSchema, askAboutImage, type SmartResizeRecipe } from "../../shared/index.js";
-import { signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { FIXTURE_PACKS as PACKS, signedPost, startFixturePair } from "./harness.js";
 
-const PACKS = "test/fixtures/packs";
-const PAIR = {
-  STITCH_PACKS_DIR: PACKS,
-  STITCH_SMALL_PACK: "qwen25vl-tiny-small",
-  STITCH_LARGE_PACK: "qwen25vl-tiny-large",
-};
 const recipe = JSON.parse(readFileSync(`${PACKS}/qwen25vl-tiny-small/manifest.json`, "utf8"))
   .image as SmartResizeRecipe;
 const photo = readFileSync("test/fixtures/photos/rocket-tall-142x427.jpg");
 
-let large: TestWorker;
-let small: TestWorker;
-beforeAll(async () => {
-  large = await startTestWorker({ ...PAIR, STITCH_ROLE: "large" });
-  small = await startTestWorker({ ...PAIR, STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
-}, 120_000);
-afterAll(async () => {
-  await small?.close();
-  await large?.close();
-});
+const pair = startFixturePair("qwen25vl");
 
 async function answer(body: Record<string, unknown>) {
-  const { res } = await signedPost(small.url, "/v1/answer", {
+  const { res } = await signedPost(pair.small().url, "/v1/answer", {
     request_id: `req_qwen_${Math.random().toString(36).slice(2)}`,
     image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
     messages: askAboutImage("What is in this picture?"),

@@ -6,30 +6,15 @@
  */
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { planTiles } from "../../gpu-worker/engine/image-processor/plan-tiles.js";
 import { AnswerResponseSchema, type Conversation } from "../../shared/index.js";
-import { signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { FIXTURE_PACKS as PACKS, signedPost, startFixturePair } from "./harness.js";
 
-const PACKS = "test/fixtures/packs";
-const PAIR = {
-  STITCH_PACKS_DIR: PACKS,
-  STITCH_SMALL_PACK: "internvl3-tiny-small",
-  STITCH_LARGE_PACK: "internvl3-tiny-large",
-};
 const manifest = JSON.parse(readFileSync(`${PACKS}/internvl3-tiny-small/manifest.json`, "utf8"));
 const photo = readFileSync("test/fixtures/photos/coffee.jpg");
 
-let large: TestWorker;
-let small: TestWorker;
-beforeAll(async () => {
-  large = await startTestWorker({ ...PAIR, STITCH_ROLE: "large" });
-  small = await startTestWorker({ ...PAIR, STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
-}, 120_000);
-afterAll(async () => {
-  await small?.close();
-  await large?.close();
-});
+const pair = startFixturePair("internvl3");
 
 const conversation: Conversation = [
   { role: "system", content: [{ type: "text", text: "You answer questions about pictures." }] },
@@ -37,7 +22,7 @@ const conversation: Conversation = [
 ];
 
 function answer(body: Record<string, unknown>) {
-  return signedPost(small.url, "/v1/answer", {
+  return signedPost(pair.small().url, "/v1/answer", {
     request_id: `req_family_${Math.random().toString(36).slice(2)}`,
     image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
     messages: conversation,

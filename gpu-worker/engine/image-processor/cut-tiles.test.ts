@@ -12,7 +12,6 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { ImageRecipe } from "../../../shared/index.js";
 import { INTERNVL3_RECIPE } from "../testing.js";
 import { cutTiles, type RgbImage } from "./cut-tiles.js";
 import { normaliseTables, toPixelValues } from "./pixel-values.js";

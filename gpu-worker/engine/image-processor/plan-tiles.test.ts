@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { ImageRecipe } from "../../../shared/index.js";
 import { INTERNVL3_RECIPE } from "../testing.js";
 import { planTiles, visualTokenCount } from "./plan-tiles.js";
 

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 from transformers import AutoProcessor, InternVLConfig, InternVLForConditionalGeneration
 from transformers.models.internvl.processing_internvl import InternVLProcessorKwargs
 
-from ..family import Case, Family, Prepared, Unsupported
+from ..family import Case, Family, Prepared, Unsupported, user_asks, with_earlier_turns
 
 PIL_RESAMPLE = {Image.Resampling.BICUBIC: "bicubic", Image.Resampling.BILINEAR: "bilinear",
                 Image.Resampling.LANCZOS: "lanczos"}
@@ -150,16 +150,11 @@ class InternVLFamily(Family):
         return {"hidden": v.hidden_size, "flops_per_token": 2 * macs / c.image_seq_length}
 
     def cases(self):
-        user = lambda text: {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
         return [
-            Case("square-1-tile", synthetic_image(448, 448, 0), [user("What is in this picture?")]),
-            Case("landscape-2-tiles-thumbnail", synthetic_image(800, 400, 1), [
-                {"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]},
-                {"role": "user", "content": [{"type": "text", "text": "Hello!"}]},
-                {"role": "assistant", "content": [{"type": "text", "text": "Hello! How can I help?"}]},
-                user("Describe the image in detail."),
-            ]),
-            Case("portrait-3-tiles-thumbnail", synthetic_image(300, 900, 2), [user("Which shape is the largest?")]),
+            Case("square-1-tile", synthetic_image(448, 448, 0), [user_asks("What is in this picture?")]),
+            Case("landscape-2-tiles-thumbnail", synthetic_image(800, 400, 1),
+                 with_earlier_turns("Describe the image in detail.")),
+            Case("portrait-3-tiles-thumbnail", synthetic_image(300, 900, 2), [user_asks("Which shape is the largest?")]),
         ]
 
     def prepare(self, case):

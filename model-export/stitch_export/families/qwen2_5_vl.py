@@ -21,7 +21,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
     apply_rotary_pos_emb_vision,
 )
 
-from ..family import Case, Family, Prepared, Unsupported
+from ..family import Case, Family, Prepared, Unsupported, user_asks, with_earlier_turns
 from .internvl import PIL_RESAMPLE, synthetic_image
 
 IMAGE_PART = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -296,19 +296,13 @@ class Qwen25VLFamily(Family):
         return {"hidden": d, "flops_per_token": 2 * (unit * per_patch + merger)}
 
     def cases(self):
-        user = lambda text: {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
         return [
             # 230×218 → 224×224 (rounding path): 8×8 tokens, 2×2 full windows
-            Case("square-224x224", synthetic_image(230, 218, 0), [user("What is in this picture?")]),
+            Case("square-224x224", synthetic_image(230, 218, 0), [user_asks("What is in this picture?")]),
             # 672×336 → 336×168 (max_pixels path): 12×6 tokens, 3×2 windows, the lower row partial
-            Case("landscape-336x168", synthetic_image(672, 336, 1), [
-                {"role": "system", "content": [{"type": "text", "text": "You are a helpful assistant."}]},
-                {"role": "user", "content": [{"type": "text", "text": "Hello!"}]},
-                {"role": "assistant", "content": [{"type": "text", "text": "Hello! How can I help?"}]},
-                user("Describe the image in detail."),
-            ]),
+            Case("landscape-336x168", synthetic_image(672, 336, 1), with_earlier_turns("Describe the image in detail.")),
             # 138×425 → 140×420: 5×15 tokens, 2×4 windows, partial in both directions
-            Case("portrait-140x420", synthetic_image(138, 425, 2), [user("Which shape is the largest?")]),
+            Case("portrait-140x420", synthetic_image(138, 425, 2), [user_asks("Which shape is the largest?")]),
         ]
 
     def prepare(self, case):
