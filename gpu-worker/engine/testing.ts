@@ -1,5 +1,7 @@
 /** Test support: the embedded packs' location and scene images as the engine receives them. */
 
+import { readFileSync } from "node:fs";
+import sharp from "sharp";
 import { generateItem } from "../../scene-generator/index.js";
 import type { TiledImageRecipe } from "../../shared/index.js";
 import type { DecodedImage } from "./types.js";
@@ -31,3 +33,10 @@ export const INTERNVL3_RECIPE: TiledImageRecipe = {
   grid: { rows: 16, cols: 16 },
   tokens_per_tile: 256,
 };
+
+/** A photograph of test/fixtures/photos/ decoded to packed RGB by sharp, as the engine's decode stage does. */
+export async function decodePhoto(file: string): Promise<{ width: number; height: number; rgb: Uint8Array }> {
+  const path = new URL(`../../test/fixtures/photos/${file}`, import.meta.url);
+  const { data, info } = await sharp(readFileSync(path)).raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, rgb: new Uint8Array(data) };
+}

@@ -71,18 +71,23 @@ class Family(abc.ABC):
         if "architectures" not in self.config_json:  # saved by transformers 4.57 inside text_config (Qwen2.5-VL)
             self.config_json["architectures"] = (self.config_json.get("text_config") or {}).get("architectures")
 
+    # The transformers class of the checkpoint; subclasses set `self.config` (its config) in `__init__`.
+    model_class: type
+
     @property
-    @abc.abstractmethod
     def text_config(self):
         """The decoder's transformers config (checked by decoder.check_text_config)."""
+        return self.config.text_config
 
-    @abc.abstractmethod
     def load_model(self) -> torch.nn.Module:
         """The transformers model in float32, eval, eager attention (the reference)."""
+        model = self.model_class.from_pretrained(self.checkpoint, attn_implementation="eager", dtype=torch.float32)
+        return model.eval()
 
-    @abc.abstractmethod
     def language_model(self, model) -> tuple[torch.nn.Module, torch.nn.Module]:
-        """(decoder with .embed_tokens, .layers, .norm, .rotary_emb; lm_head) inside `model`."""
+        """(decoder with .embed_tokens, .layers, .norm, .rotary_emb; lm_head) inside `model`: where both LLaVA-style
+        classes (InternVL, Qwen2.5-VL) keep them; a family laid out otherwise overrides this."""
+        return model.model.language_model, model.lm_head
 
     @abc.abstractmethod
     def vision_graph(self, model) -> tuple[torch.nn.Module, torch.Tensor | tuple]:

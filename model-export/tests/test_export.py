@@ -13,6 +13,8 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
+from checkpoint_edits import edited_checkpoint
+
 from stitch_export.__main__ import main as cli
 from stitch_export.families import family_for
 from stitch_export.family import Case, Unsupported
@@ -98,15 +100,6 @@ def test_external_data_always_loads_in_onnxruntime(checkpoints, tmp_path):
     assert "decoder-0-2.onnx.data" in data and all((tmp_path / f).is_file() for f in data)
     assert (tmp_path / "decoder-0-2.onnx").stat().st_size < 100_000  # the weights live in the .data file
     ort.InferenceSession(str(tmp_path / "decoder-0-2.onnx"))
-
-
-def edited_checkpoint(checkpoints, tmp_path, edit) -> Path:
-    target = tmp_path / "edited"
-    shutil.copytree(checkpoints / "small", target)
-    config = json.loads((target / "config.json").read_text())
-    edit(config)
-    (target / "config.json").write_text(json.dumps(config))
-    return target
 
 
 @pytest.mark.parametrize("edit, message", [

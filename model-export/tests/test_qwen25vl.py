@@ -16,6 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
+from checkpoint_edits import edited_checkpoint
+
 EXPORT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(EXPORT_DIR))
 
@@ -174,15 +176,6 @@ def test_fixture_records_what_transformers_computes(qpacks, qcheckpoints):
         sizes.append((resized.shape[1], resized.shape[0]))
     assert sizes == [(224, 224), (336, 168), (140, 420)]
     assert fixture["cases"][1]["messages"][0]["role"] == "system" and len(fixture["cases"][1]["messages"]) == 4
-
-
-def edited_checkpoint(checkpoints, tmp_path, edit) -> Path:
-    target = tmp_path / "edited"
-    shutil.copytree(checkpoints / "small", target)
-    config = json.loads((target / "config.json").read_text())
-    edit(config)
-    (target / "config.json").write_text(json.dumps(config))
-    return target
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { INTERNVL3_RECIPE } from "../testing.js";
+import { decodePhoto, INTERNVL3_RECIPE } from "../testing.js";
 import { cutTiles, type RgbImage } from "./cut-tiles.js";
 import { normaliseTables, toPixelValues } from "./pixel-values.js";
 
@@ -44,12 +44,7 @@ const T = reference.tile;
 
 const decoded = new Map<string, RgbImage>();
 beforeAll(async () => {
-  for (const p of reference.photos) {
-    const { data, info } = await sharp(readFileSync(new URL(p.file, PHOTOS)))
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    decoded.set(p.file, { width: info.width, height: info.height, rgb: new Uint8Array(data) });
-  }
+  for (const p of reference.photos) decoded.set(p.file, await decodePhoto(p.file));
 });
 const image = (p: PhotoReference) => decoded.get(p.file) as RgbImage;
 

@@ -11,9 +11,9 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { SmartResizeRecipe } from "../../../shared/index.js";
+import { decodePhoto } from "../testing.js";
 import type { RgbImage } from "./cut-tiles.js";
 import { normalisePlanar, patchify, smartResizePixelValues } from "./patchify.js";
 import { normaliseTables } from "./pixel-values.js";
@@ -86,7 +86,7 @@ const recipe: SmartResizeRecipe = {
   mean: reference.mean,
   std: reference.std,
 };
-const PHOTOS = new URL("../../../test/fixtures/photos/", import.meta.url);
+const _PHOTOS = new URL("../../../test/fixtures/photos/", import.meta.url);
 const sha256 = (a: ArrayBufferView) =>
   createHash("sha256")
     .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
@@ -94,12 +94,7 @@ const sha256 = (a: ArrayBufferView) =>
 
 const decoded = new Map<string, RgbImage>();
 beforeAll(async () => {
-  for (const p of reference.photos) {
-    const { data, info } = await sharp(readFileSync(new URL(p.file, PHOTOS)))
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    decoded.set(p.file, { width: info.width, height: info.height, rgb: new Uint8Array(data) });
-  }
+  for (const p of reference.photos) decoded.set(p.file, await decodePhoto(p.file));
 });
 
 interface Stats {

@@ -26,6 +26,7 @@ class VisionGraph(torch.nn.Module):
 
 class InternVLFamily(Family):
     family = "internvl"
+    model_class = InternVLForConditionalGeneration
 
     def __init__(self, checkpoint):
         super().__init__(checkpoint)
@@ -57,18 +58,6 @@ class InternVLFamily(Family):
         self.grid = int(side * c.downsample_ratio)
         if self.grid * self.grid != c.image_seq_length or self.processor.image_seq_length != c.image_seq_length:
             raise Unsupported(f"image_seq_length {c.image_seq_length} ≠ ({side}·{c.downsample_ratio})²")
-
-    @property
-    def text_config(self):
-        return self.config.text_config
-
-    def load_model(self):
-        model = InternVLForConditionalGeneration.from_pretrained(
-            self.checkpoint, attn_implementation="eager", dtype=torch.float32)
-        return model.eval()
-
-    def language_model(self, model):
-        return model.model.language_model, model.lm_head
 
     def vision_graph(self, model):
         v = self.config.vision_config

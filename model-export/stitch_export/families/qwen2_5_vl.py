@@ -147,6 +147,7 @@ class VisionGraph(torch.nn.Module):
 
 class Qwen25VLFamily(Family):
     family = "qwen2.5-vl"
+    model_class = Qwen2_5_VLForConditionalGeneration
 
     def __init__(self, checkpoint):
         super().__init__(checkpoint)
@@ -190,18 +191,6 @@ class Qwen25VLFamily(Family):
 
     def render(self, messages, add_generation_prompt=False) -> str:
         return self.processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
-
-    @property
-    def text_config(self):
-        return self.config.text_config
-
-    def load_model(self):
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            self.checkpoint, attn_implementation="eager", dtype=torch.float32)
-        return model.eval()
-
-    def language_model(self, model):
-        return model.model.language_model, model.lm_head
 
     def sample_vision_inputs(self, grid_h: int, grid_w: int) -> tuple:
         v = self.config.vision_config
