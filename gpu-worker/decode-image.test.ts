@@ -3,7 +3,8 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { encodePng, generateItem } from "../scene-generator/index.js";
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError } from "../shared/errors.js";
-import { decodeImage, sniffFormat } from "./decode-image.js";
+import { sniffImageType } from "../shared/image-bytes.js";
+import { decodeImage } from "./decode-image.js";
 
 const item = generateItem(7, 0);
 const SIDE = item.side;
@@ -42,7 +43,7 @@ describe("decodeImage: accepted formats", () => {
     ["gif", () => fromScene().gif().toBuffer()],
   ])("decodes %s close to the original pixels", async (format, make) => {
     const bytes = await make();
-    expect(sniffFormat(bytes)).toBe(format);
+    expect(sniffImageType(bytes)).toBe(`image/${format}`);
     const img = await decodeImage(b64(bytes), limits);
     expect(img.rgb.length).toBe(SIDE * SIDE * 3);
     expect(meanAbsDiff(img.rgb, item.rgb)).toBeLessThan(format === "gif" ? 12 : 6);
@@ -118,7 +119,7 @@ describe("decodeImage: rejected inputs", () => {
   ])("%s → 415", async (_name, bytes) => {
     const err = await rejection(decodeImage(b64(bytes), limits));
     expect(err).toBeInstanceOf(UnsupportedMediaError);
-    expect(err).toMatchObject({ status: 415, code: "unsupported_image_format" });
+    expect(err).toMatchObject({ status: 415, code: "unsupported_image_type" });
   });
 
   it("a real TIFF file is refused even though sharp could read it", async () => {

@@ -8,14 +8,12 @@
  */
 import { Pool } from "undici";
 import { DEADLINE_HEADER, deadlineHeaderValue } from "../shared/deadline.js";
+import { type Downstream, downstreamError, retryAfterSeconds } from "../shared/downstream-error.js";
 import {
-  AuthenticationError,
   type Conversation,
   type EscalateRequest,
   type EscalateResponse,
   EscalateResponseSchema,
-  fromErrorBody,
-  parseErrorBody,
   StitchError,
   signRequest,
   UpstreamError,
@@ -195,7 +193,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         const res = await send(call, JSON.stringify(request), signal, deadline);
         const type = String(res.headers["content-type"] ?? "");
         if (res.statusCode !== 200) {
-          const retryAfter = Number(res.headers["retry-after"]) || undefined;
+          const retryAfter = retryAfterSeconds(String(res.headers["retry-after"] ?? ""));
           throw upstreamFailure(res.statusCode, await res.body.text(), retryAfter);
         }
         if (type.startsWith("text/event-stream")) return await readStream(res.body, call.onToken);
@@ -242,25 +240,11 @@ function parseResponse(text: string): EscalateResponse {
   return parsed.data;
 }
 
-/** Statuses whose error the caller gets unchanged: 400/413/415 (its input), 503 (retry later), 504. */
-const PASS_THROUGH = new Set([400, 413, 415, 503, 504]);
+const LARGE_FUNCTION: Downstream = { name: "The large function", prefix: "large" };
 
-/**
- * An error answer of the large function, as the small function's caller should see it. Input errors
- * pass through (the large function refused the request's image, question or parameters); overload and
- * timeouts keep their kind; the rest, including a 401 (the two functions disagree on the secret: our
- * fault, not the caller's), becomes a 502.
- */
-function upstreamFailure(status: number, text: string, retryAfter?: number): StitchError {
-  const body = parseErrorBody(parseJson(text));
-  if (!body) return new UpstreamError(`The large function failed (HTTP ${status})`, "large_failed");
-  const err = fromErrorBody(status, body, retryAfter);
-  if (PASS_THROUGH.has(status)) return err;
-  if (err instanceof AuthenticationError) {
-    return new UpstreamError("The large function refused this function's signature", "large_auth_failed");
-  }
-  return new UpstreamError(`The large function failed (HTTP ${status})`, "large_failed", null, { cause: err });
-}
+/** An error answer of the large function, by the policy both hops share (shared/downstream-error.ts). */
+const upstreamFailure = (status: number, text: string, retryAfter?: number): StitchError =>
+  downstreamError(LARGE_FUNCTION, status, parseJson(text), retryAfter);
 
 /** A failure of the connection itself. */
 function transportFailure(err: unknown): StitchError {

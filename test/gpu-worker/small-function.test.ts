@@ -218,13 +218,13 @@ describe("bad input → 4xx with the shared error object", () => {
       "garbage bytes",
       { body: withImage(Buffer.from("plain text, not an image").toString("base64")) },
       415,
-      "unsupported_image_format",
+      "unsupported_image_type",
     ],
     [
       "BMP",
       { body: withImage(Buffer.concat([Buffer.from("BM"), Buffer.alloc(64)]).toString("base64")) },
       415,
-      "unsupported_image_format",
+      "unsupported_image_type",
     ],
   ] as const)("%s → %i %s", async (_name, input, status, code) => {
     const body = "body" in input ? input.body : {};

@@ -1,6 +1,5 @@
-import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError } from "../../../shared/index.js";
-import { base64ToBytes } from "./base64.js";
-import { acceptedMediaType } from "./sniff.js";
+import { acceptedMediaType, decodeBase64 } from "../../../shared/image-bytes.js";
+import { InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
 
 // The scheme and the media type are case-insensitive (RFC 2397, RFC 2045): `DATA:IMAGE/PNG;BASE64,` is one.
 const DATA_URL = /^data:([^,]*?),(.*)$/is;
@@ -10,7 +9,7 @@ export const isDataUrl = (url: string): boolean => /^data:/i.test(url);
 
 export interface DataUrlImage {
   bytes: Uint8Array;
-  /** The base64 text as sent (whitespace removed): forwarded without re-encoding. */
+  /** The base64 text as sent (whitespace removed): forwarded without re-encoding; the functions check it again. */
   base64: string;
 }
 
@@ -30,13 +29,5 @@ export function decodeDataUrl(url: string, maxBytes: number, param: string): Dat
     );
   }
   const base64 = (match[2] ?? "").replace(/\s+/g, "");
-  if (Math.floor((base64.length * 3) / 4) - 2 > maxBytes) {
-    throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
-  }
-  const bytes = base64ToBytes(base64);
-  if (!bytes || bytes.length === 0)
-    throw new InvalidRequestError("The image's base64 data is invalid", "invalid_image", param);
-  if (bytes.length > maxBytes)
-    throw new PayloadTooLargeError(`Image is larger than ${maxBytes} bytes`, "image_too_large", param);
-  return { bytes, base64 };
+  return { bytes: decodeBase64(base64, maxBytes, param), base64 };
 }

@@ -3,6 +3,8 @@
  * on every redirect), port 443, no credentials, a deadline over the whole
  * transfer, an image Content-Type, and at most `maxBytes` read.
  */
+
+import { acceptedMediaType } from "../../../shared/image-bytes.js";
 import {
   InvalidRequestError,
   PayloadTooLargeError,
@@ -11,7 +13,6 @@ import {
 } from "../../../shared/index.js";
 import { readLimited } from "../../../shared/read-limited.js";
 import { isPublicHost } from "./public-host.js";
-import { acceptedMediaType } from "./sniff.js";
 
 export interface FetchImageOptions {
   maxBytes: number;

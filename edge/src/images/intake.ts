@@ -5,12 +5,11 @@
  */
 
 import type { z } from "zod";
-import { type ImagePayloadSchema, InvalidRequestError, UnsupportedMediaError } from "../../../shared/index.js";
+import { encodeBase64, type ImageType, requireImageType } from "../../../shared/image-bytes.js";
+import { type ImagePayloadSchema, InvalidRequestError } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
-import { bytesToBase64 } from "./base64.js";
 import { decodeDataUrl, isDataUrl } from "./data-url.js";
 import { fetchImage } from "./fetch-image.js";
-import { type ImageType, sniffImageType } from "./sniff.js";
 
 export interface IntakeOptions {
   maxBytes: number;
@@ -41,12 +40,9 @@ export async function intakeImage(ref: { url: string; param: string }, options: 
   } else {
     throw new InvalidRequestError("Image URLs must be https: or data: URLs", "image_url_scheme", param);
   }
-  const mediaType = sniffImageType(bytes);
-  if (!mediaType) {
-    throw new UnsupportedMediaError("The image is not PNG, JPEG, WebP or GIF", "unsupported_image_type", param);
-  }
+  const mediaType = requireImageType(bytes, param);
   return {
-    payload: { base64: base64 ?? bytesToBase64(bytes), media_type: mediaType },
+    payload: { base64: base64 ?? encodeBase64(bytes), media_type: mediaType },
     mediaType,
     sha256: await sha256Hex(bytes),
     byteLength: bytes.byteLength,
