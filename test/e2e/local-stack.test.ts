@@ -5,14 +5,15 @@
  * manifest (the pair is not trained/exported yet).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
-import type { UsageReport } from "../../shared/index.js";
+import { signRequest, type UsageReport } from "../../shared/index.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
 
 const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
@@ -207,5 +208,65 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
     expect(JSON.parse(out).choices[0].message.content).toEqual(expect.any(String));
     const script = execFileSync(process.execPath, [path.join(examplesDir, "openai-example.mjs")], { encoding: "utf8" });
     expect(script).toMatch(/path: '(cache|small|large)'/);
+  });
+
+  it("writes no key material or secret to any process's log", async () => {
+    const secrets = Object.fromEntries(
+      readFileSync(path.join(workDir, "dev.vars"), "utf8")
+        .split("\n")
+        .filter((line) => line.includes("="))
+        .map((line) => line.split("=", 2) as [string, string]),
+    );
+    const { ADMIN_SECRET: admin = "", INTERNAL_SIGNING_SECRET: signing = "" } = secrets;
+    const keySecret = stack.apiKey.split("-").at(-1) ?? "";
+    const wrongKey = `sk-stitch-${randomBytes(8).toString("hex")}-${randomBytes(24).toString("hex")}`;
+    const forged = randomBytes(32).toString("hex");
+    const chat = (authorization: string, image = scene(6).url) =>
+      fetch(`${stack.edgeUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization, "content-type": "application/json" },
+        body: JSON.stringify({ model: "stitch-sgl", messages: message({ url: image, question: "what is it?" }) }),
+      });
+    // Wrong, malformed and revealing credentials at every door (the earlier tests made good calls).
+    expect((await chat(`Bearer ${wrongKey}`)).status).toBe(401);
+    expect((await chat(`Bearer ${keySecret}`)).status).toBe(401);
+    expect((await chat(`Basic ${Buffer.from(`user:${stack.apiKey}x`).toString("base64")}`)).status).toBe(401);
+    const admin401 = await fetch(`${stack.edgeUrl}/admin/keys`, { headers: { authorization: `Bearer ${admin}x` } });
+    expect(admin401.status).toBe(401);
+    // A good key with a refused request (nothing billed).
+    expect((await chat(`Bearer ${stack.apiKey}`, "https://127.0.0.1/a.png")).status).toBe(400);
+    // The functions: a forged signature, a good one with a bad body, and its replay.
+    const signatures: string[] = [forged];
+    for (const [url, endpoint] of [
+      [stack.smallUrl, "/v1/answer"],
+      [stack.largeUrl, "/v1/escalate"],
+    ] as const) {
+      const body = JSON.stringify({ not: "a request" });
+      const signed = await signRequest(signing, { method: "POST", path: endpoint, requestId: "req_logs", body });
+      signatures.push(signed["x-stitch-signature"] ?? "");
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      for (const headers of [{ "x-stitch-signature": forged, "x-stitch-timestamp": timestamp }, signed, signed]) {
+        const res = await fetch(`${url}${endpoint}`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body,
+        });
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the processes' last lines reach the pipe
+    const logs = output.join("\n");
+    // The logs are there (so the search can fail): each process wrote, and request ids are logged.
+    for (const name of ["[edge]", "[small]", "[large]"]) expect(logs).toContain(name);
+    expect(logs).toContain("req_logs");
+    const material: Record<string, string> = { apiKey: stack.apiKey, keySecret, wrongKey, admin, signing };
+    signatures.forEach((signature, i) => {
+      material[`signature ${i}`] = signature;
+    });
+    for (const [what, value] of Object.entries(material)) {
+      expect(value.length, what).toBeGreaterThan(15);
+      expect(logs.includes(value), `${what} appears in the logs`).toBe(false);
+    }
   });
 });

@@ -89,6 +89,50 @@ describe("fetchImage", () => {
     expect(err.code).toBe("image_url_refused");
     expect(seen).toEqual(["https://example.com/a.png"]);
   });
+  it.each([
+    "http://example.com/b.png",
+    "https://[::ffff:7f00:1]/b.png",
+    "https://[::ffff:169.254.169.254]/latest",
+    "https://[0:0:0:0:0:ffff:a00:1]/b.png",
+    "https://2852039166/latest",
+    "//169.254.169.254/latest",
+    "https://localhost./b.png",
+    "https://user:pw@example.com/b.png",
+    "https://example.com:8443/b.png",
+  ])("refuses a redirect to %s without fetching it", async (location) => {
+    const seen: string[] = [];
+    const fetcher = serving(() => new Response(null, { status: 307, headers: { location } }), seen);
+    const err = await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }));
+    expect(err.status).toBe(400);
+    expect(["image_url_refused", "image_url_scheme"]).toContain(err.code);
+    expect(seen).toEqual(["https://example.com/a.png"]);
+  });
+  it("checks the hop after a public one too, and stops after three redirects", async () => {
+    const seen: string[] = [];
+    const chain = ["https://cdn.example.com/b.png", "https://[::ffff:10.0.0.1]/c.png"];
+    const hop: typeof fetch = async (input) => {
+      seen.push(String(input));
+      return new Response(null, { status: 302, headers: { location: chain[seen.length - 1] ?? "" } });
+    };
+    expect((await failure(fetchImage("https://example.com/a.png", { ...options, fetch: hop }))).code).toBe(
+      "image_url_refused",
+    );
+    expect(seen).toEqual(["https://example.com/a.png", "https://cdn.example.com/b.png"]);
+    let n = 0;
+    const loop: typeof fetch = async () =>
+      new Response(null, { status: 301, headers: { location: `https://example.com/${++n}.png` } });
+    const err = await failure(fetchImage("https://example.com/a.png", { ...options, fetch: loop }));
+    expect([err.code, n]).toEqual(["image_fetch_failed", 4]);
+  });
+  it("a redirect without a Location is an HTTP error of the image host (400)", async () => {
+    const err = await failure(
+      fetchImage("https://example.com/a.png", {
+        ...options,
+        fetch: serving(() => new Response(null, { status: 302 })),
+      }),
+    );
+    expect([err.status, err.code]).toEqual([400, "image_fetch_failed"]);
+  });
   it("follows a redirect to a public host", async () => {
     let hop = 0;
     const fetcher: typeof fetch = async () =>
