@@ -54,14 +54,27 @@ export async function loadPromptBuilder(pack: ModelPack): Promise<PromptBuilder>
     end: p.image_span.end === null ? [] : [tokenId(p.image_span.end)],
   };
 
-  const build = (messages: Conversation, visualTokens: number): PromptIds => {
+  // The text around the image depends on the conversation alone. `check` runs before the image is decoded and
+  // `build` after, on the same parsed messages: render and encode once per conversation, not per call.
+  const texts = new WeakMap<Conversation, { before: number[]; after: number[] }>();
+  const encodeText = (messages: Conversation) => {
+    const known = texts.get(messages);
+    if (known) return known;
     checkUserText(messages, p, encode, reserved);
     const pieces = render(template, messages, p).split(p.image_placeholder);
     if (pieces.length !== 2) {
       throw new Error(`${pack.dir}: the chat template rendered ${pieces.length - 1} image placeholders, expected 1`);
     }
-    const before = encodeRendered(pieces[0] as string, encode);
-    const after = encodeRendered(pieces[1] as string, encode);
+    const encoded = {
+      before: encodeRendered(pieces[0] as string, encode),
+      after: encodeRendered(pieces[1] as string, encode),
+    };
+    texts.set(messages, encoded);
+    return encoded;
+  };
+
+  const build = (messages: Conversation, visualTokens: number): PromptIds => {
+    const { before, after } = encodeText(messages);
     const textTokens = before.length + after.length + span.start.length + span.end.length;
     if (textTokens > p.max_text_tokens) {
       throw new InvalidRequestError(
