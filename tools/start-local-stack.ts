@@ -53,6 +53,8 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** How a GPU function that dies is restarted (default FUNCTION_RESTARTS); the edge is never restarted. */
   restarts?: RestartPolicy;
+  /** Extra environment of each GPU function, applied last (a fault test's shorter deadlines, or its own large URL). */
+  functionEnv?: { small?: Record<string, string>; large?: Record<string, string> };
 }
 
 export interface LocalStack {
@@ -125,14 +127,20 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
       "large",
       process.execPath,
       tsx,
-      { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort) },
+      { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort), ...options.functionEnv?.large },
       restarts,
     );
     processes.start(
       "small",
       process.execPath,
       tsx,
-      { ...functionEnv, STITCH_ROLE: "small", PORT: String(smallPort), STITCH_LARGE_URL: largeUrl },
+      {
+        ...functionEnv,
+        STITCH_ROLE: "small",
+        PORT: String(smallPort),
+        STITCH_LARGE_URL: largeUrl,
+        ...options.functionEnv?.small,
+      },
       restarts,
     );
     // biome-ignore format: one wrangler flag per line pair reads best

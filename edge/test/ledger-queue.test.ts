@@ -15,6 +15,31 @@ const spentInD1 = (id: string) =>
 const spentInAccount = (id: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(id)).spent(0);
 const sumOf = (rows: Record<string, unknown>[]) => rows.reduce((acc, r) => acc + (r.price_nanos as number), 0);
 
+/** A usage queue that refuses every message. */
+const queueDown = () => ({
+  LEDGER: { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Cloudflare.Env["LEDGER"],
+});
+
+/** D1 refuses every ledger insert while `work` runs (a trigger; the rest of the database works). */
+async function withLedgerWritesFailing<T>(work: () => Promise<T>): Promise<T> {
+  await env.DB.prepare(
+    "CREATE TRIGGER ledger_down BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'ledger write refused (test)'); END",
+  ).run();
+  try {
+    return await work();
+  } finally {
+    await env.DB.prepare("DROP TRIGGER ledger_down").run();
+  }
+}
+
+/** The `data:` payloads of an SSE body. */
+const sseData = (text: string): unknown[] =>
+  text
+    .split("\n\n")
+    .filter((block) => block.startsWith("data: "))
+    .map((block) => block.slice(6))
+    .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
+
 /** One billed request's usage message, as the answer path would enqueue it. */
 async function billedMessage(): Promise<{ id: string; key: string; message: LedgerEntry }> {
   const { id, key } = await createKey();
@@ -107,16 +132,71 @@ describe("billing on the request path", () => {
     expect(usage.json.budget.spent_usd).toBeCloseTo(sumOf(rows) / 1e9, 12);
   });
 
-  it("bills nothing when the usage message cannot be enqueued, and the Idempotency-Key retry bills once", async () => {
+  it("bills through D1 when the usage message cannot be enqueued: the answer is not given away unbilled", async () => {
     const { id, key } = await createKey();
-    const down = {
-      LEDGER: { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Cloudflare.Env["LEDGER"],
-    };
+    const down = queueDown();
     const body = chatBody();
     const headers = { "idempotency-key": "queue-down" };
     const res = await ask(key, body, headers, down);
+    expect(res.status).toBe(200);
+    // Written on the request path, with the consumer's statements: one row, one charge, at once.
+    const rows = await ledgerRows(id);
+    expect(rows.map((r) => r.request_id)).toEqual([res.json.stitch.request_id]);
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+    expect(await spentInD1(id)).toBe(sumOf(rows));
+    const replay = await ask(key, body, headers, down);
+    expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
+    expect(await ledgerRows(id)).toHaveLength(1);
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("bills a streamed answer through D1 when the queue refuses it: its text went out before the billing", async () => {
+    const { id, key } = await createKey();
+    const res = await ask(key, chatBody({ stream: true }), {}, queueDown());
+    const events = sseData(res.text);
+    expect(events.at(-1)).toBe("[DONE]");
+    const usage = events.at(-2) as { stitch: { request_id: string } };
+    const rows = await ledgerRows(id);
+    expect(rows.map((r) => r.request_id)).toEqual([usage.stitch.request_id]);
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("a refused send that got through after all still leaves one row and one charge", async () => {
+    const { id, key } = await createKey();
+    const queue = new RecordingQueue<LedgerEntry>();
+    const ambiguous = {
+      LEDGER: {
+        send: async (body: LedgerEntry) => {
+          await queue.send(body);
+          throw new Error("queue timed out (the message was kept)");
+        },
+      } as unknown as Cloudflare.Env["LEDGER"],
+    };
+    expect((await ask(key, chatBody(), {}, ambiguous)).status).toBe(200);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    await drainLedger(queue); // the consumer meets the row the request path wrote
+    const rows = await ledgerRows(id);
+    expect(rows).toHaveLength(1);
+    expect(await spentInD1(id)).toBe(sumOf(rows));
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("bills nothing when neither the queue nor D1 takes the usage record, and the Idempotency-Key retry bills once", async () => {
+    const { id, key } = await createKey();
+    const body = chatBody();
+    const headers = { "idempotency-key": "queue-and-d1-down" };
+    const { res, streamed } = await withLedgerWritesFailing(async () => ({
+      res: await ask(key, body, headers, queueDown()),
+      streamed: await ask(key, chatBody({ stream: true }), {}, queueDown()),
+    }));
     expect(res.status).toBe(500);
-    expect(await spentInAccount(id)).toBe(0); // the charge was refunded
+    expect(res.json.error.code).toBe("internal_error");
+    // A stream's tokens are out already; it ends with the error object instead of finish, usage and [DONE].
+    const events = sseData(streamed.text);
+    expect(events.at(-1)).toMatchObject({ error: { code: "internal_error" } });
+    expect(events).not.toContain("[DONE]");
+    expect(await ledgerRows(id)).toHaveLength(0);
+    expect(await spentInAccount(id)).toBe(0); // both charges were refunded
     const claims = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?")
       .bind(id)
       .first<number>("n");
@@ -145,4 +225,48 @@ describe("billing on the request path", () => {
       expect(account.spent(0)).toBe(500);
     });
   });
+});
+
+describe("D1 failing at the ledger write, through the real local queue", () => {
+  it("the consumer's batch fails and is retried, and lands once when D1 is back; meanwhile the Idempotency-Key retry replays and the budget holds", async () => {
+    const { id, key } = await createKey({ budget_usd: 0.0003 });
+    const real = { LEDGER: env.LEDGER }; // the queue `wrangler dev` runs, with its own timer and retry delay
+    const nocache = { "x-stitch-cache-bypass": "1" };
+    const body = chatBody();
+    const idem = { ...nocache, "idempotency-key": "d1-down" };
+    const errors = vi.spyOn(console, "error");
+    const failedBatches = () => errors.mock.calls.filter((call) => String(call[0]).includes("ledger_batch_failed"));
+    let first: Awaited<ReturnType<typeof ask>> | undefined;
+    let second: Awaited<ReturnType<typeof ask>> | undefined;
+    await withLedgerWritesFailing(async () => {
+      first = await ask(key, body, idem, real);
+      expect(first.status).toBe(200);
+      // The consumer tried, and its transaction failed whole: no row, and the key's spend in D1 untouched.
+      await vi.waitFor(() => expect(failedBatches().length).toBeGreaterThan(0), { timeout: 15_000, interval: 50 });
+      expect(await ledgerRows(id)).toHaveLength(0);
+      expect(await spentInD1(id)).toBe(0);
+      const charged = await spentInAccount(id);
+      expect(charged).toBeGreaterThan(0);
+      // The answer given is the one replayed: no new charge, no new message.
+      const replay = await ask(key, body, idem, real);
+      expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
+      expect(replay.json.id).toBe(first.json.id);
+      expect(await spentInAccount(id)).toBe(charged);
+      // The budget (0.0003 $) counts from the Durable Object, not the failing ledger: one more fits, then 402.
+      second = await ask(key, chatBody(), nocache, real);
+      expect(second.status).toBe(200);
+      const refused = await ask(key, chatBody(), nocache, real);
+      expect([refused.status, refused.json.error.code]).toEqual([402, "budget_exceeded"]);
+    });
+    // Redelivered after the queue's retry delay (10 s, wrangler.toml), once D1 takes the writes again.
+    const ids = [first?.json.stitch.request_id, second?.json.stitch.request_id].sort();
+    await vi.waitFor(async () => expect((await ledgerRows(id)).map((r) => r.request_id).sort()).toEqual(ids), {
+      timeout: 30_000,
+      interval: 250,
+    });
+    const rows = await ledgerRows(id);
+    expect(await spentInD1(id)).toBe(sumOf(rows));
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+    errors.mockRestore();
+  }, 60_000);
 });

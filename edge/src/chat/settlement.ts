@@ -4,15 +4,17 @@
  *
  * Billing, in order: (1) with an Idempotency-Key, store the result (D1; only such requests touch D1 here), so a
  * retry replays it; (2) charge the price to the key's spend in its Durable Object (once per request id);
- * (3) enqueue the usage message (`LEDGER`), which the queue consumer writes to the D1 ledger. When (2) or (3)
- * fails, the charge is refunded and the stored result deleted before the error: nothing is billed, and nothing
- * is replayable unbilled. No step waits on the ledger's database.
+ * (3) enqueue the usage message (`LEDGER`), which the queue consumer writes to the D1 ledger; if the queue refuses
+ * it, write the row to D1 here, with the consumer's own idempotent statements (a message that got through after
+ * all then adds nothing). When (2) or (3) fails, the charge is refunded and the stored result deleted before the
+ * error: nothing is billed, and nothing is replayable unbilled. Only a refused enqueue waits on the ledger's database:
+ * a streamed answer's text has gone out before it is billed, so a queue outage must not leave it unbilled.
  */
 import type { ChatCompletionResponse } from "../../../shared/index.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import { accountOf } from "../budget/budget.js";
 import { complete, forget, type IdempotencyClaim, release } from "../idempotency/idempotency.js";
-import type { LedgerEntry } from "../ledger/ledger.js";
+import { type LedgerEntry, ledgerStatements } from "../ledger/ledger.js";
 import type { RateLimiter } from "../rate-limit/rate-limiter.js";
 import { completionBody } from "../respond/outcome.js";
 import type { Billed } from "./outcomes.js";
@@ -56,7 +58,7 @@ export class Settlement {
     const account = accountOf(limiter, this.key.id);
     try {
       await account.charge(entry.requestId, entry.priceNanos, this.key.spent_nanos);
-      await ledger.send(entry, { contentType: "json" });
+      await record(db, ledger, entry);
     } catch (err) {
       await account.refund(entry.requestId).catch(logged("refund_failed", entry.requestId));
       if (this.claim) await forget(db, this.claim).catch(logged("forget_failed", this.claim));
@@ -70,5 +72,15 @@ export class Settlement {
     if (this.settled || !this.claim) return;
     this.settled = true;
     await release(this.deps.db, this.claim).catch(logged("release_failed", this.claim));
+  }
+}
+
+/** The usage message, or, when the queue refuses it, the ledger row itself (idempotent by request id). */
+async function record(db: D1Database, ledger: Queue<LedgerEntry>, entry: LedgerEntry): Promise<void> {
+  try {
+    await ledger.send(entry, { contentType: "json" });
+  } catch (err) {
+    logged("ledger_enqueue_failed", entry.requestId)(err);
+    await db.batch(ledgerStatements(db, entry));
   }
 }
