@@ -93,7 +93,11 @@ describe("request validation", () => {
       415,
       "unsupported_image_type",
     );
-    await expectRefused(await ask(key.key, chatBody({ image: "data:image/png;base64,@@@" })), 400, "invalid_image_base64");
+    await expectRefused(
+      await ask(key.key, chatBody({ image: "data:image/png;base64,@@@" })),
+      400,
+      "invalid_image_base64",
+    );
     await expectRefused(await ask(key.key, chatBody({ image: "data:image/png,rawbytes" })), 400, "invalid_image_url");
   });
 
