@@ -6,21 +6,35 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { z } from "zod";
 import type { UsageReportSchema } from "../shared/index.js";
 import { startLocalStack } from "../tools/start-local-stack.js";
-import { freePort } from "../tools/start-local-stack.processes.js";
+import { freePort, Processes } from "../tools/start-local-stack.processes.js";
+
+const WRANGLER = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 export interface Stack {
   edgeUrl: string;
   smallUrl: string;
   adminSecret: string;
   signingSecret: string;
+  /** The empty Worker (bench/empty-worker/) under its own `wrangler dev`, when asked for: the latency floor. */
+  emptyUrl?: string;
   /** Resolves with a message when a process of the stack dies during the benchmark. */
   crashed: Promise<string>;
+  /** The pids of the stack's processes now (a restarted function gets a new one): the edge is `wrangler dev`'s. */
+  pids(): { edge?: number; small?: number; large?: number; empty?: number };
   stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Also start the empty Worker of bench/empty-worker/ under `wrangler dev` with the edge's flags. */
+  emptyWorker?: boolean;
 }
 
 /**
@@ -28,10 +42,10 @@ export interface Stack {
  * default ones), secrets the benchmark knows, and a fresh local D1 in a temporary
  * folder, removed at stop, so that no earlier ledger row is counted.
  */
-export async function startStack(log: (line: string) => void): Promise<Stack> {
+export async function startStack(log: (line: string) => void, options: StackOptions = {}): Promise<Stack> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startStackOnce(log);
+      return await startStackOnce(log, options);
     } catch (err) {
       // Ports are picked free before the processes bind them (wrangler picks more
       // of its own), and another process can take one in between: seen once, on a
@@ -42,7 +56,7 @@ export async function startStack(log: (line: string) => void): Promise<Stack> {
   }
 }
 
-async function startStackOnce(log: (line: string) => void): Promise<Stack> {
+async function startStackOnce(log: (line: string) => void, options: StackOptions): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "stitch-bench-serve-"));
   const adminSecret = randomBytes(24).toString("hex");
   const signingSecret = randomBytes(24).toString("hex");
@@ -59,14 +73,28 @@ async function startStackOnce(log: (line: string) => void): Promise<Stack> {
       devVarsPath,
       log,
     });
+    let empty: { url: string; processes: Processes } | undefined;
+    try {
+      if (options.emptyWorker) empty = await startEmptyWorker(join(dir, "empty-state"), log);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
     return {
       edgeUrl: stack.edgeUrl,
       smallUrl: stack.smallUrl,
       adminSecret,
       signingSecret,
-      crashed: stack.crashed,
+      ...(empty && { emptyUrl: empty.url }),
+      crashed: empty ? Promise.race([stack.crashed, empty.processes.crashed]) : stack.crashed,
+      pids: () => ({
+        edge: stack.processes.pid("edge"),
+        small: stack.processes.pid("small"),
+        large: stack.processes.pid("large"),
+        empty: empty?.processes.pid("empty"),
+      }),
       stop: async () => {
-        await stack.stop();
+        await Promise.all([stack.stop(), empty?.processes.stopAll()]);
         await rm(dir, { recursive: true, force: true });
       },
     };
@@ -74,6 +102,28 @@ async function startStackOnce(log: (line: string) => void): Promise<Stack> {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The empty Worker under `wrangler dev` with the flags tools/start-local-stack.ts gives the edge (same wrangler, so
+ * the same workerd and the same proxy in front of it), on a free port, with state in the benchmark's folder.
+ */
+async function startEmptyWorker(persistTo: string, log: (line: string) => void) {
+  const port = await freePort();
+  const processes = new Processes(ROOT, log);
+  // biome-ignore format: one wrangler flag per line pair reads best
+  processes.start("empty", process.execPath, [
+    WRANGLER, "dev", "--config", "bench/empty-worker/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(await freePort()), "--persist-to", persistTo, "--show-interactive-dev-session=false",
+  ], {});
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await processes.waitFor("empty", url, 120_000);
+  } catch (err) {
+    await processes.stopAll();
+    throw err;
+  }
+  return { url, processes };
 }
 
 async function json<T>(res: Response, what: string): Promise<T> {

@@ -126,13 +126,19 @@ type Encode = (text: string) => { ids: (number | null | undefined)[]; tokens: st
 
 /**
  * The client's own text may not smuggle in prompt structure: no reserved (added) token and no image placeholder
- * in any part, whatever role; and some user text must be there to answer.
+ * in any part, whatever role; and some user text must be there to answer. The conversation holds exactly one
+ * image part, as the edge sends it: a chat template renders one placeholder per part, and any other count was a
+ * 500 from `encodeText` (found by the fuzzer, issue 16).
  */
 function checkUserText(messages: Conversation, p: PromptRecipe, encode: Encode, reserved: Set<number>): void {
   let question = false;
+  let images = 0;
   for (const message of messages) {
     for (const part of message.content) {
-      if (part.type !== "text") continue;
+      if (part.type !== "text") {
+        images++;
+        continue;
+      }
       if (part.text.includes(p.image_placeholder) || encode(part.text).ids.some((id) => reserved.has(id as number))) {
         throw new InvalidRequestError("The question contains reserved prompt tokens", "reserved_tokens", "messages");
       }
@@ -140,6 +146,10 @@ function checkUserText(messages: Conversation, p: PromptRecipe, encode: Encode, 
     }
   }
   if (!question) throw new InvalidRequestError("The question is empty", "empty_question", "messages");
+  if (images === 0) throw new InvalidRequestError("The conversation has no image part", "image_missing", "messages");
+  if (images > 1) {
+    throw new InvalidRequestError("Too many images: one image part per request", "too_many_images", "messages");
+  }
 }
 
 /** Encodes rendered template text; a word the vocabulary lacks (word-level tokenizers have no byte fallback) is refused. */

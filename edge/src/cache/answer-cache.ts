@@ -10,6 +10,16 @@ import type { PackVersions } from "./cache-key.js";
 
 const ORIGIN = "https://answer-cache.stitch.internal";
 const VERSIONS_TTL_SECONDS = 3600;
+/**
+ * How long an isolate reuses the pack versions it last read or learned, instead of a Cache API read on every
+ * request (one of the two reads of a cache hit). The versions only ever change when the small function answers
+ * with new ones: this isolate then updates its copy at once (rememberVersions), and one that learns them from another
+ * isolate's write does so within this bound. Entries under the previous versions are answers of the previous packs,
+ * which the edge already serves until some miss shows the new versions; this adds at most this long to that.
+ */
+export const VERSIONS_MEMO_MS = 5_000;
+/** Per small-function URL: the versions and when this isolate read them (module state lives as long as the isolate). */
+const versionsMemo = new Map<string, { versions: PackVersions; readAt: number }>();
 /** Pack versions are remembered per small-function deployment (its URL). */
 const versionsUrl = (source: string) => `${ORIGIN}/pack-versions/${encodeURIComponent(source)}`;
 
@@ -39,11 +49,15 @@ export class AnswerCache {
     return new AnswerCache(await caches.open("stitch-answers"), waitUntil, source);
   }
 
-  /** The pack versions last seen from the small function; null before its first answer. */
-  async versions(): Promise<PackVersions | null> {
+  /** The pack versions last seen from the small function; null before its first answer (never memoised). */
+  async versions(now = Date.now()): Promise<PackVersions | null> {
+    const memo = versionsMemo.get(this.source);
+    if (memo && now - memo.readAt < VERSIONS_MEMO_MS) return memo.versions;
     const hit = await this.cache.match(versionsUrl(this.source));
     const parsed = AnswerResponseSchema.shape.models.safeParse(hit ? await hit.json() : null);
-    return parsed.success ? parsed.data : null;
+    if (!parsed.success) return null;
+    versionsMemo.set(this.source, { versions: parsed.data, readAt: now });
+    return parsed.data;
   }
 
   async lookup(key: string): Promise<CachedAnswer | null> {
@@ -60,6 +74,7 @@ export class AnswerCache {
   }
 
   rememberVersions(versions: PackVersions): void {
+    versionsMemo.set(this.source, { versions, readAt: Date.now() }); // this isolate's next lookup uses them at once
     this.waitUntil(this.put(versionsUrl(this.source), versions, VERSIONS_TTL_SECONDS));
   }
 

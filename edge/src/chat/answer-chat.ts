@@ -1,6 +1,6 @@
 /**
  * The request flow of POST /v1/chat/completions, one stage per line:
- * validate → idempotency → budget → image intake → cache → rate limit →
+ * validate → idempotency → budget, beside (data: URLs) or then (https:) image intake → cache → rate limit →
  * small function → price → bill (spend + usage message) → cache store. No HTTP here: the route
  * turns the result into a response.
  */
@@ -11,6 +11,7 @@ import type { AnswerCache } from "../cache/answer-cache.js";
 import { planCache } from "../cache/cache-plan.js";
 import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
+import { isDataUrl } from "../images/data-url.js";
 import { type Image, intakeImage } from "../images/intake.js";
 import type { LedgerEntry } from "../ledger/ledger.js";
 import { takeRateLimit } from "../rate-limit/rate-limit.js";
@@ -67,15 +68,33 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
   }
   const settlement = new Settlement(ctx, key, reservation?.claim, config.idempotencyTtlSeconds * 1000);
   try {
-    await admitBudget(ctx.limiter, key);
-    const image = await intakeImage(task.image, {
-      maxBytes: config.maxImageBytes,
-      fetchTimeoutMs: config.imageFetchTimeoutMs,
-    });
-    const cache = await planCache(ctx.cache, key, task, image, {
-      default: config.cacheDefaultTtlSeconds,
-      max: config.cacheMaxTtlSeconds,
-    });
+    const intakeAndLookup = async () => {
+      const image = await intakeImage(task.image, {
+        maxBytes: config.maxImageBytes,
+        fetchTimeoutMs: config.imageFetchTimeoutMs,
+      });
+      const cache = await planCache(ctx.cache, key, task, image, {
+        default: config.cacheDefaultTtlSeconds,
+        max: config.cacheMaxTtlSeconds,
+      });
+      return { image, cache };
+    };
+    // The budget check (a round trip to the key's Durable Object, for keys with a budget) runs while a data: image
+    // is decoded and hashed and the cache is read: neither reaches outside the edge, writes anything or bills. Its
+    // refusal still comes first (awaited before the intake's result), so an over-budget key gets its 402 whatever
+    // its image. An https: image is fetched only once the budget check has passed: nothing is downloaded for a
+    // refused key.
+    let planned: Promise<Awaited<ReturnType<typeof intakeAndLookup>>>;
+    if (isDataUrl(task.image.url)) {
+      const budget = admitBudget(ctx.limiter, key);
+      planned = intakeAndLookup();
+      planned.catch(() => {}); // its error is the request's only once the budget has passed (below)
+      await budget;
+    } else {
+      await admitBudget(ctx.limiter, key);
+      planned = intakeAndLookup();
+    }
+    const { image, cache } = await planned;
     const base = { requestId, task, prices: config.prices, now: Date.now() };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));

@@ -48,11 +48,12 @@ function totals(row: SumRow | undefined): UsageTotals {
 }
 
 export function usageRange(query: { from?: string; to?: string }, now: number): { from: string; to: string } {
+  const notADate = (day: string) => Number.isNaN(Date.parse(`${day}T00:00:00Z`));
   const to = query.to ?? utcDay(now);
+  // Checked before the default `from` is computed from it: utcDay of an invalid date throws (a 500, issue 16).
+  if (notADate(to)) throw new InvalidRequestError("'to' must be a real date (YYYY-MM-DD)", "invalid_value", "to");
   const from = query.from ?? utcDay(Date.parse(`${to}T00:00:00Z`) - 30 * DAY_MS);
-  if (Number.isNaN(Date.parse(`${from}T00:00:00Z`)) || Number.isNaN(Date.parse(`${to}T00:00:00Z`))) {
-    throw new InvalidRequestError("'from' and 'to' must be real dates (YYYY-MM-DD)", "invalid_value", "from");
-  }
+  if (notADate(from)) throw new InvalidRequestError("'from' must be a real date (YYYY-MM-DD)", "invalid_value", "from");
   if (from > to) throw new InvalidRequestError("'from' is after 'to'", "invalid_value", "from");
   return { from, to };
 }

@@ -8,10 +8,12 @@ import { answerChat, type ChatResult } from "../chat/answer-chat.js";
 import { chunksOf } from "../respond/outcome.js";
 import { sseStream } from "../respond/sse-writer.js";
 import type { CacheControl } from "../validate/chat-task.js";
+import { requireJsonContentType } from "../validate/content-type.js";
 import { readBody } from "../validate/read-body.js";
 
 export const chatCompletions = new Hono<AppEnv>().post("/", apiKeyAuth(), async function chatCompletionsHandler(c) {
   const { config } = c.var;
+  requireJsonContentType(c.req.header("content-type"));
   const waitUntil = (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
   const result = await answerChat(
     {

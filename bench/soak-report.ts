@@ -1,0 +1,291 @@
+/** `bench:soak`'s verdicts and its Markdown report, from its results. */
+import { type Machine, machineLine } from "./machine.js";
+import type { LoadResult } from "./serve-load.js";
+import { FLAT_MIB_PER_MIN, FLAT_PCT_PER_MIN, type MemoryVerdict, type Sample } from "./soak-memory.js";
+
+/** A key's 2xx answers (by the path the edge reported) against its ledger (`/v1/usage`). */
+export interface KeyLedger {
+  name: string;
+  ok: number;
+  /** Requests a closed-loop run's time limit cut off: the edge may have answered and billed them. */
+  unanswered: number;
+  paths: Record<string, number>;
+  ledgerRequests: number;
+  ledgerPaths: Record<string, number>;
+}
+
+export interface SoakResults {
+  command: string;
+  machine: Machine;
+  stackStartSeconds: number;
+  tookSeconds: number;
+  soakSeconds: number;
+  mix: Record<"cache" | "small" | "escalated", number>;
+  load: number;
+  imageCount: number;
+  /** The dev runtime's warm-up (GET /healthz), with each process's RSS before and after it. */
+  edgeWarmup?: { run: LoadResult; before: Record<string, number>; after: Record<string, number> };
+  primed: number;
+  capacity: LoadResult;
+  offeredRate: number;
+  windows: { fromSeconds: number; toSeconds: number; run: LoadResult }[];
+  ledgers: KeyLedger[];
+  memory: MemoryVerdict[];
+  samples: Record<string, Sample[]>;
+  loadAverage: { t: number; load1: number }[];
+  /** Stack log lines telling of a reload, restart or death (seconds since the soak started). */
+  events: { t: number; line: string }[];
+  crash: string | null;
+}
+
+const SHED = new Set(["429", "503"]);
+
+/**
+ * Sampled and shown, but not part of the verdict: `wrangler dev`'s own Node CLI, which exists only in local
+ * development (nothing of it is deployed) and whose heap is a garbage-collected sawtooth some hundreds of MiB tall
+ * with a period of minutes (it formats a log line per request), so a few minutes' slope says nothing about it.
+ */
+export const NOT_JUDGED = new Set(["edge: wrangler (Node)"]);
+
+/** The soak's totals over its windows. */
+export function soakTotals(r: SoakResults) {
+  const statuses: Record<string, number> = {};
+  const paths: Record<string, number> = {};
+  let errors = 0;
+  let timeouts = 0;
+  let shedWithoutRetryAfter = 0;
+  let responses = 0;
+  const causes: Record<string, number> = {};
+  for (const { run } of r.windows) {
+    for (const [k, v] of Object.entries(run.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(run.paths)) paths[k] = (paths[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(run.errorCauses ?? {})) causes[k] = (causes[k] ?? 0) + v;
+    errors += run.errors;
+    timeouts += run.timeouts;
+    shedWithoutRetryAfter += run.shedWithoutRetryAfter;
+    responses += run.responses;
+  }
+  const ok = Object.entries(statuses).reduce((s, [k, v]) => s + (k.startsWith("2") ? v : 0), 0);
+  const shed = Object.entries(statuses).reduce((s, [k, v]) => s + (SHED.has(k) ? v : 0), 0);
+  const sent = responses + errors + timeouts;
+  return { statuses, paths, errors, timeouts, causes, shedWithoutRetryAfter, responses, ok, shed, sent };
+}
+
+/** Why the soak fails; empty when it passes. */
+export function soakViolations(r: SoakResults): string[] {
+  const why: string[] = [];
+  const t = soakTotals(r);
+  const unexpected = Object.keys(t.statuses).filter((s) => !s.startsWith("2") && !SHED.has(s));
+  if (unexpected.length > 0)
+    why.push(`answers other than 2xx, 429, 503: ${unexpected.map((s) => `${s} × ${t.statuses[s]}`).join(", ")}`);
+  if (t.shedWithoutRetryAfter > 0) why.push(`${t.shedWithoutRetryAfter} 429/503 answers without Retry-After`);
+  if (t.errors + t.timeouts > 0) {
+    const causes = Object.entries(t.causes).map(([k, v]) => `${k}: ${v}`);
+    why.push(
+      `${t.errors} requests without an HTTP answer${causes.length ? ` (${causes.join(", ")})` : ""}, ${t.timeouts} timeouts`,
+    );
+  }
+  for (const l of r.ledgers) {
+    if (!(l.ledgerRequests >= l.ok && l.ledgerRequests <= l.ok + l.unanswered))
+      why.push(`${l.name} key: ${l.ledgerRequests} ledger rows for ${l.ok} 2xx answers`);
+    else if (l.unanswered === 0) {
+      for (const path of new Set([...Object.keys(l.paths), ...Object.keys(l.ledgerPaths)])) {
+        if ((l.paths[path] ?? 0) !== (l.ledgerPaths[path] ?? 0))
+          why.push(
+            `${l.name} key, path ${path}: ${l.ledgerPaths[path] ?? 0} ledger rows for ${l.paths[path] ?? 0} 2xx`,
+          );
+      }
+    }
+  }
+  for (const m of r.memory) {
+    if (NOT_JUDGED.has(m.name)) continue;
+    if (m.pids.length > 1) why.push(`${m.name} was replaced during the soak (pid ${m.pids.join(" → ")})`);
+    else if (!m.flat)
+      why.push(
+        `${m.name}: memory not flat, ${num(m.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(m.thresholdMiBPerMin, 2)})`,
+      );
+  }
+  for (const name of ["small function", "large function", "edge: workerd runtime"])
+    if (!r.memory.some((m) => m.name === name)) why.push(`${name}: no memory samples`);
+  if (r.crash) why.push(`the stack gave up: ${r.crash.split("\n")[0]}`);
+  if (t.ok === 0) why.push("no request was answered");
+  return why;
+}
+
+const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
+const table = (head: string[], rows: string[][]) =>
+  [
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+const counts = (c: Record<string, number>) =>
+  Object.entries(c)
+    .sort()
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(", ") || "–";
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/** RSS of each process at each full minute of the soak (the sample nearest to it). */
+function perMinute(r: SoakResults): string {
+  const names = r.memory.map((m) => m.name);
+  const marks: number[] = [];
+  for (let t = 0; t <= r.soakSeconds + 1; t += 60) marks.push(t);
+  if ((marks.at(-1) ?? 0) < r.soakSeconds - 5) marks.push(r.soakSeconds);
+  const at = (samples: Sample[], t: number) =>
+    samples.reduce<Sample | undefined>(
+      (best, s) => (!best || Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best),
+      undefined,
+    );
+  const loadAt = (t: number) =>
+    r.loadAverage.reduce<{ t: number; load1: number } | undefined>(
+      (best, s) => (!best || Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best),
+      undefined,
+    );
+  return table(
+    ["minute", ...names.map((n) => `${n} MiB`), "load (1 min)"],
+    marks.map((t) => [
+      num(t / 60, 1),
+      ...names.map((n) => num(at(r.samples[n] ?? [], t)?.rssMiB ?? Number.NaN)),
+      num(loadAt(t)?.load1 ?? Number.NaN, 2),
+    ]),
+  );
+}
+
+export function renderSoakMarkdown(r: SoakResults, violations: string[]): string {
+  const t = soakTotals(r);
+  const loads = r.loadAverage.map((l) => l.load1);
+  const maxLoad = Math.max(...loads);
+  const meanLoad = loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length);
+  const shared = meanLoad > r.machine.cores * 0.75;
+  const okP50 = r.windows.map((w) => w.run.okLatencyMs.p50).sort((a, b) => a - b);
+  const okP99 = Math.max(...r.windows.map((w) => w.run.okLatencyMs.p99));
+  return `# bench:soak
+
+\`${r.command}\` — the real local stack (edge under \`wrangler dev\` with local D1, the small and the large function on CPU) held at its capacity for ${num(r.soakSeconds / 60, 1)} minutes. The stack started in ${num(r.stackStartSeconds, 0)} s; the whole benchmark took ${num(r.tookSeconds / 60, 1)} min.
+Machine: ${machineLine(r.machine)}. Load average (1 min) during the soak: mean ${num(meanLoad, 2)}, max ${num(maxLoad, 2)} on ${r.machine.cores} cores${shared ? ": **the machine was shared** (other work ran beside the stack and the load generator), so absolute rates and latencies are lower and noisier than the stack alone would give; the checks below do not depend on them" : ""}.
+
+**Verdict: ${violations.length === 0 ? "pass" : "FAIL"}.**${violations.length > 0 ? `\n\n${violations.map((v) => `- ${v}`).join("\n")}` : " Only 2xx, 429 and 503 with Retry-After; every request answered; the ledger exactly one row per 2xx on every key, path by path; every process's memory flat over the second half; no process died or was replaced."}
+
+## Load
+
+The mix: ${pct(r.mix.cache)} cache hits (stitch-sgl, cache on, repeating ${r.primed} primed questions), ${pct(r.mix.small)} small exits (\`stitch.exit_threshold: 0\`) and ${pct(r.mix.escalated)} escalations (\`stitch-sgp\`), both with the cache bypassed, cycling over ${r.imageCount} distinct images that a warm-up pass (one escalation each, on a key of its own) sent through both functions first: the small function's vision cache holds them all, the large one's (64 MiB) fewer, so it keeps evicting. The kind of each request follows a fixed low-discrepancy sequence: the same shares every run.
+
+${
+  r.edgeWarmup
+    ? `- **Dev-runtime warm-up**: ${r.edgeWarmup.run.responses} \`GET /healthz\` to the edge first (${num(r.edgeWarmup.run.seconds, 0)} s, ${num(r.edgeWarmup.run.goodput, 0)}/s; statuses ${counts(r.edgeWarmup.run.statuses)}). \`wrangler dev\`'s workerd processes grow with the requests they have served, whatever the Worker does (an empty Worker and this GET /healthz, which touches no binding, grow the same), for about their first 100,000, then level off; at the soak's rate that would take most of the soak and read as a leak. RSS before → after: ${Object.keys(
+        r.edgeWarmup.after,
+      )
+        .map(
+          (name) =>
+            `${name} ${num(r.edgeWarmup?.before[name] ?? Number.NaN, 0)} → ${num(r.edgeWarmup?.after[name] ?? Number.NaN, 0)} MiB`,
+        )
+        .join("; ")}.
+`
+    : ""
+}- **Capacity**: the mix closed loop (autocannon, ${r.capacity.connections} connections, ${num(r.capacity.seconds, 0)} s), as \`bench:serve\` measures it: ${num(r.capacity.goodput)} 2xx/s (statuses ${counts(r.capacity.statuses)}; p50 ${num(r.capacity.okLatencyMs.p50)} ms).
+- **Soak**: offered open loop at ${r.offeredRate}/s (${r.load} × capacity; a request every 1/rate s whatever the answers do) in ${r.windows.length} windows, each waiting for its last answer; ${t.sent} requests in ${num(r.soakSeconds, 0)} s (${num(t.sent / r.soakSeconds)}/s sent on average, the pauses between windows included).
+
+## Answers
+
+| requests | 2xx | shed (429/503) | statuses | no Retry-After | no HTTP answer | timeouts | 2xx paths | 2xx p50 ms (median of windows) | 2xx p99 ms (worst window) |
+|---|---|---|---|---|---|---|---|---|---|
+| ${t.sent} | ${t.ok} | ${t.shed} (${pct(t.shed / Math.max(1, t.responses))}) | ${counts(t.statuses)} | ${t.shedWithoutRetryAfter} | ${t.errors} | ${t.timeouts} | ${counts(t.paths)} | ${num(okP50[Math.floor(okP50.length / 2)] ?? Number.NaN)} | ${num(okP99)} |
+
+Per window:
+
+${table(
+  ["window", "from s", "to s", "sent/s", "answers", "2xx/s", "statuses", "errors", "2xx p50 ms", "2xx p99 ms"],
+  r.windows.map((w) => [
+    w.run.name,
+    num(w.fromSeconds, 0),
+    num(w.toSeconds, 0),
+    num(w.run.achievedOfferedRate ?? Number.NaN),
+    String(w.run.responses),
+    num(w.run.goodput),
+    counts(w.run.statuses),
+    String(w.run.errors + w.run.timeouts),
+    num(w.run.okLatencyMs.p50),
+    num(w.run.okLatencyMs.p99),
+  ]),
+)}
+
+## Ledger
+
+Each key's \`/v1/usage\` once the usage queue has settled, against the 2xx answers it got (the priming requests included), in total and per path.
+
+${table(
+  [
+    "key",
+    "2xx answers",
+    "cut off by a time limit",
+    "ledger rows",
+    "2xx by path",
+    "ledger rows by path",
+    "one row per 2xx",
+  ],
+  r.ledgers.map((l) => {
+    const exact = l.ledgerRequests >= l.ok && l.ledgerRequests <= l.ok + l.unanswered;
+    return [
+      l.name,
+      String(l.ok),
+      String(l.unanswered),
+      String(l.ledgerRequests),
+      counts(l.paths),
+      counts(l.ledgerPaths),
+      exact ? "yes" : "NO",
+    ];
+  }),
+)}
+
+## Memory
+
+RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${num(t.sent / r.soakSeconds, 0)} requests/s is ${num((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
+
+${table(
+  [
+    "process",
+    "pid",
+    "start MiB",
+    "end MiB",
+    "min–max MiB",
+    "second half: from → to MiB",
+    "slope MiB/min",
+    "slope %/min",
+    "threshold MiB/min",
+    "flat",
+  ],
+  r.memory.map((m) => [
+    m.name,
+    m.pids.join(" → "),
+    num(m.startMiB),
+    num(m.endMiB),
+    `${num(m.minMiB)}–${num(m.maxMiB)}`,
+    `${num(m.fitStartMiB)} → ${num(m.fitEndMiB)} (${num(m.fitFromSeconds / 60, 1)}–${num(m.fitToSeconds / 60, 1)} min, ${m.fitSamples} samples)`,
+    num(m.slopeMiBPerMin, 2),
+    num(m.slopePctPerMin, 2),
+    num(m.thresholdMiBPerMin, 2),
+    NOT_JUDGED.has(m.name)
+      ? `not judged (${m.flat ? "would be flat" : "would not be flat"})`
+      : `${m.flat ? "yes" : "NO"}${m.note ? ` (${m.note})` : ""}`,
+  ]),
+)}
+
+RSS at each minute:
+
+${perMinute(r)}
+${
+  r.events.length > 0
+    ? `
+## Stack events
+
+Lines of the stack's own output that tell of a reload, a restart or a death (seconds since the soak started; negative: before it):
+
+${r.events
+  .slice(0, 30)
+  .map((e) => `- ${num(e.t, 0)} s: \`${e.line.replace(/`/g, "'")}\``)
+  .join("\n")}
+`
+    : ""
+}`;
+}
