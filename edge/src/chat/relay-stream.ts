@@ -12,11 +12,11 @@ import {
   toErrorResponse,
   UpstreamError,
 } from "../../../shared/index.js";
+import type { SseEvent } from "../../../shared/server-sent-events.js";
 import { logError } from "../on-error.js";
 import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
 import { sseStream } from "../respond/sse-writer.js";
 import { parseAnswer } from "../small-function/call-small.js";
-import type { SseEvent } from "../small-function/sse.js";
 import { badResponse, upstreamError } from "../small-function/upstream-error.js";
 
 export interface RelayOptions {

@@ -12,7 +12,7 @@ import {
   type StitchError,
   signRequest,
 } from "../../../shared/index.js";
-import { readSse, type SseEvent } from "./sse.js";
+import { readEvents, type SseEvent } from "../../../shared/server-sent-events.js";
 import { badResponse, timedOut, unreachable, upstreamError } from "./upstream-error.js";
 
 export const ANSWER_PATH = "/v1/answer";
@@ -102,7 +102,7 @@ export async function answerStream(
   const body = response.body;
   return (async function* events() {
     try {
-      yield* readSse(body);
+      yield* readEvents(body);
     } catch (err) {
       throw failure(err);
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readSse, type SseEvent } from "./sse.js";
+import { readEvents, type SseEvent } from "./server-sent-events.js";
 
 function streamOf(...parts: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -13,11 +13,11 @@ function streamOf(...parts: string[]): ReadableStream<Uint8Array> {
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<SseEvent[]> {
   const events: SseEvent[] = [];
-  for await (const event of readSse(stream)) events.push(event);
+  for await (const event of readEvents(stream)) events.push(event);
   return events;
 }
 
-describe("readSse", () => {
+describe("readEvents", () => {
   it("splits events across chunk boundaries, CRLF and comments", async () => {
     const events = await collect(
       streamOf("event: tok", 'en\ndata: {"text":"a"}\n\n: keep-alive\n\r\nevent: done\r\ndata: 1\r\ndata: 2\r\n\r\n'),
