@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { type Json, type Path, withField, withoutField } from "./chat-body.js";
 import { badImageBase64, type Limits, type Refusal, toBase64, validPng } from "./images.js";
+import { type Kind, type TypedField, wrongType } from "./wrong-type.js";
 
 export interface BadAnswerRequest {
   category: string;
@@ -62,8 +63,6 @@ export const answerBase = (): fc.Arbitrary<AnswerBase> =>
       }),
     );
 
-type Kind = "string" | "int" | "fraction" | "boolean" | "null" | "array" | "object";
-const KINDS: Kind[] = ["string", "int", "fraction", "boolean", "null", "array", "object"];
 const valuesOf: Record<Kind, fc.Arbitrary<Json>> = {
   string: fc.oneof(fc.constantFrom("", "1", "sgl"), fc.string({ maxLength: 8 })),
   int: fc.integer(),
@@ -74,7 +73,7 @@ const valuesOf: Record<Kind, fc.Arbitrary<Json>> = {
   object: fc.dictionary(fc.constantFrom("a", "type"), fc.integer(), { maxKeys: 2 }),
 };
 
-const FIELDS: { path: Path; takes: Kind[] }[] = [
+const FIELDS: TypedField[] = [
   { path: ["image"], takes: ["object"] },
   { path: ["image", "base64"], takes: ["string"] },
   { path: ["image", "media_type"], takes: ["string"] },
@@ -99,20 +98,13 @@ const FIELDS: { path: Path; takes: Kind[] }[] = [
 
 type Defect = Omit<BadAnswerRequest, "text" | "requestId"> & { body: Json; requestId?: string };
 
-const wrongType = (base: fc.Arbitrary<AnswerBase>): fc.Arbitrary<Defect> =>
-  fc
-    .tuple(base, fc.constantFrom(...FIELDS))
-    .chain(([b, field]) =>
-      fc
-        .constantFrom(...KINDS.filter((k) => !field.takes.includes(k)))
-        .chain((kind) => valuesOf[kind].map((value) => ({ b, field, kind, value }))),
-    )
-    .map(({ b, field, kind, value }) => ({
-      category: "wrong type",
-      defect: `${field.path.join(".")} = ${kind}`,
-      body: withField(b.body, field.path, value),
-      refusal: fn(400),
-    }));
+const wrongTypes = (base: fc.Arbitrary<AnswerBase>): fc.Arbitrary<Defect> =>
+  wrongType(base, FIELDS, valuesOf).map(({ defect, body }) => ({
+    category: "wrong type",
+    defect,
+    body,
+    refusal: fn(400),
+  }));
 
 const REQUIRED: Path[] = [
   ["image"],
@@ -273,7 +265,7 @@ export function badAnswerRequest(limits: Limits): fc.Arbitrary<BadAnswerRequest>
       requestId: requestId ?? ((body as { request_id?: unknown }).request_id as string) ?? "req_fuzz",
     }));
   return fc.oneof(
-    { arbitrary: fromDefect(wrongType(base)), weight: 4 },
+    { arbitrary: fromDefect(wrongTypes(base)), weight: 4 },
     { arbitrary: fromDefect(missing(base)), weight: 2 },
     { arbitrary: fromDefect(outOfRange(base)), weight: 3 },
     { arbitrary: fromDefect(conversation(base)), weight: 2 },

@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { type ChatBase, type Json, type Path, withField, withoutField } from "./chat-body.js";
 import type { Refusal } from "./images.js";
+import { type Kind, type TypedField, wrongType } from "./wrong-type.js";
 
 export interface BodyDefect {
   category: string;
@@ -13,9 +14,6 @@ export interface BodyDefect {
   body: Json;
   refusal: Refusal;
 }
-
-type Kind = "string" | "int" | "fraction" | "boolean" | "null" | "array" | "object";
-const KINDS: Kind[] = ["string", "int", "fraction", "boolean", "null", "array", "object"];
 
 const valuesOf: Record<Kind, fc.Arbitrary<Json>> = {
   string: fc.oneof(fc.constantFrom("", "8", "true", "null", "stitch-sgl", "[]"), fc.string({ maxLength: 12 })),
@@ -28,7 +26,7 @@ const valuesOf: Record<Kind, fc.Arbitrary<Json>> = {
 };
 
 /** Every field of the request a client may set, and the kinds of JSON value it takes. */
-const FIELDS: { path: Path; takes: Kind[] }[] = [
+const FIELDS: TypedField[] = [
   { path: ["model"], takes: ["string"] },
   { path: ["messages"], takes: ["array"] },
   { path: ["messages", 0], takes: ["object"] },
@@ -72,20 +70,13 @@ const refused = (code: string | string[], status = 400): Refusal => ({
 });
 const dotted = (path: Path) => path.join(".");
 
-const wrongType = (base: fc.Arbitrary<ChatBase>): fc.Arbitrary<BodyDefect> =>
-  fc
-    .tuple(base, fc.constantFrom(...FIELDS))
-    .chain(([b, field]) =>
-      fc
-        .constantFrom(...KINDS.filter((k) => !field.takes.includes(k)))
-        .chain((kind) => valuesOf[kind].map((value) => ({ b, field, kind, value }))),
-    )
-    .map(({ b, field, kind, value }) => ({
-      category: "wrong type",
-      defect: `${dotted(field.path)} = ${kind}`,
-      body: withField(b.body, field.path, value),
-      refusal: edge400,
-    }));
+const wrongTypes = (base: fc.Arbitrary<ChatBase>): fc.Arbitrary<BodyDefect> =>
+  wrongType(base, FIELDS, valuesOf).map(({ defect, body }) => ({
+    category: "wrong type",
+    defect,
+    body,
+    refusal: edge400,
+  }));
 
 /** Required fields (a missing `model` is not a defect: it defaults to stitch-sgl). */
 const REQUIRED: { path: Path; refusal: Refusal }[] = [
@@ -250,7 +241,7 @@ const packParameters = (base: fc.Arbitrary<ChatBase>): fc.Arbitrary<BodyDefect> 
     }));
 
 export const fieldDefects = (base: fc.Arbitrary<ChatBase>): fc.Arbitrary<BodyDefect>[] => [
-  wrongType(base),
+  wrongTypes(base),
   missingField(base),
   unknownField(base),
   outOfRange(base),
