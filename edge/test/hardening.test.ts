@@ -4,6 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { INHERITED_NAMES } from "../../test/fuzz/message-defects.js";
 import {
   ask,
   chatBody,
@@ -30,18 +31,7 @@ async function expectRefused(res: EdgeResponse, status: number, code: string) {
 }
 
 describe("names every JavaScript object has are not models", () => {
-  it.each([
-    "toString",
-    "constructor",
-    "valueOf",
-    "hasOwnProperty",
-    "isPrototypeOf",
-    "propertyIsEnumerable",
-    "toLocaleString",
-    "__defineGetter__",
-    "__lookupSetter__",
-    "__proto__",
-  ])("%s → 404 model_not_found, nothing called or billed", async (model) => {
+  it.each(INHERITED_NAMES)("%s → 404 model_not_found, nothing called or billed", async (model) => {
     // As raw JSON text, so that "__proto__" arrives as JSON.parse makes it (an own key), not as a prototype.
     const body = JSON.stringify(chatBody()).replace('"model":"stitch-sgl"', `"model":${JSON.stringify(model)}`);
     await expectRefused(await ask(key.key, body), 404, "model_not_found");
