@@ -5,36 +5,23 @@
  * 0 = no cache): a revoked key keeps working for at most that long at an edge location that had it cached.
  * Unknown ids are not cached (each costs a D1 read), so a made-up key never fills the cache.
  */
+import { TtlLru } from "../util/ttl-lru.js";
 import type { ApiKeyRecord } from "./keys-db.js";
 
-interface Entry {
-  record: ApiKeyRecord;
-  expiresAt: number;
-}
-
 export class KeyCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: TtlLru<ApiKeyRecord>;
 
-  constructor(private readonly maxEntries = 10_000) {}
+  constructor(maxEntries = 10_000) {
+    this.entries = new TtlLru(maxEntries);
+  }
 
   get(id: string, now: number): ApiKeyRecord | undefined {
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    this.entries.delete(id);
-    if (entry.expiresAt <= now) return undefined;
-    this.entries.set(id, entry); // most recently used last
-    return entry.record;
+    return this.entries.get(id, now);
   }
 
   set(record: ApiKeyRecord, ttlMs: number, now: number): void {
     if (ttlMs <= 0) return;
-    this.entries.delete(record.id);
-    this.entries.set(record.id, { record, expiresAt: now + ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    this.entries.set(record.id, record, now + ttlMs, now);
   }
 
   delete(id: string): void {

@@ -3,9 +3,16 @@
  * built from the key hash. Writes go through `waitUntil` so they never delay a
  * response. The model packs' versions (part of every key) are learned from the
  * small function's answers and remembered per deployment under their own URL.
+ *
+ * In front of the Cache API, each isolate keeps its most recently used answers in memory (`answerMemo`), each until
+ * the expiry it was stored with: a repeat served by the same isolate reads no cache at all. An entry never changes
+ * once stored (its key covers the scope, the image, the conversation, the options and the pack versions), so the
+ * memo can only serve what the Cache API would, with one difference: when a later miss stores the same key again
+ * with a shorter TTL, an isolate that holds the earlier entry serves it until that entry's own expiry.
  */
 import { z } from "zod";
 import { AnswerResponseSchema, FINISH_REASONS, MODES } from "../../../shared/index.js";
+import { TtlLru } from "../util/ttl-lru.js";
 import type { PackVersions } from "./cache-key.js";
 
 const ORIGIN = "https://answer-cache.stitch.internal";
@@ -20,6 +27,16 @@ const VERSIONS_TTL_SECONDS = 3600;
 export const VERSIONS_MEMO_MS = 5_000;
 /** Per small-function URL: the versions and when this isolate read them (module state lives as long as the isolate). */
 const versionsMemo = new Map<string, { versions: PackVersions; readAt: number }>();
+/**
+ * How many answers an isolate holds in memory. An answer is at most a few KB (max_tokens bounds it), so this is a
+ * few MB at worst of the isolate's 128 MB.
+ */
+export const ANSWER_MEMO_ENTRIES = 1024;
+const answerMemo = new TtlLru<CachedAnswer>(ANSWER_MEMO_ENTRIES);
+/** The expiry an answer was stored with (ms since the epoch), kept beside it so the memo never outlives it. */
+export const EXPIRES_HEADER = "x-stitch-expires-at";
+/** Where an answer is kept in the Cache API. */
+export const answerUrl = (key: string) => `${ORIGIN}/answers/${key}`;
 /** Pack versions are remembered per small-function deployment (its URL). */
 const versionsUrl = (source: string) => `${ORIGIN}/pack-versions/${encodeURIComponent(source)}`;
 
@@ -60,17 +77,24 @@ export class AnswerCache {
     return parsed.data;
   }
 
-  async lookup(key: string): Promise<CachedAnswer | null> {
-    const hit = await this.cache.match(`${ORIGIN}/answers/${key}`);
+  async lookup(key: string, now = Date.now()): Promise<CachedAnswer | null> {
+    const memo = answerMemo.get(key, now);
+    if (memo) return memo;
+    const hit = await this.cache.match(answerUrl(key));
     if (!hit) return null;
     const parsed = CachedAnswerSchema.safeParse(await hit.json().catch(() => null));
-    return parsed.success ? parsed.data : null;
+    if (!parsed.success) return null;
+    const expiresAt = Number(hit.headers.get(EXPIRES_HEADER));
+    if (Number.isSafeInteger(expiresAt)) answerMemo.set(key, parsed.data, expiresAt, now);
+    return parsed.data;
   }
 
-  /** Stores in the background; `ttlSeconds` 0 stores nothing. */
-  store(key: string, entry: CachedAnswer, ttlSeconds: number): void {
+  /** Stores in the background (and in this isolate's memo at once); `ttlSeconds` 0 stores nothing. */
+  store(key: string, entry: CachedAnswer, ttlSeconds: number, now = Date.now()): void {
     if (ttlSeconds <= 0) return;
-    this.waitUntil(this.put(`${ORIGIN}/answers/${key}`, entry, ttlSeconds));
+    const expiresAt = now + ttlSeconds * 1000;
+    answerMemo.set(key, entry, expiresAt, now);
+    this.waitUntil(this.put(answerUrl(key), entry, ttlSeconds, { [EXPIRES_HEADER]: String(expiresAt) }));
   }
 
   rememberVersions(versions: PackVersions): void {
@@ -78,8 +102,13 @@ export class AnswerCache {
     this.waitUntil(this.put(versionsUrl(this.source), versions, VERSIONS_TTL_SECONDS));
   }
 
-  private async put(url: string, value: unknown, ttlSeconds: number): Promise<void> {
-    const response = Response.json(value, { headers: { "cache-control": `max-age=${ttlSeconds}` } });
+  private async put(
+    url: string,
+    value: unknown,
+    ttlSeconds: number,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
+    const response = Response.json(value, { headers: { "cache-control": `max-age=${ttlSeconds}`, ...headers } });
     try {
       await this.cache.put(url, response);
     } catch (err) {
