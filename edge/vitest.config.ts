@@ -34,6 +34,9 @@ export default defineProject(async () => {
             SMALL_FUNCTION_URL: `${inject("stubUrl")}/s/ok`,
             INTERNAL_SIGNING_SECRET: TEST_SIGNING_SECRET,
             ADMIN_SECRET: TEST_ADMIN_SECRET,
+            // The tests hand each request's usage records to the consumer themselves (helpers.ts's edge()), or run
+            // a key's flush with runDurableObjectAlarm: an alarm of its own would race them.
+            USAGE_FLUSH_DELAY_MS: "600000",
           },
         },
       })),

@@ -12,7 +12,7 @@ export interface Env {
   DB: D1Database;
   /** Per key: rate limit and the budget's spend counter. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
-  /** Producer of the usage queue; the same Worker consumes it (`queue` in index.ts) into the D1 ledger. */
+  /** The usage queue: each key's Durable Object sends its outbox to it; this Worker consumes it (`queue` in index.ts) into the D1 ledger. */
   LEDGER: Queue<LedgerEntry>;
   /** Secret: signs every call to the small function. */
   INTERNAL_SIGNING_SECRET: string;
@@ -30,6 +30,8 @@ export interface Env {
   IDEMPOTENCY_TTL_SECONDS?: string;
   /** Seconds an isolate serves a key record from its cache (0 = off): the bound on honouring a revocation. */
   KEY_CACHE_TTL_SECONDS?: string;
+  /** Ms a key's first usage record waits in its Durable Object's outbox for others (ledger/outbox.ts). */
+  USAGE_FLUSH_DELAY_MS?: string;
   /** JSON (string or object): see `PriceTableSchema`. */
   PRICE_TABLE?: string | object;
 }

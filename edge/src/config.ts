@@ -25,6 +25,8 @@ const ConfigSchema = z.object({
   idempotencyTtlSeconds: int(86_400, 60),
   /** How long an isolate trusts a cached key record: the bound on honouring a revocation made elsewhere. */
   keyCacheTtlSeconds: int(30),
+  /** How long a key's first usage record waits for others before its outbox is sent (ledger/outbox.ts). */
+  usageFlushDelayMs: int(1_000),
   prices: PriceTableSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -49,6 +51,7 @@ export function loadConfig(env: Env): Config {
     cacheMaxTtlSeconds: env.CACHE_MAX_TTL_SECONDS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
     keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
+    usageFlushDelayMs: env.USAGE_FLUSH_DELAY_MS,
     prices: typeof env.PRICE_TABLE === "string" ? safeJson(env.PRICE_TABLE) : env.PRICE_TABLE,
   });
   if (!result.success) {

@@ -1,8 +1,17 @@
 /** Calls the Worker in-process with the test bindings (optionally overridden), like a client would over HTTP. */
-import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { encode } from "fast-png";
+import { bearerToken, keyIdOf } from "../src/auth/key-format.js";
 import worker from "../src/index.js";
+import type { LedgerEntry } from "../src/ledger/ledger.js";
+import { pendingUsage, withdrawFromOutbox } from "../src/ledger/outbox.js";
 
 export const ADMIN = { authorization: `Bearer ${env.ADMIN_SECRET}` };
 
@@ -14,7 +23,7 @@ export interface EdgeResponse {
   json: any;
 }
 
-/** A usage queue that keeps what is sent, for `drainLedger` to hand to the Worker's consumer. */
+/** A usage queue that keeps what is sent. */
 export class RecordingQueue<Body = unknown> {
   readonly sent: Body[] = [];
   async send(body: Body): Promise<void> {
@@ -23,9 +32,44 @@ export class RecordingQueue<Body = unknown> {
   async sendBatch(messages: Iterable<{ body: Body }>): Promise<void> {
     for (const { body } of messages) this.sent.push(structuredClone(body));
   }
-  take(): Body[] {
-    return this.sent.splice(0);
-  }
+}
+
+/** The key's Durable Object (its account: spend, outbox, rate limit). */
+export const accountStub = (keyId: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(keyId));
+
+/** A usage record as the answer path would bill it (for calls straight to a key's Durable Object). */
+export const usageOf = (requestId: string, priceNanos: number, keyId = "key-unit"): LedgerEntry => ({
+  requestId,
+  keyId,
+  path: "small",
+  mode: "sgl",
+  model: "stitch-sgl",
+  metering: {
+    small: {
+      accelerator_ms: 12,
+      flops: 1e9,
+      visual_tokens_total: 64,
+      visual_tokens_kept: 64,
+      prompt_tokens: 70,
+      completion_tokens: 1,
+      gpu_class: "cpu",
+    },
+    large: null,
+  },
+  visualTokens: { total: 64, kept: 64 },
+  promptTokens: 70,
+  completionTokens: 1,
+  priceNanos,
+  createdAt: Date.now(),
+});
+
+/** Takes the usage records waiting in a key's outbox out of it, oldest first, as a flush would. */
+export function takeUsage(keyId: string): Promise<LedgerEntry[]> {
+  return runInDurableObject(accountStub(keyId), (_account, state) => {
+    const entries = pendingUsage(state.storage.sql, 10_000);
+    for (const entry of entries) withdrawFromOutbox(state.storage.sql, entry.requestId);
+    return entries;
+  });
 }
 
 let messageCounter = 0;
@@ -45,9 +89,9 @@ export async function deliver(bodies: unknown[], attempts = 1, db: D1Database = 
   return getQueueResult(batch, ctx);
 }
 
-/** Delivers what `queue` recorded to the consumer, once; fails unless every message was acked. */
-export async function drainLedger(queue: RecordingQueue): Promise<void> {
-  const bodies = queue.take();
+/** Delivers a key's waiting usage records to the consumer, once; fails unless every message was acked. */
+export async function drainLedger(keyId: string): Promise<void> {
+  const bodies = await takeUsage(keyId);
   if (bodies.length === 0) return;
   const result = await deliver(bodies);
   if (result.retryMessages.length > 0 || result.retryBatch.retry) {
@@ -55,10 +99,22 @@ export async function drainLedger(queue: RecordingQueue): Promise<void> {
   }
 }
 
+/** While `work` runs, edge() leaves usage records in the outboxes (the ledger trails, as it may in production). */
+let holding = false;
+export async function holdingUsage<T>(work: () => Promise<T>): Promise<T> {
+  holding = true;
+  try {
+    return await work();
+  } finally {
+    holding = false;
+  }
+}
+
 /**
- * One request through the Worker; the whole body is read and every waitUntil awaited before returning. Its usage
- * messages are then delivered to the Worker's queue consumer (unless the test brings its own LEDGER), so the D1
- * ledger is complete when this returns, deterministically (the real local queue delivers on its own timer).
+ * One request through the Worker; the whole body is read and every waitUntil awaited before returning. The usage
+ * records it left in its key's outbox are then delivered to the Worker's queue consumer (unless within
+ * holdingUsage), so the D1 ledger is complete when this returns, deterministically (the object's own flush runs on
+ * its alarm, and the real local queue delivers on its own timer; whichever comes later finds nothing to do).
  */
 export async function edge(
   path: string,
@@ -66,14 +122,14 @@ export async function edge(
   overrides: Partial<Cloudflare.Env> = {},
 ): Promise<EdgeResponse> {
   const ctx = createExecutionContext();
-  const ledger = new RecordingQueue();
   // An incoming request as the runtime would hand it to the Worker (no `cf` properties in tests).
   const request = new Request(`https://edge.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>;
-  const bindings = { ...env, LEDGER: ledger as unknown as Cloudflare.Env["LEDGER"], ...overrides };
+  const bindings = { ...env, ...overrides };
   const response = await worker.fetch(request, bindings, ctx);
   const text = await response.text();
   await waitOnExecutionContext(ctx);
-  await drainLedger(ledger);
+  const keyId = keyIdOf(bearerToken(new Headers(init.headers).get("authorization") ?? undefined) ?? "");
+  if (keyId && !holding) await drainLedger(keyId);
   let json: unknown = null;
   try {
     json = JSON.parse(text);

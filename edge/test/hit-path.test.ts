@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { AnswerCache, VERSIONS_MEMO_MS } from "../src/cache/answer-cache.js";
 import { CHARGE_MEMORY_MS, type RateLimiter } from "../src/rate-limit/rate-limiter.js";
 import { sha256Hex, toHex } from "../src/util/sha256.js";
-import { ask, chatBody, createKey, ledgerRows } from "./helpers.js";
+import { ask, chatBody, createKey, ledgerRows, usageOf } from "./helpers.js";
 
 /** A Cache that holds one versions entry and counts its reads. */
 function countingCache(versions: { small: string; large: string } | null) {
@@ -65,11 +65,11 @@ describe("the key's account in its Durable Object", () => {
     const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`prune-${crypto.randomUUID()}`));
     await runInDurableObject(stub, (account: RateLimiter, state) => {
       const t0 = 5_000_000_000;
-      expect(account.charge("req_1", 100, 0, t0)).toBe(100);
-      expect(account.charge("req_1", 100, 0, t0 + CHARGE_MEMORY_MS - 1)).toBe(100); // still remembered
+      expect(account.charge(usageOf("req_1", 100), 0, t0)).toBe(100);
+      expect(account.charge(usageOf("req_1", 100), 0, t0 + CHARGE_MEMORY_MS - 1)).toBe(100); // still remembered
       const later = t0 + CHARGE_MEMORY_MS + 60_001; // the once-a-minute prune has run since
-      expect(account.charge("req_2", 50, 0, later)).toBe(150);
-      expect(account.charge("req_1", 100, 0, later + 1)).toBe(250); // forgotten: a new charge
+      expect(account.charge(usageOf("req_2", 50), 0, later)).toBe(150);
+      expect(account.charge(usageOf("req_1", 100), 0, later + 1)).toBe(250); // forgotten: a new charge
       account.refund("req_2");
       expect(account.spent(0)).toBe(200);
       const stored = state.storage.sql.exec<{ spent_nanos: number }>("SELECT spent_nanos FROM account").one();

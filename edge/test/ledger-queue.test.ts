@@ -1,24 +1,77 @@
 /**
- * The ledger through the usage queue: the answer path charges the key's Durable Object and enqueues one message;
- * the Worker's consumer writes it to D1 idempotently. Duplicated, failed and malformed batches leave it exact, and
- * the budget holds while the ledger trails.
+ * The ledger through the key's outbox and the usage queue: the answer path makes one call to the key's Durable
+ * Object, which charges the spend and keeps the usage record in its outbox in one transaction; the object's alarm
+ * sends the outbox to the queue (or, when the queue keeps refusing, writes D1 itself); the Worker's consumer writes
+ * the ledger idempotently. Duplicated, failed and malformed batches leave it exact, a lost reply from the object is
+ * refunded, and the budget holds while the ledger trails.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import type { LedgerEntry } from "../src/ledger/ledger.js";
+import { type LedgerEntry, ledgerStatements } from "../src/ledger/ledger.js";
+import { flushOutbox, type OutboxSinks, pendingUsage, QUEUE_ATTEMPTS } from "../src/ledger/outbox.js";
 import type { RateLimiter } from "../src/rate-limit/rate-limiter.js";
-import { ask, chatBody, createKey, deliver, drainLedger, edge, ledgerRows, RecordingQueue } from "./helpers.js";
+import {
+  accountStub,
+  ask,
+  chatBody,
+  createKey,
+  deliver,
+  drainLedger,
+  edge,
+  holdingUsage,
+  ledgerRows,
+  RecordingQueue,
+  takeUsage,
+  usageOf,
+} from "./helpers.js";
 
 const spentInD1 = (id: string) =>
   env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?").bind(id).first<number>("spent_nanos");
 const spentInAccount = (id: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(id)).spent(0);
 const sumOf = (rows: Record<string, unknown>[]) => rows.reduce((acc, r) => acc + (r.price_nanos as number), 0);
 
-/** A usage queue that refuses every message. */
-const queueDown = () => ({
-  LEDGER: { send: () => Promise.reject(new Error("queue unavailable")) } as unknown as Cloudflare.Env["LEDGER"],
-});
+const refused = () => Promise.reject(new Error("queue unavailable"));
+/** D1's side of a flush, as the object writes it when the queue keeps refusing. */
+const d1Write =
+  (db: D1Database = env.DB): OutboxSinks["write"] =>
+  async (entries) => {
+    await db.batch(entries.flatMap((entry) => ledgerStatements(db, entry)));
+  };
+/** One flush of a key's outbox with the given sinks, inside its object (`failedSends` refused before this one). */
+const flushWith = (keyId: string, sinks: OutboxSinks, failedSends = 0) =>
+  runInDurableObject(accountStub(keyId), (_account, state) =>
+    flushOutbox(state.storage.sql, sinks, failedSends, new Set()),
+  );
+const outboxOf = (keyId: string) =>
+  runInDurableObject(accountStub(keyId), (_account, state) => pendingUsage(state.storage.sql, 1000));
+
+/** The key's object, whose charge succeeds but whose reply is lost on the way back: the caller sees an error. */
+function replyLost(): Partial<Cloudflare.Env> {
+  const real = env.RATE_LIMITER;
+  const namespace = new Proxy(real, {
+    get(target, name) {
+      if (name !== "get") return Reflect.get(target, name).bind(target);
+      return (id: DurableObjectId) => {
+        const stub = target.get(id);
+        return new Proxy(stub, {
+          get(s, method) {
+            if (method === "charge") {
+              return async (...args: Parameters<RateLimiter["charge"]>) => {
+                await s.charge(...args);
+                throw new Error("the object's reply was lost (test)");
+              };
+            }
+            // Every other method as it is (a stub's members are RPC calls: called through it, never bound).
+            const members = s as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
+            return (...args: unknown[]) => members[method]?.(...args);
+          },
+        });
+      };
+    },
+  });
+  return { RATE_LIMITER: namespace };
+}
 
 /** D1 refuses every ledger insert while `work` runs (a trigger; the rest of the database works). */
 async function withLedgerWritesFailing<T>(work: () => Promise<T>): Promise<T> {
@@ -40,14 +93,14 @@ const sseData = (text: string): unknown[] =>
     .map((block) => block.slice(6))
     .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
 
-/** One billed request's usage message, as the answer path would enqueue it. */
+/** One billed request's usage record, as its key's outbox holds it (taken out, as a flush would). */
 async function billedMessage(): Promise<{ id: string; key: string; message: LedgerEntry }> {
   const { id, key } = await createKey();
-  const queue = new RecordingQueue<LedgerEntry>();
-  const res = await ask(key, chatBody(), {}, { LEDGER: queue as unknown as Cloudflare.Env["LEDGER"] });
+  const res = await holdingUsage(() => ask(key, chatBody()));
   expect(res.status).toBe(200);
-  expect(queue.sent).toHaveLength(1);
-  const [message] = queue.sent;
+  const sent = await takeUsage(id);
+  expect(sent).toHaveLength(1);
+  const [message] = sent;
   if (!message) throw new Error("no message");
   expect(message).toMatchObject({ requestId: res.headers.get("x-request-id"), keyId: id, path: "small" });
   return { id, key, message };
@@ -115,15 +168,16 @@ describe("usage queue consumer", () => {
 describe("billing on the request path", () => {
   it("keeps the budget exact while the ledger has not been written yet", async () => {
     const { id, key } = await createKey({ budget_usd: 0.0003 });
-    const queue = new RecordingQueue();
-    const held = { LEDGER: queue as unknown as Cloudflare.Env["LEDGER"] };
     const nocache = { "x-stitch-cache-bypass": "1" };
-    expect((await ask(key, chatBody(), nocache, held)).status).toBe(200); // ~0.0002 $
-    expect((await ask(key, chatBody(), nocache, held)).status).toBe(200); // ~0.0004 $: over now
-    const refused = await ask(key, chatBody(), nocache, held);
-    expect([refused.status, refused.json.error.code]).toEqual([402, "budget_exceeded"]);
+    const refused402 = await holdingUsage(async () => {
+      expect((await ask(key, chatBody(), nocache)).status).toBe(200); // ~0.0002 $
+      expect((await ask(key, chatBody(), nocache)).status).toBe(200); // ~0.0004 $: over now
+      return ask(key, chatBody(), nocache);
+    });
+    expect([refused402.status, refused402.json.error.code]).toEqual([402, "budget_exceeded"]);
     expect(await ledgerRows(id)).toHaveLength(0); // the ledger trails; the budget did not wait for it
-    await drainLedger(queue);
+    expect(await outboxOf(id)).toHaveLength(2);
+    await drainLedger(id);
     const rows = await ledgerRows(id);
     expect(rows).toHaveLength(2);
     expect(await spentInAccount(id)).toBe(sumOf(rows));
@@ -132,69 +186,27 @@ describe("billing on the request path", () => {
     expect(usage.json.budget.spent_usd).toBeCloseTo(sumOf(rows) / 1e9, 12);
   });
 
-  it("bills through D1 when the usage message cannot be enqueued: the answer is not given away unbilled", async () => {
+  it("bills a streamed answer into the outbox at its end: the record is durable before the last event", async () => {
     const { id, key } = await createKey();
-    const down = queueDown();
-    const body = chatBody();
-    const headers = { "idempotency-key": "queue-down" };
-    const res = await ask(key, body, headers, down);
-    expect(res.status).toBe(200);
-    // Written on the request path, with the consumer's statements: one row, one charge, at once.
-    const rows = await ledgerRows(id);
-    expect(rows.map((r) => r.request_id)).toEqual([res.json.stitch.request_id]);
-    expect(await spentInAccount(id)).toBe(sumOf(rows));
-    expect(await spentInD1(id)).toBe(sumOf(rows));
-    const replay = await ask(key, body, headers, down);
-    expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
-    expect(await ledgerRows(id)).toHaveLength(1);
-    expect(await spentInAccount(id)).toBe(sumOf(rows));
-  });
-
-  it("bills a streamed answer through D1 when the queue refuses it: its text went out before the billing", async () => {
-    const { id, key } = await createKey();
-    const res = await ask(key, chatBody({ stream: true }), {}, queueDown());
+    const res = await holdingUsage(() => ask(key, chatBody({ stream: true })));
     const events = sseData(res.text);
     expect(events.at(-1)).toBe("[DONE]");
     const usage = events.at(-2) as { stitch: { request_id: string } };
-    const rows = await ledgerRows(id);
-    expect(rows.map((r) => r.request_id)).toEqual([usage.stitch.request_id]);
-    expect(await spentInAccount(id)).toBe(sumOf(rows));
+    expect((await outboxOf(id)).map((e) => e.requestId)).toEqual([usage.stitch.request_id]);
+    expect(await spentInAccount(id)).toBe((await outboxOf(id))[0]?.priceNanos);
   });
 
-  it("a refused send that got through after all still leaves one row and one charge", async () => {
-    const { id, key } = await createKey();
-    const queue = new RecordingQueue<LedgerEntry>();
-    const ambiguous = {
-      LEDGER: {
-        send: async (body: LedgerEntry) => {
-          await queue.send(body);
-          throw new Error("queue timed out (the message was kept)");
-        },
-      } as unknown as Cloudflare.Env["LEDGER"],
-    };
-    expect((await ask(key, chatBody(), {}, ambiguous)).status).toBe(200);
-    expect(await ledgerRows(id)).toHaveLength(1);
-    await drainLedger(queue); // the consumer meets the row the request path wrote
-    const rows = await ledgerRows(id);
-    expect(rows).toHaveLength(1);
-    expect(await spentInD1(id)).toBe(sumOf(rows));
-    expect(await spentInAccount(id)).toBe(sumOf(rows));
-  });
-
-  it("bills nothing when neither the queue nor D1 takes the usage record, and the Idempotency-Key retry bills once", async () => {
+  it("refunds a charge whose reply was lost, stream or not: nothing billed, and the Idempotency-Key retry bills once", async () => {
     const { id, key } = await createKey();
     const body = chatBody();
-    const headers = { "idempotency-key": "queue-and-d1-down" };
-    const { res, streamed } = await withLedgerWritesFailing(async () => ({
-      res: await ask(key, body, headers, queueDown()),
-      streamed: await ask(key, chatBody({ stream: true }), {}, queueDown()),
-    }));
-    expect(res.status).toBe(500);
-    expect(res.json.error.code).toBe("internal_error");
+    const headers = { "idempotency-key": "reply-lost" };
+    const res = await ask(key, body, headers, replyLost());
+    expect([res.status, res.json.error.code]).toEqual([500, "internal_error"]);
     // A stream's tokens are out already; it ends with the error object instead of finish, usage and [DONE].
-    const events = sseData(streamed.text);
+    const events = sseData((await ask(key, chatBody({ stream: true }), {}, replyLost())).text);
     expect(events.at(-1)).toMatchObject({ error: { code: "internal_error" } });
     expect(events).not.toContain("[DONE]");
+    expect(await outboxOf(id)).toHaveLength(0);
     expect(await ledgerRows(id)).toHaveLength(0);
     expect(await spentInAccount(id)).toBe(0); // both charges were refunded
     const claims = await env.DB.prepare("SELECT COUNT(*) AS n FROM idempotency WHERE key_id = ?")
@@ -211,26 +223,114 @@ describe("billing on the request path", () => {
     expect(await spentInAccount(id)).toBe(sumOf(rows));
   });
 
-  it("counts a charge once per request id, and refunds only what was charged", async () => {
-    const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName("account-unit"));
-    await runInDurableObject(stub, (account: RateLimiter) => {
+  it("counts a charge once per request id, and refunds only what was charged and not yet flushed", async () => {
+    const stub = accountStub("account-unit");
+    await runInDurableObject(stub, (account: RateLimiter, state) => {
       expect(account.spent(500)).toBe(500); // seeded from D1's spend the first time
       expect(account.spent(0)).toBe(500); // and only then
-      expect(account.charge("req_a", 100, 0)).toBe(600);
-      expect(account.charge("req_a", 100, 0)).toBe(600);
-      account.refund("req_unknown");
+      expect(account.charge(usageOf("req_a", 100), 0)).toBe(600);
+      expect(account.charge(usageOf("req_a", 100), 0)).toBe(600);
+      expect(pendingUsage(state.storage.sql).map((e) => e.requestId)).toEqual(["req_a"]); // one record
+      expect(account.refund("req_unknown")).toBe(false);
       expect(account.spent(0)).toBe(600);
-      account.refund("req_a");
-      account.refund("req_a");
+      expect(account.refund("req_a")).toBe(true);
+      expect(account.refund("req_a")).toBe(false);
       expect(account.spent(0)).toBe(500);
+      expect(pendingUsage(state.storage.sql)).toHaveLength(0);
+      // Once its record has left the outbox the ledger has it: the spend stays equal to the ledger.
+      account.charge(usageOf("req_b", 100), 0);
+      state.storage.sql.exec("DELETE FROM outbox");
+      expect(account.refund("req_b")).toBe(false);
+      expect(account.spent(0)).toBe(600);
     });
+  });
+});
+
+describe("the outbox's flush", () => {
+  it("the object's alarm sends its outbox to the real local queue, whose consumer writes the ledger", async () => {
+    const { id, key } = await createKey();
+    const res = await holdingUsage(() => ask(key, chatBody()));
+    expect(await runDurableObjectAlarm(accountStub(id))).toBe(true);
+    expect(await outboxOf(id)).toHaveLength(0);
+    await vi.waitFor(async () => expect(await ledgerRows(id)).toHaveLength(1), { timeout: 10_000, interval: 100 });
+    expect((await ledgerRows(id))[0]?.request_id).toBe(res.json.stitch.request_id);
+    expect(await spentInD1(id)).toBe(await spentInAccount(id));
+  });
+
+  it("keeps the batch when the queue refuses it, then writes it to D1 itself after QUEUE_ATTEMPTS refusals", async () => {
+    const { id, key } = await createKey();
+    const res = await holdingUsage(() => ask(key, chatBody()));
+    const sinks = { send: refused, write: d1Write() };
+    for (let attempt = 0; attempt < QUEUE_ATTEMPTS - 1; attempt++) {
+      await expect(flushWith(id, sinks, attempt)).rejects.toThrow("queue unavailable");
+      expect(await outboxOf(id)).toHaveLength(1);
+    }
+    expect(await flushWith(id, sinks, QUEUE_ATTEMPTS - 1)).toMatchObject({ flushed: 1, via: "d1", remaining: 0 });
+    expect((await ledgerRows(id)).map((r) => r.request_id)).toEqual([res.json.stitch.request_id]);
+    expect(await spentInD1(id)).toBe(await spentInAccount(id));
+    expect(await outboxOf(id)).toHaveLength(0);
+  });
+
+  it("keeps the batch while neither the queue nor D1 takes it; exact once they are back", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    await withLedgerWritesFailing(async () => {
+      await expect(flushWith(id, { send: refused, write: d1Write() }, QUEUE_ATTEMPTS)).rejects.toThrow();
+    });
+    expect(await outboxOf(id)).toHaveLength(1);
+    expect(await ledgerRows(id)).toHaveLength(0);
+    expect(await spentInD1(id)).toBe(0);
+    const queue = new RecordingQueue<LedgerEntry>();
+    expect(
+      await flushWith(id, { send: (e) => queue.sendBatch(e.map((body) => ({ body }))), write: d1Write() }),
+    ).toMatchObject({
+      via: "queue",
+    });
+    await deliver(queue.sent);
+    const rows = await ledgerRows(id);
+    expect(rows).toHaveLength(1);
+    expect(await spentInD1(id)).toBe(sumOf(rows));
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("a refused send that got through after all still leaves one row and one charge", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    const queue = new RecordingQueue<LedgerEntry>();
+    const ambiguous = async (entries: LedgerEntry[]) => {
+      await queue.sendBatch(entries.map((body) => ({ body })));
+      throw new Error("queue timed out (the messages were kept)");
+    };
+    expect(await flushWith(id, { send: ambiguous, write: d1Write() }, QUEUE_ATTEMPTS - 1)).toMatchObject({ via: "d1" });
+    expect(await ledgerRows(id)).toHaveLength(1);
+    await deliver(queue.sent); // the consumer meets the row the flush wrote
+    const rows = await ledgerRows(id);
+    expect(rows).toHaveLength(1);
+    expect(await spentInD1(id)).toBe(sumOf(rows));
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("sends a busy key's records in batches of at most FLUSH_BATCH, oldest first", async () => {
+    const keyId = `batches-${crypto.randomUUID()}`;
+    await runInDurableObject(accountStub(keyId), (account: RateLimiter) => {
+      for (let i = 0; i < 150; i++) account.charge(usageOf(`req_${String(i).padStart(3, "0")}`, 1, keyId), 0);
+    });
+    const queue = new RecordingQueue<LedgerEntry>();
+    const sinks = { send: (e: LedgerEntry[]) => queue.sendBatch(e.map((body) => ({ body }))), write: d1Write() };
+    expect(await flushWith(keyId, sinks)).toMatchObject({ flushed: 100, via: "queue", remaining: 50 });
+    expect(await flushWith(keyId, sinks)).toMatchObject({ flushed: 50, via: "queue", remaining: 0 });
+    expect(queue.sent.map((e) => e.requestId)).toEqual(
+      Array.from({ length: 150 }, (_, i) => `req_${String(i).padStart(3, "0")}`),
+    );
   });
 });
 
 describe("D1 failing at the ledger write, through the real local queue", () => {
   it("the consumer's batch fails and is retried, and lands once when D1 is back; meanwhile the Idempotency-Key retry replays and the budget holds", async () => {
     const { id, key } = await createKey({ budget_usd: 0.0003 });
-    const real = { LEDGER: env.LEDGER }; // the queue `wrangler dev` runs, with its own timer and retry delay
+    // The key's object flushes its outbox (its alarm, run here at once) to the queue `wrangler dev` runs, with its own
+    // timer and retry delay: from there on nothing is handed over by hand.
+    const flush = () => runDurableObjectAlarm(accountStub(id));
     const nocache = { "x-stitch-cache-bypass": "1" };
     const body = chatBody();
     const idem = { ...nocache, "idempotency-key": "d1-down" };
@@ -238,26 +338,30 @@ describe("D1 failing at the ledger write, through the real local queue", () => {
     const failedBatches = () => errors.mock.calls.filter((call) => String(call[0]).includes("ledger_batch_failed"));
     let first: Awaited<ReturnType<typeof ask>> | undefined;
     let second: Awaited<ReturnType<typeof ask>> | undefined;
-    await withLedgerWritesFailing(async () => {
-      first = await ask(key, body, idem, real);
-      expect(first.status).toBe(200);
-      // The consumer tried, and its transaction failed whole: no row, and the key's spend in D1 untouched.
-      await vi.waitFor(() => expect(failedBatches().length).toBeGreaterThan(0), { timeout: 15_000, interval: 50 });
-      expect(await ledgerRows(id)).toHaveLength(0);
-      expect(await spentInD1(id)).toBe(0);
-      const charged = await spentInAccount(id);
-      expect(charged).toBeGreaterThan(0);
-      // The answer given is the one replayed: no new charge, no new message.
-      const replay = await ask(key, body, idem, real);
-      expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
-      expect(replay.json.id).toBe(first.json.id);
-      expect(await spentInAccount(id)).toBe(charged);
-      // The budget (0.0003 $) counts from the Durable Object, not the failing ledger: one more fits, then 402.
-      second = await ask(key, chatBody(), nocache, real);
-      expect(second.status).toBe(200);
-      const refused = await ask(key, chatBody(), nocache, real);
-      expect([refused.status, refused.json.error.code]).toEqual([402, "budget_exceeded"]);
-    });
+    await withLedgerWritesFailing(() =>
+      holdingUsage(async () => {
+        first = await ask(key, body, idem);
+        expect(first.status).toBe(200);
+        expect(await flush()).toBe(true);
+        // The consumer tried, and its transaction failed whole: no row, and the key's spend in D1 untouched.
+        await vi.waitFor(() => expect(failedBatches().length).toBeGreaterThan(0), { timeout: 15_000, interval: 50 });
+        expect(await ledgerRows(id)).toHaveLength(0);
+        expect(await spentInD1(id)).toBe(0);
+        const charged = await spentInAccount(id);
+        expect(charged).toBeGreaterThan(0);
+        // The answer given is the one replayed: no new charge, no new message.
+        const replay = await ask(key, body, idem);
+        expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
+        expect(replay.json.id).toBe(first.json.id);
+        expect(await spentInAccount(id)).toBe(charged);
+        // The budget (0.0003 $) counts from the Durable Object, not the failing ledger: one more fits, then 402.
+        second = await ask(key, chatBody(), nocache);
+        expect(second.status).toBe(200);
+        expect(await flush()).toBe(true);
+        const refused = await ask(key, chatBody(), nocache);
+        expect([refused.status, refused.json.error.code]).toEqual([402, "budget_exceeded"]);
+      }),
+    );
     // Redelivered after the queue's retry delay (10 s, wrangler.toml), once D1 takes the writes again.
     const ids = [first?.json.stitch.request_id, second?.json.stitch.request_id].sort();
     await vi.waitFor(async () => expect((await ledgerRows(id)).map((r) => r.request_id).sort()).toEqual(ids), {

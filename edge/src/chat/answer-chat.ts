@@ -1,7 +1,7 @@
 /**
  * The request flow of POST /v1/chat/completions, one stage per line:
  * validate → idempotency → budget, beside (data: URLs) or then (https:) image intake → cache → rate limit →
- * small function → price → bill (spend + usage message) → cache store. No HTTP here: the route
+ * small function → price → bill (spend + usage record, one call to the key's Durable Object) → cache store. No HTTP here: the route
  * turns the result into a response.
  */
 import type { AnswerRequestInput, CacheStatus, ChatCompletionResponse } from "../../../shared/index.js";
@@ -13,7 +13,6 @@ import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { isDataUrl } from "../images/data-url.js";
 import { type Image, intakeImage } from "../images/intake.js";
-import type { LedgerEntry } from "../ledger/ledger.js";
 import { takeRateLimit } from "../rate-limit/rate-limit.js";
 import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
 import { completionId } from "../respond/outcome.js";
@@ -30,8 +29,6 @@ export interface ChatContext {
   config: Config;
   db: D1Database;
   limiter: DurableObjectNamespace<RateLimiter>;
-  /** The usage queue: the ledger is written by its consumer, not on the request path. */
-  ledger: Queue<LedgerEntry>;
   cache: AnswerCache;
   waitUntil(promise: Promise<unknown>): void;
 }

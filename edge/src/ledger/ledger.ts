@@ -1,7 +1,7 @@
 /**
- * The ledger: exactly one row per billed request id (the primary key). The request path does not write it: it
- * enqueues one usage message per billed request (`LEDGER`, Cloudflare Queues; see settlement.ts) and the Worker's
- * queue consumer (`consumeLedger`) writes each batch in one D1 batch (a transaction), idempotently: a message whose
+ * The ledger: exactly one row per billed request id (the primary key). The request path does not write it: billing
+ * keeps one usage record per request in the key's Durable Object (its outbox, outbox.ts), which sends them to the
+ * usage queue (`LEDGER`, Cloudflare Queues) in batches, and the Worker's queue consumer (`consumeLedger`) writes each batch in one D1 batch (a transaction), idempotently: a message whose
  * request id already has a row adds neither a row nor spend, so a redelivered or duplicated message leaves one row.
  * A batch that fails is retried whole; after `max_retries` its messages go to the dead-letter queue (wrangler.toml).
  */

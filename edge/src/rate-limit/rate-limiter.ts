@@ -1,4 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../bindings.js";
+import { loadConfig } from "../config.js";
+import { type LedgerEntry, ledgerStatements } from "../ledger/ledger.js";
+import {
+  addToOutbox,
+  flushOutbox,
+  OUTBOX_TABLE,
+  type OutboxSinks,
+  retryDelayMs,
+  withdrawFromOutbox,
+} from "../ledger/outbox.js";
 
 export interface TakeResult {
   allowed: boolean;
@@ -13,6 +24,12 @@ export const CHARGE_MEMORY_MS = 3_600_000;
 /** How often a charge also deletes the charges older than CHARGE_MEMORY_MS. */
 const PRUNE_EVERY_MS = 60_000;
 
+/** What the object uses of the Worker's bindings: where its outbox goes. */
+interface AccountEnv {
+  LEDGER: Queue<LedgerEntry>;
+  DB: D1Database;
+}
+
 /**
  * One object per API key (named by the key id): its rate limit and its spend.
  *
@@ -23,6 +40,9 @@ const PRUNE_EVERY_MS = 60_000;
  * charges it here instead of in D1, whose ledger is written later by the queue consumer. It starts, the first time
  * the object is used, from the key's `spent_nanos` in D1 as the caller read it (`seed`), and from then on counts
  * every charge, once per request id (a charge retried under the same id within CHARGE_MEMORY_MS counts once).
+ *
+ * A charge also puts the request's usage record in the object's outbox, in the same transaction (ledger/outbox.ts):
+ * the answer path's one call bills it. The object's alarm sends the outbox to the usage queue in batches.
  */
 export class RateLimiter extends DurableObject {
   private tokens = Number.NaN;
@@ -32,14 +52,34 @@ export class RateLimiter extends DurableObject {
   /** When charges older than CHARGE_MEMORY_MS were last deleted. */
   private prunedAt = Number.NEGATIVE_INFINITY;
   private readonly sql: SqlStorage;
+  private readonly bindings: AccountEnv;
+  private readonly flushDelayMs: number;
+  /** An alarm is set (or its flush is running): a charge need not set one. */
+  private flushScheduled = false;
+  /** Flushes in a row whose batch was not taken (the backoff, and when to write to D1 instead). */
+  private failedFlushes = 0;
+  /** The request ids of the batch being handed over right now. */
+  private readonly sending = new Set<string>();
+  private readonly sinks: OutboxSinks = {
+    send: async (entries) => {
+      await this.bindings.LEDGER.sendBatch(entries.map((body) => ({ body, contentType: "json" })));
+    },
+    write: async (entries) => {
+      await this.bindings.DB.batch(entries.flatMap((entry) => ledgerStatements(this.bindings.DB, entry)));
+    },
+  };
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
+    // Typed here, not as the base class's type parameter: that would tie this class to the whole Worker's Env.
+    this.bindings = env as AccountEnv;
+    this.flushDelayMs = loadConfig(env as Env).usageFlushDelayMs;
     this.sql = ctx.storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), spent_nanos INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS charges (request_id TEXT PRIMARY KEY, price_nanos INTEGER NOT NULL, at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS charges_at ON charges (at);`);
+      CREATE INDEX IF NOT EXISTS charges_at ON charges (at);
+      ${OUTBOX_TABLE};`);
   }
 
   take(limitPerMinute: number, now = Date.now()): TakeResult {
@@ -70,8 +110,11 @@ export class RateLimiter extends DurableObject {
     return this.spentNanos;
   }
 
-  /** Adds a billed request's price once per request id; returns the spend after it. */
-  charge(requestId: string, priceNanos: number, seed: number, now = Date.now()): number {
+  /**
+   * Bills a request once per request id: adds its price to the spend and puts its usage record in the outbox, in one
+   * transaction (both or neither). Returns the spend after it.
+   */
+  charge(usage: LedgerEntry, seed: number, now = Date.now()): number {
     const spent = this.spent(seed);
     // Forgetting old charges once a minute instead of on every charge: each id is still remembered for at least
     // CHARGE_MEMORY_MS (at most a minute longer), which is all the once-per-id guarantee needs.
@@ -79,37 +122,83 @@ export class RateLimiter extends DurableObject {
       this.sql.exec("DELETE FROM charges WHERE at < ?", now - CHARGE_MEMORY_MS);
       this.prunedAt = now;
     }
-    // One statement both checks and records the id: a repeat inserts (and returns) nothing, and adds nothing.
-    const inserted = this.sql
-      .exec(
-        "INSERT INTO charges (request_id, price_nanos, at) VALUES (?, ?, ?) ON CONFLICT (request_id) DO NOTHING RETURNING 1",
-        requestId,
-        priceNanos,
-        now,
-      )
-      .toArray().length;
-    if (inserted === 0) return spent;
-    this.write("UPDATE account SET spent_nanos = spent_nanos + ? WHERE id = 1", priceNanos);
-    this.spentNanos = spent + priceNanos;
+    const charged = this.transaction(() => {
+      // One statement both checks and records the id: a repeat inserts (and returns) nothing, and adds nothing.
+      const inserted = this.sql
+        .exec(
+          "INSERT INTO charges (request_id, price_nanos, at) VALUES (?, ?, ?) ON CONFLICT (request_id) DO NOTHING RETURNING 1",
+          usage.requestId,
+          usage.priceNanos,
+          now,
+        )
+        .toArray().length;
+      if (inserted === 0) return false;
+      this.sql.exec("UPDATE account SET spent_nanos = spent_nanos + ? WHERE id = 1", usage.priceNanos);
+      addToOutbox(this.sql, usage);
+      return true;
+    });
+    if (!charged) return spent;
+    this.spentNanos = spent + usage.priceNanos;
+    this.scheduleFlush(this.flushDelayMs);
     return this.spentNanos;
   }
 
-  /** Takes back a charge whose usage message could not be enqueued (a no-op when there is none). */
-  refund(requestId: string): void {
+  /**
+   * Takes back a charge whose answer failed after it (the call that made it may have failed only on its way back),
+   * with its usage record. Not once the record has left the outbox: the ledger has it (or is about to), and the spend
+   * stays equal to the ledger; logged. A no-op when nothing was charged.
+   */
+  refund(requestId: string): boolean {
     const row = this.sql
       .exec<{ price_nanos: number }>("SELECT price_nanos FROM charges WHERE request_id = ?", requestId)
       .toArray()[0];
-    if (!row) return;
+    if (!row) return false;
+    if (this.sending.has(requestId)) return this.refusedRefund(requestId);
     const spent = this.spent(0); // the account row exists: a charge seeded it
-    this.sql.exec("DELETE FROM charges WHERE request_id = ?", requestId);
-    this.write("UPDATE account SET spent_nanos = spent_nanos - ? WHERE id = 1", row.price_nanos);
+    const refunded = this.transaction(() => {
+      if (!withdrawFromOutbox(this.sql, requestId)) return false;
+      this.sql.exec("DELETE FROM charges WHERE request_id = ?", requestId);
+      this.sql.exec("UPDATE account SET spent_nanos = spent_nanos - ? WHERE id = 1", row.price_nanos);
+      return true;
+    });
+    if (!refunded) return this.refusedRefund(requestId);
     this.spentNanos = spent - row.price_nanos;
+    return true;
   }
 
-  /** A write of the spend; when it throws, the copy in memory is dropped, so the next call reads storage again. */
-  private write(query: string, priceNanos: number): void {
+  /** Sends the outbox's oldest batch (ledger/outbox.ts); again at once while more wait, later after a failure. */
+  override async alarm(): Promise<void> {
     try {
-      this.sql.exec(query, priceNanos);
+      const { remaining } = await flushOutbox(this.sql, this.sinks, this.failedFlushes, this.sending);
+      this.failedFlushes = 0;
+      this.flushScheduled = false;
+      if (remaining > 0) this.scheduleFlush(0);
+    } catch (err) {
+      this.failedFlushes++;
+      console.error(JSON.stringify({ usage_flush_failed: this.failedFlushes, message: String(err) }));
+      this.flushScheduled = false;
+      this.scheduleFlush(retryDelayMs(this.failedFlushes));
+    }
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.ctx.storage.setAlarm(Date.now() + delayMs).catch((err) => {
+      this.flushScheduled = false; // the next charge tries again
+      console.error(JSON.stringify({ usage_alarm_failed: String(err) }));
+    });
+  }
+
+  private refusedRefund(requestId: string): false {
+    console.error(JSON.stringify({ refund_after_flush: requestId }));
+    return false;
+  }
+
+  /** Writes in one transaction; when it throws, the spend in memory is dropped, so the next call reads storage. */
+  private transaction<T>(work: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(work);
     } catch (err) {
       this.spentNanos = undefined;
       throw err;

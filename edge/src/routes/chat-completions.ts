@@ -22,7 +22,6 @@ export const chatCompletions = new Hono<AppEnv>().post("/", apiKeyAuth(), async 
       config,
       db: c.env.DB,
       limiter: c.env.RATE_LIMITER,
-      ledger: c.env.LEDGER,
       cache: await AnswerCache.open(waitUntil, config.smallFunctionUrl),
       waitUntil,
     },
