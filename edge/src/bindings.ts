@@ -5,7 +5,7 @@
 
 import type { ApiKeyRecord } from "./auth/keys-db.js";
 import type { Config } from "./config.js";
-import type { LedgerEntry } from "./ledger/ledger.js";
+import type { LedgerMessage } from "./ledger/ledger.js";
 import type { RateLimiter } from "./rate-limit/rate-limiter.js";
 
 export interface Env {
@@ -13,7 +13,7 @@ export interface Env {
   /** Per key: rate limit and the budget's spend counter. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** The usage queue: each key's Durable Object sends its outbox to it; this Worker consumes it (`queue` in index.ts) into the D1 ledger. */
-  LEDGER: Queue<LedgerEntry>;
+  LEDGER: Queue<LedgerMessage>;
   /** Secret: signs every call to the small function. */
   INTERNAL_SIGNING_SECRET: string;
   /** Secret: guards /admin; the admin API is off when unset. */

@@ -148,6 +148,22 @@ describe("usage queue consumer", () => {
     }
   });
 
+  it("writes every record of an outbox's message, exactly once when it comes again; one bad record spoils its message", async () => {
+    const first = await billedMessage();
+    const second = await billedMessage();
+    const message = { entries: [first.message, second.message] };
+    expect((await deliver([message])).explicitAcks).toHaveLength(1);
+    expect((await deliver([message], 2)).explicitAcks).toHaveLength(1);
+    for (const { id, message: entry } of [first, second]) {
+      expect((await ledgerRows(id)).map((r) => r.request_id)).toEqual([entry.requestId]);
+      expect(await spentInD1(id)).toBe(entry.priceNanos);
+    }
+    const third = await billedMessage();
+    const spoiled = await deliver([{ entries: [third.message, { requestId: "req_bad" }] }]);
+    expect([spoiled.retryMessages.length, spoiled.explicitAcks.length]).toEqual([1, 0]);
+    expect(await ledgerRows(third.id)).toHaveLength(0);
+  });
+
   it("writes the good messages of a batch and retries a malformed one towards the dead-letter queue", async () => {
     const { id, message } = await billedMessage();
     const result = await deliver([{ requestId: "req_bad", keyId: id }, message]);

@@ -40,6 +40,13 @@ export const LedgerEntrySchema = z.object({
   createdAt: z.number().int(),
 });
 
+/**
+ * A usage message: one record, or (what each key's outbox sends) up to FLUSH_BATCH records in one message, which is one
+ * queue operation for all of them (Queues bills per 64 KB operation; a record is well under 1 KB).
+ */
+export type LedgerMessage = LedgerEntry | { entries: LedgerEntry[] };
+const LedgerMessageSchema = z.union([LedgerEntrySchema, z.object({ entries: z.array(LedgerEntrySchema).min(1) })]);
+
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 /**
@@ -84,23 +91,26 @@ export function ledgerStatements(db: D1Database, entry: LedgerEntry): D1Prepared
 }
 
 /**
- * The queue consumer: every well-formed message of the batch in one D1 transaction, then all acked. When D1
- * fails the whole batch is retried (nothing of it was written); a malformed message is never written and is
- * retried alone until it lands in the dead-letter queue, where it can be read, instead of being dropped.
+ * The queue consumer: every record of every well-formed message of the batch in one D1 transaction, then all acked.
+ * When D1 fails the whole batch is retried (nothing of it was written); a malformed message (one bad record spoils
+ * its message) is never written and is retried alone until it lands in the dead-letter queue, where it can be read,
+ * instead of being dropped.
  */
 export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database): Promise<void> {
-  const good: { message: Message<unknown>; entry: LedgerEntry }[] = [];
+  const good: { message: Message<unknown>; entries: LedgerEntry[] }[] = [];
   for (const message of batch.messages) {
-    const parsed = LedgerEntrySchema.safeParse(message.body);
-    if (parsed.success) good.push({ message, entry: parsed.data as LedgerEntry });
-    else {
+    const parsed = LedgerMessageSchema.safeParse(message.body);
+    if (parsed.success) {
+      const entries = ("entries" in parsed.data ? parsed.data.entries : [parsed.data]) as LedgerEntry[];
+      good.push({ message, entries });
+    } else {
       console.error(JSON.stringify({ ledger_message_malformed: message.id, attempts: message.attempts }));
       message.retry();
     }
   }
   if (good.length === 0) return;
   try {
-    await db.batch(good.flatMap(({ entry }) => ledgerStatements(db, entry)));
+    await db.batch(good.flatMap(({ entries }) => entries.flatMap((entry) => ledgerStatements(db, entry))));
   } catch (err) {
     console.error(JSON.stringify({ ledger_batch_failed: good.length, message: String(err) }));
     for (const { message } of good) message.retry();

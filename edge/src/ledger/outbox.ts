@@ -13,7 +13,7 @@ export const OUTBOX_TABLE = "CREATE TABLE IF NOT EXISTS outbox (request_id TEXT 
 
 /** The first retry delay after a failed flush; it doubles up to MAX_RETRY_DELAY_MS. */
 export const FIRST_RETRY_DELAY_MS = 1_000;
-/** Records per flush: a queue `sendBatch` takes at most 100 messages (and 256 KB; a record is under 1 KB). */
+/** Records per flush, sent as one queue message (at most 128 KB; a record is under 1 KB, so about 64 KB at most). */
 export const FLUSH_BATCH = 100;
 /** Consecutive refused sends after which a flush writes the batch to D1 itself instead of waiting on the queue. */
 export const QUEUE_ATTEMPTS = 2;

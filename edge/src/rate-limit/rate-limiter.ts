@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../bindings.js";
 import { loadConfig } from "../config.js";
-import { type LedgerEntry, ledgerStatements } from "../ledger/ledger.js";
+import { type LedgerEntry, type LedgerMessage, ledgerStatements } from "../ledger/ledger.js";
 import {
   addToOutbox,
   flushOutbox,
@@ -26,7 +26,7 @@ const PRUNE_EVERY_MS = 60_000;
 
 /** What the object uses of the Worker's bindings: where its outbox goes. */
 interface AccountEnv {
-  LEDGER: Queue<LedgerEntry>;
+  LEDGER: Queue<LedgerMessage>;
   DB: D1Database;
 }
 
@@ -62,7 +62,7 @@ export class RateLimiter extends DurableObject {
   private readonly sending = new Set<string>();
   private readonly sinks: OutboxSinks = {
     send: async (entries) => {
-      await this.bindings.LEDGER.sendBatch(entries.map((body) => ({ body, contentType: "json" })));
+      await this.bindings.LEDGER.send({ entries }, { contentType: "json" });
     },
     write: async (entries) => {
       await this.bindings.DB.batch(entries.flatMap((entry) => ledgerStatements(this.bindings.DB, entry)));
