@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FLAT_MIB_PER_MIN, memoryVerdict, type Sample } from "./soak-memory.js";
+import { CONTROL_PREFIX, judgeMemory } from "./soak-report.js";
 
 /** Samples every 5 s for `minutes`, from `f(t in minutes)`. */
 const series = (minutes: number, f: (m: number) => number, pid = 1): Sample[] =>
@@ -49,5 +50,33 @@ describe("memoryVerdict", () => {
     expect(v.flat).toBe(false);
     expect(v.pids).toEqual([1, 2]);
     expect(v.note).toContain("pid changed 1 → 2");
+  });
+});
+
+describe("judgeMemory", () => {
+  const climb = (name: string, perMinute: number) =>
+    memoryVerdict(
+      name,
+      series(10, (m) => 400 + perMinute * m),
+      300,
+    );
+
+  it("judges the edge's dev proxy against the control's: the same growth passes, growth beyond it fails", () => {
+    const control = climb(`${CONTROL_PREFIX} workerd proxy`, 10);
+    const same = climb("edge: workerd proxy", 12);
+    expect(same.flat).toBe(false); // on its own threshold it would fail
+    expect(judgeMemory(same, [same, control])).toMatchObject({ judged: true, flat: true });
+    const faster = climb("edge: workerd proxy", 25);
+    expect(judgeMemory(faster, [faster, control])).toMatchObject({ judged: true, flat: false });
+    // Without a control in the run, on its own threshold.
+    expect(judgeMemory(same, [same])).toEqual({ judged: true, flat: false });
+  });
+
+  it("judges everything else on its own threshold, and never the control or wrangler's CLI", () => {
+    const control = climb(`${CONTROL_PREFIX} workerd runtime`, 50);
+    const runtime = climb("edge: workerd runtime", 12);
+    expect(judgeMemory(runtime, [runtime, control])).toEqual({ judged: true, flat: false });
+    expect(judgeMemory(control, [control]).judged).toBe(false);
+    expect(judgeMemory(climb("edge: wrangler (Node)", 50), []).judged).toBe(false);
   });
 });

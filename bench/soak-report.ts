@@ -47,6 +47,40 @@ const SHED = new Set(["429", "503"]);
  */
 export const NOT_JUDGED = new Set(["edge: wrangler (Node)"]);
 
+/** The control's processes (an empty Worker under its own `wrangler dev`, sent the same requests): shown, not judged. */
+export const CONTROL_PREFIX = "control (empty Worker):";
+
+/**
+ * `wrangler dev`'s workerd proxy owns the public port and forwards every request to the runtime; it runs none of the
+ * project's code and nothing of it is deployed (in production Cloudflare's own edge is in its place). It grows with
+ * the traffic it forwards whatever the Worker does, so it is judged against the control's proxy in the same run: it
+ * fails only when its slope exceeds the control proxy's by more than its threshold, i.e. when the edge's traffic
+ * makes the dev proxy grow faster than the same requests to an empty Worker do.
+ */
+const JUDGED_AGAINST_CONTROL: Record<string, string> = {
+  "edge: workerd proxy": `${CONTROL_PREFIX} workerd proxy`,
+};
+
+export interface MemoryJudgement {
+  judged: boolean;
+  flat: boolean;
+  /** How the slope was judged, when not on its own threshold. */
+  basis?: string;
+}
+
+export function judgeMemory(m: MemoryVerdict, all: MemoryVerdict[]): MemoryJudgement {
+  if (NOT_JUDGED.has(m.name) || m.name.startsWith(CONTROL_PREFIX)) return { judged: false, flat: m.flat };
+  const controlName = JUDGED_AGAINST_CONTROL[m.name];
+  const control = controlName ? all.find((c) => c.name === controlName) : undefined;
+  if (!control || m.pids.length > 1) return { judged: true, flat: m.flat };
+  const excess = m.slopeMiBPerMin - control.slopeMiBPerMin;
+  return {
+    judged: true,
+    flat: excess <= m.thresholdMiBPerMin,
+    basis: `against the control's ${num(control.slopeMiBPerMin, 2)} MiB/min: ${num(excess, 2)} more`,
+  };
+}
+
 /** The soak's totals over its windows. */
 export function soakTotals(r: SoakResults) {
   const statuses: Record<string, number> = {};
@@ -98,11 +132,12 @@ export function soakViolations(r: SoakResults): string[] {
     }
   }
   for (const m of r.memory) {
-    if (NOT_JUDGED.has(m.name)) continue;
+    const judgement = judgeMemory(m, r.memory);
+    if (!judgement.judged) continue;
     if (m.pids.length > 1) why.push(`${m.name} was replaced during the soak (pid ${m.pids.join(" → ")})`);
-    else if (!m.flat)
+    else if (!judgement.flat)
       why.push(
-        `${m.name}: memory not flat, ${num(m.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(m.thresholdMiBPerMin, 2)})`,
+        `${m.name}: memory not flat, ${num(m.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(m.thresholdMiBPerMin, 2)}${judgement.basis ? `, ${judgement.basis}` : ""})`,
       );
   }
   for (const name of ["small function", "large function", "edge: workerd runtime"])
@@ -240,7 +275,7 @@ ${table(
 
 ## Memory
 
-RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${num(t.sent / r.soakSeconds, 0)} requests/s is ${num((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
+RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **The control**: an empty Worker (\`bench/empty-worker/\`) under its own \`wrangler dev\`, warmed up like the edge and sent the soak's very requests at the same rate throughout; its proxy and runtime are shown, not judged. The edge's workerd proxy (\`wrangler dev\`'s, which forwards every request to the runtime and runs none of this project's code; nothing of it is deployed) is judged against the control's proxy: it fails only when its slope exceeds the control proxy's by more than its threshold. **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${num(t.sent / r.soakSeconds, 0)} requests/s is ${num((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
 
 ${table(
   [
@@ -265,9 +300,10 @@ ${table(
     num(m.slopeMiBPerMin, 2),
     num(m.slopePctPerMin, 2),
     num(m.thresholdMiBPerMin, 2),
-    NOT_JUDGED.has(m.name)
-      ? `not judged (${m.flat ? "would be flat" : "would not be flat"})`
-      : `${m.flat ? "yes" : "NO"}${m.note ? ` (${m.note})` : ""}`,
+    ((j) =>
+      j.judged
+        ? `${j.flat ? "yes" : "NO"}${j.basis ? ` (${j.basis})` : ""}${m.note ? ` (${m.note})` : ""}`
+        : `not judged (${m.flat ? "would be flat" : "would not be flat"})`)(judgeMemory(m, r.memory)),
   ]),
 )}
 

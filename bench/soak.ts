@@ -18,7 +18,7 @@ import { runOpenLoop } from "./serve-open-loop.js";
 import { type BenchItem, benchItem, edgeRequest, type HttpRequest, type Kind } from "./serve-requests.js";
 import { createKey, settledUsage, startStack, type UsageReport } from "./serve-stack.js";
 import { edgeProcesses, MemorySampler, memoryVerdict, rssMiB } from "./soak-memory.js";
-import { type KeyLedger, renderSoakMarkdown, type SoakResults, soakViolations } from "./soak-report.js";
+import { CONTROL_PREFIX, type KeyLedger, renderSoakMarkdown, type SoakResults, soakViolations } from "./soak-report.js";
 
 const program = new Command()
   .name("bench:soak")
@@ -78,12 +78,18 @@ log("starting the local stack");
 const stackLines: string[] = [];
 /** Lines of the stack that tell of a reload, restart or death, with when they came (seconds since the start). */
 const events: { t: number; line: string }[] = [];
-const stack = await startStack((line) => {
-  stackLines.push(line);
-  if (stackLines.length > 200) stackLines.shift();
-  if (/reload|restart|killed|exited|mid-request/i.test(line))
-    events.push({ t: (performance.now() - started) / 1000, line: line.slice(0, 300) });
-});
+const stack = await startStack(
+  (line) => {
+    stackLines.push(line);
+    if (stackLines.length > 200) stackLines.shift();
+    if (/reload|restart|killed|exited|mid-request/i.test(line))
+      events.push({ t: (performance.now() - started) / 1000, line: line.slice(0, 300) });
+  },
+  // The control: an empty Worker under its own `wrangler dev` (bench/empty-worker/), sent the same requests at the
+  // same rate, so the dev runtime's own growth is measured beside the edge's in the same run.
+  { emptyWorker: true },
+);
+const emptyUrl = stack.emptyUrl as string;
 const stackStartSeconds = (performance.now() - started) / 1000;
 let crash: string | null = null;
 void stack.crashed.then((message) => {
@@ -98,12 +104,15 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 const edgePort = Number(new URL(stack.edgeUrl).port);
+const emptyPort = Number(new URL(emptyUrl).port);
 const processes = (): Record<string, number | undefined> => {
   const pids = stack.pids();
+  const control = pids.empty !== undefined ? edgeProcesses(pids.empty, emptyPort) : {};
   return {
     ...(pids.edge !== undefined ? edgeProcesses(pids.edge, edgePort) : {}),
     "small function": pids.small,
     "large function": pids.large,
+    ...Object.fromEntries(Object.entries(control).map(([name, pid]) => [name.replace(/^edge:/, CONTROL_PREFIX), pid])),
   };
 };
 
@@ -188,6 +197,15 @@ try {
       maxSeconds: 900,
       next: () => ({ method: "GET", path: "/healthz", headers: {} }),
     });
+    log(`control warm-up: ${edgeWarmup} GET / to the empty Worker`);
+    await runLoad({
+      name: "control warm-up (GET /)",
+      baseUrl: emptyUrl,
+      connections,
+      amount: edgeWarmup,
+      maxSeconds: 900,
+      next: () => ({ method: "GET", path: "/", headers: {} }),
+    });
     edgeWarm = { run, before, after: rssOf(processes()) };
   }
 
@@ -225,6 +243,7 @@ try {
   // The soak: open loop at `rate`, window after window, on its own key; memory sampled throughout.
   const soak = tallyOf((await createKey(stack, `bench-soak-${Date.now()}`)).key);
   await prime(soak);
+  const control = mixed(soak.key);
   soakStartedAt = performance.now();
   sampler = new MemorySampler(processes, soakStartedAt);
   sampler.start(sampleSeconds * 1000);
@@ -234,13 +253,18 @@ try {
     const from = (performance.now() - soakStartedAt) / 1000;
     const left = soakSeconds - from;
     if (left < 1) break;
-    const run = await runOpenLoop({
-      name: `window ${i + 1}`,
-      baseUrl: stack.edgeUrl,
-      overallRate: rate,
-      maxSeconds: Math.min(windowSeconds, left),
-      next: mixed(soak.key),
-    });
+    const span = Math.min(windowSeconds, left);
+    const [run] = await Promise.all([
+      runOpenLoop({
+        name: `window ${i + 1}`,
+        baseUrl: stack.edgeUrl,
+        overallRate: rate,
+        maxSeconds: span,
+        next: mixed(soak.key),
+      }),
+      // The control gets the very requests (their bodies too) at the same rate; it answers each with a small JSON.
+      runOpenLoop({ name: `control ${i + 1}`, baseUrl: emptyUrl, overallRate: rate, maxSeconds: span, next: control }),
+    ]);
     addRun(soak, run);
     const to = (performance.now() - soakStartedAt) / 1000;
     windows.push({ fromSeconds: from, toSeconds: to, run });
