@@ -152,14 +152,15 @@ export async function usage(stack: Stack, apiKey: string): Promise<UsageReport> 
 }
 
 /**
- * The key's usage once the ledger has settled: the queue consumer writes it in batches (up to max_batch_timeout,
- * 2 s in wrangler.toml, after the last request), so the totals must stay unchanged for longer than that.
+ * The key's usage once the ledger has settled: a usage record waits up to USAGE_FLUSH_DELAY_MS (1 s) in its key's
+ * outbox, then up to max_batch_timeout (2 s) in the queue before the consumer writes it (wrangler.toml), so the
+ * totals must stay unchanged for well over the sum.
  */
 export async function settledUsage(
   stack: Stack,
   apiKey: string,
   timeoutMs = 30_000,
-  quietMs = 3_000,
+  quietMs = 6_000,
 ): Promise<UsageReport> {
   let prev = await usage(stack, apiKey);
   let changedAt = Date.now();
