@@ -8,7 +8,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { type LedgerEntry, ledgerStatements } from "../src/ledger/ledger.js";
+import { type LedgerEntry, writeLedger } from "../src/ledger/ledger.js";
 import { flushOutbox, type OutboxSinks, pendingUsage, QUEUE_ATTEMPTS } from "../src/ledger/outbox.js";
 import type { RateLimiter } from "../src/rate-limit/rate-limiter.js";
 import {
@@ -35,9 +35,8 @@ const refused = () => Promise.reject(new Error("queue unavailable"));
 /** D1's side of a flush, as the object writes it when the queue keeps refusing. */
 const d1Write =
   (db: D1Database = env.DB): OutboxSinks["write"] =>
-  async (entries) => {
-    await db.batch(entries.flatMap((entry) => ledgerStatements(db, entry)));
-  };
+  (entries) =>
+    writeLedger(db, entries);
 /** One flush of a key's outbox with the given sinks, inside its object (`failedSends` refused before this one). */
 const flushWith = (keyId: string, sinks: OutboxSinks, failedSends = 0) =>
   runInDurableObject(accountStub(keyId), (_account, state) =>

@@ -90,6 +90,11 @@ export function ledgerStatements(db: D1Database, entry: LedgerEntry): D1Prepared
   ];
 }
 
+/** Writes records to the ledger in one D1 batch (a transaction): the consumer's write, and an outbox's when the queue refuses. */
+export async function writeLedger(db: D1Database, entries: LedgerEntry[]): Promise<void> {
+  await db.batch(entries.flatMap((entry) => ledgerStatements(db, entry)));
+}
+
 /**
  * The queue consumer: every record of every well-formed message of the batch in one D1 transaction, then all acked.
  * When D1 fails the whole batch is retried (nothing of it was written); a malformed message (one bad record spoils
@@ -110,7 +115,10 @@ export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database
   }
   if (good.length === 0) return;
   try {
-    await db.batch(good.flatMap(({ entries }) => entries.flatMap((entry) => ledgerStatements(db, entry))));
+    await writeLedger(
+      db,
+      good.flatMap(({ entries }) => entries),
+    );
   } catch (err) {
     console.error(JSON.stringify({ ledger_batch_failed: good.length, message: String(err) }));
     for (const { message } of good) message.retry();

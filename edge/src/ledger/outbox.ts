@@ -74,7 +74,7 @@ export async function flushOutbox(
   for (const entry of batch) inFlight.add(entry.requestId);
   try {
     const via = await handOver(batch, sinks, failedSends);
-    for (const entry of batch) sql.exec("DELETE FROM outbox WHERE request_id = ?", entry.requestId);
+    for (const entry of batch) withdrawFromOutbox(sql, entry.requestId);
     return { flushed: batch.length, via, remaining: outboxSize(sql) };
   } finally {
     for (const entry of batch) inFlight.delete(entry.requestId);

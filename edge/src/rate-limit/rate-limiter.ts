@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../bindings.js";
 import { loadConfig } from "../config.js";
-import { type LedgerEntry, type LedgerMessage, ledgerStatements } from "../ledger/ledger.js";
+import { type LedgerEntry, type LedgerMessage, writeLedger } from "../ledger/ledger.js";
 import {
   addToOutbox,
   flushOutbox,
@@ -64,9 +64,7 @@ export class RateLimiter extends DurableObject {
     send: async (entries) => {
       await this.bindings.LEDGER.send({ entries }, { contentType: "json" });
     },
-    write: async (entries) => {
-      await this.bindings.DB.batch(entries.flatMap((entry) => ledgerStatements(this.bindings.DB, entry)));
-    },
+    write: (entries) => writeLedger(this.bindings.DB, entries),
   };
 
   constructor(ctx: DurableObjectState, env: unknown) {
