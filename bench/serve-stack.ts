@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
 import type { UsageReportSchema } from "../shared/index.js";
+import { disableNetworkEvents } from "../tools/start-local-stack.inspector.js";
 import { startLocalStack } from "../tools/start-local-stack.js";
 import { freePort, Processes } from "../tools/start-local-stack.processes.js";
 
@@ -110,15 +111,20 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
  */
 async function startEmptyWorker(persistTo: string, log: (line: string) => void) {
   const port = await freePort();
+  const inspectorPort = await freePort();
   const processes = new Processes(ROOT, log);
   // biome-ignore format: one wrangler flag per line pair reads best
   processes.start("empty", process.execPath, [
     WRANGLER, "dev", "--config", "bench/empty-worker/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--persist-to", persistTo, "--show-interactive-dev-session=false",
+    "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false",
   ], {});
   const url = `http://127.0.0.1:${port}`;
   try {
     await processes.waitFor("empty", url, 120_000);
+    // As the launcher does for the edge: the same dev runtime in the same configuration (this Worker makes no
+    // subrequests, so it has no Network events to keep either way).
+    const quiet = await disableNetworkEvents(inspectorPort);
+    if (!quiet.ok) throw new Error(`the empty Worker's inspector: ${quiet.reason}`);
   } catch (err) {
     await processes.stopAll();
     throw err;

@@ -6,7 +6,8 @@
  *   3. the large function (STITCH_ROLE=large, STITCH_LARGE_PORT, default 8702) and the small one
  *      (STITCH_ROLE=small, STITCH_SMALL_PORT, default 8701), with the embedded model pair;
  *   4. the edge under `wrangler dev` (STITCH_EDGE_PORT, default 8787);
- *   5. waits for /readyz of both functions and the edge's /healthz, seeds a development API key
+ *   5. waits for /readyz of both functions and the edge's /healthz, turns off the DevTools Network events of
+ *      wrangler dev's runtime (which its inspector proxy would keep for a debugger: start-local-stack.inspector.ts), seeds a development API key
  *      (STITCH_DEV_API_KEY, else generated once and kept beside the local D1) through the admin API,
  *      and prints the ports, a curl and an `openai` client example that work as printed.
  *
@@ -22,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { API_KEY_PATTERN } from "../shared/index.js";
 import { type Examples, writeExamples } from "./start-local-stack.examples.js";
+import { disableNetworkEvents, isRuntimeReload, RELOAD_SETTLE_MS } from "./start-local-stack.inspector.js";
 import {
   FUNCTION_RESTARTS,
   freePort,
@@ -61,6 +63,8 @@ export interface LocalStack {
   edgeUrl: string;
   smallUrl: string;
   largeUrl: string;
+  /** wrangler dev's DevTools port; its runtime's Network events are off until a debugger turns them on (see start-local-stack.inspector.ts). */
+  inspectorPort: number;
   apiKey: string;
   /** The example scene and the curl and client script that ask about it. */
   examples: Examples;
@@ -115,7 +119,18 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     log,
   );
 
-  const processes = new Processes(ROOT, log);
+  const inspectorPort = options.inspectorPort ?? (await freePort());
+  const quietInspector = async () => {
+    const outcome = await disableNetworkEvents(inspectorPort);
+    if (!outcome.ok)
+      log(
+        `[stack] wrangler dev's DevTools Network events stay on (${outcome.reason}): its proxy keeps them until a debugger attaches`,
+      );
+  };
+  const processes = new Processes(ROOT, (line) => {
+    log(line);
+    if (line.startsWith("[edge]") && isRuntimeReload(line)) setTimeout(() => void quietInspector(), RELOAD_SETTLE_MS);
+  });
   const functionEnv = { STITCH_SIGNING_SECRET: secrets.INTERNAL_SIGNING_SECRET, HOST: "127.0.0.1" };
   const tsx = ["--import", "tsx", "gpu-worker/main.ts"];
   const largeUrl = `http://127.0.0.1:${largePort}`;
@@ -146,7 +161,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     // biome-ignore format: one wrangler flag per line pair reads best
     processes.start("edge", process.execPath, [
       WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(edgePort),
-      "--inspector-port", String(options.inspectorPort ?? (await freePort())),
+      "--inspector-port", String(inspectorPort),
       "--persist-to", persistTo, "--env-file", devVarsPath,
       "--var", `SMALL_FUNCTION_URL:${smallUrl}`, "--show-interactive-dev-session=false",
     ], {});
@@ -155,6 +170,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
       processes.waitFor("small", `${smallUrl}/readyz`, readyTimeoutMs),
       processes.waitFor("edge", `${edgeUrl}/healthz`, readyTimeoutMs),
     ]);
+    await quietInspector();
     await seedKey(edgeUrl, secrets.ADMIN_SECRET, apiKey);
   } catch (err) {
     await processes.stopAll();
@@ -164,6 +180,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     edgeUrl,
     smallUrl,
     largeUrl,
+    inspectorPort,
     apiKey,
     examples: writeExamples(path.resolve(ROOT, options.examplesDir ?? ".wrangler/stitch-example"), edgeUrl, apiKey),
     crashed: processes.crashed,

@@ -203,6 +203,41 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
     });
   });
 
+  it("leaves wrangler dev's runtime sending no DevTools Network events, which its proxy would keep", async () => {
+    // Attach as the one DevTools client (taking whatever the proxy kept), then make subrequests: a cache miss calls
+    // the small function, and its usage record reaches D1 through the outbox, the queue and the consumer.
+    const [target] = (await (await fetch(`http://127.0.0.1:${stack.inspectorPort}/json`)).json()) as {
+      webSocketDebuggerUrl: string;
+    }[];
+    const ws = new WebSocket(target?.webSocketDebuggerUrl ?? "", {
+      headers: { origin: "http://127.0.0.1" },
+    } as unknown as string[]);
+    const methods: string[] = [];
+    ws.onmessage = (event) => methods.push((JSON.parse(String(event.data)) as { method?: string }).method ?? "");
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    try {
+      const before = await smallFunctionAnswers();
+      const { reply } = await ask({ messages: message(scene(7)), stitch: { exit_threshold: 0 } });
+      billed.push(reply.stitch);
+      expect(await smallFunctionAnswers()).toBe(before + 1);
+      await vi.waitFor(
+        async () => {
+          const res = await fetch(`${stack.edgeUrl}/v1/usage`, {
+            headers: { authorization: `Bearer ${stack.apiKey}` },
+          });
+          expect(((await res.json()) as UsageReport).totals.requests).toBe(billed.length);
+        },
+        { timeout: 20_000, interval: 250 },
+      );
+      expect(methods.filter((m) => m.startsWith("Network."))).toEqual([]);
+    } finally {
+      ws.close();
+    }
+  });
+
   it("printed a curl and an openai client script that work as printed", () => {
     const out = execFileSync("bash", ["-c", stack.examples.curl], { encoding: "utf8" });
     expect(JSON.parse(out).choices[0].message.content).toEqual(expect.any(String));
