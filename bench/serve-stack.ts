@@ -105,31 +105,61 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
   }
 }
 
+/** A Worker of the benchmarks' own under `wrangler dev`, as `startDevWorker` starts it. */
+export interface DevWorker {
+  url: string;
+  port: number;
+  processes: Processes;
+}
+
+export interface DevWorkerOptions {
+  name: string;
+  /** Its wrangler.toml, relative to the repository. */
+  config: string;
+  persistTo: string;
+  log: (line: string) => void;
+  /** `--var NAME:value` pairs. */
+  vars?: Record<string, string>;
+  /** Turn off the runtime's DevTools Network events, as the launcher does for the edge (default true). */
+  quietNetwork?: boolean;
+}
+
 /**
- * The empty Worker under `wrangler dev` with the flags tools/start-local-stack.ts gives the edge (same wrangler, so
- * the same workerd and the same proxy in front of it), on a free port, with state in the benchmark's folder.
+ * A Worker under `wrangler dev` with the flags tools/start-local-stack.ts gives the edge (same wrangler, so the same
+ * workerd and the same proxy in front of it), on a free port, with state in the benchmark's folder.
  */
-async function startEmptyWorker(persistTo: string, log: (line: string) => void) {
+export async function startDevWorker(options: DevWorkerOptions): Promise<DevWorker> {
+  const { name, log } = options;
   const port = await freePort();
   const inspectorPort = await freePort();
   const processes = new Processes(ROOT, log);
+  const vars = Object.entries(options.vars ?? {}).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
   // biome-ignore format: one wrangler flag per line pair reads best
-  processes.start("empty", process.execPath, [
-    WRANGLER, "dev", "--config", "bench/empty-worker/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false",
+  processes.start(name, process.execPath, [
+    WRANGLER, "dev", "--config", options.config, "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(inspectorPort), "--persist-to", options.persistTo, "--show-interactive-dev-session=false",
+    ...vars,
   ], {});
   const url = `http://127.0.0.1:${port}`;
   try {
-    await processes.waitFor("empty", url, 120_000);
-    // As the launcher does for the edge: the same dev runtime in the same configuration (this Worker makes no
-    // subrequests, so it has no Network events to keep either way).
-    const quiet = await disableNetworkEvents(inspectorPort);
-    if (!quiet.ok) throw new Error(`the empty Worker's inspector: ${quiet.reason}`);
+    await processes.waitFor(name, url, 120_000);
+    if (options.quietNetwork ?? true) {
+      const quiet = await disableNetworkEvents(inspectorPort);
+      if (!quiet.ok) throw new Error(`${name}'s inspector: ${quiet.reason}`);
+    }
   } catch (err) {
     await processes.stopAll();
     throw err;
   }
-  return { url, processes };
+  return { url, port, processes };
+}
+
+/**
+ * The empty Worker, configured as the launcher configures the edge (it makes no subrequests, so it has no Network
+ * events to keep either way).
+ */
+function startEmptyWorker(persistTo: string, log: (line: string) => void): Promise<DevWorker> {
+  return startDevWorker({ name: "empty", config: "bench/empty-worker/wrangler.toml", persistTo, log });
 }
 
 async function json<T>(res: Response, what: string): Promise<T> {

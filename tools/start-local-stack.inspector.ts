@@ -5,14 +5,14 @@
  * forwards every request) between the runtime and any DevTools. On connecting to the runtime it enables the
  * runtime's `Network` domain, so every subrequest the Worker makes (each D1 query, each call to the small function,
  * each queue send) comes back as four DevTools events, and the proxy keeps every event until a DevTools client
- * attaches. With no debugger attached, that is memory the proxy never gives back: measured with a Worker of no
- * Stitch code making one subrequest per request, its proxy grew to 2.6× an empty Worker's over 45,000 requests
- * (`npm run bench:dev-proxy`, bench/results/dev-proxy.md), and the edge's, at the soak's rate, by 12 MiB/min more
- * than the empty Worker's. With `Network.disable` sent once, it stays as flat as the empty Worker's.
+ * attaches. With no debugger attached, that is memory the proxy never gives back: a Worker of no Stitch code making
+ * one subrequest per request grows its proxy several times faster than an empty Worker's (`npm run bench:dev-proxy`,
+ * bench/results/dev-proxy.md), and the edge's proxy grew 12 MiB/min faster than the empty Worker's in a 20-minute
+ * soak. With `Network.disable` sent once, it grows as the empty Worker's does.
  *
- * A DevTools client that attaches later enables the domain itself (Chrome's DevTools send `Network.enable` on
- * connect), so a developer still sees the Network panel. The inspector proxy takes one DevTools client at a time:
- * this connects, sends the command, waits for its answer and leaves, so the slot is free again.
+ * A DevTools frontend with a Network panel sends `Network.enable` itself when it attaches, so a developer who
+ * debugs still gets the events (not tried here with a browser's DevTools). The inspector proxy takes one DevTools
+ * client at a time: this connects, sends the command, waits for its answer and leaves, so the slot is free again.
  */
 
 /** How long the inspector is given to answer before the stack goes on without it (it is not needed to serve). */
