@@ -26,7 +26,8 @@ export interface SoakResults {
   /** The dev runtime's warm-up (GET /healthz), with each process's RSS before and after it. */
   edgeWarmup?: { run: LoadResult; before: Record<string, number>; after: Record<string, number> };
   primed: number;
-  capacity: LoadResult;
+  /** The mix closed loop while the control is sent it open loop at `aloneGoodput`, the capacity measured without. */
+  capacity: LoadResult & { aloneGoodput?: number };
   offeredRate: number;
   windows: { fromSeconds: number; toSeconds: number; run: LoadResult }[];
   ledgers: KeyLedger[];
@@ -218,7 +219,7 @@ ${
         .join("; ")}.
 `
     : ""
-}- **Capacity**: the mix closed loop (autocannon, ${r.capacity.connections} connections, ${num(r.capacity.seconds, 0)} s), as \`bench:serve\` measures it: ${num(r.capacity.goodput)} 2xx/s (statuses ${counts(r.capacity.statuses)}; p50 ${num(r.capacity.okLatencyMs.p50)} ms).
+}- **Capacity**: the mix closed loop (autocannon, ${r.capacity.connections} connections, ${num(r.capacity.seconds, 0)} s), as \`bench:serve\` measures it${r.capacity.aloneGoodput !== undefined ? `, then again while the control is sent the mix at that rate (${num(r.capacity.aloneGoodput)}/s), as it is throughout the soak` : ""}: ${num(r.capacity.goodput)} 2xx/s (statuses ${counts(r.capacity.statuses)}; p50 ${num(r.capacity.okLatencyMs.p50)} ms).
 - **Soak**: offered open loop at ${r.offeredRate}/s (${r.load} × capacity; a request every 1/rate s whatever the answers do) in ${r.windows.length} windows, each waiting for its last answer; ${t.sent} requests in ${num(r.soakSeconds, 0)} s (${num(t.sent / r.soakSeconds)}/s sent on average, the pauses between windows included).
 
 ## Answers
