@@ -15,7 +15,7 @@
  * client at a time: this connects, sends the command, waits for its answer and leaves, so the slot is free again.
  */
 
-/** How long the inspector is given to answer before the stack goes on without it (it is not needed to serve). */
+/** How long each step with the inspector may take before the stack goes on without it (it is not needed to serve). */
 const ANSWER_TIMEOUT_MS = 10_000;
 
 /**
@@ -31,20 +31,44 @@ export type InspectorOutcome = { ok: true } | { ok: false; reason: string };
 /** Sends `Network.disable` to the runtime behind `wrangler dev`'s inspector on `inspectorPort`. Never throws. */
 export async function disableNetworkEvents(inspectorPort: number): Promise<InspectorOutcome> {
   try {
-    const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
-      webSocketDebuggerUrl?: string;
-    }[];
-    const url = targets[0]?.webSocketDebuggerUrl;
-    if (!url) return { ok: false, reason: "the inspector lists no target" };
-    return await sendCommand(url, "Network.disable");
+    return await sendCommand(await connectInspector(inspectorPort), "Network.disable");
   } catch (err) {
     return { ok: false, reason: String(err) };
   }
 }
 
-function sendCommand(url: string, method: string): Promise<InspectorOutcome> {
-  // The inspector proxy refuses a WebSocket upgrade without a local Origin (its guard against web pages).
+/** Connects to `wrangler dev`'s inspector on `inspectorPort` as its DevTools client; resolves once open. */
+export async function connectInspector(inspectorPort: number): Promise<WebSocket> {
+  const listing = await fetch(`http://127.0.0.1:${inspectorPort}/json`, {
+    signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
+  });
+  const targets = (await listing.json()) as {
+    webSocketDebuggerUrl?: string;
+  }[];
+  const url = targets[0]?.webSocketDebuggerUrl;
+  if (!url) throw new Error("the inspector lists no target");
+  // The inspector proxy refuses a WebSocket upgrade without a local Origin (its guard against web pages); Node's
+  // WebSocket takes headers in its second argument, which the DOM typing does not know.
   const ws = new WebSocket(url, { headers: { origin: "http://127.0.0.1" } } as unknown as string[]);
+  // The proxy holds the upgrade until it has reached the runtime: bounded, so that the stack never waits on it.
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new Error(`the inspector's WebSocket at ${url} did not open within ${ANSWER_TIMEOUT_MS} ms`));
+    }, ANSWER_TIMEOUT_MS);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    };
+    ws.onerror = () => {
+      clearTimeout(timer);
+      reject(new Error(`the inspector's WebSocket at ${url} failed`));
+    };
+  });
+  return ws;
+}
+
+function sendCommand(ws: WebSocket, method: string): Promise<InspectorOutcome> {
   const id = 1;
   return new Promise<InspectorOutcome>((resolve) => {
     const done = (outcome: InspectorOutcome) => {
@@ -56,13 +80,13 @@ function sendCommand(url: string, method: string): Promise<InspectorOutcome> {
       () => done({ ok: false, reason: `no answer to ${method} within ${ANSWER_TIMEOUT_MS} ms` }),
       ANSWER_TIMEOUT_MS,
     );
-    ws.onopen = () => ws.send(JSON.stringify({ id, method }));
-    ws.onerror = () => done({ ok: false, reason: `the inspector's WebSocket at ${url} failed` });
+    ws.onerror = () => done({ ok: false, reason: "the inspector's WebSocket failed" });
     ws.onmessage = (event) => {
       // What the proxy kept for a debugger comes first; the answer is the message with our id.
       const message = JSON.parse(String(event.data)) as { id?: number; error?: { message?: string } };
       if (message.id !== id) return;
       done(message.error ? { ok: false, reason: message.error.message ?? "refused" } : { ok: true });
     };
+    ws.send(JSON.stringify({ id, method }));
   });
 }

@@ -14,6 +14,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
 import { signRequest, type UsageReport } from "../../shared/index.js";
+import { connectInspector } from "../../tools/start-local-stack.inspector.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
 
 const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
@@ -206,18 +207,9 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   it("leaves wrangler dev's runtime sending no DevTools Network events, which its proxy would keep", async () => {
     // Attach as the one DevTools client (taking whatever the proxy kept), then make subrequests: a cache miss calls
     // the small function, and its usage record reaches D1 through the outbox, the queue and the consumer.
-    const [target] = (await (await fetch(`http://127.0.0.1:${stack.inspectorPort}/json`)).json()) as {
-      webSocketDebuggerUrl: string;
-    }[];
-    const ws = new WebSocket(target?.webSocketDebuggerUrl ?? "", {
-      headers: { origin: "http://127.0.0.1" },
-    } as unknown as string[]);
+    const ws = await connectInspector(stack.inspectorPort);
     const methods: string[] = [];
     ws.onmessage = (event) => methods.push((JSON.parse(String(event.data)) as { method?: string }).method ?? "");
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = reject;
-    });
     try {
       const before = await smallFunctionAnswers();
       const { reply } = await ask({ messages: message(scene(7)), stitch: { exit_threshold: 0 } });
