@@ -43,8 +43,6 @@ const log = (m: string) =>
 
 interface Target {
   name: string;
-  /** Its process's name in `worker.processes`. */
-  process: string;
   worker: DevWorker;
   rss: number[];
 }
@@ -69,18 +67,17 @@ try {
   ];
   for (const [i, spec] of specs.entries()) {
     log(`starting ${spec.name}`);
-    const processName = `worker-${i}`;
     const worker = await startDevWorker({
       ...spec,
-      name: processName,
+      name: `worker-${i}`,
       persistTo: join(dir, `state-${i}`),
       log: quietLog,
       vars: { UPSTREAM: upstreamUrl },
     });
-    targets.push({ name: spec.name, process: processName, worker, rss: [] });
+    targets.push({ name: spec.name, worker, rss: [] });
   }
   const proxyRss = (t: Target) => {
-    const proxy = edgeProcesses(t.worker.processes.pid(t.process) ?? 0, t.worker.port)["edge: workerd proxy"];
+    const proxy = edgeProcesses(t.worker.pid() ?? 0, t.worker.port)["edge: workerd proxy"];
     return (proxy !== undefined ? rssMiB(proxy) : null) ?? Number.NaN;
   };
   const send = async (t: Target, amount: number) => {

@@ -74,7 +74,7 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
       devVarsPath,
       log,
     });
-    let empty: { url: string; processes: Processes } | undefined;
+    let empty: DevWorker | undefined;
     try {
       if (options.emptyWorker) empty = await startEmptyWorker(join(dir, "empty-state"), log);
     } catch (err) {
@@ -92,7 +92,7 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
         edge: stack.processes.pid("edge"),
         small: stack.processes.pid("small"),
         large: stack.processes.pid("large"),
-        empty: empty?.processes.pid("empty"),
+        empty: empty?.pid(),
       }),
       stop: async () => {
         await Promise.all([stack.stop(), empty?.processes.stopAll()]);
@@ -110,6 +110,8 @@ export interface DevWorker {
   url: string;
   port: number;
   processes: Processes;
+  /** The pid of its `wrangler dev` now. */
+  pid(): number | undefined;
 }
 
 export interface DevWorkerOptions {
@@ -151,7 +153,7 @@ export async function startDevWorker(options: DevWorkerOptions): Promise<DevWork
     await processes.stopAll();
     throw err;
   }
-  return { url, port, processes };
+  return { url, port, processes, pid: () => processes.pid(name) };
 }
 
 /**

@@ -76,6 +76,11 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
       .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
   }
 
+  async function usageReport(): Promise<UsageReport> {
+    const res = await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    return (await res.json()) as UsageReport;
+  }
+
   async function ask(
     body: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming> & { stitch?: unknown },
     headers: Record<string, string> = {},
@@ -179,8 +184,7 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
     // Ledger rows are written by the usage queue's consumer (batches of up to 2 s): eventually consistent.
     const usage = await vi.waitFor(
       async () => {
-        const res = await fetch(`${stack.edgeUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
-        const report = (await res.json()) as UsageReport;
+        const report = await usageReport();
         expect(report.totals.requests).toBe(billed.length);
         return report;
       },
@@ -215,15 +219,10 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
       const { reply } = await ask({ messages: message(scene(7)), stitch: { exit_threshold: 0 } });
       billed.push(reply.stitch);
       expect(await smallFunctionAnswers()).toBe(before + 1);
-      await vi.waitFor(
-        async () => {
-          const res = await fetch(`${stack.edgeUrl}/v1/usage`, {
-            headers: { authorization: `Bearer ${stack.apiKey}` },
-          });
-          expect(((await res.json()) as UsageReport).totals.requests).toBe(billed.length);
-        },
-        { timeout: 20_000, interval: 250 },
-      );
+      await vi.waitFor(async () => expect((await usageReport()).totals.requests).toBe(billed.length), {
+        timeout: 20_000,
+        interval: 250,
+      });
       expect(methods.filter((m) => m.startsWith("Network."))).toEqual([]);
     } finally {
       ws.close();
