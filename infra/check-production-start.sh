@@ -53,8 +53,12 @@ if [[ -z "$ready" ]]; then
   cat "$DIR/worker.log" >&2
   exit 1
 fi
-curl -sf "http://127.0.0.1:$PORT/metrics" | grep -q '^stitch_execution_provider' ||
-  { echo "/metrics has no stitch_execution_provider gauge" >&2; exit 1; }
+# Read /metrics into a file before grepping: `curl | grep -q` under pipefail fails at random, since grep exits at its
+# first match and curl then dies of SIGPIPE (exit 23) while it still writes.
+curl -sf -o "$DIR/metrics.txt" "http://127.0.0.1:$PORT/metrics" ||
+  { echo "GET /metrics failed; the worker's log:" >&2; cat "$DIR/worker.log" >&2; exit 1; }
+grep -q '^stitch_execution_provider' "$DIR/metrics.txt" ||
+  { echo "/metrics has no stitch_execution_provider gauge; it served:" >&2; cat "$DIR/metrics.txt" >&2; exit 1; }
 
 kill -TERM "$PID"
 status=0
