@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { listeningPorts } from "./soak-isolates.js";
 import { FLAT_MIB_PER_MIN, memoryVerdict, type Sample } from "./soak-memory.js";
-import { CONTROL_PREFIX, judgeMemory } from "./soak-report.js";
+import { CONTROL_PREFIX, isolateViolations, judgeMemory } from "./soak-report.js";
 
 /** Samples every 5 s for `minutes`, from `f(t in minutes)`. */
 const series = (minutes: number, f: (m: number) => number, pid = 1): Sample[] =>
@@ -78,5 +79,47 @@ describe("judgeMemory", () => {
     expect(judgeMemory(runtime, [runtime, control])).toEqual({ judged: true, flat: false });
     expect(judgeMemory(control, [control]).judged).toBe(false);
     expect(judgeMemory(climb("edge: wrangler (Node)", 50), []).judged).toBe(false);
+  });
+});
+
+describe("the Worker's isolate instead of the runtime's RSS", () => {
+  const verdict = (name: string, perMinute: number) =>
+    memoryVerdict(
+      name,
+      series(10, (m) => 30 + perMinute * m),
+      300,
+    );
+  const isolates = (worker: number) => ({
+    worker: "core:user:stitch-edge",
+    everySeconds: 30,
+    verdicts: [verdict("core:user:stitch-edge", worker), verdict("d1:db", 9)],
+  });
+
+  it("judges the runtime's RSS only while the Worker's isolate was not read", () => {
+    const runtime = verdict("edge: workerd runtime", 12);
+    expect(judgeMemory(runtime, [runtime], true)).toMatchObject({ judged: false, flat: false });
+    expect(judgeMemory(runtime, [runtime], false)).toEqual({ judged: true, flat: false });
+  });
+
+  it("fails on the Worker's heap climbing, or on no readings of it; miniflare's isolates are not judged", () => {
+    expect(isolateViolations(isolates(0.1))).toEqual([]);
+    expect(isolateViolations(isolates(3))[0]).toContain("heap after GC not flat, 3.00 MiB/min");
+    expect(isolateViolations({ ...isolates(0), verdicts: [], error: "no inspector" })).toEqual([
+      "the Worker's isolate core:user:stitch-edge: no heap readings (no inspector)",
+    ]);
+  });
+});
+
+describe("listeningPorts", () => {
+  // Two lines of /proc/net/tcp: a listening socket (state 0A) on 127.0.0.1:0x8CA3 and an established one.
+  const text = [
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+    "   0: 0100007F:8CA3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0",
+    "   1: 0100007F:9C40 0100007F:8CA3 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1",
+  ].join("\n");
+
+  it("gives the ports of the process's own listening sockets only", () => {
+    expect(listeningPorts(text, new Set(["4242", "4343"]))).toEqual([0x8ca3]);
+    expect(listeningPorts(text, new Set(["9999"]))).toEqual([]);
   });
 });

@@ -32,6 +32,8 @@ export interface SoakResults {
   windows: { fromSeconds: number; toSeconds: number; run: LoadResult }[];
   ledgers: KeyLedger[];
   memory: MemoryVerdict[];
+  /** Each isolate of the edge's workerd runtime: its V8 heap after a full collection (soak-isolates.ts). */
+  isolates: IsolateHeaps;
   samples: Record<string, Sample[]>;
   loadAverage: { t: number; load1: number }[];
   /** Stack log lines telling of a reload, restart or death (seconds since the soak started). */
@@ -39,7 +41,17 @@ export interface SoakResults {
   crash: string | null;
 }
 
+export interface IsolateHeaps {
+  /** The Worker's own isolate, the one judged. */
+  worker: string;
+  everySeconds: number;
+  verdicts: MemoryVerdict[];
+  /** Why there are no readings, when there are none. */
+  error?: string;
+}
+
 const SHED = new Set(["429", "503"]);
+const RUNTIME = "edge: workerd runtime";
 
 /**
  * Sampled and shown, but not part of the verdict: `wrangler dev`'s own Node CLI, which exists only in local
@@ -69,8 +81,16 @@ export interface MemoryJudgement {
   basis?: string;
 }
 
-export function judgeMemory(m: MemoryVerdict, all: MemoryVerdict[]): MemoryJudgement {
+/**
+ * The workerd runtime's RSS is judged only when its Worker's isolate could not be read: it also holds miniflare's
+ * simulators of D1, the queue, the Cache API and assets, and their native state, none of which is deployed, and it
+ * grows with each Cache API call even for a Worker of no Stitch code. With the isolate read, the Worker's heap
+ * after GC is judged instead (isolateViolations) and the runtime's RSS is shown beside it.
+ */
+export function judgeMemory(m: MemoryVerdict, all: MemoryVerdict[], workerIsolateRead = false): MemoryJudgement {
   if (NOT_JUDGED.has(m.name) || m.name.startsWith(CONTROL_PREFIX)) return { judged: false, flat: m.flat };
+  if (m.name === RUNTIME && workerIsolateRead)
+    return { judged: false, flat: m.flat, basis: "the Worker's isolate is judged instead" };
   const controlName = JUDGED_AGAINST_CONTROL[m.name];
   const control = controlName ? all.find((c) => c.name === controlName) : undefined;
   if (!control || m.pids.length > 1) return { judged: true, flat: m.flat };
@@ -132,8 +152,9 @@ export function soakViolations(r: SoakResults): string[] {
       }
     }
   }
+  why.push(...isolateViolations(r.isolates));
   for (const m of r.memory) {
-    const judgement = judgeMemory(m, r.memory);
+    const judgement = judgeMemory(m, r.memory, workerVerdict(r.isolates) !== undefined);
     if (!judgement.judged) continue;
     if (m.pids.length > 1) why.push(`${m.name} was replaced during the soak (pid ${m.pids.join(" → ")})`);
     else if (!judgement.flat)
@@ -146,6 +167,18 @@ export function soakViolations(r: SoakResults): string[] {
   if (r.crash) why.push(`the stack gave up: ${r.crash.split("\n")[0]}`);
   if (t.ok === 0) why.push("no request was answered");
   return why;
+}
+
+const workerVerdict = (i: IsolateHeaps): MemoryVerdict | undefined => i.verdicts.find((v) => v.name === i.worker);
+
+/** The Worker's isolate: read throughout the soak and its heap after GC flat over the second half. */
+export function isolateViolations(i: IsolateHeaps): string[] {
+  const worker = workerVerdict(i);
+  if (!worker) return [`the Worker's isolate ${i.worker}: no heap readings${i.error ? ` (${i.error})` : ""}`];
+  if (worker.flat) return [];
+  return [
+    `the Worker's isolate ${i.worker}: heap after GC not flat, ${num(worker.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(worker.thresholdMiBPerMin, 2)}${worker.note ? `; ${worker.note}` : ""})`,
+  ];
 }
 
 const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
@@ -161,6 +194,40 @@ const counts = (c: Record<string, number>) =>
     .map(([k, v]) => `${k}: ${v}`)
     .join(", ") || "–";
 const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/** The runtime's isolates, the Worker's first: heap after GC at the start and end, and the second half's slope. */
+function isolateSection(r: SoakResults): string {
+  const i = r.isolates;
+  const intro = `## The edge runtime's isolates
+
+The V8 heap of each isolate in the edge's workerd runtime after a full garbage collection, read every ${i.everySeconds} s through the runtime's own inspector (a heap snapshot, which collects first; its contents are discarded; then \`Runtime.getHeapUsage\`). **The Worker's isolate (\`${i.worker}\`, which also runs its Durable Object) is what this project deploys, and is judged** with the same rule as the processes (flat: at most ${FLAT_PCT_PER_MIN}%/min of its mean or ${FLAT_MIB_PER_MIN} MiB/min). The others are miniflare's simulators of D1, the queue, the Cache API and static assets and \`wrangler dev\`'s plumbing (in production Cloudflare's own services are in their place): shown, not judged. What the runtime's RSS holds beyond these heaps is native memory (workerd itself, SQLite and the simulators' storage), which no isolate's heap shows; the runtime's RSS is therefore shown above and not judged when the Worker's isolate could be read.`;
+  if (i.verdicts.length === 0) return `${intro}\n\nNo readings: ${i.error ?? "the inspector answered none"}.`;
+  const ordered = [...i.verdicts].sort((a, b) => Number(b.name === i.worker) - Number(a.name === i.worker));
+  return `${intro}
+
+${table(
+  [
+    "isolate",
+    "readings",
+    "start MiB",
+    "end MiB",
+    "second half: from → to MiB",
+    "slope MiB/min",
+    "threshold MiB/min",
+    "flat",
+  ],
+  ordered.map((v) => [
+    v.name === i.worker ? `**${v.name}** (the Worker)` : v.name,
+    String(v.samples),
+    num(v.startMiB, 2),
+    num(v.endMiB, 2),
+    `${num(v.fitStartMiB, 2)} → ${num(v.fitEndMiB, 2)} (${v.fitSamples} readings)`,
+    num(v.slopeMiBPerMin, 3),
+    num(v.thresholdMiBPerMin, 2),
+    v.name === i.worker ? (v.flat ? "yes" : "NO") : `not judged (${v.flat ? "would be flat" : "would not be flat"})`,
+  ]),
+)}`;
+}
 
 /** RSS of each process at each full minute of the soak (the sample nearest to it). */
 function perMinute(r: SoakResults): string {
@@ -304,13 +371,17 @@ ${table(
     ((j) =>
       j.judged
         ? `${j.flat ? "yes" : "NO"}${j.basis ? ` (${j.basis})` : ""}${m.note ? ` (${m.note})` : ""}`
-        : `not judged (${m.flat ? "would be flat" : "would not be flat"})`)(judgeMemory(m, r.memory)),
+        : `not judged (${m.flat ? "would be flat" : "would not be flat"}${j.basis ? `; ${j.basis}` : ""})`)(
+      judgeMemory(m, r.memory, workerVerdict(r.isolates) !== undefined),
+    ),
   ]),
 )}
 
 RSS at each minute:
 
 ${perMinute(r)}
+
+${isolateSection(r)}
 ${
   r.events.length > 0
     ? `

@@ -9,6 +9,7 @@
  * or is replaced, or a process's memory is not flat over the second half (see FLAT_* in soak-memory.ts).
  * Writes bench/results/soak.md.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -17,6 +18,7 @@ import { type LoadResult, runLoad } from "./serve-load.js";
 import { runOpenLoop } from "./serve-open-loop.js";
 import { type BenchItem, benchItem, edgeRequest, type HttpRequest, type Kind } from "./serve-requests.js";
 import { createKey, settledUsage, startStack, type UsageReport } from "./serve-stack.js";
+import { IsolateHeapSampler, runtimeInspector, workerIsolate } from "./soak-isolates.js";
 import { edgeProcesses, MemorySampler, memoryVerdict, rssMiB } from "./soak-memory.js";
 import { CONTROL_PREFIX, type KeyLedger, renderSoakMarkdown, type SoakResults, soakViolations } from "./soak-report.js";
 
@@ -29,6 +31,7 @@ const program = new Command()
   .option("--capacity-seconds <n>", "length of the capacity run", "30")
   .option("--window-seconds <n>", "the soak is offered in open-loop windows of this length", "30")
   .option("--sample-seconds <n>", "RSS sampling period", "5")
+  .option("--heap-seconds <n>", "period of the edge runtime's isolate heap readings (each after a full GC)", "30")
   .option("--images <n>", "distinct images the small exits and escalations cycle over", "1200")
   .option(
     "--edge-warmup <n>",
@@ -45,6 +48,7 @@ const connections = Number(opts.connections);
 const capacitySeconds = Number(opts.capacitySeconds);
 const windowSeconds = Number(opts.windowSeconds);
 const sampleSeconds = Number(opts.sampleSeconds);
+const heapSeconds = Number(opts.heapSeconds);
 const imageCount = Number(opts.images);
 const edgeWarmup = Number(opts.edgeWarmup);
 const seed = Number(opts.seed);
@@ -53,8 +57,13 @@ const PRIMED = 25;
 const LEDGER_QUIET_MS = 75_000;
 const LEDGER_SETTLE_MS = 300_000;
 const mix = parseMix(opts.mix as string);
-if (!(minutes > 0 && load > 0 && windowSeconds > 0 && sampleSeconds > 0 && imageCount > 0))
-  program.error("--minutes, --load, --window-seconds, --sample-seconds and --images must be positive");
+if (!(minutes > 0 && load > 0 && windowSeconds > 0 && sampleSeconds > 0 && heapSeconds > 0 && imageCount > 0))
+  program.error("--minutes, --load, --window-seconds, --sample-seconds, --heap-seconds and --images must be positive");
+/** The edge Worker's isolate in the dev runtime is named after its `name` in /wrangler.toml. */
+const EDGE_ISOLATE = workerIsolate(
+  /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(new URL("../wrangler.toml", import.meta.url), "utf8"))?.[1] ??
+    "stitch-edge",
+);
 
 function parseMix(text: string): Record<"cache" | "small" | "escalated", number> {
   const shares = { cache: 0, small: 0, escalated: 0 };
@@ -194,6 +203,8 @@ const rssOf = (named: Record<string, number | undefined>): Record<string, number
 const windows: SoakResults["windows"] = [];
 let capacityRun: SoakResults["capacity"] | undefined;
 let sampler: MemorySampler | undefined;
+let heaps: IsolateHeapSampler | undefined;
+let heapsError: string | undefined;
 let soakStartedAt = 0;
 let edgeWarm: SoakResults["edgeWarmup"];
 try {
@@ -270,6 +281,15 @@ try {
   soakStartedAt = performance.now();
   sampler = new MemorySampler(processes, soakStartedAt);
   sampler.start(sampleSeconds * 1000);
+  const runtimePid = processes()["edge: workerd runtime"];
+  try {
+    if (runtimePid === undefined) throw new Error("no workerd runtime found");
+    heaps = new IsolateHeapSampler(runtimePid, await runtimeInspector(runtimePid), soakStartedAt);
+    heaps.start(heapSeconds * 1000);
+  } catch (err) {
+    heapsError = String(err);
+    log(`the edge runtime's isolates cannot be read: ${heapsError}`);
+  }
   const soakSeconds = minutes * 60;
   log(`soak: ${rate} requests/s for ${minutes} min (capacity ${capacityRun.goodput.toFixed(1)}/s × ${load})`);
   for (let i = 0; ; i++) {
@@ -299,6 +319,7 @@ try {
     if (crash) break;
   }
   sampler.stop();
+  await heaps?.stop();
   const soakSeconds_ = (performance.now() - soakStartedAt) / 1000;
 
   log("reading the ledger once the usage queue has settled");
@@ -327,7 +348,7 @@ try {
 
   const memory = [...sampler.series].map(([name, samples]) => memoryVerdict(name, samples, soakSeconds_ / 2));
   const results: SoakResults = {
-    command: `npm run bench:soak -- --minutes ${minutes} --load ${load} --mix ${opts.mix} --connections ${connections} --capacity-seconds ${capacitySeconds} --window-seconds ${windowSeconds} --sample-seconds ${sampleSeconds} --images ${imageCount} --edge-warmup ${edgeWarmup}`,
+    command: `npm run bench:soak -- --minutes ${minutes} --load ${load} --mix ${opts.mix} --connections ${connections} --capacity-seconds ${capacitySeconds} --window-seconds ${windowSeconds} --sample-seconds ${sampleSeconds} --heap-seconds ${heapSeconds} --images ${imageCount} --edge-warmup ${edgeWarmup}`,
     machine,
     stackStartSeconds,
     tookSeconds: (performance.now() - started) / 1000,
@@ -342,6 +363,12 @@ try {
     windows,
     ledgers,
     memory,
+    isolates: {
+      worker: EDGE_ISOLATE,
+      everySeconds: heapSeconds,
+      verdicts: [...(heaps?.series ?? [])].map(([name, samples]) => memoryVerdict(name, samples, soakSeconds_ / 2)),
+      ...(heapsError && { error: heapsError }),
+    },
     samples: Object.fromEntries(sampler.series),
     loadAverage: sampler.load,
     events: events.map((e) => ({ t: e.t - (soakStartedAt - started) / 1000, line: e.line })),
@@ -360,5 +387,6 @@ try {
   throw err;
 } finally {
   sampler?.stop();
+  await heaps?.stop();
   await stack.stop();
 }

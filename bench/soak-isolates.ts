@@ -1,0 +1,162 @@
+/**
+ * `bench:soak`'s second view of the edge's memory: the V8 heap of each isolate in `wrangler dev`'s workerd runtime
+ * after a full garbage collection, read through the runtime's own inspector (the one miniflare starts it with,
+ * `--inspector-addr=localhost:0`, not wrangler's proxy in front of it).
+ *
+ * Why: that runtime holds far more than the Worker. Besides the Worker's isolate (`core:user:<name>`, which also
+ * runs its Durable Object) it runs miniflare's simulators of D1, the queue, the Cache API and static assets, each in
+ * isolates of their own, and their native state (SQLite, cache storage) in the same process. Its RSS grows with the
+ * traffic it serves whatever the Worker does, and more with each Cache API call, so a slope of the whole process
+ * cannot say whether this project's code keeps memory. The Worker's isolate's heap after a collection can: it is
+ * exactly what the deployed code retains.
+ *
+ * workerd's inspector does not implement `HeapProfiler.collectGarbage`; `HeapProfiler.takeHeapSnapshot` does run a
+ * full collection first, so a snapshot is taken (its chunks are discarded) and `Runtime.getHeapUsage` read after it.
+ * A snapshot stops the isolate for tens of milliseconds, which is why readings are tens of seconds apart.
+ */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import type { Sample } from "./soak-memory.js";
+
+/** Each step with the inspector: a reading that takes longer is dropped, not waited for. */
+const STEP_TIMEOUT_MS = 20_000;
+
+/** The Worker's own isolate among the runtime's: what the soak judges. */
+export const workerIsolate = (workerName: string): string => `core:user:${workerName}`;
+
+/** Ports in LISTEN state (`0A`) whose socket inode is one of `inodes`, from the text of /proc/net/tcp{,6}. */
+export function listeningPorts(procNetTcp: string, inodes: Set<string>): number[] {
+  const ports: number[] = [];
+  for (const line of procNetTcp.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const [local, state, inode] = [fields[1], fields[3], fields[9]];
+    if (state !== "0A" || !local || !inode || !inodes.has(inode)) continue;
+    ports.push(Number.parseInt(local.split(":").at(-1) ?? "", 16));
+  }
+  return ports;
+}
+
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+interface Target {
+  id: string;
+  webSocketDebuggerUrl: string;
+}
+
+/** The runtime's inspector: of the ports the process listens on, the one that answers `/json/list` with targets. */
+export async function runtimeInspector(pid: number): Promise<string> {
+  const inodes = socketInodes(pid);
+  const text = ["/proc/net/tcp", "/proc/net/tcp6"].map((p) => readFileSync(p, "utf8")).join("\n");
+  for (const port of listeningPorts(text, inodes)) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(2000) });
+      const list = (await res.json()) as unknown;
+      if (Array.isArray(list) && list.some((t) => typeof (t as Target).webSocketDebuggerUrl === "string"))
+        return `127.0.0.1:${port}`;
+    } catch {
+      // not the inspector (the runtime's entry socket answers with the Worker's own 404)
+    }
+  }
+  throw new Error(`workerd runtime ${pid}: no inspector among its listening ports`);
+}
+
+/** Sends one command on an open session and resolves with its result; snapshot chunks that come first are dropped. */
+function command(ws: WebSocket, id: number, method: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${method}: no answer in ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+    ws.onmessage = (event) => {
+      const message = JSON.parse(String(event.data)) as { id?: number; result?: Record<string, unknown> };
+      if (message.id !== id) return;
+      clearTimeout(timer);
+      resolve(message.result ?? {});
+    };
+    ws.send(JSON.stringify({ id, method }));
+  });
+}
+
+async function heapAfterGc(target: Target): Promise<number> {
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no WebSocket")), STEP_TIMEOUT_MS);
+      ws.onopen = () => resolve(clearTimeout(timer));
+      ws.onerror = () => reject(new Error("WebSocket failed"));
+    });
+    await command(ws, 1, "HeapProfiler.takeHeapSnapshot");
+    const usage = await command(ws, 2, "Runtime.getHeapUsage");
+    return Number(usage.usedSize) / 2 ** 20;
+  } finally {
+    ws.close();
+  }
+}
+
+/** Every isolate's V8 heap (MiB used) after a full collection; an isolate that does not answer is left out. */
+export async function isolateHeaps(inspector: string): Promise<Record<string, number>> {
+  const res = await fetch(`http://${inspector}/json/list`, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+  const heaps: Record<string, number> = {};
+  for (const target of (await res.json()) as Target[]) {
+    try {
+      heaps[target.id] = await heapAfterGc(target);
+    } catch {
+      // left out of this reading
+    }
+  }
+  return heaps;
+}
+
+/** Reads every isolate's heap after GC every `everyMs`, one reading at a time, until stopped. */
+export class IsolateHeapSampler {
+  readonly series = new Map<string, Sample[]>();
+  private stopped = false;
+  private running: Promise<void> = Promise.resolve();
+  private wake: () => void = () => {};
+
+  constructor(
+    private readonly runtimePid: number,
+    private readonly inspector: string,
+    private readonly startedAt: number,
+  ) {}
+
+  private async reading(): Promise<void> {
+    const t = (performance.now() - this.startedAt) / 1000;
+    const heaps = await isolateHeaps(this.inspector).catch(() => ({}));
+    for (const [id, mib] of Object.entries(heaps)) {
+      const list = this.series.get(id) ?? [];
+      list.push({ t, pid: this.runtimePid, rssMiB: mib });
+      this.series.set(id, list);
+    }
+  }
+
+  start(everyMs: number): void {
+    const loop = async () => {
+      while (!this.stopped) {
+        const next = performance.now() + everyMs;
+        await this.reading();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(0, next - performance.now()));
+          this.wake = () => resolve(clearTimeout(timer));
+        });
+      }
+    };
+    this.running = loop();
+  }
+
+  /** Stops after one last reading; once stopped, does nothing. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.wake();
+    await this.running;
+    await this.reading();
+  }
+}
