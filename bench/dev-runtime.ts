@@ -36,6 +36,7 @@ const rounds = Number(opts.rounds);
 const requests = Number(opts.requests);
 const warmup = Number(opts.warmup);
 const connections = Number(opts.connections);
+const CHUNK = 5000;
 
 const started = performance.now();
 const log = (m: string) =>
@@ -72,6 +73,10 @@ async function read(t: Target): Promise<Reading> {
   };
 }
 
+/** wrangler's lines that tell of a reload: a reload mid-round would hold the round's requests (seen once). */
+const stackLine = (line: string) => {
+  if (/reload|restart|error/i.test(line)) log(line.slice(0, 200));
+};
 const dir = await mkdtemp(join(tmpdir(), "stitch-bench-dev-runtime-"));
 const targets: Target[] = [];
 const failures: string[] = [];
@@ -86,27 +91,33 @@ try {
       ...spec,
       name: `worker-${i}`,
       persistTo: join(dir, `state-${i}`),
-      log: () => {},
+      log: stackLine,
     });
     const runtime = edgeProcesses(worker.pid() ?? 0, worker.port)["edge: workerd runtime"];
     if (runtime === undefined) throw new Error(`${spec.name}: no workerd runtime found`);
     targets.push({ name: spec.name, worker, runtime, inspector: await runtimeInspector(runtime), readings: [] });
   }
+  // In runs of at most CHUNK requests, each on fresh connections: twice a single closed-loop run of 30,000 to a
+  // freshly started `wrangler dev` stalled for good (its proxy stopped reading the four connections), never a
+  // shorter one. Not understood; the stall is `wrangler dev`'s, and chunks keep it out of the measurement.
   const send = async (t: Target, amount: number) => {
-    const run = await runLoad({
-      name: t.name,
-      baseUrl: t.worker.url,
-      connections,
-      amount,
-      maxSeconds: 900,
-      next: () => ({ method: "GET", path: "/", headers: {} }),
-    });
-    const other = Object.entries(run.statuses).filter(([s]) => s !== "200");
-    if (other.length > 0 || run.errors > 0 || run.timeouts > 0)
-      failures.push(
-        `${t.name}: statuses ${JSON.stringify(run.statuses)}, ${run.errors} errors, ${run.timeouts} timeouts`,
-      );
+    for (let sent = 0; sent < amount; sent += CHUNK) {
+      const run = await runLoad({
+        name: t.name,
+        baseUrl: t.worker.url,
+        connections,
+        amount: Math.min(CHUNK, amount - sent),
+        maxSeconds: 120,
+        next: () => ({ method: "GET", path: "/", headers: {} }),
+      });
+      const other = Object.entries(run.statuses).filter(([s]) => s !== "200");
+      if (other.length > 0 || run.errors > 0 || run.timeouts > 0 || run.stoppedByTime)
+        failures.push(
+          `${t.name}: statuses ${JSON.stringify(run.statuses)}, ${run.errors} errors, ${run.timeouts} timeouts${run.stoppedByTime ? ", stopped by its time limit" : ""}`,
+        );
+    }
   };
+
   // Both runtimes first past the growth every dev runtime shows over its first tens of thousands of requests.
   for (const t of targets) await send(t, warmup);
   for (const t of targets) t.readings.push(await read(t));

@@ -23,29 +23,34 @@ const STEP_TIMEOUT_MS = 20_000;
 /** The Worker's own isolate among the runtime's: what the soak judges. */
 export const workerIsolate = (workerName: string): string => `core:user:${workerName}`;
 
-/** Ports in LISTEN state (`0A`) whose socket inode is one of `inodes`, from the text of /proc/net/tcp{,6}. */
-export function listeningPorts(procNetTcp: string, inodes: Set<string>): number[] {
-  const ports: number[] = [];
+/**
+ * Ports in LISTEN state (`0A`) from the text of /proc/net/tcp{,6}, of the sockets in `fds` (socket inode → the
+ * process's fd number), in the order of their fds.
+ */
+export function listeningPorts(procNetTcp: string, fds: Map<string, number>): number[] {
+  const found: { port: number; fd: number }[] = [];
   for (const line of procNetTcp.split("\n").slice(1)) {
     const fields = line.trim().split(/\s+/);
     const [local, state, inode] = [fields[1], fields[3], fields[9]];
-    if (state !== "0A" || !local || !inode || !inodes.has(inode)) continue;
-    ports.push(Number.parseInt(local.split(":").at(-1) ?? "", 16));
+    const fd = inode === undefined ? undefined : fds.get(inode);
+    if (state !== "0A" || !local || fd === undefined) continue;
+    found.push({ port: Number.parseInt(local.split(":").at(-1) ?? "", 16), fd });
   }
-  return ports;
+  return found.sort((x, y) => x.fd - y.fd).map((f) => f.port);
 }
 
-function socketInodes(pid: number): Set<string> {
-  const inodes = new Set<string>();
+/** The process's sockets: inode → fd number. */
+function socketFds(pid: number): Map<string, number> {
+  const fds = new Map<string, number>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1]) inodes.add(m[1]);
+      if (m?.[1]) fds.set(m[1], Number(fd));
     } catch {
       // closed meanwhile
     }
   }
-  return inodes;
+  return fds;
 }
 
 interface Target {
@@ -53,21 +58,21 @@ interface Target {
   webSocketDebuggerUrl: string;
 }
 
-/** The runtime's inspector: of the ports the process listens on, the one that answers `/json/list` with targets. */
+/**
+ * The runtime's inspector: the first socket it listens on (workerd binds the inspector before the sockets of its
+ * config: the Worker's entry and its debug port), checked to answer `/json/list` with targets. Only that one is
+ * asked: an HTTP request to the debug port (Cap'n Proto, which wrangler's proxy uses to reach the runtime) left
+ * `wrangler dev` holding every later request, twice in a row.
+ */
 export async function runtimeInspector(pid: number): Promise<string> {
-  const inodes = socketInodes(pid);
   const text = ["/proc/net/tcp", "/proc/net/tcp6"].map((p) => readFileSync(p, "utf8")).join("\n");
-  for (const port of listeningPorts(text, inodes)) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(2000) });
-      const list = (await res.json()) as unknown;
-      if (Array.isArray(list) && list.some((t) => typeof (t as Target).webSocketDebuggerUrl === "string"))
-        return `127.0.0.1:${port}`;
-    } catch {
-      // not the inspector (the runtime's entry socket answers with the Worker's own 404)
-    }
-  }
-  throw new Error(`workerd runtime ${pid}: no inspector among its listening ports`);
+  const [port] = listeningPorts(text, socketFds(pid));
+  if (port === undefined) throw new Error(`workerd runtime ${pid}: listens on no port`);
+  const res = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(5000) });
+  const list = (await res.json()) as unknown;
+  if (!Array.isArray(list) || !list.some((t) => typeof (t as Target).webSocketDebuggerUrl === "string"))
+    throw new Error(`workerd runtime ${pid}: its first port, ${port}, is not its inspector`);
+  return `127.0.0.1:${port}`;
 }
 
 /** Sends one command on an open session and resolves with its result; snapshot chunks that come first are dropped. */

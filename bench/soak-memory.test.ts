@@ -118,8 +118,18 @@ describe("listeningPorts", () => {
     "   1: 0100007F:9C40 0100007F:8CA3 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1",
   ].join("\n");
 
-  it("gives the ports of the process's own listening sockets only", () => {
-    expect(listeningPorts(text, new Set(["4242", "4343"]))).toEqual([0x8ca3]);
-    expect(listeningPorts(text, new Set(["9999"]))).toEqual([]);
+  it("gives the ports of the process's own listening sockets only, in the order of their fds", () => {
+    const withSecond = `${text}\n   2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 100 0 0 10 0`;
+    expect(
+      listeningPorts(
+        withSecond,
+        new Map([
+          ["4242", 21],
+          ["4343", 9],
+          ["4444", 14],
+        ]),
+      ),
+    ).toEqual([0x1f90, 0x8ca3]);
+    expect(listeningPorts(text, new Map([["9999", 3]]))).toEqual([]);
   });
 });
