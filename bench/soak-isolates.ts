@@ -6,9 +6,10 @@
  * Why: that runtime holds far more than the Worker. Besides the Worker's isolate (`core:user:<name>`, which also
  * runs its Durable Object) it runs miniflare's simulators of D1, the queue, the Cache API and static assets, each in
  * isolates of their own, and their native state (SQLite, cache storage) in the same process. Its RSS grows with the
- * traffic it serves whatever the Worker does, and more with each Cache API call, so a slope of the whole process
+ * traffic it serves whatever the Worker does (an empty Worker's runtime grows too), so a slope of the whole process
  * cannot say whether this project's code keeps memory. The Worker's isolate's heap after a collection can: it is
- * exactly what the deployed code retains.
+ * what the deployed code's JavaScript retains (its objects; not the native backing stores of ArrayBuffers, which
+ * `Runtime.getHeapUsage` reports apart and this reads no further).
  *
  * workerd's inspector does not implement `HeapProfiler.collectGarbage`; `HeapProfiler.takeHeapSnapshot` does run a
  * full collection first, so a snapshot is taken (its chunks are discarded) and `Runtime.getHeapUsage` read after it.
@@ -61,8 +62,8 @@ interface Target {
 /**
  * The runtime's inspector: the first socket it listens on (workerd binds the inspector before the sockets of its
  * config: the Worker's entry and its debug port), checked to answer `/json/list` with targets. Only that one is
- * asked: an HTTP request to the debug port (Cap'n Proto, which wrangler's proxy uses to reach the runtime) left
- * `wrangler dev` holding every later request, twice in a row.
+ * asked: the others are the Worker's entry (a request there would reach the Worker itself) and workerd's debug
+ * port (Cap'n Proto, not HTTP), and neither is the benchmark's to poke.
  */
 export async function runtimeInspector(pid: number): Promise<string> {
   const text = ["/proc/net/tcp", "/proc/net/tcp6"].map((p) => readFileSync(p, "utf8")).join("\n");

@@ -84,7 +84,7 @@ export interface MemoryJudgement {
 /**
  * The workerd runtime's RSS is judged only when its Worker's isolate could not be read: it also holds miniflare's
  * simulators of D1, the queue, the Cache API and assets, and their native state, none of which is deployed, and it
- * grows with each Cache API call even for a Worker of no Stitch code. With the isolate read, the Worker's heap
+ * grows with the traffic it serves whatever the Worker does. With the isolate read, the Worker's heap
  * after GC is judged instead (isolateViolations) and the runtime's RSS is shown beside it.
  */
 export function judgeMemory(m: MemoryVerdict, all: MemoryVerdict[], workerIsolateRead = false): MemoryJudgement {
