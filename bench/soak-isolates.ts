@@ -16,6 +16,7 @@
  * A snapshot stops the isolate for tens of milliseconds, which is why readings are tens of seconds apart.
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { inspectorCall, openInspectorSocket } from "../tools/start-local-stack.inspector.js";
 import type { Sample } from "./soak-memory.js";
 
 /** Each step with the inspector: a reading that takes longer is dropped, not waited for. */
@@ -76,31 +77,12 @@ export async function runtimeInspector(pid: number): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-/** Sends one command on an open session and resolves with its result; snapshot chunks that come first are dropped. */
-function command(ws: WebSocket, id: number, method: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${method}: no answer in ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-    ws.onmessage = (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: number; result?: Record<string, unknown> };
-      if (message.id !== id) return;
-      clearTimeout(timer);
-      resolve(message.result ?? {});
-    };
-    ws.send(JSON.stringify({ id, method }));
-  });
-}
-
 async function heapAfterGc(target: Target): Promise<number> {
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  const ws = await openInspectorSocket(target.webSocketDebuggerUrl, {}, STEP_TIMEOUT_MS);
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no WebSocket")), STEP_TIMEOUT_MS);
-      ws.onopen = () => resolve(clearTimeout(timer));
-      ws.onerror = () => reject(new Error("WebSocket failed"));
-    });
-    await command(ws, 1, "HeapProfiler.takeHeapSnapshot");
-    const usage = await command(ws, 2, "Runtime.getHeapUsage");
-    return Number(usage.usedSize) / 2 ** 20;
+    await inspectorCall(ws, 1, "HeapProfiler.takeHeapSnapshot", STEP_TIMEOUT_MS);
+    const usage = await inspectorCall(ws, 2, "Runtime.getHeapUsage", STEP_TIMEOUT_MS);
+    return Number(usage.result?.usedSize) / 2 ** 20;
   } finally {
     ws.close();
   }

@@ -9,10 +9,10 @@
  * or is replaced, or a process's memory is not flat over the second half (see FLAT_* in soak-memory.ts).
  * Writes bench/results/soak.md.
  */
-import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
+import { wrangler } from "../test/infra/wrangler-config.js";
 import { describeMachine } from "./machine.js";
 import { type LoadResult, runLoad } from "./serve-load.js";
 import { runOpenLoop } from "./serve-open-loop.js";
@@ -60,10 +60,7 @@ const mix = parseMix(opts.mix as string);
 if (!(minutes > 0 && load > 0 && windowSeconds > 0 && sampleSeconds > 0 && heapSeconds > 0 && imageCount > 0))
   program.error("--minutes, --load, --window-seconds, --sample-seconds, --heap-seconds and --images must be positive");
 /** The edge Worker's isolate in the dev runtime is named after its `name` in /wrangler.toml. */
-const EDGE_ISOLATE = workerIsolate(
-  /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(new URL("../wrangler.toml", import.meta.url), "utf8"))?.[1] ??
-    "stitch-edge",
-);
+const EDGE_ISOLATE = workerIsolate(wrangler.name ?? program.error("wrangler.toml names no Worker"));
 
 function parseMix(text: string): Record<"cache" | "small" | "escalated", number> {
   const shares = { cache: 0, small: 0, escalated: 0 };

@@ -47,15 +47,26 @@ export async function connectInspector(inspectorPort: number): Promise<WebSocket
   }[];
   const url = targets[0]?.webSocketDebuggerUrl;
   if (!url) throw new Error("the inspector lists no target");
-  // The inspector proxy refuses a WebSocket upgrade without a local Origin (its guard against web pages); Node's
-  // WebSocket takes headers in its second argument, which the DOM typing does not know.
-  const ws = new WebSocket(url, { headers: { origin: "http://127.0.0.1" } } as unknown as string[]);
-  // The proxy holds the upgrade until it has reached the runtime: bounded, so that the stack never waits on it.
+  // The inspector proxy refuses a WebSocket upgrade without a local Origin (its guard against web pages).
+  return openInspectorSocket(url, { origin: "http://127.0.0.1" });
+}
+
+/**
+ * Opens a DevTools WebSocket at `url`; resolves once open, bounded by `timeoutMs` (wrangler's proxy holds the
+ * upgrade until it has reached the runtime, and nothing may wait on it unbounded).
+ */
+export async function openInspectorSocket(
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = ANSWER_TIMEOUT_MS,
+): Promise<WebSocket> {
+  // Node's WebSocket takes headers in its second argument, which the DOM typing does not know.
+  const ws = new WebSocket(url, { headers } as unknown as string[]);
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
-      reject(new Error(`the inspector's WebSocket at ${url} did not open within ${ANSWER_TIMEOUT_MS} ms`));
-    }, ANSWER_TIMEOUT_MS);
+      reject(new Error(`the inspector's WebSocket at ${url} did not open within ${timeoutMs} ms`));
+    }, timeoutMs);
     ws.onopen = () => {
       clearTimeout(timer);
       resolve(undefined);
@@ -68,25 +79,45 @@ export async function connectInspector(inspectorPort: number): Promise<WebSocket
   return ws;
 }
 
-function sendCommand(ws: WebSocket, method: string): Promise<InspectorOutcome> {
-  const id = 1;
-  return new Promise<InspectorOutcome>((resolve) => {
-    const done = (outcome: InspectorOutcome) => {
+export interface InspectorAnswer {
+  result?: Record<string, unknown>;
+  error?: { message?: string };
+}
+
+/**
+ * Sends one DevTools command on an open session and resolves with its answer; what comes before it (events the
+ * proxy kept for a debugger, heap snapshot chunks) is skipped. Rejects when no answer comes within `timeoutMs` or
+ * the socket fails.
+ */
+export function inspectorCall(
+  ws: WebSocket,
+  id: number,
+  method: string,
+  timeoutMs = ANSWER_TIMEOUT_MS,
+): Promise<InspectorAnswer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to ${method} within ${timeoutMs} ms`)), timeoutMs);
+    ws.onerror = () => {
       clearTimeout(timer);
-      ws.close();
-      resolve(outcome);
+      reject(new Error("the inspector's WebSocket failed"));
     };
-    const timer = setTimeout(
-      () => done({ ok: false, reason: `no answer to ${method} within ${ANSWER_TIMEOUT_MS} ms` }),
-      ANSWER_TIMEOUT_MS,
-    );
-    ws.onerror = () => done({ ok: false, reason: "the inspector's WebSocket failed" });
     ws.onmessage = (event) => {
-      // What the proxy kept for a debugger comes first; the answer is the message with our id.
-      const message = JSON.parse(String(event.data)) as { id?: number; error?: { message?: string } };
+      const message = JSON.parse(String(event.data)) as InspectorAnswer & { id?: number };
       if (message.id !== id) return;
-      done(message.error ? { ok: false, reason: message.error.message ?? "refused" } : { ok: true });
+      clearTimeout(timer);
+      resolve(message);
     };
     ws.send(JSON.stringify({ id, method }));
   });
+}
+
+async function sendCommand(ws: WebSocket, method: string): Promise<InspectorOutcome> {
+  try {
+    const answer = await inspectorCall(ws, 1, method);
+    return answer.error ? { ok: false, reason: answer.error.message ?? "refused" } : { ok: true };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  } finally {
+    ws.close();
+  }
 }
