@@ -10,8 +10,4 @@ type Untyped = Exclude<keyof Generated, keyof Env>;
 
 export const everyBindingTyped: [Untyped] extends [never] ? true : { untyped: Untyped } = true;
 export const typesAgree = (generated: Generated): Pick<Env, keyof Generated & keyof Env> => generated;
-export const required: ("DB" | "RATE_LIMITER" | "LEDGER")[] = [
-  "DB",
-  "RATE_LIMITER",
-  "LEDGER",
-] satisfies (keyof Generated)[];
+export const required: ("DB" | "ACCOUNTS" | "LEDGER")[] = ["DB", "ACCOUNTS", "LEDGER"] satisfies (keyof Generated)[];

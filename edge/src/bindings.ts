@@ -3,15 +3,15 @@
  * and what each request carries through the middlewares (`c.var`).
  */
 
+import type { KeyAccount } from "./account/key-account.js";
 import type { ApiKeyRecord } from "./auth/keys-db.js";
 import type { Config } from "./config.js";
 import type { LedgerMessage } from "./ledger/ledger.js";
-import type { RateLimiter } from "./rate-limit/rate-limiter.js";
 
 export interface Env {
   DB: D1Database;
-  /** Per key: rate limit and the budget's spend counter. */
-  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Per key: its account (rate limit, spend and holds, the usage outbox; account/key-account.ts). */
+  ACCOUNTS: DurableObjectNamespace<KeyAccount>;
   /** The usage queue: each key's Durable Object sends its outbox to it; this Worker consumes it (`queue` in index.ts) into the D1 ledger. */
   LEDGER: Queue<LedgerMessage>;
   /** Secret: signs every call to the small function. */
@@ -30,8 +30,10 @@ export interface Env {
   IDEMPOTENCY_TTL_SECONDS?: string;
   /** Seconds an isolate serves a key record from its cache (0 = off): the bound on honouring a revocation. */
   KEY_CACHE_TTL_SECONDS?: string;
-  /** Ms a key's first usage record waits in its Durable Object's outbox for others (ledger/outbox.ts). */
+  /** Ms a key's first usage record waits in its Durable Object's outbox for others (account/outbox.ts). */
   USAGE_FLUSH_DELAY_MS?: string;
+  /** Ms a sent usage record waits for the consumer's confirmation before its object writes D1 itself. */
+  USAGE_CONFIRM_AFTER_MS?: string;
   /** JSON (string or object): see `PriceTableSchema`. */
   PRICE_TABLE?: string | object;
 }

@@ -25,8 +25,10 @@ const ConfigSchema = z.object({
   idempotencyTtlSeconds: int(86_400, 60),
   /** How long an isolate trusts a cached key record: the bound on honouring a revocation made elsewhere. */
   keyCacheTtlSeconds: int(30),
-  /** How long a key's first usage record waits for others before its outbox is sent (ledger/outbox.ts). */
+  /** How long a key's first usage record waits for others before its outbox is sent (account/outbox.ts). */
   usageFlushDelayMs: int(1_000),
+  /** How long a sent usage record waits for the consumer's confirmation before its object writes D1 itself. */
+  usageConfirmAfterMs: int(120_000, 1_000),
   prices: PriceTableSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -52,6 +54,7 @@ export function loadConfig(env: Env): Config {
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
     keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
     usageFlushDelayMs: env.USAGE_FLUSH_DELAY_MS,
+    usageConfirmAfterMs: env.USAGE_CONFIRM_AFTER_MS,
     prices: typeof env.PRICE_TABLE === "string" ? safeJson(env.PRICE_TABLE) : env.PRICE_TABLE,
   });
   if (!result.success) {

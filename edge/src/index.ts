@@ -1,14 +1,16 @@
 /**
- * The Worker: the Hono app; the usage queue's consumer (writes the D1 ledger, ledger/ledger.ts); the per-key
- * Durable Object class (rate limit and spend).
+ * The Worker: the Hono app; the usage queue's consumer and its dead-letter queue's (write the D1 ledger,
+ * ledger/ledger.ts); the scheduled purge of expired Idempotency-Key rows; the per-key Durable Object class (the key's
+ * account: rate limit, spend and holds, usage outbox).
  */
 
 import { createApp } from "./app.js";
 import type { Env } from "./bindings.js";
+import { purgeExpired } from "./idempotency/idempotency.js";
 import { consumeLedger } from "./ledger/ledger.js";
 import { errorResponse, logError } from "./on-error.js";
 
-export { RateLimiter } from "./rate-limit/rate-limiter.js";
+export { KeyAccount } from "./account/key-account.js";
 
 const app = createApp();
 
@@ -23,5 +25,9 @@ export default {
       return errorResponse(err, undefined);
     }
   },
-  queue: (batch, env) => consumeLedger(batch, env.DB),
+  queue: (batch, env) => consumeLedger(batch, env.DB, env.ACCOUNTS),
+  scheduled: async (controller, env) => {
+    const purged = await purgeExpired(env.DB, controller.scheduledTime);
+    console.log(JSON.stringify({ idempotency_purged: purged }));
+  },
 } satisfies ExportedHandler<Env>;

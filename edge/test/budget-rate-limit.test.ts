@@ -1,12 +1,37 @@
-/** Budgets (402 before any work) and per-key rate limits (429 + Retry-After). */
+/** Budgets (a cap: 402 before any work) and per-key rate limits (429 + Retry-After), both before anything that costs. */
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RateLimiter } from "../src/rate-limit/rate-limiter.js";
-import { ADMIN, ask, chatBody, createKey, edge, ledgerRows, stubCalls } from "./helpers.js";
+import type { KeyAccount } from "../src/account/key-account.js";
+import {
+  ADMIN,
+  accountStub,
+  ask,
+  chatBody,
+  createKey,
+  drainLedger,
+  edge,
+  holdingUsage,
+  holdUsd,
+  ledgerRows,
+  scenario,
+  stubCalls,
+} from "./helpers.js";
 
 const nocache = { "x-stitch-cache-bypass": "1" };
+
+/**
+ * Every request costs a flat 0.01 $ (no accelerator rate), so its worst case, what it holds before any work, is its
+ * price: a budget of n × 0.01 $ answers at most n requests, however many run at once.
+ */
+const FLAT_PRICES = {
+  PRICE_TABLE: JSON.stringify({
+    request_fee_usd: { cache: 0.01, small: 0.01, large: 0.01 },
+    accelerator_usd_per_second: { default: 0 },
+  }),
+};
+const flat = (scenarioName = "ok") => ({ ...scenario(scenarioName), ...FLAT_PRICES });
 
 describe("budget", () => {
   it("refuses a key with a zero budget before any work", async () => {
@@ -17,15 +42,73 @@ describe("budget", () => {
     expect(await ledgerRows(id)).toHaveLength(0);
   });
 
-  it("refuses once spend reaches the budget, cache hits included, and again after a raise", async () => {
-    const { id, key } = await createKey({ budget_usd: 0.0001 });
+  it("refuses before any work a request whose worst case the budget left cannot cover", async () => {
+    const { id, key } = await createKey({ budget_usd: holdUsd() * 0.99 });
+    const res = await ask(key, chatBody());
+    expect([res.status, res.json.error.code]).toEqual([402, "budget_exceeded"]);
+    expect(res.json.error.message).toMatch(/may cost up to/);
+    expect(await stubCalls(res.headers.get("x-request-id") ?? "")).toBe(0);
+    expect(await ledgerRows(id)).toHaveLength(0);
+  });
+
+  it("refuses once spend and a hold would pass the budget, cache hits included, and again after a raise", async () => {
+    const { id, key } = await createKey({ budget_usd: holdUsd() + 0.0001 });
     const body = chatBody();
-    expect((await ask(key, body)).status).toBe(200); // ~0.0002 $: over budget now
+    expect((await ask(key, body)).status).toBe(200); // ~0.0002 $: no room for another hold now
     const refused = await ask(key, body);
     expect(refused.status).toBe(402);
     expect(await ledgerRows(id)).toHaveLength(1);
     await edge(`/admin/keys/${id}`, { method: "PATCH", headers: ADMIN, body: JSON.stringify({ budget_usd: 1 }) });
     expect((await ask(key, body)).headers.get("x-stitch-cache")).toBe("HIT");
+  });
+
+  it("is a cap under concurrency: 8 parallel clients on a 3-request budget get 3 answers, the rest 402 before any work", async () => {
+    const { id, key } = await createKey({ budget_usd: 0.035 });
+    const replies = await holdingUsage(() =>
+      Promise.all(Array.from({ length: 8 }, () => ask(key, chatBody(), nocache, flat("slow")))),
+    );
+    const answered = replies.filter((r) => r.status === 200);
+    const refused = replies.filter((r) => r.status === 402);
+    expect([answered.length, refused.length]).toEqual([3, 5]);
+    for (const r of refused) expect(await stubCalls(r.headers.get("x-request-id") ?? "")).toBe(0);
+    expect(await accountStub(id).spent(0)).toBe(30_000_000); // 3 × 0.01 $: never past the 0.035 $ budget
+    await drainLedger(id);
+    expect(await ledgerRows(id)).toHaveLength(3);
+  });
+
+  it("releases a failed request's hold at once: the budget's room comes back without waiting for it to lapse", async () => {
+    const { key } = await createKey({ budget_usd: 0.01 });
+    const failed = await ask(key, chatBody(), nocache, flat("status-500"));
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await ask(key, chatBody(), nocache, flat())).status).toBe(200);
+    expect((await ask(key, chatBody(), nocache, flat())).status).toBe(402); // its 0.01 $ is spent
+  });
+
+  it("clamps a charge to its hold, so a function reporting more than its deadline allows cannot pass the budget", async () => {
+    // Fee 0.01 $ and 0.001 $/s: the hold is 0.01 $ + 60 s (the deadline) × 0.001 $/s = 0.07 $; the stub claims 600 s.
+    const { id, key } = await createKey({ budget_usd: 0.07 });
+    const pricey = {
+      ...scenario("overreport"),
+      PRICE_TABLE: JSON.stringify({
+        request_fee_usd: { cache: 0.01, small: 0.01, large: 0.01 },
+        accelerator_usd_per_second: { default: 0.001 },
+      }),
+      SMALL_FUNCTION_TIMEOUT_MS: "60000",
+    };
+    const res = await ask(key, chatBody(), nocache, pricey);
+    expect(res.status).toBe(200);
+    expect(res.json.stitch.cost).toBeCloseTo(0.07, 9);
+    expect(await accountStub(id).spent(0)).toBe(70_000_000);
+  });
+
+  it("takes the rate limit and the budget before fetching an image: a refused key's https: image is never fetched", async () => {
+    const limited = await createKey({ rate_limit_per_minute: 1 });
+    await ask(limited.key, chatBody(), nocache);
+    // A private host would be refused (400) by the fetch's own checks if it were reached; the order makes it 429.
+    const privateImage = chatBody({ image: "https://127.0.0.1/a.png" });
+    expect((await ask(limited.key, privateImage, nocache)).status).toBe(429);
+    const broke = await createKey({ budget_usd: 0 });
+    expect((await ask(broke.key, privateImage, nocache)).status).toBe(402);
   });
 });
 
@@ -58,8 +141,8 @@ describe("rate limit", () => {
   });
 
   it("refills the bucket continuously", async () => {
-    const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName("bucket-unit"));
-    await runInDurableObject(stub, (limiter: RateLimiter) => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName("bucket-unit"));
+    await runInDurableObject(stub, (limiter: KeyAccount) => {
       const t0 = 1_000_000;
       expect(limiter.take(6, t0)).toMatchObject({ allowed: true, remaining: 5 });
       for (let i = 0; i < 5; i++) limiter.take(6, t0);

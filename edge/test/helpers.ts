@@ -8,10 +8,13 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { encode } from "fast-png";
+import { confirmLanded, unsentUsage } from "../src/account/outbox.js";
+import { worstCasePriceNanos } from "../src/account/worst-case-price.js";
 import { bearerToken, keyIdOf } from "../src/auth/key-format.js";
+import { loadConfig } from "../src/config.js";
 import worker from "../src/index.js";
 import type { LedgerEntry } from "../src/ledger/ledger.js";
-import { pendingUsage, withdrawFromOutbox } from "../src/ledger/outbox.js";
+import { nanosToUsd } from "../src/price/price.js";
 
 export const ADMIN = { authorization: `Bearer ${env.ADMIN_SECRET}` };
 
@@ -35,7 +38,10 @@ export class RecordingQueue<Body = unknown> {
 }
 
 /** The key's Durable Object (its account: spend, outbox, rate limit). */
-export const accountStub = (keyId: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(keyId));
+export const accountStub = (keyId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(keyId));
+
+/** What a budgeted request holds before any work under the test configuration (its worst-case price), in USD. */
+export const holdUsd = (): number => nanosToUsd(worstCasePriceNanos(loadConfig(env)));
 
 /** A usage record as the answer path would bill it (for calls straight to a key's Durable Object). */
 export const usageOf = (requestId: string, priceNanos: number, keyId = "key-unit"): LedgerEntry => ({
@@ -66,8 +72,11 @@ export const usageOf = (requestId: string, priceNanos: number, keyId = "key-unit
 /** Takes the usage records waiting in a key's outbox out of it, oldest first, as a flush would. */
 export function takeUsage(keyId: string): Promise<LedgerEntry[]> {
   return runInDurableObject(accountStub(keyId), (_account, state) => {
-    const entries = pendingUsage(state.storage.sql, 10_000);
-    for (const entry of entries) withdrawFromOutbox(state.storage.sql, entry.requestId);
+    const entries = unsentUsage(state.storage.sql, 10_000);
+    confirmLanded(
+      state.storage.sql,
+      entries.map((entry) => entry.requestId),
+    );
     return entries;
   });
 }
@@ -78,9 +87,9 @@ let messageCounter = 0;
  * Hands messages to the Worker's queue consumer as one batch, as Cloudflare Queues would (attempt `attempts`),
  * and returns the consumer's ack/retry result (`getQueueResult`: every waitUntil awaited).
  */
-export async function deliver(bodies: unknown[], attempts = 1, db: D1Database = env.DB) {
+export async function deliver(bodies: unknown[], attempts = 1, db: D1Database = env.DB, queue = "stitch-ledger") {
   const batch = createMessageBatch(
-    "stitch-ledger",
+    queue,
     bodies.map((body) => ({ id: `msg-${++messageCounter}`, timestamp: new Date(), attempts, body })),
   );
   const ctx = createExecutionContext();

@@ -6,8 +6,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { KeyAccount } from "../src/account/key-account.js";
+import { CHARGE_MEMORY_MS } from "../src/account/spend.js";
 import { AnswerCache, VERSIONS_MEMO_MS } from "../src/cache/answer-cache.js";
-import { CHARGE_MEMORY_MS, type RateLimiter } from "../src/rate-limit/rate-limiter.js";
 import { sha256Hex, toHex } from "../src/util/sha256.js";
 import { ask, chatBody, createKey, ledgerRows, usageOf } from "./helpers.js";
 
@@ -62,8 +63,8 @@ describe("pack versions, memoised per isolate", () => {
 
 describe("the key's account in its Durable Object", () => {
   it("remembers a charge for at least CHARGE_MEMORY_MS, prunes it after, and keeps memory equal to storage", async () => {
-    const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`prune-${crypto.randomUUID()}`));
-    await runInDurableObject(stub, (account: RateLimiter, state) => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(`prune-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (account: KeyAccount, state) => {
       const t0 = 5_000_000_000;
       expect(account.charge(usageOf("req_1", 100), 0, t0)).toBe(100);
       expect(account.charge(usageOf("req_1", 100), 0, t0 + CHARGE_MEMORY_MS - 1)).toBe(100); // still remembered

@@ -8,10 +8,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import type { KeyAccount } from "../src/account/key-account.js";
+import { flushOutbox, type OutboxSinks, QUEUE_ATTEMPTS, waitingUsage } from "../src/account/outbox.js";
 import { type LedgerEntry, writeLedger } from "../src/ledger/ledger.js";
-import { flushOutbox, type OutboxSinks, pendingUsage, QUEUE_ATTEMPTS } from "../src/ledger/outbox.js";
-import type { RateLimiter } from "../src/rate-limit/rate-limiter.js";
 import {
+  ADMIN,
   accountStub,
   ask,
   chatBody,
@@ -20,6 +21,7 @@ import {
   drainLedger,
   edge,
   holdingUsage,
+  holdUsd,
   ledgerRows,
   RecordingQueue,
   takeUsage,
@@ -28,7 +30,7 @@ import {
 
 const spentInD1 = (id: string) =>
   env.DB.prepare("SELECT spent_nanos FROM api_keys WHERE id = ?").bind(id).first<number>("spent_nanos");
-const spentInAccount = (id: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(id)).spent(0);
+const spentInAccount = (id: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(id)).spent(0);
 const sumOf = (rows: Record<string, unknown>[]) => rows.reduce((acc, r) => acc + (r.price_nanos as number), 0);
 
 const refused = () => Promise.reject(new Error("queue unavailable"));
@@ -38,16 +40,20 @@ const d1Write =
   (entries) =>
     writeLedger(db, entries);
 /** One flush of a key's outbox with the given sinks, inside its object (`failedSends` refused before this one). */
-const flushWith = (keyId: string, sinks: OutboxSinks, failedSends = 0) =>
+const flushWith = (keyId: string, sinks: OutboxSinks, failedSends = 0, now = Date.now()) =>
   runInDurableObject(accountStub(keyId), (_account, state) =>
-    flushOutbox(state.storage.sql, sinks, failedSends, new Set()),
+    flushOutbox(state.storage.sql, sinks, { failedSends, inFlight: new Set(), now, confirmAfterMs: CONFIRM_AFTER_MS }),
   );
+/** Every record still in a key's outbox (not yet confirmed in the ledger). */
 const outboxOf = (keyId: string) =>
-  runInDurableObject(accountStub(keyId), (_account, state) => pendingUsage(state.storage.sql, 1000));
+  runInDurableObject(accountStub(keyId), (_account, state) => waitingUsage(state.storage.sql));
+const CONFIRM_AFTER_MS = 120_000;
+/** A queue that takes every message and delivers none (a message lost, or gone to the dead-letter queue unread). */
+const blackHole = async () => {};
 
 /** The key's object, whose charge succeeds but whose reply is lost on the way back: the caller sees an error. */
 function replyLost(): Partial<Cloudflare.Env> {
-  const real = env.RATE_LIMITER;
+  const real = env.ACCOUNTS;
   const namespace = new Proxy(real, {
     get(target, name) {
       if (name !== "get") return Reflect.get(target, name).bind(target);
@@ -56,8 +62,8 @@ function replyLost(): Partial<Cloudflare.Env> {
         return new Proxy(stub, {
           get(s, method) {
             if (method === "charge") {
-              return async (...args: Parameters<RateLimiter["charge"]>) => {
-                await s.charge(...args);
+              return async (usage: LedgerEntry, seed: number) => {
+                await s.charge(usage, seed);
                 throw new Error("the object's reply was lost (test)");
               };
             }
@@ -69,7 +75,35 @@ function replyLost(): Partial<Cloudflare.Env> {
       };
     },
   });
-  return { RATE_LIMITER: namespace };
+  return { ACCOUNTS: namespace };
+}
+
+/** The key's object, whose charge waits for `gate` after telling `started` (a charge still in progress). */
+function chargeHeld(started: () => void, gate: Promise<void>): Partial<Cloudflare.Env> {
+  const real = env.ACCOUNTS;
+  return {
+    ACCOUNTS: new Proxy(real, {
+      get(target, name) {
+        if (name !== "get") return Reflect.get(target, name).bind(target);
+        return (id: DurableObjectId) => {
+          const stub = target.get(id);
+          return new Proxy(stub, {
+            get(s, method) {
+              if (method === "charge") {
+                return async (usage: LedgerEntry, seed: number) => {
+                  started();
+                  await gate;
+                  return s.charge(usage, seed);
+                };
+              }
+              const members = s as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
+              return (...args: unknown[]) => members[method]?.(...args);
+            },
+          });
+        };
+      },
+    }),
+  };
 }
 
 /** D1 refuses every ledger insert while `work` runs (a trigger; the rest of the database works). */
@@ -182,11 +216,12 @@ describe("usage queue consumer", () => {
 
 describe("billing on the request path", () => {
   it("keeps the budget exact while the ledger has not been written yet", async () => {
-    const { id, key } = await createKey({ budget_usd: 0.0003 });
+    // Room for one request's hold on top of 0.0003 $ of spend: two answers of ~0.0002 $ each, then 402.
+    const { id, key } = await createKey({ budget_usd: holdUsd() + 0.0003 });
     const nocache = { "x-stitch-cache-bypass": "1" };
     const refused402 = await holdingUsage(async () => {
       expect((await ask(key, chatBody(), nocache)).status).toBe(200); // ~0.0002 $
-      expect((await ask(key, chatBody(), nocache)).status).toBe(200); // ~0.0004 $: over now
+      expect((await ask(key, chatBody(), nocache)).status).toBe(200); // ~0.0004 $: no room for a hold now
       return ask(key, chatBody(), nocache);
     });
     expect([refused402.status, refused402.json.error.code]).toEqual([402, "budget_exceeded"]);
@@ -238,23 +273,46 @@ describe("billing on the request path", () => {
     expect(await spentInAccount(id)).toBe(sumOf(rows));
   });
 
+  it("stores an Idempotency-Key's result only once it is charged: a retry during the charge is 409, never a replay", async () => {
+    const { id, key } = await createKey();
+    let charging!: () => void;
+    const charged = new Promise<void>((resolve) => {
+      charging = resolve;
+    });
+    let finishCharge!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      finishCharge = resolve;
+    });
+    const body = chatBody();
+    const headers = { "idempotency-key": "charge-first" };
+    const first = ask(key, body, headers, chargeHeld(charging, gate));
+    await charged;
+    const during = await ask(key, body, headers);
+    expect([during.status, during.json.error.code]).toEqual([409, "idempotency_in_flight"]);
+    finishCharge();
+    expect((await first).status).toBe(200);
+    const replay = await ask(key, body, headers);
+    expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
+    expect(await ledgerRows(id)).toHaveLength(1);
+  });
+
   it("counts a charge once per request id, and refunds only what was charged and not yet flushed", async () => {
     const stub = accountStub("account-unit");
-    await runInDurableObject(stub, (account: RateLimiter, state) => {
+    await runInDurableObject(stub, (account: KeyAccount, state) => {
       expect(account.spent(500)).toBe(500); // seeded from D1's spend the first time
       expect(account.spent(0)).toBe(500); // and only then
       expect(account.charge(usageOf("req_a", 100), 0)).toBe(600);
       expect(account.charge(usageOf("req_a", 100), 0)).toBe(600);
-      expect(pendingUsage(state.storage.sql).map((e) => e.requestId)).toEqual(["req_a"]); // one record
+      expect(waitingUsage(state.storage.sql).map((e) => e.requestId)).toEqual(["req_a"]); // one record
       expect(account.refund("req_unknown")).toBe(false);
       expect(account.spent(0)).toBe(600);
       expect(account.refund("req_a")).toBe(true);
       expect(account.refund("req_a")).toBe(false);
       expect(account.spent(0)).toBe(500);
-      expect(pendingUsage(state.storage.sql)).toHaveLength(0);
-      // Once its record has left the outbox the ledger has it: the spend stays equal to the ledger.
+      expect(waitingUsage(state.storage.sql)).toHaveLength(0);
+      // Once its record is on its way to the ledger the ledger will have it: the spend stays equal to the ledger.
       account.charge(usageOf("req_b", 100), 0);
-      state.storage.sql.exec("DELETE FROM outbox");
+      state.storage.sql.exec("UPDATE usage_outbox SET sent_at = 1");
       expect(account.refund("req_b")).toBe(false);
       expect(account.spent(0)).toBe(600);
     });
@@ -266,8 +324,9 @@ describe("the outbox's flush", () => {
     const { id, key } = await createKey();
     const res = await holdingUsage(() => ask(key, chatBody()));
     expect(await runDurableObjectAlarm(accountStub(id))).toBe(true);
-    expect(await outboxOf(id)).toHaveLength(0);
+    expect(await outboxOf(id)).toHaveLength(1); // sent, kept until the consumer confirms it landed
     await vi.waitFor(async () => expect(await ledgerRows(id)).toHaveLength(1), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect(await outboxOf(id)).toHaveLength(0), { timeout: 5_000, interval: 50 });
     expect((await ledgerRows(id))[0]?.request_id).toBe(res.json.stitch.request_id);
     expect(await spentInD1(id)).toBe(await spentInAccount(id));
   });
@@ -280,7 +339,7 @@ describe("the outbox's flush", () => {
       await expect(flushWith(id, sinks, attempt)).rejects.toThrow("queue unavailable");
       expect(await outboxOf(id)).toHaveLength(1);
     }
-    expect(await flushWith(id, sinks, QUEUE_ATTEMPTS - 1)).toMatchObject({ flushed: 1, via: "d1", remaining: 0 });
+    expect(await flushWith(id, sinks, QUEUE_ATTEMPTS - 1)).toMatchObject({ sent: 1, via: "d1", landed: 0 });
     expect((await ledgerRows(id)).map((r) => r.request_id)).toEqual([res.json.stitch.request_id]);
     expect(await spentInD1(id)).toBe(await spentInAccount(id));
     expect(await outboxOf(id)).toHaveLength(0);
@@ -301,7 +360,9 @@ describe("the outbox's flush", () => {
     ).toMatchObject({
       via: "queue",
     });
+    expect(await outboxOf(id)).toHaveLength(1); // sent, not yet confirmed
     await deliver(queue.sent);
+    expect(await outboxOf(id)).toHaveLength(0); // the consumer confirmed it
     const rows = await ledgerRows(id);
     expect(rows).toHaveLength(1);
     expect(await spentInD1(id)).toBe(sumOf(rows));
@@ -327,22 +388,112 @@ describe("the outbox's flush", () => {
 
   it("sends a busy key's records in batches of at most FLUSH_BATCH, oldest first", async () => {
     const keyId = `batches-${crypto.randomUUID()}`;
-    await runInDurableObject(accountStub(keyId), (account: RateLimiter) => {
+    await runInDurableObject(accountStub(keyId), (account: KeyAccount) => {
       for (let i = 0; i < 150; i++) account.charge(usageOf(`req_${String(i).padStart(3, "0")}`, 1, keyId), 0);
     });
     const queue = new RecordingQueue<LedgerEntry>();
     const sinks = { send: (e: LedgerEntry[]) => queue.sendBatch(e.map((body) => ({ body }))), write: d1Write() };
-    expect(await flushWith(keyId, sinks)).toMatchObject({ flushed: 100, via: "queue", remaining: 50 });
-    expect(await flushWith(keyId, sinks)).toMatchObject({ flushed: 50, via: "queue", remaining: 0 });
+    expect(await flushWith(keyId, sinks)).toMatchObject({ sent: 100, via: "queue" });
+    expect(await flushWith(keyId, sinks)).toMatchObject({ sent: 50, via: "queue" });
+    expect(await flushWith(keyId, sinks)).toMatchObject({ sent: 0, via: null });
     expect(queue.sent.map((e) => e.requestId)).toEqual(
       Array.from({ length: 150 }, (_, i) => `req_${String(i).padStart(3, "0")}`),
     );
   });
 });
 
+describe("a record stays in its outbox until the ledger has it", () => {
+  it("the consumer's confirmation drops it; a message lost after the send is written by the object once overdue", async () => {
+    const { id, key } = await createKey();
+    const res = await holdingUsage(() => ask(key, chatBody()));
+    const t0 = Date.now();
+    expect(await flushWith(id, { send: blackHole, write: d1Write() }, 0, t0)).toMatchObject({ sent: 1, landed: 0 });
+    // Not yet overdue: nothing is written, the record waits for its confirmation.
+    expect(await flushWith(id, { send: refused, write: d1Write() }, 0, t0 + CONFIRM_AFTER_MS - 1)).toMatchObject({
+      sent: 0,
+      landed: 0,
+    });
+    expect(await ledgerRows(id)).toHaveLength(0);
+    const due = await flushWith(id, { send: refused, write: d1Write() }, 0, t0 + CONFIRM_AFTER_MS);
+    expect(due).toMatchObject({ sent: 0, landed: 1 });
+    expect((await ledgerRows(id)).map((r) => r.request_id)).toEqual([res.json.stitch.request_id]);
+    expect(await outboxOf(id)).toHaveLength(0);
+    expect(await spentInD1(id)).toBe(await spentInAccount(id));
+  });
+
+  it("keeps an overdue record while D1 refuses it, however often, and lands it once D1 is back", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    const t0 = Date.now();
+    await flushWith(id, { send: blackHole, write: d1Write() }, 0, t0);
+    await withLedgerWritesFailing(async () => {
+      for (let hour = 1; hour <= 3; hour++) {
+        await expect(flushWith(id, { send: refused, write: d1Write() }, 0, t0 + hour * 3_600_000)).rejects.toThrow();
+        expect(await outboxOf(id)).toHaveLength(1);
+      }
+    });
+    expect(await flushWith(id, { send: refused, write: d1Write() }, 0, t0 + 4 * 3_600_000)).toMatchObject({
+      landed: 1,
+    });
+    const rows = await ledgerRows(id);
+    expect(rows).toHaveLength(1);
+    expect(await spentInAccount(id)).toBe(sumOf(rows));
+  });
+
+  it("the dead-letter queue's messages are consumed like the usage queue's, and confirmed", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    const queue = new RecordingQueue<{ entries: LedgerEntry[] }>();
+    await flushWith(id, { send: (entries) => queue.send({ entries }), write: d1Write() });
+    expect(await outboxOf(id)).toHaveLength(1);
+    const result = await deliver(queue.sent, 11, env.DB, "stitch-ledger-dlq");
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    expect(await outboxOf(id)).toHaveLength(0);
+  });
+
+  it("the object's alarm keeps retrying, backing off, while records wait; its log says how many and how long", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    const warnings = vi.spyOn(console, "warn");
+    await runInDurableObject(accountStub(id), (_account, state) => {
+      // Billed two minutes ago and sent, never confirmed (its message dead-lettered): overdue now.
+      state.storage.sql.exec("UPDATE usage_outbox SET added_at = ?, sent_at = ?", Date.now() - 120_000, 1);
+    });
+    await withLedgerWritesFailing(async () => {
+      expect(await runDurableObjectAlarm(accountStub(id))).toBe(true);
+    });
+    expect(await outboxOf(id)).toHaveLength(1);
+    const waiting = warnings.mock.calls.map((c) => String(c[0])).find((line) => line.includes("usage_outbox_waiting"));
+    expect(JSON.parse(waiting ?? "{}")).toMatchObject({ usage_outbox_waiting: 1, unsent: 0, failed_flushes: 1 });
+    expect(JSON.parse(waiting ?? "{}").oldest_wait_s).toBeGreaterThanOrEqual(120);
+    const alarm = await runInDurableObject(accountStub(id), (_a, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull(); // the next try is set
+    expect(await runDurableObjectAlarm(accountStub(id))).toBe(true); // D1 is back
+    expect(await outboxOf(id)).toHaveLength(0);
+    expect(await ledgerRows(id)).toHaveLength(1);
+    warnings.mockRestore();
+  });
+
+  it("the reconciliation shows waiting records, then agreement once they land", async () => {
+    const { id, key } = await createKey();
+    await holdingUsage(() => ask(key, chatBody()));
+    const before = await edge("/admin/ledger", { headers: ADMIN });
+    const mine = (r: typeof before) => r.json.keys.find((k: { id: string }) => k.id === id);
+    expect(mine(before)).toMatchObject({ waiting_records: 1, settled: false, agrees: null, ledger_rows: 0 });
+    const metrics = await edge("/admin/metrics", { headers: ADMIN });
+    expect(metrics.text).toMatch(/^stitch_usage_outbox_records [1-9]/m);
+    await drainLedger(id);
+    const after = await edge("/admin/ledger", { headers: ADMIN });
+    expect(mine(after)).toMatchObject({ waiting_records: 0, settled: true, agrees: true, ledger_rows: 1 });
+    expect(mine(after).account_spent_nanos).toBe(mine(after).ledger_nanos);
+    expect(after.json.disagreeing_keys).not.toContain(id);
+  });
+});
+
 describe("D1 failing at the ledger write, through the real local queue", () => {
   it("the consumer's batch fails and is retried, and lands once when D1 is back; meanwhile the Idempotency-Key retry replays and the budget holds", async () => {
-    const { id, key } = await createKey({ budget_usd: 0.0003 });
+    const { id, key } = await createKey({ budget_usd: holdUsd() + 0.0003 });
     // The key's object flushes its outbox (its alarm, run here at once) to the queue `wrangler dev` runs, with its own
     // timer and retry delay: from there on nothing is handed over by hand.
     const flush = () => runDurableObjectAlarm(accountStub(id));
@@ -369,7 +520,7 @@ describe("D1 failing at the ledger write, through the real local queue", () => {
         expect(replay.headers.get("x-stitch-idempotent-replay")).toBe("true");
         expect(replay.json.id).toBe(first.json.id);
         expect(await spentInAccount(id)).toBe(charged);
-        // The budget (0.0003 $) counts from the Durable Object, not the failing ledger: one more fits, then 402.
+        // The budget (a hold + 0.0003 $) counts from the Durable Object, not the failing ledger: one more fits, then 402.
         second = await ask(key, chatBody(), nocache);
         expect(second.status).toBe(200);
         expect(await flush()).toBe(true);

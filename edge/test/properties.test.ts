@@ -66,7 +66,7 @@ const billedRows = async (requestId: string) =>
   (await env.DB.prepare("SELECT COUNT(*) AS n FROM ledger WHERE request_id = ?").bind(requestId).first<{ n: number }>())
     ?.n ?? -1;
 
-const spent = (id: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(id)).spent(0);
+const spent = (id: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(id)).spent(0);
 
 /** The refusal a bad request must get: a 4xx as predicted, the error object, nothing called (edge) or billed. */
 async function expectRefused(req: BadRequest, res: EdgeResponse): Promise<void> {

@@ -26,18 +26,12 @@ export interface CacheKeyParts {
 }
 
 /**
- * Unicode form and runs of whitespace do not change a text; case does (real tokenizers are case-sensitive, so
- * "What is" and "what is" may get different answers).
+ * The conversation as the key sees it: roles, texts exactly as the models read them (no Unicode or whitespace
+ * folding: a full-width question and its ASCII twin are different prompts to a tokenizer, and may get different
+ * answers or none), and where the image sits.
  */
-export function normaliseText(text: string): string {
-  return text.normalize("NFKC").trim().replace(/\s+/g, " ");
-}
-
-/** The conversation as the key sees it: roles, normalised texts, and where the image sits. */
-export function normaliseConversation(messages: Conversation): string {
-  return JSON.stringify(
-    messages.map((m) => [m.role, m.content.map((p) => (p.type === "text" ? normaliseText(p.text) : null))]),
-  );
+export function conversationKey(messages: Conversation): string {
+  return JSON.stringify(messages.map((m) => [m.role, m.content.map((p) => (p.type === "text" ? p.text : null))]));
 }
 
 export function tenantScope(scope: CacheScope, keyId: string): string {
@@ -47,10 +41,10 @@ export function tenantScope(scope: CacheScope, keyId: string): string {
 export function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
-      "stitch-answer/2",
+      "stitch-answer/3",
       tenantScope(parts.scope, parts.keyId),
       parts.imageSha256,
-      normaliseConversation(parts.messages),
+      conversationKey(parts.messages),
       parts.mode,
       parts.maxTokens,
       parts.retention ?? null,

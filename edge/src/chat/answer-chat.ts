@@ -1,20 +1,18 @@
 /**
  * The request flow of POST /v1/chat/completions, one stage per line:
- * validate → idempotency → budget, beside (data: URLs) or then (https:) image intake → cache → rate limit →
- * small function → price → bill (spend + usage record, one call to the key's Durable Object) → cache store. No HTTP here: the route
+ * validate → idempotency → admission (rate limit and budget hold, one call to the key's Durable Object) → image
+ * intake → cache → small function → price → bill (spend + usage record + hold released, one call) → cache store. No HTTP here: the route
  * turns the result into a response.
  */
 import type { AnswerRequestInput, CacheStatus, ChatCompletionResponse } from "../../../shared/index.js";
+import { type Accounts, admit } from "../account/account.js";
+import type { TakeResult } from "../account/bucket.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
-import { admitBudget } from "../budget/budget.js";
 import type { AnswerCache } from "../cache/answer-cache.js";
 import { planCache } from "../cache/cache-plan.js";
 import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
-import { isDataUrl } from "../images/data-url.js";
 import { type Image, intakeImage } from "../images/intake.js";
-import { takeRateLimit } from "../rate-limit/rate-limit.js";
-import type { RateLimiter, TakeResult } from "../rate-limit/rate-limiter.js";
 import { completionId } from "../respond/outcome.js";
 import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
 import { sha256Hex } from "../util/sha256.js";
@@ -28,7 +26,7 @@ export interface ChatContext {
   key: ApiKeyRecord;
   config: Config;
   db: D1Database;
-  limiter: DurableObjectNamespace<RateLimiter>;
+  accounts: Accounts;
   cache: AnswerCache;
   waitUntil(promise: Promise<unknown>): void;
 }
@@ -63,41 +61,29 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
       replay: true,
     };
   }
-  const settlement = new Settlement(ctx, key, reservation?.claim, config.idempotencyTtlSeconds * 1000);
+  const settlement = new Settlement(ctx, {
+    key,
+    claim: reservation?.claim,
+    idempotencyTtlMs: config.idempotencyTtlSeconds * 1000,
+    requestId,
+  });
   try {
-    const intakeAndLookup = async () => {
-      const image = await intakeImage(task.image, {
-        maxBytes: config.maxImageBytes,
-        fetchTimeoutMs: config.imageFetchTimeoutMs,
-      });
-      const cache = await planCache(ctx.cache, key, task, image, {
-        default: config.cacheDefaultTtlSeconds,
-        max: config.cacheMaxTtlSeconds,
-      });
-      return { image, cache };
-    };
-    // The budget check (a round trip to the key's Durable Object, for keys with a budget) runs while a data: image
-    // is decoded and hashed and the cache is read: neither reaches outside the edge, writes anything or bills. Its
-    // refusal still comes first (awaited before the intake's result), so an over-budget key gets its 402 whatever
-    // its image. An https: image is fetched only once the budget check has passed: nothing is downloaded for a
-    // refused key.
-    let planned: Promise<Awaited<ReturnType<typeof intakeAndLookup>>>;
-    if (isDataUrl(task.image.url)) {
-      const budget = admitBudget(ctx.limiter, key);
-      planned = intakeAndLookup();
-      planned.catch(() => {}); // its error is the request's only once the budget has passed (below)
-      await budget;
-    } else {
-      await admitBudget(ctx.limiter, key);
-      planned = intakeAndLookup();
-    }
-    const { image, cache } = await planned;
+    // Rate limit and budget hold before anything that costs: nothing is fetched or decoded for a refused key.
+    const { rate: rateLimit, holdNanos } = await admit(ctx.accounts, key, requestId, config);
+    settlement.holds(holdNanos);
+    const image = await intakeImage(task.image, {
+      maxBytes: config.maxImageBytes,
+      fetchTimeoutMs: config.imageFetchTimeoutMs,
+    });
+    const cache = await planCache(ctx.cache, key, task, image, {
+      default: config.cacheDefaultTtlSeconds,
+      max: config.cacheMaxTtlSeconds,
+    });
     const base = { requestId, task, prices: config.prices, now: Date.now() };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));
-      return { kind: "completion", body, stream: task.stream, replay: false };
+      return { kind: "completion", body, stream: task.stream, replay: false, rateLimit };
     }
-    const rateLimit = await takeRateLimit(ctx.limiter, key.id, key.rate_limit_per_minute ?? config.rateLimitPerMinute);
     const target: SmallFunction = {
       url: config.smallFunctionUrl,
       signingSecret: config.signingSecret,

@@ -1,27 +1,33 @@
 /**
- * The one settle path of a request: bill it or abandon it (release the Idempotency-Key reservation, bill nothing).
- * Whichever comes first wins; the other is a no-op.
+ * The one settle path of a request: bill it or abandon it (release its hold and its Idempotency-Key reservation,
+ * bill nothing). Whichever comes first wins; the other is a no-op.
  *
- * Billing, in order: (1) with an Idempotency-Key, store the result (D1; only such requests touch D1 here), so a
- * retry replays it; (2) one call to the key's Durable Object, which charges the price to the key's spend and keeps
- * the usage record in its outbox, in one transaction, once per request id. The object sends its outbox to the usage
- * queue, whose consumer writes the D1 ledger (ledger/outbox.ts): no queue or D1 call on the answer path, and a usage
- * record kept in durable storage from the moment the request is billed. When (2) fails, the charge is refunded
- * (its call may have failed only on the way back) and the stored result deleted before the error: nothing is
- * billed, and nothing is replayable unbilled.
+ * Billing, in order: (1) one call to the key's Durable Object, which charges the price to the key's spend, keeps the
+ * usage record in its outbox and releases the request's hold, in one transaction, once per request id (the object
+ * sends its outbox on towards the D1 ledger, account/outbox.ts: no queue or D1 call on the answer path); (2) with an
+ * Idempotency-Key, the stored result (D1), so a retry replays it. Charged first: a replay can only ever return an
+ * answer that was charged. When (1) fails, the charge is refunded (its call may have failed only on the way back)
+ * and the reservation released before the error: nothing is billed, nothing is replayable. When (2) fails the charge
+ * is refunded the same way (see store()).
  */
 import type { ChatCompletionResponse } from "../../../shared/index.js";
+import { type Accounts, accountOf } from "../account/account.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
-import { accountOf } from "../budget/budget.js";
-import { complete, forget, type IdempotencyClaim, release } from "../idempotency/idempotency.js";
+import { complete, type IdempotencyClaim, release } from "../idempotency/idempotency.js";
 import type { LedgerEntry } from "../ledger/ledger.js";
-import type { RateLimiter } from "../rate-limit/rate-limiter.js";
 import { completionBody } from "../respond/outcome.js";
 import type { Billed } from "./outcomes.js";
 
 export interface SettlementDeps {
   db: D1Database;
-  limiter: DurableObjectNamespace<RateLimiter>;
+  accounts: Accounts;
+}
+
+export interface SettlementTerms {
+  key: Pick<ApiKeyRecord, "id" | "spent_nanos">;
+  claim: IdempotencyClaim | undefined;
+  idempotencyTtlMs: number;
+  requestId: string;
 }
 
 const logged = (what: string, detail: unknown) => (err: unknown) =>
@@ -29,19 +35,28 @@ const logged = (what: string, detail: unknown) => (err: unknown) =>
 
 export class Settlement {
   private settled = false;
+  /** The request's hold: the most it may be charged (null: none placed, e.g. an unlimited key). */
+  private holdNanos: number | null = null;
 
   constructor(
     private readonly deps: SettlementDeps,
-    private readonly key: Pick<ApiKeyRecord, "id" | "spent_nanos">,
-    private readonly claim: IdempotencyClaim | undefined,
-    private readonly idempotencyTtlMs: number,
+    private readonly terms: SettlementTerms,
   ) {}
 
-  async bill({ outcome, metering }: Billed): Promise<ChatCompletionResponse> {
+  /** Admission placed a hold of `nanos` for this request (or none): released on abandon, the charge's ceiling. */
+  holds(nanos: number | null): void {
+    this.holdNanos = nanos;
+  }
+
+  async bill({ outcome: priced, metering }: Billed): Promise<ChatCompletionResponse> {
+    const { key, claim } = this.terms;
+    const { holdNanos } = this;
+    // Never above the hold: a key's spend never passes its budget (account/worst-case-price.ts says why it never binds).
+    const outcome = holdNanos === null ? priced : { ...priced, priceNanos: Math.min(priced.priceNanos, holdNanos) };
     const body = completionBody(outcome);
     const entry: LedgerEntry = {
       requestId: outcome.requestId,
-      keyId: this.key.id,
+      keyId: key.id,
       path: outcome.path,
       mode: outcome.mode,
       model: outcome.model,
@@ -52,23 +67,47 @@ export class Settlement {
       priceNanos: outcome.priceNanos,
       createdAt: outcome.created * 1000,
     };
-    const { db, limiter } = this.deps;
-    if (this.claim) await complete(db, this.claim, body, Date.now() + this.idempotencyTtlMs);
-    const account = accountOf(limiter, this.key.id);
+    const { accounts } = this.deps;
+    const account = accountOf(accounts, key.id);
     try {
-      await account.charge(entry, this.key.spent_nanos);
+      await account.charge(entry, key.spent_nanos);
     } catch (err) {
       await account.refund(entry.requestId).catch(logged("refund_failed", entry.requestId));
-      if (this.claim) await forget(db, this.claim).catch(logged("forget_failed", this.claim));
+      await this.abandon();
       throw err;
     }
     this.settled = true;
+    if (claim) await this.store(claim, body, () => account.refund(entry.requestId));
     return body;
   }
 
+  /**
+   * Stores the charged result for replays. When D1 refuses it the charge is taken back (if its record has not left
+   * yet) and the request fails unbilled, so the client's retry runs afresh and pays once; if the charge cannot be taken
+   * back the answer is returned, billed once.
+   */
+  private async store(claim: IdempotencyClaim, body: ChatCompletionResponse, refund: () => Promise<boolean>) {
+    try {
+      await complete(this.deps.db, claim, body, Date.now() + this.terms.idempotencyTtlMs);
+    } catch (err) {
+      if (!(await refund().catch(() => false))) {
+        logged("idempotency_store_failed_billed", claim)(err);
+        return;
+      }
+      await release(this.deps.db, claim).catch(logged("release_failed", claim));
+      throw err;
+    }
+  }
+
   async abandon(): Promise<void> {
-    if (this.settled || !this.claim) return;
+    if (this.settled) return;
     this.settled = true;
-    await release(this.deps.db, this.claim).catch(logged("release_failed", this.claim));
+    const { key, claim, requestId } = this.terms;
+    await Promise.all([
+      this.holdNanos === null
+        ? undefined
+        : accountOf(this.deps.accounts, key.id).release(requestId).catch(logged("hold_release_failed", requestId)),
+      claim ? release(this.deps.db, claim).catch(logged("release_failed", claim)) : undefined,
+    ]);
   }
 }

@@ -81,7 +81,7 @@ export async function reserve(
   return { kind: "replay", response: JSON.parse(row.response) };
 }
 
-/** Marks the claim done with its response, so a retry replays it; settlement.ts does this before billing. */
+/** Marks the claim done with its response, so a retry replays it; settlement.ts does this once it is charged. */
 export async function complete(
   db: D1Database,
   claim: IdempotencyClaim,
@@ -96,18 +96,30 @@ export async function complete(
     .run();
 }
 
-/** Deletes the claim whatever its state: a completed result whose billing failed must not be replayed unbilled. */
-export async function forget(db: D1Database, claim: IdempotencyClaim): Promise<void> {
-  await db
-    .prepare("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND request_id = ?")
-    .bind(claim.keyId, claim.idemKey, claim.requestId)
-    .run();
-}
-
 /** Frees a pending claim after a failure; never touches a finished one. */
 export async function release(db: D1Database, claim: IdempotencyClaim): Promise<void> {
   await db
     .prepare("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND request_id = ? AND state = 'pending'")
     .bind(claim.keyId, claim.idemKey, claim.requestId)
     .run();
+}
+
+/** Rows purged per statement (D1 caps a statement's time; a scheduled purge runs them until one purges fewer). */
+export const PURGE_BATCH = 500;
+
+/**
+ * Deletes expired rows (a finished result past its retention, or a reservation whose request died), PURGE_BATCH at a
+ * time, for at most `maxBatches` statements; returns how many went. The cron trigger runs it (index.ts).
+ */
+export async function purgeExpired(db: D1Database, now: number, maxBatches = 100): Promise<number> {
+  let purged = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const { meta } = await db
+      .prepare("DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)")
+      .bind(now, PURGE_BATCH)
+      .run();
+    purged += meta.changes;
+    if (meta.changes < PURGE_BATCH) break;
+  }
+  return purged;
 }

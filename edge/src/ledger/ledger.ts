@@ -1,12 +1,16 @@
 /**
  * The ledger: exactly one row per billed request id (the primary key). The request path does not write it: billing
- * keeps one usage record per request in the key's Durable Object (its outbox, outbox.ts), which sends them to the
- * usage queue (`LEDGER`, Cloudflare Queues) in batches, and the Worker's queue consumer (`consumeLedger`) writes each batch in one D1 batch (a transaction), idempotently: a message whose
- * request id already has a row adds neither a row nor spend, so a redelivered or duplicated message leaves one row.
- * A batch that fails is retried whole; after `max_retries` its messages go to the dead-letter queue (wrangler.toml).
+ * keeps one usage record per request in the key's Durable Object (its outbox, account/outbox.ts), which sends them to
+ * the usage queue (`LEDGER`, Cloudflare Queues) in batches, and the Worker's queue consumer (`consumeLedger`) writes
+ * each batch in one D1 batch (a transaction), idempotently: a message whose request id already has a row adds neither
+ * a row nor spend, so a redelivered or duplicated message leaves one row. It then tells each key's object which of
+ * its records landed, and only then do they leave the outbox. A batch that fails is retried whole; after
+ * `max_retries` its messages go to the dead-letter queue, consumed the same way; a record whose landing is never
+ * confirmed is written by its object itself (outbox.ts), so neither queue's limits can lose it.
  */
 import { z } from "zod";
 import type { AnswerPath, Mode } from "../../../shared/index.js";
+import type { Accounts } from "../account/account.js";
 import type { FunctionMetering } from "../price/price.js";
 
 export interface LedgerEntry {
@@ -96,12 +100,14 @@ export async function writeLedger(db: D1Database, entries: LedgerEntry[]): Promi
 }
 
 /**
- * The queue consumer: every record of every well-formed message of the batch in one D1 transaction, then all acked.
- * When D1 fails the whole batch is retried (nothing of it was written); a malformed message (one bad record spoils
- * its message) is never written and is retried alone until it lands in the dead-letter queue, where it can be read,
- * instead of being dropped.
+ * The queue consumer (of the usage queue and of its dead-letter queue alike): every record of every well-formed
+ * message of the batch in one D1 transaction, then each key's object told which of its records landed, then all
+ * acked. When D1 fails the whole batch is retried (nothing of it was written); a malformed message (one bad record
+ * spoils its message) is never written and is retried alone until it lands in the dead-letter queue, where it can be
+ * read, instead of being dropped. A confirmation that fails is only logged: the object writes that record to D1 again
+ * later (a no-op) and drops it then.
  */
-export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database): Promise<void> {
+export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database, accounts: Accounts): Promise<void> {
   const good: { message: Message<unknown>; entries: LedgerEntry[] }[] = [];
   for (const message of batch.messages) {
     const parsed = LedgerMessageSchema.safeParse(message.body);
@@ -114,15 +120,29 @@ export async function consumeLedger(batch: MessageBatch<unknown>, db: D1Database
     }
   }
   if (good.length === 0) return;
+  const entries = good.flatMap((g) => g.entries);
   try {
-    await writeLedger(
-      db,
-      good.flatMap(({ entries }) => entries),
-    );
+    await writeLedger(db, entries);
   } catch (err) {
-    console.error(JSON.stringify({ ledger_batch_failed: good.length, message: String(err) }));
+    console.error(JSON.stringify({ ledger_batch_failed: good.length, queue: batch.queue, message: String(err) }));
     for (const { message } of good) message.retry();
     return;
   }
+  await confirmToAccounts(accounts, entries);
   for (const { message } of good) message.ack();
+}
+
+async function confirmToAccounts(accounts: Accounts, entries: LedgerEntry[]): Promise<void> {
+  const byKey = new Map<string, LedgerEntry[]>();
+  for (const entry of entries) byKey.set(entry.keyId, [...(byKey.get(entry.keyId) ?? []), entry]);
+  await Promise.all(
+    [...byKey].map(([keyId, landed]) =>
+      accounts
+        .get(accounts.idFromName(keyId))
+        .confirm(landed.map((entry) => entry.requestId))
+        .catch((err: unknown) =>
+          console.error(JSON.stringify({ ledger_confirm_failed: keyId, records: landed.length, message: String(err) })),
+        ),
+    ),
+  );
 }

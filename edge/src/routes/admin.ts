@@ -1,4 +1,7 @@
-/** The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits. */
+/**
+ * The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits;
+ * the ledger's reconciliation (GET /ledger) and its gauges (GET /metrics, Prometheus text).
+ */
 import { Hono } from "hono";
 import {
   ConflictError,
@@ -11,6 +14,7 @@ import { adminAuth } from "../auth/admin.js";
 import { generateKey } from "../auth/key-format.js";
 import { getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
 import type { AppEnv } from "../bindings.js";
+import { reconcile, reconciliationMetrics } from "../ledger/reconcile.js";
 import { parseWith } from "../validate/parse-with.js";
 import { parseJson, readBody } from "../validate/read-body.js";
 
@@ -37,6 +41,12 @@ export const admin = new Hono<AppEnv>()
     const settings = parseWith(UpdateKeyRequestSchema, parseJson(await readBody(c.req.raw, MAX_ADMIN_BODY)));
     return c.json(keyInfo(found(await updateKey(c.env.DB, c.req.param("id"), settings), c.req.param("id"))));
   })
+  .get("/ledger", async (c) => c.json(await reconcile(c.env.DB, c.env.ACCOUNTS)))
+  .get("/metrics", async (c) =>
+    c.body(reconciliationMetrics(await reconcile(c.env.DB, c.env.ACCOUNTS)), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    }),
+  )
   .post("/keys/:id/revoke", async (c) =>
     c.json(keyInfo(found(await revokeKey(c.env.DB, c.req.param("id"), Date.now()), c.req.param("id")))),
   );

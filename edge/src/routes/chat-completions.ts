@@ -21,7 +21,7 @@ export const chatCompletions = new Hono<AppEnv>().post("/", apiKeyAuth(), async 
       key: c.var.apiKey,
       config,
       db: c.env.DB,
-      limiter: c.env.RATE_LIMITER,
+      accounts: c.env.ACCOUNTS,
       cache: await AnswerCache.open(waitUntil, config.smallFunctionUrl),
       waitUntil,
     },

@@ -5,9 +5,9 @@
  */
 import { Hono } from "hono";
 import { UsageQuerySchema, UsageRequestsQuerySchema } from "../../../shared/index.js";
+import { accountOf } from "../account/account.js";
 import { apiKeyAuth } from "../auth/api-key.js";
 import type { AppEnv } from "../bindings.js";
-import { accountOf } from "../budget/budget.js";
 import { latestRequests, usageCsv, usageRange, usageReport } from "../ledger/usage.js";
 import { nanosToUsd } from "../price/price.js";
 import { parseWith } from "../validate/parse-with.js";
@@ -20,7 +20,7 @@ export const usage = new Hono<AppEnv>()
     // are written by the queue consumer, so they trail it by up to a batch (max_batch_timeout, wrangler.toml).
     const [report, spent] = await Promise.all([
       usageReport(c.env.DB, key.id, usageRange(query, Date.now()), key),
-      accountOf(c.env.RATE_LIMITER, key.id).spent(key.spent_nanos),
+      accountOf(c.env.ACCOUNTS, key.id).spent(key.spent_nanos),
     ]);
     const limit = key.budget_nanos;
     return c.json({

@@ -68,7 +68,13 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
     degraded: scenario === "degraded",
     finish_reason: "stop",
     metering: {
-      small: request.mode === "large" || request.mode === "fastv" ? null : smallMetering,
+      // "overreport": a function claiming ten minutes of accelerator time, more than any deadline allows.
+      small:
+        request.mode === "large" || request.mode === "fastv"
+          ? null
+          : scenario === "overreport"
+            ? { ...smallMetering, accelerator_ms: 600_000 }
+            : smallMetering,
       large: large && scenario !== "degraded" ? largeMetering : null,
     },
     models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
