@@ -87,6 +87,7 @@ export async function answerQuestion(
       maxTokens: method.maxTokens,
       imageDetail: method.imageDetail,
       exitThreshold: method.exitThreshold,
+      cachePartition: req.cache_partition,
       signal: options.signal,
     });
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) return smallAnswer(small, false);
@@ -102,6 +103,7 @@ export async function answerQuestion(
       requestId: req.request_id,
       image: req.image,
       decoded: image,
+      cachePartition: req.cache_partition,
       messages: req.messages,
       mode: largeMode,
       maxTokens: method.maxTokens,

@@ -31,6 +31,13 @@ describe("loadConfig", () => {
     expect(loadConfig({ STITCH_ROLE: "large", PORT: "9000" }).port).toBe(9000);
   });
 
+  it("serves /metrics on a loopback port of its own (9701, large 9702); METRICS_HOST and METRICS_PORT override", () => {
+    expect(loadConfig({})).toMatchObject({ metricsHost: "127.0.0.1", metricsPort: 9701 });
+    expect(loadConfig({ STITCH_ROLE: "large" }).metricsPort).toBe(9702);
+    const c = loadConfig({ HOST: "0.0.0.0", METRICS_HOST: "10.0.0.5", METRICS_PORT: "9090" });
+    expect(c).toMatchObject({ host: "0.0.0.0", metricsHost: "10.0.0.5", metricsPort: 9090 });
+  });
+
   it("reads and coerces every knob; empty means default", () => {
     const c = loadConfig({
       STITCH_MAX_CONCURRENCY: "4",

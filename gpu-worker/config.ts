@@ -25,6 +25,10 @@ export const EnvSchema = z.object({
   STITCH_ROLE: optional(z.enum(ROLES)).default("both"),
   HOST: optional(z.string().min(1)).default("127.0.0.1"),
   PORT: optional(int(0).max(65535)),
+  // /metrics has a listener of its own, off the work port: loopback by default (a scraper beside the process, e.g. a
+  // sidecar), and a port the deployment manifests never expose (infra/README.md).
+  METRICS_HOST: optional(z.string().min(1)).default("127.0.0.1"),
+  METRICS_PORT: optional(int(0).max(65535)),
   STITCH_LARGE_URL: optional(z.url({ protocol: /^https?$/ })).default("http://127.0.0.1:8702"),
   STITCH_SIGNING_SECRET: optional(z.string().min(1)),
   STITCH_SIGNATURE_WINDOW_S: optional(int(1)).default(60),
@@ -58,6 +62,9 @@ export interface WorkerConfig {
   role: Role;
   host: string;
   port: number;
+  /** Where /metrics is served: never on the work port. */
+  metricsHost: string;
+  metricsPort: number;
   largeUrl: string;
   signingSecret: string;
   signatureWindowS: number;
@@ -106,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     role: e.STITCH_ROLE,
     host: e.HOST,
     port: e.PORT ?? (e.STITCH_ROLE === "large" ? 8702 : 8701),
+    metricsHost: e.METRICS_HOST,
+    metricsPort: e.METRICS_PORT ?? (e.STITCH_ROLE === "large" ? 9702 : 9701),
     largeUrl: e.STITCH_LARGE_URL,
     signingSecret: e.STITCH_SIGNING_SECRET ?? DEV_SECRET,
     signatureWindowS: e.STITCH_SIGNATURE_WINDOW_S,

@@ -7,7 +7,6 @@
  * errors the orchestrator can act on (fallback to the small answer or not).
  */
 import { Pool } from "undici";
-import { DEADLINE_HEADER, deadlineHeaderValue } from "../shared/deadline.js";
 import { type Downstream, downstreamError, retryAfterSeconds } from "../shared/downstream-error.js";
 import {
   type Conversation,
@@ -28,6 +27,8 @@ export interface EscalateCall {
   image: EscalateRequest["image"];
   /** The same image decoded: the in-process call uses it directly. */
   decoded: DecodedImage;
+  /** The request's vision-cache partition, so the large model's cache is partitioned as the small one's is. */
+  cachePartition?: string;
   messages: Conversation;
   mode: LargeMode;
   maxTokens: number;
@@ -78,6 +79,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
       try {
         const result = await large.runLarge({
           image: call.decoded,
+          cachePartition: call.cachePartition,
           messages: call.messages,
           maxTokens: call.maxTokens,
           imageDetail: call.imageDetail,
@@ -146,7 +148,14 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
 
   async function send(call: EscalateCall, body: string, signal: AbortSignal, deadline: number) {
     for (let attempt = 0; ; attempt++) {
-      const signed = await signRequest(options.secret, { method: "POST", path, requestId: call.requestId, body });
+      // The deadline is signed with the rest (x-stitch-deadline), so the large function may trust it.
+      const signed = await signRequest(options.secret, {
+        method: "POST",
+        path,
+        requestId: call.requestId,
+        body,
+        deadline,
+      });
       try {
         return await pool.request({
           method: "POST",
@@ -157,7 +166,6 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
             ...signed,
             "content-type": "application/json",
             accept: call.onToken ? "text/event-stream" : "application/json",
-            [DEADLINE_HEADER]: deadlineHeaderValue(deadline),
           },
         });
       } catch (err) {
@@ -176,6 +184,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
     async escalate(call) {
       const request: EscalateRequest = {
         request_id: call.requestId,
+        ...(call.cachePartition !== undefined && { cache_partition: call.cachePartition }),
         image: call.image,
         messages: call.messages,
         mode: call.mode,

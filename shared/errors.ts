@@ -63,6 +63,12 @@ export class NotFoundError extends StitchError {
   readonly type = "invalid_request_error" as const;
 }
 
+/** 408: the client did not send its whole request body by the request's deadline (a slow or stalled upload). */
+export class RequestTimeoutError extends StitchError {
+  readonly status = 408;
+  readonly type = "invalid_request_error" as const;
+}
+
 /** 409: an Idempotency-Key reused while its first request is still running, or with a different body. */
 export class ConflictError extends StitchError {
   readonly status = 409;

@@ -4,7 +4,8 @@
  *   1. secrets: `.dev.vars` (ADMIN_SECRET, INTERNAL_SIGNING_SECRET), generated when missing;
  *   2. local D1: `wrangler d1 migrations apply DB --local`;
  *   3. the large function (STITCH_ROLE=large, STITCH_LARGE_PORT, default 8702) and the small one
- *      (STITCH_ROLE=small, STITCH_SMALL_PORT, default 8701), with the embedded model pair;
+ *      (STITCH_ROLE=small, STITCH_SMALL_PORT, default 8701), with the embedded model pair; each serves /metrics
+ *      on a loopback port of its own (STITCH_SMALL_METRICS_PORT 9701, STITCH_LARGE_METRICS_PORT 9702);
  *   4. the edge under `wrangler dev` (STITCH_EDGE_PORT, default 8787);
  *   5. waits for /readyz of both functions and the edge's /healthz, turns off the DevTools Network events of
  *      wrangler dev's runtime (which its inspector proxy would keep for a debugger: start-local-stack.inspector.ts), seeds a development API key
@@ -40,6 +41,9 @@ export interface LocalStackOptions {
   edgePort?: number;
   smallPort?: number;
   largePort?: number;
+  /** The functions' metrics listeners (loopback; default: any free port), never their work ports. */
+  smallMetricsPort?: number;
+  largeMetricsPort?: number;
   /** wrangler dev's devtools port (default: any free port). */
   inspectorPort?: number;
   /** Registered as the development key; default STITCH_DEV_API_KEY, else generated once per `persistTo`. */
@@ -63,6 +67,9 @@ export interface LocalStack {
   edgeUrl: string;
   smallUrl: string;
   largeUrl: string;
+  /** Where each function serves GET /metrics (its own loopback listener, not the work port). */
+  smallMetricsUrl: string;
+  largeMetricsUrl: string;
   /** wrangler dev's DevTools port; its runtime's Network events are off until a debugger turns them on (see start-local-stack.inspector.ts). */
   inspectorPort: number;
   apiKey: string;
@@ -86,6 +93,8 @@ export function defaultOptions(env: NodeJS.ProcessEnv = process.env): LocalStack
     edgePort: port(env.STITCH_EDGE_PORT, 8787),
     smallPort: port(env.STITCH_SMALL_PORT, 8701),
     largePort: port(env.STITCH_LARGE_PORT, 8702),
+    smallMetricsPort: port(env.STITCH_SMALL_METRICS_PORT, 9701),
+    largeMetricsPort: port(env.STITCH_LARGE_METRICS_PORT, 9702),
     devApiKey: env.STITCH_DEV_API_KEY || undefined,
   };
 }
@@ -94,6 +103,8 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const edgePort = options.edgePort ?? 8787;
   const smallPort = options.smallPort ?? 8701;
   const largePort = options.largePort ?? 8702;
+  const smallMetricsPort = options.smallMetricsPort ?? (await freePort());
+  const largeMetricsPort = options.largeMetricsPort ?? (await freePort());
   const persistTo = path.resolve(ROOT, options.persistTo ?? ".wrangler/state");
   const devVarsPath = path.resolve(ROOT, options.devVarsPath ?? ".dev.vars");
   const log = options.log ?? ((line: string) => console.log(line));
@@ -102,6 +113,8 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     STITCH_EDGE_PORT: edgePort,
     STITCH_SMALL_PORT: smallPort,
     STITCH_LARGE_PORT: largePort,
+    STITCH_SMALL_METRICS_PORT: smallMetricsPort,
+    STITCH_LARGE_METRICS_PORT: largeMetricsPort,
   })) {
     if (!(await isFree(p))) throw new Error(`Port ${p} (${name}) is in use: stop what listens there or set ${name}`);
   }
@@ -136,13 +149,21 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
   const largeUrl = `http://127.0.0.1:${largePort}`;
   const smallUrl = `http://127.0.0.1:${smallPort}`;
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
+  const smallMetricsUrl = `http://127.0.0.1:${smallMetricsPort}`;
+  const largeMetricsUrl = `http://127.0.0.1:${largeMetricsPort}`;
   try {
     const restarts = options.restarts ?? FUNCTION_RESTARTS;
     processes.start(
       "large",
       process.execPath,
       tsx,
-      { ...functionEnv, STITCH_ROLE: "large", PORT: String(largePort), ...options.functionEnv?.large },
+      {
+        ...functionEnv,
+        STITCH_ROLE: "large",
+        PORT: String(largePort),
+        METRICS_PORT: String(largeMetricsPort),
+        ...options.functionEnv?.large,
+      },
       restarts,
     );
     processes.start(
@@ -153,6 +174,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
         ...functionEnv,
         STITCH_ROLE: "small",
         PORT: String(smallPort),
+        METRICS_PORT: String(smallMetricsPort),
         STITCH_LARGE_URL: largeUrl,
         ...options.functionEnv?.small,
       },
@@ -180,6 +202,8 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
     edgeUrl,
     smallUrl,
     largeUrl,
+    smallMetricsUrl,
+    largeMetricsUrl,
     inspectorPort,
     apiKey,
     examples: writeExamples(path.resolve(ROOT, options.examplesDir ?? ".wrangler/stitch-example"), edgeUrl, apiKey),
@@ -252,8 +276,8 @@ With the official openai client (saved as ${relative}/openai-example.mjs; run: n
 ${examples.script}
 Stitch local stack is ready:
   edge             ${stack.edgeUrl}   docs ${stack.edgeUrl}/docs   OpenAPI ${stack.edgeUrl}/openapi.json
-  small function   ${stack.smallUrl}
-  large function   ${stack.largeUrl}
+  small function   ${stack.smallUrl}   metrics ${stack.smallMetricsUrl}/metrics
+  large function   ${stack.largeUrl}   metrics ${stack.largeMetricsUrl}/metrics
   API key          ${stack.apiKey}
   admin secret     ADMIN_SECRET in .dev.vars
 Ctrl-C stops all three.

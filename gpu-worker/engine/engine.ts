@@ -94,7 +94,10 @@ interface Answered extends PreparedPrompt {
   meter: Meter;
 }
 
-type AnswerInput = Pick<SmallRequest, "image" | "messages" | "maxTokens" | "imageDetail" | "signal"> & {
+type AnswerInput = Pick<
+  SmallRequest,
+  "image" | "messages" | "maxTokens" | "imageDetail" | "signal" | "cachePartition"
+> & {
   onToken?: OnToken;
 };
 
@@ -137,11 +140,11 @@ export interface PreparedPrompt {
 /** The decoder's input for one image and conversation: visual embeddings (cached) placed in the templated prompt. */
 export async function preparePrompt(
   model: LoadedModel,
-  req: Pick<SmallRequest, "image" | "messages" | "imageDetail">,
+  req: Pick<SmallRequest, "image" | "messages" | "imageDetail" | "cachePartition">,
   meter: Meter,
 ): Promise<PreparedPrompt> {
   const { hidden } = model.dims;
-  const { embeds: visual, grid } = await model.vision.embed(req.image, meter, req.imageDetail);
+  const { embeds: visual, grid } = await model.vision.embed(req.image, meter, req.imageDetail, req.cachePartition);
   const { ids, span } = model.prompt.build(req.messages, visual.length / hidden);
   const embeds = await model.embedTokens(ids, meter);
   embeds.set(visual, span.offset * hidden);

@@ -9,7 +9,7 @@ import type { Conversation, ImageRecipe, Metering } from "../../shared/index.js"
  * pack's processor stretches every image to one tile (`decodeSize`).
  */
 export interface DecodedImage {
-  /** sha256 hex of the original bytes: the vision-embedding cache key. */
+  /** sha256 hex of the original bytes: the vision-embedding cache key (with the request's partition). */
   hash: string;
   width: number;
   height: number;
@@ -36,7 +36,12 @@ export type FinishReason = "stop" | "length";
 /** Called with each decoded text delta as tokens are generated (for streaming). */
 export type OnToken = (text: string) => void;
 
-export interface SmallRequest {
+/** The vision-embedding cache partition of a request (`cache_partition`); "" when absent. */
+export interface CachePartitioned {
+  cachePartition?: string;
+}
+
+export interface SmallRequest extends CachePartitioned {
   image: DecodedImage;
   messages: Conversation;
   maxTokens: number;
@@ -60,7 +65,7 @@ export interface SmallResult {
 
 export type LargeMode = "large" | "sgp" | "fastv";
 
-export interface LargeRequest {
+export interface LargeRequest extends CachePartitioned {
   image: DecodedImage;
   messages: Conversation;
   maxTokens: number;

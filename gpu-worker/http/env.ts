@@ -11,8 +11,12 @@ export interface Deadline {
 export interface WorkerVariables {
   requestId: string;
   log: Logger;
-  /** The exact bytes that were signed, read once by the signature check. */
+  /** The body's SHA-256 as signed (x-stitch-body-sha256), set once the headers' signature is verified. */
+  signedBodySha256: string;
+  /** The exact bytes that were signed, read once (bounded in size and time) after the signature check. */
   rawBody: Uint8Array;
+  /** Set once the whole body is in: until then the client is still sending (a timeout then is the client's: 408). */
+  bodyRead: boolean;
   deadline: Deadline;
   /** Set once the request holds a concurrency slot (a timeout before that is overload, after it a timeout). */
   admitted: boolean;

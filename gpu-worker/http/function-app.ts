@@ -1,8 +1,10 @@
 /**
  * What both GPU functions share: request id and access log, metrics, health
  * and readiness, one error path, and the guard chain of the work route
- * (ready → signed → deadline → concurrency slot). Each function only adds its
- * handler.
+ * (ready → signed headers → deadline → body, bounded in size and time and
+ * checked against its signed hash → concurrency slot). Each function only adds
+ * its handler. /metrics is a separate app, served on its own listener
+ * (start-worker.ts), never on the work port.
  */
 import { type Handler, Hono } from "hono";
 import { OverloadedError } from "../../shared/errors.js";
@@ -14,6 +16,7 @@ import { notFound, onError } from "./handle-errors.js";
 import { ConcurrencyGate, limitConcurrency } from "./limit-concurrency.js";
 import type { Logger } from "./logger.js";
 import { type VisionCacheStats, WorkerMetrics } from "./metrics.js";
+import { readSignedBody } from "./read-signed-body.js";
 import { requestId } from "./request-id.js";
 import { requestTimeout } from "./request-timeout.js";
 import { verifySignature } from "./verify-signature.js";
@@ -36,7 +39,10 @@ export interface FunctionAppOptions {
 }
 
 export interface FunctionApp {
+  /** The work port's app: /v1/answer or /v1/escalate, /healthz, /readyz. */
   app: Hono<WorkerEnv>;
+  /** GET /metrics alone, for the metrics listener. */
+  metricsApp: Hono;
   gate: ConcurrencyGate;
   metrics: WorkerMetrics;
   /** Work requests not yet fully answered, slot or not (one waiting on the large function has none): drained at shutdown. */
@@ -59,7 +65,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   const { config } = options;
   const gate = new ConcurrencyGate(config.maxConcurrency, config.maxQueue);
   const metrics = new WorkerMetrics({
-    paths: [options.path, "/healthz", "/readyz", "/metrics"],
+    paths: [options.path, "/healthz", "/readyz"],
     gate,
     visionCaches: options.visionCaches,
     defaultMetrics: options.defaultMetrics,
@@ -75,12 +81,19 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     if (!options.isReady()) throw notReady();
     return c.json({ status: "ready" });
   });
-  app.get("/metrics", async (c) =>
+  const metricsApp = new Hono();
+  metricsApp.get("/metrics", async (c) =>
     c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
   );
 
   app.post(
     options.path,
+    async function closeUnreadBody(c, next) {
+      await next();
+      // Answered before the body was read (unsigned, too large, too slow, not ready): the client may still be
+      // sending it. Close the connection rather than read on for a caller that is being refused.
+      if (!c.var.bodyRead) c.header("connection", "close");
+    },
     async function requireReady(c, next) {
       if (!options.isReady()) throw notReady();
       active++;
@@ -95,12 +108,12 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     verifySignature({
       secret: config.signingSecret,
       windowSeconds: config.signatureWindowS,
-      maxBodyBytes: maxBodyBytes(config.maxImageBytes),
       replayGuard: new ReplayGuard(),
     }),
     requestTimeout({ timeoutMs: config.requestTimeoutMs }),
+    readSignedBody({ maxBodyBytes: maxBodyBytes(config.maxImageBytes) }),
     limitConcurrency(gate),
     options.handler,
   );
-  return { app, gate, metrics, active: () => active };
+  return { app, metricsApp, gate, metrics, active: () => active };
 }

@@ -2,12 +2,13 @@
  * Per-request deadline: the configured timeout, shortened by the caller's
  * `x-stitch-deadline` (epoch ms) so a downstream function never works on for a
  * caller that has given up. Exposes an AbortSignal for the engine and for the
- * call to the large function; when it fires, a request still in the queue gets
- * 503 (overload, retry later) and a running one 504.
+ * call to the large function; when it fires, a request whose body is still
+ * arriving gets 408 (the client is too slow), one still in the queue 503
+ * (overload, retry later) and a running one 504.
  */
 import type { MiddlewareHandler } from "hono";
 import { DEADLINE_HEADER, deadlineFrom } from "../../shared/deadline.js";
-import { OverloadedError, UpstreamTimeoutError } from "../../shared/errors.js";
+import { OverloadedError, RequestTimeoutError, UpstreamTimeoutError } from "../../shared/errors.js";
 import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
 
@@ -23,9 +24,13 @@ export function requestTimeout(options: { timeoutMs: number }): MiddlewareHandle
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => {
-          const err = c.var.admitted
-            ? new UpstreamTimeoutError("The request did not finish within its deadline", "request_timeout")
-            : new OverloadedError("The request waited too long in the queue", "queue_timeout", null, { retryAfter: 1 });
+          const err = !c.var.bodyRead
+            ? new RequestTimeoutError("The request body did not arrive within the request's deadline", "body_timeout")
+            : c.var.admitted
+              ? new UpstreamTimeoutError("The request did not finish within its deadline", "request_timeout")
+              : new OverloadedError("The request waited too long in the queue", "queue_timeout", null, {
+                  retryAfter: 1,
+                });
           controller.abort(err);
           reject(err);
         },

@@ -1,20 +1,17 @@
 /**
- * HMAC check of every call into a function (edge → small, small → large): reads
- * the body once (bounded), verifies the shared scheme over method, path,
- * timestamp, request id and body hash, and refuses replays inside the window.
- * Any failure is a 401 from the shared error classes.
+ * HMAC check of every call into a function (edge → small, small → large), from the headers alone: the shared scheme
+ * signs method, path, timestamp, request id, deadline and the body's SHA-256 (a header), so a caller without the
+ * secret is refused with 401 before one byte of its body is read or waited for. Replays inside the window are
+ * refused too. The body itself is read afterwards, bounded, and checked against the signed hash
+ * (read-signed-body.ts).
  */
 import type { MiddlewareHandler } from "hono";
-import { PayloadTooLargeError } from "../../shared/errors.js";
-import { readLimited } from "../../shared/read-limited.js";
-import { ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from "../../shared/sign-request.js";
+import { ReplayGuard, verifySignedHeaders } from "../../shared/sign-request.js";
 import type { WorkerEnv } from "./env.js";
 
 export interface VerifySignatureOptions {
   secret: string;
   windowSeconds: number;
-  /** The largest body accepted; checked while reading, before hashing. */
-  maxBodyBytes: number;
   /** One guard per process: a replayed signature is refused whichever route it aims at. */
   replayGuard?: ReplayGuard;
 }
@@ -23,24 +20,12 @@ export function verifySignature(options: VerifySignatureOptions): MiddlewareHand
   if (!options.secret) throw new Error("verifySignature: a secret is required");
   const seen = options.replayGuard ?? new ReplayGuard();
   return async function verifySignatureMiddleware(c, next) {
-    const body = await readBody(c.req.raw, options.maxBodyBytes);
-    await verifyRequest(
+    const hash = await verifySignedHeaders(
       options.secret,
-      { method: c.req.method, path: c.req.path, requestId: c.var.requestId, body },
-      { timestamp: c.req.header(TIMESTAMP_HEADER), signature: c.req.header(SIGNATURE_HEADER) },
+      { method: c.req.method, path: c.req.path, header: (name) => c.req.header(name) },
       { windowSeconds: options.windowSeconds, seen },
     );
-    c.set("rawBody", body);
+    c.set("signedBodySha256", hash);
     await next();
   };
-}
-
-/** Reads the whole body, refusing it (413) as soon as it passes `max` bytes, declared or actual. */
-async function readBody(req: Request, max: number): Promise<Uint8Array> {
-  const tooLarge = () => new PayloadTooLargeError(`Request body exceeds ${max} bytes`, "body_too_large");
-  const declared = Number(req.headers.get("content-length") ?? Number.NaN);
-  if (declared > max) throw tooLarge();
-  const body = await readLimited(req.body, max);
-  if (!body) throw tooLarge();
-  return body;
 }

@@ -78,9 +78,18 @@ export const MethodParamsSchema = z.object({
 });
 export type MethodParams = z.infer<typeof MethodParamsSchema>;
 
+/**
+ * Whose vision-embedding cache entries a request may use: an opaque name set by the caller (the edge: `shared` for
+ * keys with the shared cache scope, `key:<keyId>` otherwise). A cached image's embeddings serve only requests of the
+ * same partition, so the time saved by a hit (visible in the metering) never tells one tenant what another sent.
+ * Absent: the partition "" (trusted direct callers: tools, benchmarks). The small function passes it on to the large.
+ */
+export const CachePartitionSchema = z.string().max(100);
+
 /** Edge → small function: POST /v1/answer. */
 export const AnswerRequestSchema = MethodParamsSchema.extend({
   request_id: z.string().min(1).max(128),
+  cache_partition: CachePartitionSchema.optional(),
   image: ImagePayloadSchema,
   messages: ConversationSchema,
   stream: z.boolean().default(false),
@@ -119,6 +128,8 @@ export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
 /** Small function → large function: POST /v1/escalate, carrying the small model's ranking. */
 export const EscalateRequestSchema = z.object({
   request_id: z.string().min(1).max(128),
+  /** The AnswerRequest's partition, forwarded: the large function's vision cache is partitioned alike. */
+  cache_partition: CachePartitionSchema.optional(),
   image: ImagePayloadSchema,
   messages: ConversationSchema,
   mode: z.enum(["large", "sgp", "fastv"]),

@@ -69,7 +69,7 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
   const words = new Set(sceneWords());
 
   async function smallFunctionAnswers(): Promise<number> {
-    const text = await (await fetch(`${stack.smallUrl}/metrics`)).text();
+    const text = await (await fetch(`${stack.smallMetricsUrl}/metrics`)).text();
     return text
       .split("\n")
       .filter((line) => line.startsWith("stitch_http_requests_total") && line.includes('path="/v1/answer"'))

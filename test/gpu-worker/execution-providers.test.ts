@@ -33,7 +33,7 @@ describe("execution providers", () => {
   });
 
   it("exports them in /metrics", async () => {
-    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    const text = await (await fetch(`${worker.metricsUrl}/metrics`)).text();
     expect(text).toMatch(
       /^stitch_execution_provider_nodes\{model="small",graph="[^"]+\.onnx",provider="CPUExecutionProvider"\} [1-9]\d*$/m,
     );
@@ -52,7 +52,9 @@ describe("execution providers", () => {
       );
       expect((await fetch(`${failing.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${failing.url}/readyz`)).status).toBe(503);
-      expect(await (await fetch(`${failing.url}/metrics`)).text()).not.toMatch(/^stitch_execution_provider_nodes\{/m);
+      expect(await (await fetch(`${failing.metricsUrl}/metrics`)).text()).not.toMatch(
+        /^stitch_execution_provider_nodes\{/m,
+      );
     } finally {
       await failing.close();
     }
@@ -60,7 +62,7 @@ describe("execution providers", () => {
 
   it("main.ts exits 1 with a clear line", async () => {
     const result = await run(process.execPath, ["--import", "tsx", "gpu-worker/main.ts"], {
-      env: { ...process.env, PORT: "0", STITCH_ROLE: "large", STITCH_EXECUTION_PROVIDERS: "cuda" },
+      env: { ...process.env, PORT: "0", METRICS_PORT: "0", STITCH_ROLE: "large", STITCH_EXECUTION_PROVIDERS: "cuda" },
       timeout: 30_000,
     }).then(
       () => ({ code: 0, stdout: "" }),

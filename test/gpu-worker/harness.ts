@@ -5,6 +5,7 @@
  */
 
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { afterAll, beforeAll } from "vitest";
 import { loadConfig, type WorkerConfig } from "../../gpu-worker/config.js";
 import { createLogger, type Logger } from "../../gpu-worker/http/logger.js";
@@ -26,6 +27,7 @@ export function testConfig(env: Record<string, string>): WorkerConfig {
   return loadConfig({
     NODE_ENV: "test",
     PORT: "0",
+    METRICS_PORT: "0",
     STITCH_SIGNING_SECRET: SECRET,
     STITCH_PACKS_DIR: PACKS_DIR,
     STITCH_THREADS: "1",
@@ -49,6 +51,8 @@ export interface SignedOptions {
   /** Signing time in ms (to forge stale signatures). */
   now?: number;
   headers?: Record<string, string>;
+  /** The caller's deadline (epoch ms), signed and sent as x-stitch-deadline. */
+  deadline?: number;
   /** Send these exact bytes instead of JSON.stringify(body). */
   raw?: string;
   unsigned?: boolean;
@@ -61,7 +65,11 @@ export async function signedPost(base: string, path: string, body: unknown, opti
     options.requestId ?? (body as { request_id?: string } | null)?.request_id ?? `req_test_${randomUUID()}`;
   const signed = options.unsigned
     ? { "x-request-id": requestId }
-    : await signRequest(options.secret ?? SECRET, { method: "POST", path, requestId, body: text }, options.now);
+    : await signRequest(
+        options.secret ?? SECRET,
+        { method: "POST", path, requestId, body: text, deadline: options.deadline },
+        options.now,
+      );
   const headers = { "content-type": "application/json", ...signed, ...options.headers };
   const res = await fetch(`${base}${path}`, { method: "POST", headers, body: text });
   return { res, headers };
@@ -128,4 +136,79 @@ export function startFixturePair(family: string): { small: () => TestWorker; lar
     return w;
   };
   return { small: () => started(small), large: () => started(large) };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** When the first response byte arrived, ms after the request head was written. */
+  answeredAfterMs: number;
+  /** Whether the server closed the connection within 3 s of answering. */
+  closed: Promise<boolean>;
+}
+
+export interface RawPostOptions {
+  /** Written with the head, in the same write (so the server has the whole request at once). */
+  body?: Uint8Array;
+  /** Written after the head, one every `everyMs` (a slow client). */
+  chunks?: Uint8Array[];
+  everyMs?: number;
+}
+
+/**
+ * A POST over a fresh TCP connection, so a test decides when each byte goes out (undici's fetch cannot send headers
+ * alone, or trickle a body); resolves as soon as the whole response is in, whether or not the body was all sent.
+ */
+export function rawPost(
+  base: string,
+  path: string,
+  head: Record<string, string>,
+  options: RawPostOptions = {},
+): Promise<RawResponse> {
+  const url = new URL(base);
+  const socket = net.connect(Number(url.port), url.hostname);
+  const started = performance.now();
+  let text = "";
+  let answeredAfterMs = -1;
+  const closed = new Promise<boolean>((resolve) => {
+    socket.once("close", () => resolve(true));
+    setTimeout(() => resolve(false), 3000).unref();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<RawResponse>((resolve, reject) => {
+    socket.on("error", reject);
+    socket.on("data", (data: Buffer) => {
+      if (answeredAfterMs < 0) answeredAfterMs = performance.now() - started;
+      text += data.toString("utf8");
+      const split = text.indexOf("\r\n\r\n");
+      if (split < 0) return;
+      const [statusLine = "", ...lines] = text.slice(0, split).split("\r\n");
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+      );
+      const body = text.slice(split + 4);
+      if (Buffer.byteLength(body) < Number(headers["content-length"] ?? 0)) return;
+      clearInterval(timer);
+      resolve({ status: Number(statusLine.split(" ")[1]), headers, body, answeredAfterMs, closed });
+    });
+    const lines = [`POST ${path} HTTP/1.1`, `host: ${url.host}`, ...Object.entries(head).map(([k, v]) => `${k}: ${v}`)];
+    socket.write(Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`), options.body ?? new Uint8Array()]));
+    const queue = [...(options.chunks ?? [])];
+    if (queue.length > 0) {
+      timer = setInterval(() => {
+        const next = queue.shift();
+        if (next && !socket.destroyed) socket.write(next);
+        if (queue.length === 0) clearInterval(timer);
+      }, options.everyMs ?? 0);
+    }
+  }).finally(() => socket.destroy());
+}
+
+/** `rawPost` of a body signed as the edge signs it, head and body in one write. */
+export async function signedRawPost(base: string, path: string, body: string, requestId: string, deadline?: number) {
+  const bytes = new TextEncoder().encode(body);
+  const signed = await signRequest(SECRET, { method: "POST", path, requestId, body: bytes, deadline });
+  const head = { ...signed, "content-type": "application/json", "content-length": String(bytes.length) };
+  return rawPost(base, path, head, { body: bytes });
 }

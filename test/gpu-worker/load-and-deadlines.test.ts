@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { AnswerResponseSchema, type ErrorBody } from "../../shared/index.js";
-import { readSse, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { readSse, sceneRequest, signedPost, signedRawPost, startTestWorker, type TestWorker } from "./harness.js";
 
 const started: TestWorker[] = [];
 afterEach(async () => {
@@ -38,7 +38,7 @@ describe("overload", () => {
     // Shedding is momentary: the next request is served.
     const { res } = await signedPost(w.url, "/v1/answer", sceneRequest(31, 99, { mode: "small" }).request);
     expect(res.status).toBe(200);
-    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    const metrics = await (await fetch(`${w.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/stitch_http_requests_total\{path="\/v1\/answer",method="POST",status="503"\} [1-9]/);
     expect(metrics).toContain("stitch_in_flight 0");
   });
@@ -47,19 +47,34 @@ describe("overload", () => {
 describe("deadlines", () => {
   it("a request past its deadline → 504 request_timeout, and its slot is released", async () => {
     const w = await both({ STITCH_REQUEST_TIMEOUT_MS: "1", STITCH_LARGE_TIMEOUT_MS: "1", STITCH_MAX_CONCURRENCY: "1" });
-    const { res } = await signedPost(w.url, "/v1/answer", sceneRequest(32, 0, { mode: "sgp" }).request);
+    // Head and body in one write: the body is in before the 1 ms deadline can pass (a body still arriving then
+    // would be the client's timeout, 408), so the deadline passes while the request runs.
+    const { request } = sceneRequest(32, 0, { mode: "sgp" });
+    const res = await signedRawPost(w.url, "/v1/answer", JSON.stringify(request), request.request_id);
     expect(res.status).toBe(504);
-    expect(((await res.json()) as ErrorBody).error.code).toBe("request_timeout");
+    expect((JSON.parse(res.body) as ErrorBody).error.code).toBe("request_timeout");
     await expect.poll(() => w.fn.gate.inFlight, { timeout: 2000 }).toBe(0);
   });
 
   it("the caller's x-stitch-deadline shortens the configured timeout", async () => {
     const w = await both();
     const { res } = await signedPost(w.url, "/v1/answer", sceneRequest(32, 1, { mode: "sgp" }).request, {
-      headers: { "x-stitch-deadline": String(Date.now() - 1) },
+      deadline: Date.now() - 1,
     });
-    expect([503, 504]).toContain(res.status);
-    expect(["request_timeout", "queue_timeout"]).toContain(((await res.json()) as ErrorBody).error.code);
+    // Past on arrival: whichever stage the request is in when its timer fires answers (body, queue or run).
+    expect([408, 503, 504]).toContain(res.status);
+    expect(["body_timeout", "request_timeout", "queue_timeout"]).toContain(
+      ((await res.json()) as ErrorBody).error.code,
+    );
+  });
+
+  it("an unsigned x-stitch-deadline is refused: a deadline cannot be moved by whoever relays the call", async () => {
+    const w = await both();
+    const { res } = await signedPost(w.url, "/v1/answer", sceneRequest(32, 2, { mode: "small" }).request, {
+      headers: { "x-stitch-deadline": String(Date.now() + 3_600_000) },
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("signature_invalid");
   });
 });
 
@@ -86,7 +101,7 @@ describe("in-process escalation (role both)", () => {
     const { request } = sceneRequest(33, 2, { mode: "sgp" });
     await signedPost(w.url, "/v1/answer", request);
     await signedPost(w.url, "/v1/answer", { ...request, request_id: "req_same_image" });
-    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    const metrics = await (await fetch(`${w.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/stitch_vision_cache_hits_total\{model="small"\} 1/);
     expect(metrics).toMatch(/stitch_vision_cache_hits_total\{model="large"\} 1/);
   });

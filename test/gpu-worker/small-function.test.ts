@@ -7,7 +7,8 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnswerResponseSchema, askAboutImage, type ErrorBody, MODES } from "../../shared/index.js";
-import { readSse, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { signRequest } from "../../shared/sign-request.js";
+import { readSse, SECRET, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
 
 let large: TestWorker;
 let small: TestWorker;
@@ -107,7 +108,7 @@ describe("answers", () => {
     const again = AnswerResponseSchema.parse(await (await answer({ ...request, request_id: "req_again" })).res.json());
     expect(again.answer).toBe(first.answer);
     expect(again.metering.small?.flops).toBeLessThan(first.metering.small?.flops ?? 0);
-    const metrics = await (await fetch(`${small.url}/metrics`)).text();
+    const metrics = await (await fetch(`${small.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/stitch_vision_cache_hits_total\{model="small"\} [1-9]/);
     expect(metrics).toMatch(/stitch_http_requests_total\{path="\/v1\/answer",method="POST",status="200"\} [1-9]/);
     expect(metrics).toMatch(/stitch_answers_total\{mode="small",path="small",degraded="false"\} [1-9]/);
@@ -149,12 +150,19 @@ describe("signing", () => {
     await expectError((await answer(sceneRequest(14, 0).request, { secret: "nope" })).res, 401, "signature_invalid");
   });
 
-  it("a signed body altered in transit → 401 signature_invalid", async () => {
+  it("a signed body altered in transit → 401 signature_body_mismatch", async () => {
     const { request } = sceneRequest(14, 1);
-    const { headers } = await answer(request);
+    const body = JSON.stringify(request);
+    const signed = await signRequest(SECRET, {
+      method: "POST",
+      path: "/v1/answer",
+      requestId: request.request_id,
+      body,
+    });
     const tampered = JSON.stringify({ ...request, messages: askAboutImage("what colour is the circle ?") });
+    const headers = { ...signed, "content-type": "application/json" };
     const res = await fetch(`${small.url}/v1/answer`, { method: "POST", headers, body: tampered });
-    await expectError(res, 401, "signature_invalid");
+    await expectError(res, 401, "signature_body_mismatch");
   });
 
   it("expired → 401 signature_expired", async () => {

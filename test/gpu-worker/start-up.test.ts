@@ -32,7 +32,7 @@ afterAll(async () => {
 async function mainExit(env: Record<string, string>) {
   try {
     await run(process.execPath, ["--import", "tsx", "gpu-worker/main.ts"], {
-      env: { ...process.env, PORT: "0", ...env },
+      env: { ...process.env, PORT: "0", METRICS_PORT: "0", ...env },
       timeout: 30_000,
     });
     return { code: 0, stdout: "" };
@@ -77,7 +77,7 @@ describe("start-up", () => {
   it("serve:both comes up ready and drains on SIGTERM, exiting 0", async () => {
     // The script's command without npm in between: npm itself does not wait for its child on SIGTERM.
     const child = spawn("node_modules/.bin/tsx", ["gpu-worker/main.ts"], {
-      env: { ...process.env, STITCH_ROLE: "both", PORT: "0", STITCH_THREADS: "1" },
+      env: { ...process.env, STITCH_ROLE: "both", PORT: "0", METRICS_PORT: "0", STITCH_THREADS: "1" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     const lines: Record<string, unknown>[] = [];

@@ -4,7 +4,7 @@
  * project's own rules: a GPU limit; probes on the functions' real /readyz and /healthz; only variables the functions
  * read (gpu-worker/config.ts), with values they accept; concurrency equal to what a function admits; timeouts
  * consistent with the functions' and the edge's deadlines; the secret from the platform's store; only the small
- * function public; both functions of a platform on one image and one pack pair.
+ * function public; /metrics never on the exposed port; both functions of a platform on one image and one pack pair.
  */
 import { readFileSync } from "node:fs";
 import { Service } from "@kubernetes-models/knative/serving.knative.dev/v1";
@@ -142,6 +142,22 @@ describe.each(PLATFORMS)("%s manifests", (platform) => {
       const fn = role === "small" ? createSmallApp(options) : createLargeApp(options);
       expect((await fn.app.request("/healthz")).status).toBe(200);
       expect((await fn.app.request("/readyz")).status).toBe(503);
+    });
+
+    it("keeps /metrics off the exposed port: its own loopback listener on a port the manifest does not declare", async () => {
+      const config = configOf(m);
+      expect(config.metricsHost).toBe("127.0.0.1");
+      expect(config.metricsPort).not.toBe(config.port);
+      expect((c.ports ?? []).map((p) => p.containerPort)).not.toContain(config.metricsPort);
+      const options = {
+        config,
+        logger: createLogger({ write: () => {} }),
+        services: () => null,
+        defaultMetrics: false,
+      };
+      const fn = role === "small" ? createSmallApp(options) : createLargeApp(options);
+      expect((await fn.app.request("/metrics")).status).toBe(404);
+      expect((await fn.metricsApp.request("/metrics")).status).toBe(200);
     });
 
     if (platform === "cloud-run") {

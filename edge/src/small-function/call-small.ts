@@ -1,10 +1,9 @@
 /**
  * The one call the edge makes: POST {SMALL_FUNCTION_URL}/v1/answer with an
  * AnswerRequest, signed (shared HMAC scheme), under a deadline that covers the
- * whole exchange, streamed or not, and is sent along (`x-stitch-deadline`).
+ * whole exchange, streamed or not, and is sent along (`x-stitch-deadline`, signed with the rest).
  */
 
-import { DEADLINE_HEADER, deadlineHeaderValue } from "../../../shared/deadline.js";
 import {
   type AnswerRequestInput,
   type AnswerResponse,
@@ -32,11 +31,13 @@ interface Exchange {
 
 async function post(target: SmallFunction, request: AnswerRequestInput): Promise<Exchange> {
   const body = JSON.stringify(request);
+  // The function stops working for us once we have given up (epoch ms); signed, so it cannot be extended.
   const signed = await signRequest(target.signingSecret, {
     method: "POST",
     path: ANSWER_PATH,
     requestId: request.request_id,
     body,
+    deadline: Date.now() + target.timeoutMs,
   });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), target.timeoutMs);
@@ -49,8 +50,6 @@ async function post(target: SmallFunction, request: AnswerRequestInput): Promise
       headers: {
         "content-type": "application/json",
         accept: request.stream ? "text/event-stream" : "application/json",
-        // The function stops working for us once we have given up (epoch ms).
-        [DEADLINE_HEADER]: deadlineHeaderValue(Date.now() + target.timeoutMs),
         ...signed,
       },
       body,

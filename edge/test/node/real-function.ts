@@ -25,7 +25,15 @@ export async function startRealFunction(
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", REAL_FUNCTION_ENTRY], {
     cwd: ROOT,
-    env: { ...process.env, ...env, STITCH_ROLE: "both", PORT: String(port), STITCH_SIGNING_SECRET: secret },
+    env: {
+      ...process.env,
+      ...env,
+      STITCH_ROLE: "both",
+      PORT: String(port),
+      // Any free port: several of these run at once, and the tests never read their /metrics.
+      METRICS_PORT: "0",
+      STITCH_SIGNING_SECRET: secret,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -21,8 +21,6 @@ import {
   AnswerRequestSchema,
   type AnswerResponse,
   ReplayGuard,
-  SIGNATURE_HEADER,
-  TIMESTAMP_HEADER,
   toErrorResponse,
   verifyRequest,
 } from "../../../shared/index.js";
@@ -120,8 +118,7 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
     try {
       await verifyRequest(
         secret,
-        { method: "POST", path: "/v1/answer", requestId, body },
-        { timestamp: header(req, TIMESTAMP_HEADER), signature: header(req, SIGNATURE_HEADER) },
+        { method: "POST", path: "/v1/answer", header: (name) => header(req, name), body },
         { windowSeconds: 60, seen: guard },
       );
     } catch (err) {
