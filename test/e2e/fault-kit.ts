@@ -19,6 +19,8 @@ export interface FaultStackOptions {
   smallTimeoutMs: number;
   /** The small function's deadline for one call to the large one (STITCH_LARGE_TIMEOUT_MS). */
   largeTimeoutMs: number;
+  /** More of the edge's vars (wrangler dev's --env-file), e.g. a PRICE_TABLE. */
+  edgeVars?: Record<string, string>;
 }
 
 export type FunctionName = "small" | "large";
@@ -28,6 +30,8 @@ export interface FaultStack {
   smallUrl: string;
   largeUrl: string;
   adminSecret: string;
+  /** wrangler dev's --persist-to folder: the local D1 and Durable Objects' files. */
+  statePath: string;
   /** The relay the small function calls the large one through. */
   relay: LargeRelay;
   local: LocalStack;
@@ -54,11 +58,13 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       `ADMIN_SECRET=${adminSecret}`,
       `INTERNAL_SIGNING_SECRET=${randomBytes(24).toString("hex")}`,
       `SMALL_FUNCTION_TIMEOUT_MS=${options.smallTimeoutMs}`,
+      ...Object.entries(options.edgeVars ?? {}).map(([name, value]) => `${name}=${value}`),
       "",
     ].join("\n"),
     { mode: 0o600 },
   );
   const output: string[] = [];
+  const statePath = path.join(dir, "state");
   const [edgePort, smallPort, largePort] = [await freePort(), await freePort(), await freePort()];
   const relay = await startLargeRelay(largePort);
   let local: LocalStack;
@@ -67,7 +73,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       edgePort,
       smallPort,
       largePort,
-      persistTo: path.join(dir, "state"),
+      persistTo: statePath,
       devVarsPath,
       examplesDir: path.join(dir, "examples"),
       log: (line) => output.push(line),
@@ -92,6 +98,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     smallUrl: local.smallUrl,
     largeUrl: local.largeUrl,
     adminSecret,
+    statePath,
     relay,
     local,
     output,
