@@ -3,13 +3,16 @@
  * check the method parameters and the question → decode the image → run the
  * small model (ranking + exit decision) unless the mode skips it → return the
  * small answer or escalate to the pruned large model → one settle path that
- * builds the response with both functions' metering.
+ * builds the response with both functions' metering. The accelerator time
+ * metered is the time the request held this function's slot (occupancy.ts),
+ * decoding and host work included, not only the model runs.
  */
 import {
   type AnswerRequest,
   type AnswerResponse,
   type EscalateResponse,
   type Explanation,
+  type Metering,
   type Mode,
   StitchError,
 } from "../shared/index.js";
@@ -18,6 +21,7 @@ import { tokenLayout } from "./engine/image-processor/process-image.js";
 import type { DecodedImage, LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
 import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
+import { type Occupancy, SlotClock } from "./occupancy.js";
 import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
 
 export interface AnswerDeps {
@@ -26,7 +30,7 @@ export interface AnswerDeps {
   largePack: PackInfo;
   escalation: EscalateToLarge;
   defaults: PruneDefaults;
-  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels">;
+  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
 }
 
 export interface AnswerOptions {
@@ -38,6 +42,8 @@ export interface AnswerOptions {
   log?: Logger;
   /** Called before a remote escalation: this process's part is done, so its concurrency slot can go to the next request. */
   releaseSlot?: () => void;
+  /** How long the request has held this function's slot (the HTTP layer's clock); default: from this call on. */
+  occupancy?: Occupancy;
 }
 
 /** Modes that never run the small model. */
@@ -48,6 +54,7 @@ export async function answerQuestion(
   deps: AnswerDeps,
   options: AnswerOptions = {},
 ): Promise<AnswerResponse> {
+  const occupancy = options.occupancy ?? new SlotClock();
   const method = resolveMethod(req, deps.largePack, deps.defaults);
   deps.small.checkConversation(req.messages);
   const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
@@ -63,7 +70,7 @@ export async function answerQuestion(
       explanation: explain(image, deps.small.pack, answer.metering, method.pruneLayer, explained),
     }),
   });
-  const smallAnswer = (small: SmallResult, degraded: boolean) => {
+  const smallAnswer = (small: SmallResult, degraded: boolean, occupiedMs: number) => {
     // A small answer is only released once it is final: after the exit decision, or as the fallback.
     if (small.answer) options.onToken?.(small.answer);
     return settle(
@@ -73,7 +80,7 @@ export async function answerQuestion(
         exit: small.exit,
         degraded,
         finish_reason: small.finishReason,
-        metering: { small: small.metering, large: null },
+        metering: { small: occupied(small.metering, occupiedMs), large: null },
       },
       { ranking: small.ranking, kept: null },
     );
@@ -90,13 +97,17 @@ export async function answerQuestion(
       cachePartition: req.cache_partition,
       signal: options.signal,
     });
-    if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) return smallAnswer(small, false);
+    if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
+      return smallAnswer(small, false, occupancy.elapsedMs());
+    }
   }
 
   // sgl escalates exactly as sgp does: pruned by the small model's ranking.
   const largeMode: LargeMode = method.mode === "large" || method.mode === "fastv" ? method.mode : "sgp";
   let streamed = false;
   let large: EscalateResponse;
+  // This function's part so far: the small model's, or (large-only modes) the intake that has no small metering.
+  const beforeLarge = occupancy.elapsedMs();
   if (deps.escalation.remote) options.releaseSlot?.();
   try {
     large = await deps.escalation.escalate({
@@ -126,7 +137,7 @@ export async function answerQuestion(
     // large token went out, and only for failures of the large side (not for the request's own deadline).
     if (small && method.fallback === "small" && !streamed && largeSideFailure(err, options.signal)) {
       options.log?.warn("large function failed; answering with the small answer, degraded", { error: err });
-      return smallAnswer(small, true);
+      return smallAnswer(small, true, beforeLarge); // the failed large attempt is not billed
     }
     throw err;
   }
@@ -137,10 +148,23 @@ export async function answerQuestion(
       exit: small?.exit ?? null,
       degraded: false,
       finish_reason: large.finish_reason,
-      metering: { small: small?.metering ?? null, large: large.metering },
+      metering: {
+        small: small ? occupied(small.metering, beforeLarge) : null,
+        // A remote large function meters its own occupancy; in process, the slot's time since the small part.
+        large: occupied(
+          large.metering,
+          (deps.escalation.remote ? large.metering.accelerator_ms : occupancy.elapsedMs() - beforeLarge) +
+            (small ? 0 : beforeLarge),
+        ),
+      },
     },
     { ranking: small?.ranking ?? null, kept: large.kept ?? null },
   );
+}
+
+/** The engine's metering with the accelerator time the request actually occupied (never less than its model runs). */
+function occupied(metering: Metering, occupiedMs: number): Metering {
+  return { ...metering, accelerator_ms: Math.max(metering.accelerator_ms, occupiedMs) };
 }
 
 /** The explanation of one answer: where the tokens sit (from the image and recipe alone) and what the method did. */

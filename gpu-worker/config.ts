@@ -5,6 +5,8 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { DEFAULT_MAX_IMAGE_PIXELS } from "../shared/image-geometry.js";
+import { DECODE_TIMEOUT_MS } from "./decode-image.js";
 import { COMBINE_RULES, type CombineRule } from "./engine/decide-exit.js";
 
 export const ROLES = ["small", "large", "both"] as const;
@@ -41,7 +43,9 @@ export const EnvSchema = z.object({
   STITCH_LARGE_TIMEOUT_MS: optional(int(1)).default(20_000),
   STITCH_MAX_IMAGE_BYTES: optional(int(1)).default(4 * MIB),
   // 4096 × 4096: far above any real photo's need once resized to the pack's input, far below a decompression bomb.
-  STITCH_MAX_IMAGE_PIXELS: optional(int(1)).default(4096 * 4096),
+  STITCH_MAX_IMAGE_PIXELS: optional(int(1)).default(DEFAULT_MAX_IMAGE_PIXELS),
+  // Decoding and resizing one image must end within this, or it is refused (gpu-worker/decode-image.ts).
+  STITCH_DECODE_TIMEOUT_MS: optional(int(1)).default(DECODE_TIMEOUT_MS),
   STITCH_EXIT_THRESHOLD: optional(z.coerce.number().min(0).max(1)),
   STITCH_EXIT_RETENTION: optional(fraction),
   STITCH_EXIT_RULE: optional(z.enum(COMBINE_RULES)),
@@ -78,6 +82,7 @@ export interface WorkerConfig {
   largeTimeoutMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
+  decodeTimeoutMs: number;
   /** SEE settings passed to the engine; undefined keeps the engine's (pack's) defaults. */
   exit: { threshold?: number; retention?: number; rule?: CombineRule };
   /** Large-model pruning defaults for requests that do not set them; undefined: the pack's defaults. */
@@ -127,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     largeTimeoutMs: e.STITCH_LARGE_TIMEOUT_MS,
     maxImageBytes: e.STITCH_MAX_IMAGE_BYTES,
     maxImagePixels: e.STITCH_MAX_IMAGE_PIXELS,
+    decodeTimeoutMs: e.STITCH_DECODE_TIMEOUT_MS,
     exit: { threshold: e.STITCH_EXIT_THRESHOLD, retention: e.STITCH_EXIT_RETENTION, rule: e.STITCH_EXIT_RULE },
     defaultRetention: e.STITCH_DEFAULT_RETENTION,
     defaultPruneLayer: e.STITCH_DEFAULT_PRUNE_LAYER,

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { encodePng, generateItem } from "../scene-generator/index.js";
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError } from "../shared/errors.js";
 import { sniffImageType } from "../shared/image-bytes.js";
+import { MIN_IMAGE_SIDE } from "../shared/image-geometry.js";
+import { greyPng } from "../test/fuzz/images.js";
 import { decodeImage } from "./decode-image.js";
 
 const item = generateItem(7, 0);
@@ -156,5 +158,31 @@ describe("decodeImage: rejected inputs", () => {
       .toBuffer();
     expect(bomb.length).toBeLessThan(limits.maxBytes);
     await expect(decodeImage(b64(bomb), limits)).rejects.toMatchObject({ status: 400, code: "image_too_many_pixels" });
+  });
+
+  it("the 1 × 16,777,216 PNG of issue 26 → 400 image_aspect_ratio from its header (decoding it takes seconds)", async () => {
+    const thin = await greyPng(1, 16_777_216);
+    expect(thin.length).toBeLessThan(limits.maxBytes);
+    await expect(decodeImage(b64(thin), limits)).rejects.toMatchObject({
+      status: 400,
+      code: "image_aspect_ratio",
+      param: "image.base64",
+    });
+    await expect(decodeImage(b64(await greyPng(MIN_IMAGE_SIDE - 1, 64)), limits)).rejects.toMatchObject({
+      code: "image_too_small",
+    });
+  });
+
+  it("decoding and resizing past the time bound → 400 image_decode_timeout", async () => {
+    // 4096² takes libvips some tens of ms on one core: never within 1 ms.
+    const large = await sharp({ create: { width: 4096, height: 4096, channels: 3, background: "#808080" } })
+      .png()
+      .toBuffer();
+    await expect(decodeImage(b64(large), { ...limits, timeoutMs: 1 })).rejects.toMatchObject({
+      status: 400,
+      code: "image_decode_timeout",
+      param: "image.base64",
+    });
+    await expect(decodeImage(b64(large), limits)).resolves.toMatchObject({ width: SIDE, height: SIDE });
   });
 });

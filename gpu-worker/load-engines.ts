@@ -56,7 +56,11 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
     visionCacheBytes: config.visionCacheBytes,
     gpuClass: config.gpuClass,
   };
-  const limits = { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels };
+  const limits = {
+    maxBytes: config.maxImageBytes,
+    maxPixels: config.maxImagePixels,
+    timeoutMs: config.decodeTimeoutMs,
+  };
 
   if (config.role === "large") {
     const large = await loadLargeEngine({ ...engineOptions, packDir: config.largePackDir });

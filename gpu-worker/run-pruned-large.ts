@@ -1,23 +1,26 @@
 /**
  * The large function's stage: an EscalateRequest (image, question, the small
- * model's ranking) → decoded image → the pruned large model → EscalateResponse.
+ * model's ranking) → decoded image → the pruned large model → EscalateResponse,
+ * metered by the time the request held this function's slot (occupancy.ts).
  */
 import type { EscalateRequest, EscalateResponse } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
 import type { LargeEngine, OnToken } from "./engine/types.js";
 import { modelVersion } from "./escalate-to-large.js";
+import { type Occupancy, SlotClock } from "./occupancy.js";
 import { resolveImageDetail } from "./resolve-method.js";
 
 export interface LargeDeps {
   large: LargeEngine;
-  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels">;
+  limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
 }
 
 export async function runPrunedLarge(
   req: EscalateRequest,
   deps: LargeDeps,
-  options: { signal?: AbortSignal; onToken?: OnToken } = {},
+  options: { signal?: AbortSignal; onToken?: OnToken; occupancy?: Occupancy } = {},
 ): Promise<EscalateResponse> {
+  const occupancy = options.occupancy ?? new SlotClock();
   const { large } = deps;
   large.checkConversation(req.messages);
   const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.decodeSize });
@@ -39,7 +42,10 @@ export async function runPrunedLarge(
     request_id: req.request_id,
     answer: result.answer,
     finish_reason: result.finishReason,
-    metering: result.metering,
+    metering: {
+      ...result.metering,
+      accelerator_ms: Math.max(result.metering.accelerator_ms, occupancy.elapsedMs()),
+    },
     model: modelVersion(large.pack),
     ...(req.explain && { kept: result.kept }),
   };

@@ -1,4 +1,5 @@
 /** The typed Hono environment shared by both functions' apps and their middleware. */
+import type { Occupancy } from "../occupancy.js";
 import type { Logger } from "./logger.js";
 
 export interface Deadline {
@@ -20,6 +21,8 @@ export interface WorkerVariables {
   deadline: Deadline;
   /** Set once the request holds a concurrency slot (a timeout before that is overload, after it a timeout). */
   admitted: boolean;
+  /** How long the request has held its concurrency slot: what it is billed (occupancy.ts). */
+  occupancy: Occupancy;
   /** Gives the concurrency slot back early (idempotent), e.g. while the large model works in another process. */
   releaseSlot: () => void;
 }

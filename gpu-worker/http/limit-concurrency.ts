@@ -7,6 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { OverloadedError } from "../../shared/errors.js";
+import { SlotClock } from "../occupancy.js";
 import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
 
@@ -88,11 +89,17 @@ export class ConcurrencyGate {
   }
 }
 
-/** Holds a slot of `gate` for the whole request, stream included. */
+/** Holds a slot of `gate` for the whole request, stream included, timing how long it is held (the metering). */
 export function limitConcurrency(gate: ConcurrencyGate): MiddlewareHandler<WorkerEnv> {
   return async function limitConcurrencyMiddleware(c, next) {
-    const release = await gate.acquire(c.var.deadline?.signal);
+    const releaseGate = await gate.acquire(c.var.deadline?.signal);
+    const clock = new SlotClock();
+    const release = () => {
+      clock.stop();
+      releaseGate();
+    };
     c.set("admitted", true);
+    c.set("occupancy", clock);
     c.set("releaseSlot", release);
     try {
       await next();

@@ -34,7 +34,7 @@ export function createLargeApp(options: LargeAppOptions): FunctionApp {
       const req = parseBody(c, EscalateRequestSchema);
       checkRequestId(c, req);
       const run = (onToken?: (text: string) => void) =>
-        runPrunedLarge(req, deps, { signal: c.var.deadline.signal, onToken });
+        runPrunedLarge(req, deps, { signal: c.var.deadline.signal, onToken, occupancy: c.var.occupancy });
       if (req.stream) return eventStream(run, { requestId: c.var.requestId, log: c.var.log });
       return c.json(await run());
     },

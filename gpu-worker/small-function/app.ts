@@ -40,6 +40,7 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
           onToken,
           log: c.var.log,
           releaseSlot: c.var.releaseSlot,
+          occupancy: c.var.occupancy,
         });
         count(fn, res);
         return res;

@@ -2,7 +2,12 @@ import { z } from "zod";
 
 /** What one function measured for one request: the input of pricing. */
 export const MeteringSchema = z.object({
-  /** Wall time spent inside model runs (ONNX sessions), measured, not estimated. */
+  /**
+   * Wall time the request held the function's concurrency slot (its accelerator), measured, not estimated: parsing,
+   * image decoding and resizing, host work and the model runs (gpu-worker/occupancy.ts). In large-only modes the
+   * small function's own part (its intake) is added to `large`, as there is no small metering to carry it. Engine
+   * callers without a function around them (benchmarks) get the time inside model runs only.
+   */
   accelerator_ms: z.number().nonnegative(),
   /** Estimated floating-point operations of the model runs (2 × MACs). */
   flops: z.number().nonnegative(),

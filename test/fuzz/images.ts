@@ -108,6 +108,15 @@ export interface BadImage {
 }
 
 const decodeFailed: Refusal = { status: [400], code: ["image_decode_failed"], stage: "function" };
+/**
+ * A format's magic over garbage: the header reader (shared/image-geometry.ts, at the edge and in the functions) may
+ * find no header, or read dimensions out of the garbage and refuse their shape; either way a 400 before decoding.
+ */
+const garbageRefused: Refusal = {
+  status: [400],
+  code: ["image_decode_failed", "image_too_many_pixels", "image_aspect_ratio", "image_too_small"],
+  stage: "function",
+};
 const notAnImage: Refusal = { status: [415], code: ["unsupported_image_type"], stage: "edge" };
 
 /** Bad image bytes whose base64 is well formed: refused by the sniffer (edge) or by decoding (function). */
@@ -124,7 +133,7 @@ export const badImageBytes = (limits: Limits): fc.Arbitrary<BadImage> =>
       .map(([format, rest]) => ({
         kind: `${format} magic over garbage`,
         bytes: new Uint8Array([...(MAGIC[format] as number[]), ...rest]),
-        refusal: decodeFailed,
+        refusal: garbageRefused,
       })),
     fc
       .tuple(fc.integer({ min: 1, max: 65_535 }), fc.integer({ min: 1, max: 65_535 }))
@@ -194,3 +203,28 @@ export const badImageBase64 = (limits: Limits): fc.Arbitrary<BadBase64> =>
     badImageBytes(limits).map(({ kind, bytes, refusal }) => ({ kind, base64: toBase64(bytes), refusal })),
     badBase64(limits),
   );
+
+/**
+ * A valid greyscale PNG of `width × height`, every pixel mid-grey, its rows streamed through zlib
+ * (CompressionStream, in workerd and Node alike). 1 × 16,777,216 is about 32 KB: the degenerate image of issue 26,
+ * under the pixel limit, that takes libvips seconds to decode and resize.
+ */
+export async function greyPng(width: number, height: number): Promise<Uint8Array> {
+  const rowBytes = 1 + width; // filter byte 0 (none), then one grey byte per pixel
+  const rowsPerBlock = Math.max(1, Math.floor((1 << 20) / rowBytes));
+  const block = new Uint8Array(rowsPerBlock * rowBytes).fill(128);
+  for (let r = 0; r < rowsPerBlock; r++) block[r * rowBytes] = 0;
+  const zlib = new CompressionStream("deflate");
+  const writing = (async () => {
+    const writer = zlib.writable.getWriter();
+    for (let done = 0; done < height; done += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, height - done);
+      await writer.write(rows === rowsPerBlock ? block : block.subarray(0, rows * rowBytes));
+    }
+    await writer.close();
+  })();
+  const idat = new Uint8Array(await new Response(zlib.readable).arrayBuffer());
+  await writing;
+  const ihdr = [...u32(width), ...u32(height), 8, 0, 0, 0, 0]; // 8-bit greyscale
+  return new Uint8Array([...PNG_SIGNATURE, ...chunk("IHDR", ihdr), ...chunk("IDAT", [...idat]), ...chunk("IEND", [])]);
+}

@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { encode } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-worker/decode-image.js";
+import { MIN_IMAGE_SIDE } from "../../shared/image-geometry.js";
 import { type Conversation, type ErrorBody, MAX_ERROR_MESSAGE_CHARS, StitchError } from "../../shared/index.js";
 import { answerBase, badAnswerRequest, withFreshRequestId } from "../fuzz/bad-answer-requests.js";
 import { badImageBase64, type Limits, toBase64 } from "../fuzz/images.js";
@@ -40,7 +41,11 @@ describe("decodeImage", () => {
 
   it("decodes every generated good image to packed RGB of its own size, with line breaks or without", async () => {
     const image = fc
-      .record({ width: fc.integer({ min: 1, max: 48 }), height: fc.integer({ min: 1, max: 48 }), breaks: fc.boolean() })
+      .record({
+        width: fc.integer({ min: MIN_IMAGE_SIDE, max: 48 }),
+        height: fc.integer({ min: MIN_IMAGE_SIDE, max: 48 }),
+        breaks: fc.boolean(),
+      })
       .chain(({ width, height, breaks }) =>
         fc
           .uint8Array({ minLength: width * height * 3, maxLength: width * height * 3 })

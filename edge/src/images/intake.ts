@@ -1,11 +1,13 @@
 /**
  * Image intake: the request's image reference → checked bytes (sniffed as PNG,
- * JPEG, WebP or GIF), their base64 for the small function and their SHA-256 for
- * the cache key.
+ * JPEG, WebP or GIF, with a sensible shape read from the header: the functions'
+ * own check, so a degenerate image never reaches one), their base64 for the small
+ * function and their SHA-256 for the cache key.
  */
 
 import type { z } from "zod";
 import { encodeBase64, type ImageType, requireImageType } from "../../../shared/image-bytes.js";
+import { checkImageGeometry, DEFAULT_MAX_IMAGE_PIXELS } from "../../../shared/image-geometry.js";
 import { type ImagePayloadSchema, InvalidRequestError } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
 import { decodeDataUrl, isDataUrl } from "./data-url.js";
@@ -13,6 +15,8 @@ import { fetchImage } from "./fetch-image.js";
 
 export interface IntakeOptions {
   maxBytes: number;
+  /** The functions' pixel limit (default: theirs, DEFAULT_MAX_IMAGE_PIXELS). */
+  maxPixels?: number;
   fetchTimeoutMs: number;
   fetch?: typeof fetch;
 }
@@ -41,6 +45,7 @@ export async function intakeImage(ref: { url: string; param: string }, options: 
     throw new InvalidRequestError("Image URLs must be https: or data: URLs", "image_url_scheme", param);
   }
   const mediaType = requireImageType(bytes, param);
+  checkImageGeometry(bytes, { maxPixels: options.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS }, param);
   return {
     payload: { base64: base64 ?? encodeBase64(bytes), media_type: mediaType },
     mediaType,
