@@ -13,6 +13,7 @@ import { chatCompletions } from "./routes/chat-completions.js";
 import { docs } from "./routes/docs.js";
 import { models } from "./routes/models.js";
 import { openapi } from "./routes/openapi.js";
+import { responses } from "./routes/responses.js";
 import { usage } from "./routes/usage.js";
 
 const config = () =>
@@ -26,6 +27,7 @@ export function createApp(): Hono<AppEnv> {
   app.use(requestId(), config());
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.route("/v1/chat/completions", chatCompletions);
+  app.route("/v1/responses", responses);
   app.route("/v1/models", models);
   app.route("/v1/usage", usage);
   app.route("/admin", admin);

@@ -5,7 +5,7 @@
  * key's ledger row is its own computation, not a cache hit.
  */
 import { describe, expect, it } from "vitest";
-import { ADMIN, ask, chatBody, createKey, edge, ledgerRows, stubCalls } from "./helpers.js";
+import { ADMIN, ask, chatBody, createKey, edge, ledgerRows, stubCalls, stubLastCall } from "./helpers.js";
 
 const computed = async (res: Awaited<ReturnType<typeof ask>>) => {
   expect(res.status, res.text).toBe(200);
@@ -81,6 +81,18 @@ describe("tenant isolation", () => {
     expect((await ask(plain.key, later)).headers.get("x-stitch-cache")).toBe("HIT");
     expect((await setScope(plain.id, { cache_scope: "key" })).cache_scope).toBe("key");
     expect((await ask(plain.key, later)).headers.get("x-stitch-cache")).toBe("MISS");
+  });
+
+  it("partitions the functions' vision cache as the answer cache: by key, or shared only when chosen", async () => {
+    const alice = await createKey();
+    const shared = await createKey({ cache_scope: "shared" });
+    const partitionOf = async (key: string) => {
+      const res = await ask(key, chatBody(), { "x-stitch-cache-bypass": "1" });
+      expect(res.status, res.text).toBe(200);
+      return (await stubLastCall(res.headers.get("x-request-id") ?? ""))?.request.cache_partition;
+    };
+    expect(await partitionOf(alice.key)).toBe(`key:${alice.id}`);
+    expect(await partitionOf(shared.key)).toBe("shared");
   });
 
   it("refuses a scope that is not one of the two", async () => {

@@ -1,22 +1,24 @@
 /**
- * The request flow of POST /v1/chat/completions, one stage per line:
- * validate → idempotency → admission (rate limit and budget hold, one call to the key's Durable Object) → image
- * intake → cache → small function → price → bill (spend + usage record + hold released, one call) → cache store. No HTTP here: the route
- * turns the result into a response.
+ * The request flow of an answer (POST /v1/chat/completions and POST /v1/responses alike: the route validates the
+ * request into a task and picks the shape of the answer), one stage per line:
+ * idempotency → admission (rate limit and budget hold, one call to the key's Durable Object) → image
+ * intake → cache → small function → price → bill (spend + usage record + hold released, one call) → cache store.
+ * No HTTP here: the route turns the result into a response.
  */
-import type { AnswerRequestInput, CacheStatus, ChatCompletionResponse } from "../../../shared/index.js";
+import type { AnswerRequestInput, CacheStatus } from "../../../shared/index.js";
 import { type Accounts, admit } from "../account/account.js";
 import type { TakeResult } from "../account/bucket.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import type { AnswerCache } from "../cache/answer-cache.js";
+import { tenantScope } from "../cache/cache-key.js";
 import { planCache } from "../cache/cache-plan.js";
 import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { type Image, intakeImage } from "../images/intake.js";
-import { completionId } from "../respond/outcome.js";
+import type { AnswerShape } from "../respond/answer-shape.js";
 import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
 import { sha256Hex } from "../util/sha256.js";
-import { type CacheControl, type ChatTask, parseChatTask } from "../validate/chat-task.js";
+import type { ChatTask } from "../validate/chat-task.js";
 import { fromAnswer, fromCache, toCached } from "./outcomes.js";
 import { relayStream } from "./relay-stream.js";
 import { Settlement } from "./settlement.js";
@@ -31,19 +33,26 @@ export interface ChatContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
-export interface ChatInput {
+export interface TaskInput {
+  task: ChatTask;
+  /** The request body as received: its hash binds an Idempotency-Key to it. */
   body: Uint8Array;
   idempotencyKey: string | undefined;
-  headerCache: Partial<CacheControl>;
+  /** When the request arrived (ms): the answer's `created`. */
+  now: number;
 }
 
-export type ChatResult =
-  | { kind: "completion"; body: ChatCompletionResponse; stream: boolean; replay: boolean; rateLimit?: TakeResult }
+export type AnswerResult<Body> =
+  | { kind: "completion"; body: Body; stream: boolean; replay: boolean; rateLimit?: TakeResult }
   | { kind: "stream"; readable: ReadableStream<Uint8Array>; cache: CacheStatus; rateLimit: TakeResult };
 
-export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<ChatResult> {
+export async function answerTask<Body>(
+  ctx: ChatContext,
+  input: TaskInput,
+  shape: AnswerShape<Body>,
+): Promise<AnswerResult<Body>> {
   const { config, key, requestId } = ctx;
-  const task = parseChatTask(input.body, input.headerCache, config.maxImages);
+  const { task } = input;
   const idemKey = idempotencyKeyOf(input.idempotencyKey);
   const reservation = idemKey
     ? await reserve(
@@ -54,19 +63,13 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
       )
     : undefined;
   if (reservation?.kind === "replay") {
-    return {
-      kind: "completion",
-      body: reservation.response as ChatCompletionResponse,
-      stream: task.stream,
-      replay: true,
-    };
+    return { kind: "completion", body: reservation.response as Body, stream: task.stream, replay: true };
   }
-  const settlement = new Settlement(ctx, {
-    key,
-    claim: reservation?.claim,
-    idempotencyTtlMs: config.idempotencyTtlSeconds * 1000,
-    requestId,
-  });
+  const settlement = new Settlement(
+    ctx,
+    { key, claim: reservation?.claim, idempotencyTtlMs: config.idempotencyTtlSeconds * 1000, requestId },
+    shape.body,
+  );
   try {
     // Rate limit and budget hold before anything that costs: nothing is fetched or decoded for a refused key.
     const { rate: rateLimit, holdNanos } = await admit(ctx.accounts, key, requestId, config);
@@ -79,7 +82,7 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
       default: config.cacheDefaultTtlSeconds,
       max: config.cacheMaxTtlSeconds,
     });
-    const base = { requestId, task, prices: config.prices, now: Date.now() };
+    const base = { requestId, task, prices: config.prices, now: input.now };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));
       return { kind: "completion", body, stream: task.stream, replay: false, rateLimit };
@@ -89,11 +92,11 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
       signingSecret: config.signingSecret,
       timeoutMs: config.smallFunctionTimeoutMs,
     };
-    const request = answerRequest(requestId, task, image);
+    const request = answerRequest(requestId, task, image, cachePartition(key));
     if (task.stream) {
       const events = await answerStream(target, request);
       const readable = relayStream(events, {
-        head: { id: completionId(requestId), model: task.model, created: Math.floor(base.now / 1000) },
+        shape: shape.stream(),
         requestId,
         waitUntil: ctx.waitUntil,
         abandon: () => settlement.abandon(),
@@ -117,9 +120,16 @@ export async function answerChat(ctx: ChatContext, input: ChatInput): Promise<Ch
   }
 }
 
-function answerRequest(requestId: string, task: ChatTask, image: Image): AnswerRequestInput {
+/**
+ * The functions' vision-embedding cache is partitioned as the answer cache is: a key sees only its own images'
+ * cached work (its timing would otherwise tell it what another key sent), unless it shares the cache by choice.
+ */
+const cachePartition = (key: Pick<ApiKeyRecord, "id" | "cache_scope">) => tenantScope(key.cache_scope, key.id);
+
+function answerRequest(requestId: string, task: ChatTask, image: Image, partition: string): AnswerRequestInput {
   return {
     request_id: requestId,
+    cache_partition: partition,
     image: image.payload,
     messages: task.messages,
     mode: task.mode,

@@ -1,7 +1,8 @@
 /**
  * Streaming: the small function's SSE (`token` {text} …, then one `done` with
- * the AnswerResponse or one `error` with an error body) relayed as OpenAI
- * chunks, ending with a usage chunk and `[DONE]`. The pump runs under
+ * the AnswerResponse or one `error` with an error body) relayed in the API's
+ * shape (respond/chat-shape.ts: chunks ending with usage and `[DONE]`;
+ * respond/response-shape.ts: the Responses events). The pump runs under
  * `waitUntil`, so a client that leaves does not stop it: the request is billed
  * only on `done`, and released otherwise.
  */
@@ -14,13 +15,14 @@ import {
 } from "../../../shared/index.js";
 import type { SseEvent } from "../../../shared/server-sent-events.js";
 import { logError } from "../on-error.js";
-import { type ChunkHead, deltaChunk, type Outcome, usageChunk } from "../respond/outcome.js";
+import type { StreamShape } from "../respond/answer-shape.js";
+import type { Outcome } from "../respond/outcome.js";
 import { sseStream } from "../respond/sse-writer.js";
 import { parseAnswer } from "../small-function/call-small.js";
 import { badResponse, upstreamError } from "../small-function/upstream-error.js";
 
 export interface RelayOptions {
-  head: ChunkHead;
+  shape: StreamShape;
   requestId: string;
   /** Prices, bills and caches the answer; throws if billing fails. */
   finish(answer: AnswerResponse): Promise<Outcome>;
@@ -47,21 +49,19 @@ function parseJson(data: string): unknown {
 
 export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOptions): ReadableStream<Uint8Array> {
   const { readable, sse } = sseStream();
-  const { head } = options;
+  const { shape } = options;
 
   async function pump(): Promise<void> {
     try {
-      await sse.data(deltaChunk(head, { role: "assistant", content: "" }));
+      await sse.frames(shape.open());
       for await (const event of events) {
         if (event.event === "token") {
           const token = StreamTokenEventSchema.safeParse(parseJson(event.data));
           if (!token.success) throw badResponse("malformed token event");
-          if (token.data.text) await sse.data(deltaChunk(head, { content: token.data.text }));
+          if (token.data.text) await sse.frames(shape.delta(token.data.text));
         } else if (event.event === "done") {
           const outcome = await options.finish(parseAnswer(parseJson(event.data), options.requestId));
-          await sse.data(deltaChunk(head, {}, outcome.finishReason));
-          await sse.data(usageChunk(head, outcome));
-          await sse.done();
+          await sse.frames(shape.complete(outcome));
           return;
         } else if (event.event === "error") {
           const body = parseJson(event.data) as Partial<ErrorBody> & { status?: unknown };
@@ -75,7 +75,7 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
       logError(err, options.requestId);
       await events.return(undefined).catch(() => {});
       await options.abandon();
-      await sse.data(toErrorResponse(err, options.requestId).body);
+      await sse.frames(shape.fail(toErrorResponse(err, options.requestId).body.error));
     } finally {
       await sse.close();
     }

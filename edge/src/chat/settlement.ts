@@ -10,12 +10,11 @@
  * and the reservation released before the error: nothing is billed, nothing is replayable. When (2) fails the charge
  * is refunded the same way (see store()).
  */
-import type { ChatCompletionResponse } from "../../../shared/index.js";
 import { type Accounts, accountOf } from "../account/account.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import { complete, type IdempotencyClaim, release } from "../idempotency/idempotency.js";
 import type { LedgerEntry } from "../ledger/ledger.js";
-import { completionBody } from "../respond/outcome.js";
+import type { Outcome } from "../respond/outcome.js";
 import type { Billed } from "./outcomes.js";
 
 export interface SettlementDeps {
@@ -33,7 +32,7 @@ export interface SettlementTerms {
 const logged = (what: string, detail: unknown) => (err: unknown) =>
   console.error(JSON.stringify({ [what]: detail, message: String(err) }));
 
-export class Settlement {
+export class Settlement<Body> {
   private settled = false;
   /** The request's hold: the most it may be charged (null: none placed, e.g. an unlimited key). */
   private holdNanos: number | null = null;
@@ -41,6 +40,8 @@ export class Settlement {
   constructor(
     private readonly deps: SettlementDeps,
     private readonly terms: SettlementTerms,
+    /** The answer's body in its API's shape: what the client gets and an Idempotency-Key replays. */
+    private readonly toBody: (outcome: Outcome) => Body,
   ) {}
 
   /** Admission placed a hold of `nanos` for this request (or none): released on abandon, the charge's ceiling. */
@@ -48,12 +49,12 @@ export class Settlement {
     this.holdNanos = nanos;
   }
 
-  async bill({ outcome: priced, metering }: Billed): Promise<ChatCompletionResponse> {
+  async bill({ outcome: priced, metering }: Billed): Promise<Body> {
     const { key, claim } = this.terms;
     const { holdNanos } = this;
     // Never above the hold: a key's spend never passes its budget (account/worst-case-price.ts says why it never binds).
     const outcome = holdNanos === null ? priced : { ...priced, priceNanos: Math.min(priced.priceNanos, holdNanos) };
-    const body = completionBody(outcome);
+    const body = this.toBody(outcome);
     const entry: LedgerEntry = {
       requestId: outcome.requestId,
       keyId: key.id,
@@ -86,7 +87,7 @@ export class Settlement {
    * yet) and the request fails unbilled, so the client's retry runs afresh and pays once; if the charge cannot be taken
    * back the answer is returned, billed once.
    */
-  private async store(claim: IdempotencyClaim, body: ChatCompletionResponse, refund: () => Promise<boolean>) {
+  private async store(claim: IdempotencyClaim, body: Body, refund: () => Promise<boolean>) {
     try {
       await complete(this.deps.db, claim, body, Date.now() + this.terms.idempotencyTtlMs);
     } catch (err) {

@@ -1,4 +1,5 @@
 import { sseFrame } from "../../../shared/server-sent-events.js";
+import type { Frame } from "./answer-shape.js";
 
 /** Writes OpenAI-style SSE (`data: <json>\n\n`, then `data: [DONE]`) and survives a client that has gone. */
 export class SseWriter {
@@ -8,6 +9,10 @@ export class SseWriter {
 
   async data(value: unknown): Promise<void> {
     await this.write(sseFrame(JSON.stringify(value)));
+  }
+
+  async frames(frames: Frame[]): Promise<void> {
+    for (const frame of frames) await this.write(sseFrame(frame.data, frame.event));
   }
 
   async done(): Promise<void> {

@@ -14,6 +14,7 @@ import {
   modeOfModel,
   NotFoundError,
   quoted,
+  type StitchOptions,
 } from "../../../shared/index.js";
 import { parseWith } from "./parse-with.js";
 import { parseJson } from "./read-body.js";
@@ -53,18 +54,66 @@ const MAX_CONVERSATION_CHARS = 16000;
 
 export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheControl>, maxImages: number): ChatTask {
   const request = parseWith(ChatCompletionRequestSchema, parseJson(body));
+  return taskOf(
+    {
+      model: request.model,
+      temperature: request.temperature,
+      top_p: request.top_p,
+      maxTokens: request.max_completion_tokens ?? request.max_tokens,
+      stream: request.stream === true,
+      stitch: request.stitch,
+      messages: request.messages.map((message, m) => chatMessage(message, `messages.${m}`)),
+    },
+    headerCache,
+    maxImages,
+  );
+}
+
+/** A request of either API, in the one form the task is built from. */
+export interface RequestParts {
+  model: string;
+  temperature?: number | null;
+  top_p?: number | null;
+  maxTokens?: number | null;
+  stream: boolean;
+  stitch?: StitchOptions;
+  messages: RequestMessage[];
+}
+
+/** A message: its role, where it sits in the request (for error messages), its text and image parts in order. */
+export interface RequestMessage {
+  role: "system" | "developer" | "user" | "assistant";
+  param: string;
+  parts: ({ type: "text"; text: string } | { type: "image"; url: string; param: string })[];
+}
+
+function chatMessage(message: ChatCompletionRequest["messages"][number], param: string): RequestMessage {
+  const content =
+    typeof message.content === "string" ? [{ type: "text" as const, text: message.content }] : (message.content ?? []);
+  return {
+    role: message.role,
+    param,
+    parts: content.map((part, p) =>
+      part.type === "text"
+        ? part
+        : { type: "image" as const, url: part.image_url.url, param: `${param}.content.${p}.image_url.url` },
+    ),
+  };
+}
+
+export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>, maxImages: number): ChatTask {
   const mode = modeOfModel(request.model);
   if (!mode) throw new NotFoundError(`The model ${quoted(request.model)} does not exist`, "model_not_found", "model");
   checkGreedy(request);
-  const { messages, image } = readMessages(request, maxImages);
+  const { messages, image } = readMessages(request.messages, maxImages);
   const stitch = request.stitch ?? {};
   return {
     model: request.model,
     mode,
     messages,
     image,
-    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS,
-    stream: request.stream === true,
+    maxTokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
+    stream: request.stream,
     method: {
       retention: stitch.retention,
       prune_layer: stitch.prune_layer,
@@ -86,7 +135,7 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
  * answer there is. A request for sampling is refused rather than silently answered greedily. `seed` is accepted:
  * greedy decoding gives the same answer for every seed.
  */
-function checkGreedy(request: ChatCompletionRequest): void {
+function checkGreedy(request: Pick<RequestParts, "temperature" | "top_p">): void {
   if (request.temperature != null && request.temperature !== 0) {
     throw new InvalidRequestError(
       "Only greedy decoding is served: temperature must be 0 or omitted",
@@ -108,25 +157,21 @@ function checkGreedy(request: ChatCompletionRequest): void {
  * assistant turns with their text, and the image as an `image` part in place. One image per request: a second
  * one is refused, never dropped.
  */
-function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<ChatTask, "messages" | "image"> {
+function readMessages(request: RequestMessage[], maxImages: number): Pick<ChatTask, "messages" | "image"> {
   const images: ChatTask["image"][] = [];
   let lastUser = -1;
-  const messages: Conversation = request.messages.map((message, m) => {
+  const messages: Conversation = request.map((message, m) => {
     if (message.role === "user") lastUser = m;
-    const parts =
-      typeof message.content === "string"
-        ? [{ type: "text" as const, text: message.content }]
-        : (message.content ?? []);
-    const content = parts.map((part, p): ConversationPart => {
+    const content = message.parts.map((part): ConversationPart => {
       if (part.type === "text") return part;
       if (message.role !== "user") {
         throw new InvalidRequestError(
           "Images are accepted only in user messages",
           "invalid_image_position",
-          `messages.${m}.content`,
+          `${message.param}.content`,
         );
       }
-      images.push({ url: part.image_url.url, param: `messages.${m}.content.${p}.image_url.url` });
+      images.push({ url: part.url, param: part.param });
       return { type: "image" };
     });
     return { role: message.role === "developer" ? "system" : message.role, content };
@@ -136,22 +181,22 @@ function readMessages(request: ChatCompletionRequest, maxImages: number): Pick<C
   const image = images[0];
   if (!image)
     throw new InvalidRequestError(
-      "The request has no image: add an image_url content part",
+      "The request has no image: add an image part (image_url, or input_image in the Responses API)",
       "image_missing",
-      "messages",
+      request[lastUser]?.param.split(".")[0] ?? "messages",
     );
   if (images.length > Math.min(maxImages, 1)) {
     throw new InvalidRequestError("Too many images: one image per request", "too_many_images", "messages");
   }
-  checkText(messages, lastUser);
+  checkText(messages, lastUser, request[lastUser]?.param ?? `messages.${lastUser}`);
   return { messages, image };
 }
 
-function checkText(messages: Conversation, lastUser: number): void {
+function checkText(messages: Conversation, lastUser: number, userParam: string): void {
   const texts = (m: Conversation[number] | undefined) =>
     (m?.content ?? []).flatMap((part) => (part.type === "text" ? [part.text] : []));
   const question = texts(messages[lastUser]).join(" ").trim();
-  const param = `messages.${lastUser}.content`;
+  const param = `${userParam}.content`;
   if (!question) throw new InvalidRequestError("The last user message has no question text", "question_missing", param);
   if (question.length > MAX_QUESTION_CHARS) {
     throw new InvalidRequestError(

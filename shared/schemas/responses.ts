@@ -1,0 +1,86 @@
+/**
+ * The Responses API (`POST /v1/responses`), as far as one visual question needs it: `input` as a string or a list of
+ * messages whose content parts are `input_text` and `input_image`, `instructions` as the system prompt,
+ * `max_output_tokens`, `metadata`, `stream`, and the `stitch` extension. What the product cannot do is refused by name
+ * (refusals.ts at the edge), never ignored: stored responses, tools, structured output, reasoning, sampling.
+ * The edge turns a valid request into the same task a chat completion becomes: one pipeline, two shapes.
+ */
+import { z } from "zod";
+import { DEFAULT_MODEL, StitchOptionsSchema } from "./chat-completions.js";
+
+const InputTextSchema = z.object({ type: z.literal("input_text"), text: z.string() });
+
+const InputImageSchema = z.object({
+  type: z.literal("input_image"),
+  image_url: z
+    .string()
+    .min(1)
+    .nullable()
+    .optional()
+    .meta({ description: "A `data:image/...;base64,` URL or an `https:` URL." }),
+  file_id: z.string().nullable().optional().meta({ description: "Not supported: send the image as `image_url`." }),
+  detail: z.enum(["auto", "low", "high"]).optional().meta({ description: "Accepted; `auto` is the default." }),
+});
+
+const OutputTextSchema = z.object({
+  type: z.literal("output_text"),
+  text: z.string(),
+  annotations: z.array(z.unknown()).optional(),
+});
+
+export const ResponseInputPartSchema = z.discriminatedUnion("type", [
+  InputTextSchema,
+  InputImageSchema,
+  OutputTextSchema,
+]);
+export type ResponseInputPart = z.infer<typeof ResponseInputPartSchema>;
+
+export const ResponseInputMessageSchema = z.object({
+  type: z.literal("message").optional(),
+  role: z.enum(["system", "developer", "user", "assistant"]),
+  content: z.union([z.string(), z.array(ResponseInputPartSchema).max(64)]),
+  id: z.string().optional(),
+  status: z.string().optional(),
+});
+export type ResponseInputMessage = z.infer<typeof ResponseInputMessageSchema>;
+
+const MaxOutputTokens = z.number().int().min(1).max(64);
+
+/** Parameters a client may send at their defaults; anything else the product cannot do is refused with a 400. */
+export const ResponseCreateRequestSchema = z
+  .strictObject({
+    model: z
+      .string()
+      .min(1)
+      .default(DEFAULT_MODEL)
+      .meta({ description: "stitch-sgl (default), stitch-small, stitch-large, stitch-sgp, stitch-fastv" }),
+    input: z.union([z.string(), z.array(ResponseInputMessageSchema).min(1).max(64)]),
+    instructions: z.string().nullable().optional().meta({ description: "The system prompt." }),
+    max_output_tokens: MaxOutputTokens.nullable().optional(),
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((m) => Object.keys(m).length <= 16, "at most 16 keys")
+      .nullable()
+      .optional()
+      .meta({ description: "Returned on the response as sent; not used otherwise." }),
+    stream: z.boolean().nullable().optional(),
+    store: z.boolean().nullable().optional().meta({ description: "Responses are not stored: false or omitted." }),
+    previous_response_id: z.string().nullable().optional().meta({ description: "Not supported (nothing is stored)." }),
+    temperature: z.number().min(0).max(2).nullable().optional().meta({ description: "Greedy decoding: 0 or omitted." }),
+    top_p: z.number().min(0).max(1).nullable().optional().meta({ description: "Greedy decoding: 1 or omitted." }),
+    tools: z.array(z.unknown()).nullable().optional().meta({ description: "Not supported: empty or omitted." }),
+    tool_choice: z.unknown().optional().meta({ description: "Not supported: `none`, `auto` or omitted." }),
+    parallel_tool_calls: z.boolean().nullable().optional(),
+    text: z
+      .object({ format: z.object({ type: z.string() }).loose().optional() })
+      .loose()
+      .nullable()
+      .optional()
+      .meta({ description: "Only `{format: {type: 'text'}}`." }),
+    reasoning: z.unknown().optional().meta({ description: "Not supported: null or omitted." }),
+    truncation: z.enum(["auto", "disabled"]).nullable().optional(),
+    user: z.string().max(256).optional(),
+    stitch: StitchOptionsSchema.optional(),
+  })
+  .meta({ id: "ResponseCreateRequest" });
+export type ResponseCreateRequest = z.infer<typeof ResponseCreateRequestSchema>;
