@@ -57,13 +57,14 @@ export interface ResponseObject {
   tools: never[];
   top_p: number;
   truncation: "disabled";
-  usage: {
+  /** Absent until the response is complete. */
+  usage?: {
     input_tokens: number;
     input_tokens_details: { cached_tokens: number; cache_write_tokens: number };
     output_tokens: number;
     output_tokens_details: { reasoning_tokens: number };
     total_tokens: number;
-  } | null;
+  };
   user?: string;
   stitch?: StitchResult;
 }
@@ -93,7 +94,6 @@ function base(echo: ResponseEcho, status: ResponseObject["status"]): ResponseObj
     tools: [],
     top_p: 1,
     truncation: "disabled",
-    usage: null,
     ...(echo.user !== undefined && { user: echo.user }),
   };
 }
@@ -119,6 +119,15 @@ export function responseBody(echo: ResponseEcho, o: Outcome): ResponseObject {
     },
     stitch: stitchResult(o),
   };
+}
+
+/**
+ * A failed response's error: OpenAI's codes are a closed list, so Stitch's own code goes into the message; a failure
+ * mid-stream is the service's (the request was valid), apart from a rate limit.
+ */
+function failure(error: { code: string; message: string; type: string }): { code: string; message: string } {
+  const code = error.type === "rate_limit_error" ? "rate_limit_exceeded" : "server_error";
+  return { code, message: `${error.message} (${error.code})` };
 }
 
 /** Numbers the events of one stream, as the API does. */
@@ -153,11 +162,7 @@ function streamOf(echo: ResponseEcho): StreamShape & { finish(body: ResponseObje
     ],
     delta: (text) => [event("response.output_text.delta", { ...part, delta: text, logprobs: [] })],
     complete: (o) => finish(responseBody(echo, o)),
-    fail: (error) => [
-      event("response.failed", {
-        response: { ...base(echo, "failed"), error: { code: error.code, message: error.message } },
-      }),
-    ],
+    fail: (error) => [event("response.failed", { response: { ...base(echo, "failed"), error: failure(error) } })],
     finish,
   };
 }
