@@ -6,7 +6,7 @@
  * The edge turns a valid request into the same task a chat completion becomes: one pipeline, two shapes.
  */
 import { z } from "zod";
-import { DEFAULT_MODEL, StitchOptionsSchema } from "./chat-completions.js";
+import { DEFAULT_MODEL, StitchOptionsSchema, StitchResultSchema } from "./chat-completions.js";
 
 const InputTextSchema = z.object({ type: z.literal("input_text"), text: z.string() });
 
@@ -84,3 +84,60 @@ export const ResponseCreateRequestSchema = z
   })
   .meta({ id: "ResponseCreateRequest" });
 export type ResponseCreateRequest = z.infer<typeof ResponseCreateRequestSchema>;
+
+const OutputTextPartSchema = z.object({
+  type: z.literal("output_text"),
+  text: z.string(),
+  annotations: z.array(z.never()),
+  logprobs: z.array(z.never()),
+});
+
+const OutputMessageSchema = z.object({
+  type: z.literal("message"),
+  id: z.string(),
+  status: z.enum(["in_progress", "completed", "incomplete"]),
+  role: z.literal("assistant"),
+  content: z.array(OutputTextPartSchema),
+});
+
+/** The response object Stitch sends (one assistant message of one output_text part); OpenAI's `Response` shape. */
+export const ResponseObjectSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("response"),
+    created_at: z.number().int(),
+    status: z.enum(["in_progress", "completed", "incomplete", "failed"]),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    incomplete_details: z.object({ reason: z.literal("max_output_tokens") }).nullable(),
+    instructions: z.string().nullable(),
+    max_output_tokens: z.number().int(),
+    metadata: z.record(z.string(), z.string()),
+    model: z.string(),
+    output: z.array(OutputMessageSchema),
+    parallel_tool_calls: z.boolean(),
+    previous_response_id: z.null(),
+    reasoning: z.object({ effort: z.null(), summary: z.null() }),
+    store: z.literal(false),
+    temperature: z.number(),
+    text: z.object({ format: z.object({ type: z.literal("text") }) }),
+    tool_choice: z.literal("none"),
+    tools: z.array(z.never()),
+    top_p: z.number(),
+    truncation: z.literal("disabled"),
+    usage: z
+      .object({
+        input_tokens: z.number().int().nonnegative(),
+        input_tokens_details: z.object({ cached_tokens: z.number().int(), cache_write_tokens: z.number().int() }),
+        output_tokens: z.number().int().nonnegative(),
+        output_tokens_details: z.object({ reasoning_tokens: z.number().int() }),
+        total_tokens: z.number().int().nonnegative(),
+      })
+      .optional()
+      .meta({ description: "Absent until the response is complete." }),
+    user: z.string().optional(),
+    stitch: StitchResultSchema.optional(),
+  })
+  .meta({ id: "Response" });
+export type ResponseObject = z.infer<typeof ResponseObjectSchema>;
+export type OutputMessage = z.infer<typeof OutputMessageSchema>;
+export type OutputText = z.infer<typeof OutputTextPartSchema>;

@@ -5,7 +5,7 @@
  * `response.content_part.done`, `response.output_item.done`, `response.completed`; a failure as `response.failed`),
  * each with its `sequence_number`, sent as `event: <type>` + `data: <json>`. Nothing is stored (`store: false`).
  */
-import type { StitchResult } from "../../../shared/index.js";
+import type { OutputMessage, OutputText, ResponseObject } from "../../../shared/index.js";
 import type { AnswerShape, Frame, StreamShape } from "./answer-shape.js";
 import { type Outcome, stitchResult } from "./outcome.js";
 
@@ -18,55 +18,6 @@ export interface ResponseEcho {
   metadata: Record<string, string>;
   maxOutputTokens: number;
   user?: string;
-}
-
-interface OutputText {
-  type: "output_text";
-  text: string;
-  annotations: never[];
-  logprobs: never[];
-}
-
-interface OutputMessage {
-  type: "message";
-  id: string;
-  status: "in_progress" | "completed" | "incomplete";
-  role: "assistant";
-  content: OutputText[];
-}
-
-export interface ResponseObject {
-  id: string;
-  object: "response";
-  created_at: number;
-  status: "in_progress" | "completed" | "incomplete" | "failed";
-  error: { code: string; message: string } | null;
-  incomplete_details: { reason: "max_output_tokens" } | null;
-  instructions: string | null;
-  max_output_tokens: number;
-  metadata: Record<string, string>;
-  model: string;
-  output: OutputMessage[];
-  parallel_tool_calls: boolean;
-  previous_response_id: null;
-  reasoning: { effort: null; summary: null };
-  store: false;
-  temperature: number;
-  text: { format: { type: "text" } };
-  tool_choice: "none";
-  tools: never[];
-  top_p: number;
-  truncation: "disabled";
-  /** Absent until the response is complete. */
-  usage?: {
-    input_tokens: number;
-    input_tokens_details: { cached_tokens: number; cache_write_tokens: number };
-    output_tokens: number;
-    output_tokens_details: { reasoning_tokens: number };
-    total_tokens: number;
-  };
-  user?: string;
-  stitch?: StitchResult;
 }
 
 const idOf = (prefix: string, requestId: string) => `${prefix}_${requestId.replace(/^req_/, "")}`;

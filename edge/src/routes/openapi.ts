@@ -9,7 +9,12 @@ import { z } from "zod";
 import { USAGE_CSV_COLUMNS } from "../../../shared/index.js";
 import type { AppEnv } from "../bindings.js";
 
-const REQUEST_SCHEMAS = new Set(["ChatCompletionRequest", "CreateKeyRequest", "UpdateKeyRequest"]);
+const REQUEST_SCHEMAS = new Set([
+  "ChatCompletionRequest",
+  "ResponseCreateRequest",
+  "CreateKeyRequest",
+  "UpdateKeyRequest",
+]);
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 
 let componentSchemas: Record<string, unknown> | undefined;
@@ -99,6 +104,27 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
                 "application/json": { schema: ref("ChatCompletionResponse") },
                 "text/event-stream": { schema: ref("ChatCompletionChunk") },
               },
+            },
+            ...errors(400, 401, 402, 404, 409, 413, 415, 429, 502, 503, 504),
+          },
+        },
+      },
+      "/v1/responses": {
+        post: {
+          summary: "Answer a question about an image (OpenAI Responses API)",
+          description:
+            "The same pipeline, billing, cache and Idempotency-Key as /v1/chat/completions. Refused with 400 `unsupported_parameter`: `store: true`, `previous_response_id`, tools, a `text.format` other than text, `reasoning`, an image by `file_id`.",
+          security: bearer,
+          parameters: [
+            { name: "Idempotency-Key", in: "header", schema: { type: "string", maxLength: 255 } },
+            { name: "x-stitch-cache-bypass", in: "header", schema: { type: "string", enum: ["true", "1"] } },
+          ],
+          requestBody: { required: true, content: { "application/json": { schema: ref("ResponseCreateRequest") } } },
+          responses: {
+            "200": {
+              description:
+                "The response (JSON), or with `stream: true` server-sent events `response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, `response.output_text.delta`…, `response.output_text.done`, `response.content_part.done`, `response.output_item.done`, `response.completed` (or `response.incomplete`; a failure: `response.failed`).",
+              content: { "application/json": { schema: ref("Response") } },
             },
             ...errors(400, 401, 402, 404, 409, 413, 415, 429, 502, 503, 504),
           },
