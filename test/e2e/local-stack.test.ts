@@ -16,6 +16,7 @@ import { encodePng, generateItem, sceneWords } from "../../scene-generator/index
 import { signRequest, type UsageReport } from "../../shared/index.js";
 import { connectInspector } from "../../tools/start-local-stack.inspector.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
+import { EVENT_SCHEMAS, openAiSchemaErrors } from "./openai-schemas.js";
 
 const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
 const hasManifest =
@@ -178,6 +179,81 @@ describe.skipIf(!hasManifest)("the local stack, end to end", () => {
     expect(retry.reply.id).toBe(first.reply.id);
     expect(retry.headers.get("x-stitch-idempotent-replay")).toBe("true");
     billed.push(first.reply.stitch);
+  });
+
+  it("answers responses.create, plain and streamed, in OpenAI's own published shapes", async () => {
+    const s = scene(6);
+    const input: OpenAI.Responses.ResponseInput = [
+      {
+        role: "user",
+        content: [
+          { type: "input_text", text: s.question },
+          { type: "input_image", image_url: s.url, detail: "auto" },
+        ],
+      },
+    ];
+    const plain = await client.responses.create({
+      model: "stitch-sgl",
+      input,
+      stitch: { cache: { bypass: true } },
+    } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    expect(plain.status).toBe("completed");
+    for (const word of plain.output_text.split(" ")) expect(words).toContain(word);
+    billed.push((plain as unknown as { stitch: StitchResult }).stitch);
+    // The raw body, as sent, against OpenAI's schema of a Response.
+    const raw = await fetch(`${stack.edgeUrl}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "stitch-small", input, max_output_tokens: 1, stitch: { cache: { bypass: true } } }),
+    });
+    const body = (await raw.json()) as { status: string; incomplete_details: unknown; stitch: StitchResult };
+    expect(openAiSchemaErrors("Response", body)).toEqual([]);
+    billed.push(body.stitch);
+    if (body.status === "incomplete") expect(body.incomplete_details).toEqual({ reason: "max_output_tokens" });
+
+    const stream = await fetch(`${stack.edgeUrl}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "stitch-sgp", input, stream: true }),
+    });
+    const events = (await stream.text())
+      .split("\n\n")
+      .filter((block) => block.includes("data: "))
+      .map((block) => JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? "null") as { type: string; delta?: string });
+    for (const event of events)
+      expect(openAiSchemaErrors(EVENT_SCHEMAS[event.type] ?? "?", event), event.type).toEqual([]);
+    const completed = events.at(-1) as {
+      type: string;
+      response: { stitch: StitchResult; output: { content: { text: string }[] }[] };
+    };
+    expect(completed.type).toBe("response.completed");
+    const deltas = events.flatMap((e) => (e.type === "response.output_text.delta" ? [e.delta ?? ""] : []));
+    expect(deltas.join("")).toBe(completed.response.output[0]?.content[0]?.text);
+    billed.push(completed.response.stitch);
+  });
+
+  it("answers chat completions in OpenAI's own published shapes, plain and streamed", async () => {
+    const body = { model: "stitch-sgl", messages: message(scene(7)), stitch: { cache: { bypass: true } } };
+    const headers = { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" };
+    const plain = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
+    const reply = (await plain.json()) as { stitch: StitchResult };
+    expect(openAiSchemaErrors("CreateChatCompletionResponse", reply)).toEqual([]);
+    billed.push(reply.stitch);
+    const streamed = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ ...body, messages: message(scene(8)), stream: true }),
+    });
+    const chunks = (await streamed.text())
+      .split("\n\n")
+      .filter((block) => block.startsWith("data: ") && block !== "data: [DONE]")
+      .map((block) => JSON.parse(block.slice(6)) as { stitch?: StitchResult });
+    for (const chunk of chunks) expect(openAiSchemaErrors("CreateChatCompletionStreamResponse", chunk)).toEqual([]);
+    billed.push(chunks.at(-1)?.stitch as StitchResult);
   });
 
   it("reports usage equal to what was billed, once the usage queue has written the ledger", async () => {
