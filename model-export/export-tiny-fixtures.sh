@@ -1,28 +1,50 @@
 #!/usr/bin/env bash
-# Rebuilds the committed test fixtures test/fixtures/packs/internvl3-tiny-{small,large} (and qwen25vl-tiny-*, below): two tiny random-weight
-# InternVL3 checkpoints of the real architecture (make_tiny.py, seeded, built offline by transformers), exported
-# and verified against transformers by the exporter. Deterministic: a rerun writes the same weights.
+# Rebuilds the committed test fixtures under test/fixtures/packs/: two tiny random-weight checkpoints of each real
+# architecture (make_tiny.py for InternVL3, make_tiny_qwen25vl.py for Qwen2.5-VL; seeded, built offline by
+# transformers), exported and verified against transformers by the exporter. Deterministic: a rerun writes the same
+# weights.
+#   internvl3: internvl3-tiny-{small,large}          qwen25vl: qwen25vl-tiny-{small,large}
+#   types:     internvl3-tiny-large-{float16,int8,int4} (the same large checkpoint in the other weight types)
+# Usage: export-tiny-fixtures.sh [internvl3] [qwen25vl] [types]   (default: all three)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$root/.venv-export/bin/python"
 [ -x "$py" ] || "$root/model-export/setup-venv.sh"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$py" "$root/model-export/make_tiny.py" --out "$work/tiny"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(internvl3 qwen25vl types)
 cd "$root/model-export"
-for role in small large; do
-  split=""; [ "$role" = large ] && split="--split-layers 1,2"
+
+export_role() {  # checkpoint-dir role pack-name source [--dtype T]
+  local split=""
+  [ "$2" = large ] && split="--split-layers 1,2"
   # shellcheck disable=SC2086
-  "$py" -m stitch_export --checkpoint "$work/tiny/$role" --role "$role" $split \
-    --out "$root/test/fixtures/packs/internvl3-tiny-$role" --name "internvl3-tiny-$role" \
-    --source "model-export/make_tiny.py ($role: random weights, seeded)"
-done
-# Qwen2.5-VL: test/fixtures/packs/qwen25vl-tiny-{small,large} (make_tiny_qwen25vl.py, same scheme).
-"$py" "$root/model-export/make_tiny_qwen25vl.py" --out "$work/qwen25vl"
-for role in small large; do
-  split=""; [ "$role" = large ] && split="--split-layers 1,2"
-  # shellcheck disable=SC2086
-  "$py" -m stitch_export --checkpoint "$work/qwen25vl/$role" --role "$role" $split \
-    --out "$root/test/fixtures/packs/qwen25vl-tiny-$role" --name "qwen25vl-tiny-$role" \
-    --source "model-export/make_tiny_qwen25vl.py ($role: random weights, seeded)"
+  "$py" -m stitch_export --checkpoint "$1" --role "$2" $split --out "$root/test/fixtures/packs/$3" --name "$3" \
+    --source "$4" "${@:5}"
+}
+
+for target in "${targets[@]}"; do
+  case "$target" in
+    internvl3 | types)
+      [ -d "$work/tiny" ] || "$py" "$root/model-export/make_tiny.py" --out "$work/tiny"
+      if [ "$target" = internvl3 ]; then
+        for role in small large; do
+          export_role "$work/tiny/$role" "$role" "internvl3-tiny-$role" "model-export/make_tiny.py ($role: random weights, seeded)"
+        done
+      else
+        for dtype in float16 int8 int4; do
+          export_role "$work/tiny/large" large "internvl3-tiny-large-$dtype" \
+            "model-export/make_tiny.py (large: random weights, seeded)" --dtype "$dtype"
+        done
+      fi
+      ;;
+    qwen25vl)
+      "$py" "$root/model-export/make_tiny_qwen25vl.py" --out "$work/qwen25vl"
+      for role in small large; do
+        export_role "$work/qwen25vl/$role" "$role" "qwen25vl-tiny-$role" "model-export/make_tiny_qwen25vl.py ($role: random weights, seeded)"
+      done
+      ;;
+    *) echo "unknown target $target (internvl3, qwen25vl, types)" >&2; exit 2 ;;
+  esac
 done

@@ -1,5 +1,6 @@
 """python -m stitch_export --checkpoint DIR --role small|large --out PACKDIR [--split-layers 1,2] [--name N]
-[--version V] [--external-data auto|always|never] [--source TEXT]"""
+[--version V] [--external-data auto|always|never] [--source TEXT] [--dtype float32|float16|int8|int4]
+[--block-size 32]"""
 
 import argparse
 import sys
@@ -7,6 +8,7 @@ import sys
 from .family import Unsupported
 from .pack import EXTERNAL_DATA, export_pack
 from .verify import VerificationError
+from .weights import DEFAULT_BLOCK_SIZE, REFUSED, WEIGHT_TYPES
 
 
 def main(argv=None) -> int:
@@ -19,6 +21,11 @@ def main(argv=None) -> int:
     parser.add_argument("--version")
     parser.add_argument("--external-data", default="auto", choices=EXTERNAL_DATA)
     parser.add_argument("--source", help="where the checkpoint came from, for the provenance (default: its path)")
+    # bfloat16 is accepted here so that it is refused with its reason (weights.REFUSED), not as an unknown choice.
+    parser.add_argument("--dtype", default="float32", choices=[*WEIGHT_TYPES, *REFUSED],
+                        help="the pack's weight type (see stitch_export/weights.py)")
+    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+                        help="int8/int4: weights per quantization block (embedding tables; int4 matrices)")
     args = parser.parse_args(argv)
     try:
         split = [int(k) for k in args.split_layers.split(",") if k.strip()]
@@ -26,7 +33,7 @@ def main(argv=None) -> int:
         parser.error(f"--split-layers {args.split_layers!r}: comma-separated integers")
     try:
         export_pack(args.checkpoint, args.role, args.out, split, args.name, args.version, args.external_data,
-                    args.source)
+                    args.source, dtype=args.dtype, block_size=args.block_size)
     except Unsupported as e:
         print(f"stitch_export: unsupported: {e}", file=sys.stderr)
         return 2

