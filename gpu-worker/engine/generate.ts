@@ -41,28 +41,37 @@ export async function generate(input: GenerateInput): Promise<Generation> {
     input.signal?.throwIfAborted();
     const token = argmax(logits);
     probabilities.push(probabilityOf(logits, token));
-    if (input.stopIds.has(token)) return finish(tokens, probabilities, "stop", input);
+    if (input.stopIds.has(token)) return finish(tokens, probabilities, "stop", input, stream);
     tokens.push(token);
-    stream?.(tokens);
-    if (tokens.length >= input.maxTokens) return finish(tokens, probabilities, "length", input);
+    stream?.push(tokens);
+    if (tokens.length >= input.maxTokens) return finish(tokens, probabilities, "length", input, stream);
     logits = await run.step(token, position++);
   }
 }
 
 /**
  * Text deltas of a growing token list. A byte-level BPE token can end inside a multi-byte character, which
- * decodes to U+FFFD until the next token completes it: such a tail is held back, so a stream never carries a
- * broken character (the final answer is decoded whole).
+ * decodes to U+FFFD until the next token completes it: such a tail is held back mid-stream, so a stream never
+ * carries a character that a later token would change. At the end (`end`) whatever is left of the final text goes
+ * out, a tail that no token completed included: the deltas always join to exactly the answer's text, streamed or not.
  */
 export function textStream(decode: (ids: number[]) => string, onToken: OnToken) {
   let emitted = "";
-  return (tokens: number[]) => {
-    let text = decode(tokens);
-    while (text.endsWith("\uFFFD")) text = text.slice(0, -1);
+  const emit = (text: string) => {
     if (text.length > emitted.length && text.startsWith(emitted)) {
       onToken(text.slice(emitted.length));
       emitted = text;
     }
+  };
+  return {
+    push(tokens: number[]) {
+      let text = decode(tokens);
+      while (text.endsWith("\uFFFD")) text = text.slice(0, -1);
+      emit(text);
+    },
+    end(text: string) {
+      emit(text);
+    },
   };
 }
 
@@ -71,6 +80,9 @@ function finish(
   probabilities: number[],
   finishReason: FinishReason,
   input: GenerateInput,
+  stream: ReturnType<typeof textStream> | undefined,
 ): Generation {
-  return { tokens, probabilities, finishReason, text: input.decode(tokens) };
+  const text = input.decode(tokens);
+  stream?.end(text);
+  return { tokens, probabilities, finishReason, text };
 }
