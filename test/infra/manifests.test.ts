@@ -48,6 +48,8 @@ interface Manifest {
 }
 
 const PLATFORMS = ["cloud-run", "knative"] as const;
+/** Ports Knative Serving's queue-proxy sidecar takes in every pod (proxy, admin, metrics, profiling). */
+const KNATIVE_RESERVED_PORTS = [8012, 8013, 8022, 8112, 9090, 9091];
 type Platform = (typeof PLATFORMS)[number];
 const ROLES = ["small", "large"] as const;
 
@@ -149,6 +151,8 @@ describe.each(PLATFORMS)("%s manifests", (platform) => {
       expect(config.metricsHost).toBe("127.0.0.1");
       expect(config.metricsPort).not.toBe(config.port);
       expect((c.ports ?? []).map((p) => p.containerPort)).not.toContain(config.metricsPort);
+      // Knative's queue-proxy shares the pod's network and listens on these: a metrics port among them cannot bind.
+      expect(KNATIVE_RESERVED_PORTS).not.toContain(config.metricsPort);
       const options = {
         config,
         logger: createLogger({ write: () => {} }),
