@@ -26,6 +26,12 @@ describe("loadConfig", () => {
     expect(c.defaultRetention).toBeUndefined();
   });
 
+  it("reads STITCH_MAX_MODEL_MB as a byte budget for the weights; unset: no limit", () => {
+    expect(loadConfig({}).maxModelBytes).toBeUndefined();
+    expect(loadConfig({ STITCH_MAX_MODEL_MB: "1536" }).maxModelBytes).toBe(1536 * 1024 * 1024);
+    expect(() => loadConfig({ STITCH_MAX_MODEL_MB: "0" })).toThrow(/STITCH_MAX_MODEL_MB/);
+  });
+
   it("the large role listens on 8702; PORT overrides", () => {
     expect(loadConfig({ STITCH_ROLE: "large" }).port).toBe(8702);
     expect(loadConfig({ STITCH_ROLE: "large", PORT: "9000" }).port).toBe(9000);

@@ -60,6 +60,9 @@ export const EnvSchema = z.object({
   // onnxruntime execution providers in order of preference, e.g. "cuda,cpu".
   STITCH_EXECUTION_PROVIDERS: optional(z.string().regex(/^[a-z0-9_]+(,[a-z0-9_]+)*$/)).default("cpu"),
   STITCH_VISION_CACHE_MB: optional(z.coerce.number().min(0)).default(64),
+  // The most memory the weights of this function's models may take (estimated per graph at start-up from the pack
+  // files and the weight type, gpu-worker/engine/pack-memory.ts); unset: no limit. A pack over it is refused.
+  STITCH_MAX_MODEL_MB: optional(z.coerce.number().positive()),
 });
 
 export interface WorkerConfig {
@@ -92,6 +95,8 @@ export interface WorkerConfig {
   threads: number;
   executionProviders: string[];
   visionCacheBytes: number;
+  /** STITCH_MAX_MODEL_MB in bytes; undefined: no limit. */
+  maxModelBytes?: number;
 }
 
 export class ConfigError extends Error {
@@ -140,5 +145,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     threads: e.STITCH_THREADS,
     executionProviders: e.STITCH_EXECUTION_PROVIDERS.split(","),
     visionCacheBytes: Math.round(e.STITCH_VISION_CACHE_MB * MIB),
+    maxModelBytes: e.STITCH_MAX_MODEL_MB === undefined ? undefined : Math.round(e.STITCH_MAX_MODEL_MB * MIB),
   };
 }

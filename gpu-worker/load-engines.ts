@@ -2,9 +2,10 @@
  * Start-up of a function's models, by role: `small` loads the small engine and
  * calls the large function over HTTP (it only needs the large pack's manifest,
  * to validate parameters and name the version); `large` loads the large engine;
- * `both` loads the two and escalates in-process. The pair is checked before any
- * session is created, and the serving defaults (calibration file, then env) are
- * fixed here once.
+ * `both` loads the two and escalates in-process. The pair, each model's weight
+ * type against the execution provider and the weights' memory against
+ * STITCH_MAX_MODEL_MB are checked before any session is created, and the serving
+ * defaults (calibration file, then env) are fixed here once.
  */
 import type { AnswerDeps } from "./answer-question.js";
 import type { WorkerConfig } from "./config.js";
@@ -12,6 +13,7 @@ import type { ExitPolicy } from "./engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
 import { checkProviders, type ProviderReport } from "./engine/execution-providers.js";
 import { checkPair, ModelPackError, packInfo, readPackManifest } from "./engine/model-pack.js";
+import { checkMemoryBudget, checkWeightType, describeMemory, packMemory } from "./engine/pack-memory.js";
 import { resolveServingDefaults } from "./engine/serving-defaults.js";
 import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
@@ -49,7 +51,33 @@ function reportProviders(
   return reports;
 }
 
+/**
+ * The models this function loads: each one's weight type against the preferred provider, its weights' memory per
+ * graph (logged once), and all of it against the function's budget.
+ */
+async function checkModels(config: WorkerConfig, log: Logger, dirs: Record<string, string>): Promise<void> {
+  const provider = config.executionProviders[0] ?? "cpu";
+  const models = [];
+  for (const [role, dir] of Object.entries(dirs)) {
+    const manifest = await readPackManifest(dir);
+    checkWeightType(dir, manifest, config.executionProviders);
+    const memory = await packMemory(dir, manifest, provider);
+    log.info("model weights", describeMemory(role, memory));
+    models.push({ role, memory });
+  }
+  if (config.maxModelBytes !== undefined) checkMemoryBudget(models, config.maxModelBytes);
+}
+
 export async function loadServices(config: WorkerConfig, log: Logger): Promise<LoadedServices> {
+  await checkModels(
+    config,
+    log,
+    config.role === "both"
+      ? { small: config.smallPackDir, large: config.largePackDir }
+      : config.role === "small"
+        ? { small: config.smallPackDir }
+        : { large: config.largePackDir },
+  );
   const engineOptions = {
     threads: config.threads,
     executionProviders: config.executionProviders,

@@ -4,6 +4,7 @@ import { loadPromptBuilder, type PromptBuilder } from "./build-prompt.js";
 import { type DecoderDims, estimateSegmentFlops } from "./estimate-flops.js";
 import { type ModelPack, packInfo } from "./model-pack.js";
 import { createSessions, int64Tensor, type Meter, type PackSessions, type SessionOptions } from "./onnx-sessions.js";
+import { checkWeightType } from "./pack-memory.js";
 import type { PackInfo } from "./types.js";
 
 type PositionKind = ModelPack["manifest"]["decoder"]["rope"]["positions"];
@@ -35,6 +36,7 @@ export async function loadModel(
 ): Promise<LoadedModel> {
   const m = pack.manifest;
   const d = m.decoder;
+  checkWeightType(pack.dir, m, sessionOptions.executionProviders);
   const sessions = await createSessions(pack, sessionOptions);
   const runEmbed = async (ids: number[], meter?: Meter) => {
     const feeds = { input_ids: int64Tensor(ids, [1, ids.length]) };
