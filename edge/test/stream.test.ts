@@ -37,6 +37,21 @@ describe("streaming", () => {
     expect(rows[0]?.path).toBe("large");
   });
 
+  it("with stream_options.include_usage false: no usage chunk, the stitch result on the finish chunk, live or replayed", async () => {
+    const { key } = await createKey();
+    const body = chatBody({ stream: true, stream_options: { include_usage: false } });
+    for (const res of [await ask(key, body), await ask(key, body)]) {
+      // biome-ignore lint/suspicious/noExplicitAny: parsed SSE payloads
+      const chunks = events(res.text) as any[];
+      expect(chunks.at(-1)).toBe("[DONE]");
+      const last = chunks.at(-2);
+      expect(last.choices[0].finish_reason).toBe("stop");
+      expect(last.stitch).toMatchObject({ request_id: expect.stringMatching(/^req_/), cost: expect.any(Number) });
+      expect(chunks.filter((c) => c !== "[DONE]" && c.choices.length === 0)).toEqual([]);
+    }
+    expect((await ask(key, body)).headers.get("x-stitch-cache")).toBe("HIT");
+  });
+
   it("an error event ends the stream with the error object and bills nothing", async () => {
     const { id, key } = await createKey();
     const res = await ask(

@@ -129,6 +129,20 @@ describe("request validation", () => {
     await expectRefused(res, 400, res.json.error.code);
   });
 
+  it.each<[string, Record<string, unknown>, string]>([
+    ["n 2", { n: 2 }, "n"],
+    ["response_format json_object", { response_format: { type: "json_object" } }, "response_format"],
+    ["response_format json_schema", { response_format: { type: "json_schema", json_schema: {} } }, "response_format"],
+  ])("refuses what it cannot do by name: %s", async (_name, params, param) => {
+    await expectRefused(await ask(key.key, chatBody(params)), 400, "unsupported_parameter", param);
+  });
+
+  it("accepts response_format text and n 1", async () => {
+    const other = await createKey();
+    const res = await ask(other.key, chatBody({ response_format: { type: "text" }, n: 1 }));
+    expect(res.status, res.text).toBe(200);
+  });
+
   it("wrong enum values", async () => {
     await expectRefused(
       await ask(key.key, chatBody({ stitch: { fallback: "large" } })),

@@ -77,7 +77,16 @@ export const ChatCompletionRequestSchema = z
     max_tokens: MaxTokens.nullable().optional(),
     max_completion_tokens: MaxTokens.nullable().optional(),
     stream: z.boolean().nullable().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional().meta({
+      description:
+        "`include_usage: false` drops the stream's last chunk (no choices, the usage and the `stitch` result), and the `stitch` result rides on the finish chunk instead; by default (or `true`) it is sent.",
+    }),
+    response_format: z
+      .object({ type: z.string() })
+      .loose()
+      .nullable()
+      .optional()
+      .meta({ description: "Only `{type: 'text'}` (or omitted): other formats are refused (unsupported_parameter)." }),
     temperature: z
       .number()
       .min(0)
@@ -92,7 +101,14 @@ export const ChatCompletionRequestSchema = z
       .nullable()
       .optional()
       .meta({ description: "Decoding is greedy: 1 or omitted; any other value is refused (unsupported_sampling)." }),
-    n: z.literal(1).nullable().optional(),
+    n: z
+      .number()
+      .int()
+      .nullable()
+      .optional()
+      .meta({
+        description: "One answer per request: 1 or omitted; any other value is refused (unsupported_parameter).",
+      }),
     seed: z
       .number()
       .int()

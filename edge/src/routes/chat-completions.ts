@@ -11,11 +11,8 @@ import { answerContext, readAnswerRequest, toHttp } from "./answer-route.js";
 export const chatCompletions = new Hono<AppEnv>().post("/", apiKeyAuth(), async function chatCompletionsHandler(c) {
   const read = await readAnswerRequest(c);
   const task = parseChatTask(read.body, read.headerCache, c.var.config.maxImages);
-  const shape = chatShape({
-    id: completionId(c.var.requestId),
-    model: task.model,
-    created: Math.floor(read.now / 1000),
-  });
+  const head = { id: completionId(c.var.requestId), model: task.model, created: Math.floor(read.now / 1000) };
+  const shape = chatShape(head, task.streamUsage);
   const result = await answerTask(await answerContext(c), { task, ...read }, shape);
   return toHttp(result, shape, c.res.headers);
 });

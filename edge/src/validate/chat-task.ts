@@ -34,6 +34,8 @@ export interface ChatTask {
   image: { url: string; param: string };
   maxTokens: number;
   stream: boolean;
+  /** A stream ends with the usage chunk (chat completions' `stream_options.include_usage`, on unless false). */
+  streamUsage: boolean;
   method: {
     retention?: number;
     prune_layer?: number;
@@ -54,7 +56,8 @@ const MAX_CONVERSATION_CHARS = 16000;
 
 export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheControl>, maxImages: number): ChatTask {
   const request = parseWith(ChatCompletionRequestSchema, parseJson(body));
-  return taskOf(
+  refuseUnsupported(request);
+  const task = taskOf(
     {
       model: request.model,
       temperature: request.temperature,
@@ -67,6 +70,22 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
     headerCache,
     maxImages,
   );
+  return { ...task, streamUsage: request.stream_options?.include_usage !== false };
+}
+
+/** One answer, as text: anything else is refused by name rather than ignored. */
+function refuseUnsupported(request: ChatCompletionRequest): void {
+  if (request.n != null && request.n !== 1) {
+    throw new InvalidRequestError("One answer per request: n must be 1 or omitted", "unsupported_parameter", "n");
+  }
+  const format = request.response_format?.type;
+  if (format != null && format !== "text") {
+    throw new InvalidRequestError(
+      `Only text answers are supported, not response_format ${JSON.stringify(format).slice(0, 40)}`,
+      "unsupported_parameter",
+      "response_format",
+    );
+  }
 }
 
 /** A request of either API, in the one form the task is built from. */
@@ -114,6 +133,7 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
     image,
     maxTokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
     stream: request.stream,
+    streamUsage: true,
     method: {
       retention: stitch.retention,
       prune_layer: stitch.prune_layer,
