@@ -101,14 +101,9 @@ export const ChatCompletionRequestSchema = z
       .nullable()
       .optional()
       .meta({ description: "Decoding is greedy: 1 or omitted; any other value is refused (unsupported_sampling)." }),
-    n: z
-      .number()
-      .int()
-      .nullable()
-      .optional()
-      .meta({
-        description: "One answer per request: 1 or omitted; any other value is refused (unsupported_parameter).",
-      }),
+    n: z.number().int().nullable().optional().meta({
+      description: "One answer per request: 1 or omitted; any other value is refused (unsupported_parameter).",
+    }),
     seed: z
       .number()
       .int()
