@@ -1,15 +1,11 @@
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { defineConfig, type TestProjectConfiguration } from "vitest/config";
 
 /**
  * Two test projects: everything that runs in Node (shared contract, scene
- * generator, GPU worker, integration tests in `test/`), and the edge Worker,
- * whose own config runs its tests inside workerd. The edge project joins only
- * once `edge/vitest.config.ts` exists, so `npm test` works before and after.
+ * generator, GPU worker, the benchmarks' helpers behind their published verdicts,
+ * integration tests in `test/`), and the edge Worker, whose own config runs its
+ * tests inside workerd.
  */
-const edgeConfig = "edge/vitest.config.ts";
-const hasEdge = existsSync(fileURLToPath(new URL(edgeConfig, import.meta.url)));
 
 const nodeProject: TestProjectConfiguration = {
   test: {
@@ -19,6 +15,7 @@ const nodeProject: TestProjectConfiguration = {
       "scene-generator/**/*.test.ts",
       "gpu-worker/**/*.test.ts",
       "tools/**/*.test.ts",
+      "bench/**/*.test.ts",
       "test/**/*.test.ts",
     ],
     environment: "node",
@@ -28,6 +25,6 @@ const nodeProject: TestProjectConfiguration = {
 
 export default defineConfig({
   test: {
-    projects: hasEdge ? [nodeProject, edgeConfig] : [nodeProject],
+    projects: [nodeProject, "edge/vitest.config.ts"],
   },
 });

@@ -25,9 +25,6 @@ import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.
 import { CHROMIUM, type Dom, freePort, launchChromium, paintedPixels } from "./browser-kit.js";
 
 const SHOTS = path.resolve(import.meta.dirname, "screenshots");
-const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
-const hasPair =
-  existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
 
 interface Stitch {
   request_id: string;
@@ -68,7 +65,7 @@ const overflowsX = (page: Page) =>
     return root.scrollWidth > root.clientWidth + 1;
   });
 
-describe.skipIf(!hasPair)("the playground and the dashboard in Chromium", () => {
+describe("the playground and the dashboard in Chromium", () => {
   let stack: LocalStack;
   let browser: Browser;
   let page: Page;

@@ -1,19 +1,3 @@
-/**
- * Fault tests against the real local stack (`startLocalStack`: wrangler dev edge with local D1 and the usage queue,
- * the small and the large function as their own processes on the embedded pair), started once. Faults are real
- * signals to real processes: SIGKILL (the launcher restarts a dead function after 1 s), SIGSTOP/SIGCONT (a hung
- * function). The small function calls the large one through a TCP relay (fault-kit.ts) that can hold the large
- * function's stream right after its first token, so that a kill or a client disconnect lands mid-stream every time.
- *
- * What each case asserts is the documented behaviour (README "Faults", DESIGN.md "Billing" and "Errors"): the
- * client gets a clean error object or, with `stitch.fallback: "small"` and before any large token went out, the
- * small answer marked degraded; a request is billed exactly once (one ledger row) or not at all; the retry with
- * the same Idempotency-Key runs afresh after a failure, replays a stored answer, and is a 409 while the first
- * request still runs. The D1 and queue faults of the ledger write are in edge/test/ledger-queue.test.ts (workerd:
- * D1 cannot be made to fail from outside `wrangler dev`).
- */
-import { existsSync, readdirSync } from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type Chunk,
@@ -31,10 +15,6 @@ import {
   usage,
 } from "./fault-kit.js";
 
-const PACKS = path.resolve(import.meta.dirname, "../../model-packs");
-const hasManifest =
-  existsSync(PACKS) && readdirSync(PACKS).some((dir) => existsSync(path.join(PACKS, dir, "manifest.json")));
-
 const SMALL_TIMEOUT_MS = 6_000; // the edge's deadline for the small function
 const LARGE_TIMEOUT_MS = 3_000; // the small function's deadline for the large one
 
@@ -45,7 +25,7 @@ const requestIdOf = (headers: Headers) => headers.get("x-request-id") ?? "";
 const isDone = (events: unknown[]) => events.includes("[DONE]");
 const usageChunkOf = (events: unknown[]) => (events as Chunk[]).find((e) => typeof e === "object" && e.stitch);
 
-describe.skipIf(!hasManifest)("faults against the real local stack", () => {
+describe("faults against the real local stack", () => {
   let stack: FaultStack;
   /** Per key: the request ids that must be in its ledger, each exactly once, and nothing else. */
   const billed = new Map<string, string[]>();

@@ -92,7 +92,7 @@ describe("in-process escalation (role both)", () => {
     expect(events.at(-1)?.event).toBe("done");
     const done = AnswerResponseSchema.parse(events.at(-1)?.data);
     const tokens = events.filter((e) => e.event === "token").map((e) => (e.data as { text: string }).text);
-    expect(tokens.join("").replace(/\s+/g, "")).toBe(done.answer.replace(/\s+/g, ""));
+    expect(tokens.join("")).toBe(done.answer); // exactly, spaces included
     expect(w.logs.some((l) => l.path === "/v1/escalate")).toBe(false);
   });
 

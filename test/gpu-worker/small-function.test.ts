@@ -85,7 +85,7 @@ describe("answers", () => {
       .filter((e) => e.event === "token")
       .map((e) => (e.data as { text: string }).text)
       .join("");
-    expect(text.replace(/\s+/g, "")).toBe(body.answer.replace(/\s+/g, ""));
+    expect(text).toBe(body.answer); // exactly: a stream that lost or gained a space is a defect
     expect(events.slice(0, -1).every((e) => e.event === "token")).toBe(true);
   });
 
