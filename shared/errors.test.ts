@@ -49,7 +49,8 @@ describe("toErrorResponse", () => {
     expect(error.name).toBe(ErrorClass.name);
     const response = toErrorResponse(error, "req-7");
     expect(response.status).toBe(status);
-    expect(response.headers).toEqual({});
+    // A 401 names the scheme to authenticate with (RFC 9110); no other status carries a header of its own.
+    expect(response.headers).toEqual(status === 401 ? { "www-authenticate": 'Bearer realm="stitch"' } : {});
     expect(response.body).toEqual({
       error: { message: "Bad thing", type, code: "bad_thing", param: "messages[0]", request_id: "req-7" },
     });

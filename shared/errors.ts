@@ -143,6 +143,8 @@ export function toErrorResponse(
   const known = err instanceof StitchError ? err : new InternalError("Internal server error", "internal_error");
   const headers: Record<string, string> = {};
   if (known.retryAfter !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(known.retryAfter)));
+  // RFC 9110 §11.6.1: a 401 names the scheme the client should use (an API key as a bearer token, or the signature).
+  if (known.status === 401) headers["www-authenticate"] = 'Bearer realm="stitch"';
   const body: ErrorBody = {
     error: {
       message: truncate(known.message, MAX_ERROR_MESSAGE_CHARS),

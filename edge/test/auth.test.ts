@@ -5,6 +5,7 @@ import { ADMIN, ask, chatBody, createKey, edge, ledgerRows } from "./helpers.js"
 describe("API key auth", () => {
   const expect401 = (res: Awaited<ReturnType<typeof edge>>, code: string) => {
     expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="stitch"');
     expect(res.json.error).toMatchObject({ type: "authentication_error", code });
     expect(res.json.error.request_id).toBe(res.headers.get("x-request-id"));
   };
