@@ -51,8 +51,10 @@ const CONFIRM_AFTER_MS = 120_000;
 /** A queue that takes every message and delivers none (a message lost, or gone to the dead-letter queue unread). */
 const blackHole = async () => {};
 
-/** The key's object, whose charge succeeds but whose reply is lost on the way back: the caller sees an error. */
-function replyLost(): Partial<Cloudflare.Env> {
+type Charge = (usage: LedgerEntry, seed: number) => Promise<number>;
+
+/** The keys' objects as they are, except that `charge` goes through `wrap` (a fault around the real call). */
+function chargeThrough(wrap: (charge: Charge) => Charge): Partial<Cloudflare.Env> {
   const real = env.ACCOUNTS;
   const namespace = new Proxy(real, {
     get(target, name) {
@@ -61,12 +63,7 @@ function replyLost(): Partial<Cloudflare.Env> {
         const stub = target.get(id);
         return new Proxy(stub, {
           get(s, method) {
-            if (method === "charge") {
-              return async (usage: LedgerEntry, seed: number) => {
-                await s.charge(usage, seed);
-                throw new Error("the object's reply was lost (test)");
-              };
-            }
+            if (method === "charge") return wrap((usage, seed) => s.charge(usage, seed));
             // Every other method as it is (a stub's members are RPC calls: called through it, never bound).
             const members = s as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
             return (...args: unknown[]) => members[method]?.(...args);
@@ -78,33 +75,20 @@ function replyLost(): Partial<Cloudflare.Env> {
   return { ACCOUNTS: namespace };
 }
 
+/** The key's object, whose charge succeeds but whose reply is lost on the way back: the caller sees an error. */
+const replyLost = () =>
+  chargeThrough((charge) => async (usage, seed) => {
+    await charge(usage, seed);
+    throw new Error("the object's reply was lost (test)");
+  });
+
 /** The key's object, whose charge waits for `gate` after telling `started` (a charge still in progress). */
-function chargeHeld(started: () => void, gate: Promise<void>): Partial<Cloudflare.Env> {
-  const real = env.ACCOUNTS;
-  return {
-    ACCOUNTS: new Proxy(real, {
-      get(target, name) {
-        if (name !== "get") return Reflect.get(target, name).bind(target);
-        return (id: DurableObjectId) => {
-          const stub = target.get(id);
-          return new Proxy(stub, {
-            get(s, method) {
-              if (method === "charge") {
-                return async (usage: LedgerEntry, seed: number) => {
-                  started();
-                  await gate;
-                  return s.charge(usage, seed);
-                };
-              }
-              const members = s as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
-              return (...args: unknown[]) => members[method]?.(...args);
-            },
-          });
-        };
-      },
-    }),
-  };
-}
+const chargeHeld = (started: () => void, gate: Promise<void>) =>
+  chargeThrough((charge) => async (usage, seed) => {
+    started();
+    await gate;
+    return charge(usage, seed);
+  });
 
 /** D1 refuses every ledger insert while `work` runs (a trigger; the rest of the database works). */
 async function withLedgerWritesFailing<T>(work: () => Promise<T>): Promise<T> {
