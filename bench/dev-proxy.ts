@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { describeMachine, machineLine } from "./machine.js";
+import { markdownTable } from "./markdown.js";
 import { runLoad } from "./serve-load.js";
 import { type DevWorker, startDevWorker } from "./serve-stack.js";
 import { edgeProcesses, rssMiB } from "./soak-memory.js";
@@ -138,9 +139,7 @@ const markdown = [
   `\`npm run bench:dev-proxy -- --rounds ${rounds} --requests ${requests}\` on ${machine}: ${requests} closed-loop GETs per`,
   `Worker per round (${connections} connections), each Worker under its own \`wrangler dev\`. RSS of each one's workerd proxy, MiB:`,
   "",
-  `| ${header.join(" | ")} |`,
-  `|${header.map(() => "---").join("|")}|`,
-  ...rows.map((row) => `| ${row.join(" | ")} |`),
+  markdownTable(header, rows),
   "",
   "The Worker with one subrequest per request, Network events on, is what `wrangler dev` gives every Worker: its",
   "inspector proxy enables the runtime's DevTools Network domain and keeps every event (four per subrequest) until a",

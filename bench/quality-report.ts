@@ -1,6 +1,7 @@
 /** `bench:quality`'s Markdown tables and SVG figures, from the analyses' JSON. */
 import { TIERS } from "../scene-generator/vocabulary.js";
 import { type Machine, machineLine } from "./machine.js";
+import { markdownTable } from "./markdown.js";
 import type { Agreement, Defaults, ExitAnalysis, MethodRow, SpeedupRow } from "./quality-analyses.js";
 import type { PrunedMethod } from "./quality-run.js";
 import type { Summary } from "./stats.js";
@@ -25,14 +26,10 @@ export interface QualityResults {
 const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}` : "–");
 const num = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 const r100 = (r: number | null) => (r === null ? "" : `${Math.round(r * 100)}%`);
-const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
-    "\n",
-  );
 const summaryCells = (s: Summary) => [num(s.mean, 3), num(s.q1, 3), num(s.median, 3), num(s.q3, 3)];
 
 function accuracyTable(rows: MethodRow[]): string {
-  return table(
+  return markdownTable(
     [
       "method",
       "K",
@@ -94,7 +91,7 @@ ${layers
   .map(
     (k) => `### K = ${k}
 
-${table(
+${markdownTable(
   ["r", "fastv", "oracle", "sgp", "random"],
   retentions.map((r) => [
     r100(r),
@@ -110,7 +107,7 @@ ${table(
 
 Per item, the small model's all-layer ranking against the large model's (from its unpruned run), and a random ranking against the large model's.
 
-${table(
+${markdownTable(
   ["Spearman rho", "mean", "q1", "median", "q3"],
   [
     ["small vs large", ...summaryCells(q.agreement.spearman.small)],
@@ -118,7 +115,7 @@ ${table(
   ],
 )}
 
-${table(
+${markdownTable(
   ["top-r overlap with large", "small mean", "small median", "random mean", "random median"],
   q.agreement.overlap.map((o) => [
     r100(o.retention),
@@ -129,7 +126,7 @@ ${table(
   ]),
 )}
 
-${table(
+${markdownTable(
   ["evidence cells in top r", "small", "large", "random"],
   q.agreement.evidenceRecall.map((e) => [
     r100(e.retention),
@@ -143,7 +140,7 @@ ${table(
 
 Accuracy of the combined system (exit: the small answer; else sgp at K = ${q.exit.fallback.layer}, r = ${r100(q.exit.fallback.retention)}) against the fraction of requests that exit, sweeping the threshold over every observed score. Small only: ${pct(q.exit.smallAccuracy)}%; always escalating: ${pct(q.exit.fallbackAccuracy)}%. Area = ∫ (curve − small-only accuracy) d(exit fraction), in accuracy points; larger is better.
 
-${table(
+${markdownTable(
   ["score", "area (points)", "accuracy at 50% exit %"],
   q.exit.curves.map((c) => [c.score, num(c.area * 100, 2), pct(c.accuracyAtHalf)]),
 )}
@@ -154,7 +151,7 @@ ${table(
 
 The large model pruned by SGP relative to unpruned. Limit = L / (K + (L−K)·r) counts only decoder layers over visual tokens; the measured FLOPs also count text tokens, the vision encoder and the LM head. Times are medians of side-by-side runs in rotating order on ${q.timing.items} items × ${q.timing.repeats} repeats: the prefill alone (where pruning acts) and the whole engine request (vision encoder, prefill and decoding, whose length can differ between the pruned and unpruned answer).
 
-${table(
+${markdownTable(
   [
     "K",
     "r",

@@ -1,5 +1,6 @@
 /** `bench:serve`'s Markdown tables and the overload verdicts, from its results. */
 import { type Machine, machineLine } from "./machine.js";
+import { markdownTable } from "./markdown.js";
 import type { LoadResult } from "./serve-load.js";
 
 export interface Overhead {
@@ -116,10 +117,6 @@ export function floorCheck(hits: LoadResult, target: number, references: LoadRes
 }
 
 const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
-const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
-    "\n",
-  );
 const counts = (c: Record<string, number>) =>
   Object.entries(c)
     .sort()
@@ -133,7 +130,7 @@ function floorSection(f: FloorCheck): string {
 
 The floor is an **empty Worker** (\`bench/empty-worker/\`: a fixed small JSON, no binding, reading nothing of the request) under its own \`wrangler dev\` with the edge's flags, so the same wrangler, proxy and workerd; \`GET /\`, with the same load generator, connections, request count and time limit as the cache hits, measured right before them in this run. Two references, same parameters, are not the floor: the empty Worker sent the cache hits' very requests (the runtime carrying their bodies), and the edge's own \`GET /healthz\` (its routing, static-assets layer and middleware, no binding). A cache hit reads its body, validates it, authenticates from the isolate's key cache, decodes and hashes the image, answers from the isolate's memo of recent answers (else reads the Cache API once), and makes one call to the key's Durable Object, which charges the spend and keeps the usage record in its outbox; it waits on no D1 or queue round trip. **Target (issue 17): a cache hit within ${f.target}× of the floor at p50.**
 
-${table(
+${markdownTable(
   ["run", "conn.", "responses", "statuses", "p50 ms", "p95 ms", "p99 ms", "cache hit ÷ run, p50", "p95", "p99"],
   [
     ...f.rows.map((row) => [
@@ -189,7 +186,7 @@ Runs: **cache hits** repeat a few primed questions (stitch-sgl, cache on); **sma
 
 ## Latency and throughput
 
-${table(
+${markdownTable(
   ["run", "conn.", "responses", "2xx/s", "p50 ms", "p95 ms", "p99 ms", "statuses", "errors", "paths", "cache"],
   runs
     .filter((run) => run.offeredRate === null)
@@ -212,7 +209,7 @@ ${table(
 
 The same kinds of request, each run on fresh images, through the edge and sent signed straight to the small function, in the same run.
 
-${table(
+${markdownTable(
   ["path", "edge p50 ms", "direct p50 ms", "p50 ratio", "p95 ratio", "p99 ratio", "edge ÷ direct throughput"],
   r.overhead.map((o) => [
     o.label,
@@ -229,7 +226,7 @@ ${r.floor ? floorSection(r.floor) : ""}## Overload
 
 Capacity = ${num(r.capacity)} escalated requests/s: the 2xx per second of the closed-loop escalated run above. Offered at 2× and 4× open loop (a request every 1/rate s whatever the answers do, then a wait for every answer; autocannon is closed loop and would offer less as the server slows), cycling over a fixed set of images (the functions' vision caches may help; the edge cache is bypassed). Expected: only 2xx, 429 and 503; every 429/503 with Retry-After; no other 5xx; a ledger row for each 2xx and none for shed requests.
 
-${table(
+${markdownTable(
   [
     "run",
     "offered/s",
@@ -272,7 +269,7 @@ ${table(
 
 One row per billed request: each run's key's \`/v1/usage\` against its 2xx responses.
 
-${table(
+${markdownTable(
   ["run", "2xx responses", "cut off by the time limit", "ledger requests", "ledger cache hits", "one row per 2xx"],
   r.ledger.map((l) => [
     l.run,

@@ -1,5 +1,6 @@
 /** `bench:soak`'s verdicts and its Markdown report, from its results. */
 import { type Machine, machineLine } from "./machine.js";
+import { markdownTable } from "./markdown.js";
 import type { LoadResult } from "./serve-load.js";
 import { FLAT_MIB_PER_MIN, FLAT_PCT_PER_MIN, type MemoryVerdict, type Sample } from "./soak-memory.js";
 
@@ -182,12 +183,6 @@ export function isolateViolations(i: IsolateHeaps): string[] {
 }
 
 const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
-const table = (head: string[], rows: string[][]) =>
-  [
-    `| ${head.join(" | ")} |`,
-    `|${head.map(() => "---").join("|")}|`,
-    ...rows.map((row) => `| ${row.join(" | ")} |`),
-  ].join("\n");
 const counts = (c: Record<string, number>) =>
   Object.entries(c)
     .sort()
@@ -205,7 +200,7 @@ The V8 heap of each isolate in the edge's workerd runtime after a full garbage c
   const ordered = [...i.verdicts].sort((a, b) => Number(b.name === i.worker) - Number(a.name === i.worker));
   return `${intro}
 
-${table(
+${markdownTable(
   [
     "isolate",
     "readings",
@@ -245,7 +240,7 @@ function perMinute(r: SoakResults): string {
       (best, s) => (!best || Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best),
       undefined,
     );
-  return table(
+  return markdownTable(
     ["minute", ...names.map((n) => `${n} MiB`), "load (1 min)"],
     marks.map((t) => [
       num(t / 60, 1),
@@ -297,7 +292,7 @@ ${
 
 Per window:
 
-${table(
+${markdownTable(
   ["window", "from s", "to s", "sent/s", "answers", "2xx/s", "statuses", "errors", "2xx p50 ms", "2xx p99 ms"],
   r.windows.map((w) => [
     w.run.name,
@@ -317,7 +312,7 @@ ${table(
 
 Each key's \`/v1/usage\` once the usage queue has settled, against the 2xx answers it got (the priming requests included), in total and per path.
 
-${table(
+${markdownTable(
   [
     "key",
     "2xx answers",
@@ -345,7 +340,7 @@ ${table(
 
 RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **The control**: an empty Worker (\`bench/empty-worker/\`) under its own \`wrangler dev\`, warmed up like the edge and sent the soak's very requests at the same rate throughout; its proxy and runtime are shown, not judged. The edge's workerd proxy (\`wrangler dev\`'s, which forwards every request to the runtime and runs none of this project's code; nothing of it is deployed) is judged against the control's proxy: it fails only when its slope exceeds the control proxy's by more than its threshold. **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${num(t.sent / r.soakSeconds, 0)} requests/s is ${num((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
 
-${table(
+${markdownTable(
   [
     "process",
     "pid",

@@ -1,17 +1,8 @@
-/** Shared by the browser tests: free ports, Debian's Chromium, and reading what a page drew. */
-import { createServer } from "node:net";
 import { type Browser, chromium, type Page } from "playwright-core";
 
-export const CHROMIUM = "/usr/bin/chromium";
+export { freePort } from "../../tools/start-local-stack.processes.js";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const CHROMIUM = "/usr/bin/chromium";
 
 /** Debian's Chromium (Playwright's own browser download cannot be reached here), with the flags it needs here. */
 export function launchChromium(): Promise<Browser> {

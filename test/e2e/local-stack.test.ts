@@ -7,7 +7,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
@@ -16,16 +15,8 @@ import { encodePng, generateItem, sceneWords } from "../../scene-generator/index
 import { signRequest, type UsageReport } from "../../shared/index.js";
 import { connectInspector } from "../../tools/start-local-stack.inspector.js";
 import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
+import { freePort } from "../../tools/start-local-stack.processes.js";
 import { EVENT_SCHEMAS, openAiSchemaErrors } from "./openai-schemas.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface StitchResult {
   path: "cache" | "small" | "large";

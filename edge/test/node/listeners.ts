@@ -23,10 +23,4 @@ export async function startSilentServer(): Promise<{ url: string; close: () => P
 }
 
 /** A port that was free a moment ago and is closed now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from "../../../tools/start-local-stack.processes.js";
