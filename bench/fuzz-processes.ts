@@ -3,9 +3,10 @@
  * memory of each process and its children (wrangler dev runs workerd as a child), the state folder the edge was
  * started with, and the number of ledger rows in its local D1.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { cmdline, rssKiB, statOfAll } from "./proc.js";
 
 export interface ProcessMemory {
   pid: number;
@@ -20,21 +21,8 @@ export interface TreeMemory {
   totalKiB: number;
 }
 
-const read = (path: string): string | null => {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-};
-
-function rssKiB(pid: number): number {
-  const status = read(`/proc/${pid}/status`);
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status ?? "")?.[1] ?? 0);
-}
-
 function command(pid: number): string {
-  const args = (read(`/proc/${pid}/cmdline`) ?? "").split("\0").filter(Boolean);
+  const args = cmdline(pid).filter(Boolean);
   const exe = (args[0] ?? "?").split("/").at(-1) ?? "?";
   const script = args
     .find((a, i) => i > 0 && /\.(m?js|ts)$|^dev$|workerd/.test(a))
@@ -46,11 +34,9 @@ function command(pid: number): string {
 /** Every pid's parent, from /proc/<pid>/stat (the field after the parenthesised name). */
 function parents(): Map<number, number> {
   const map = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = read(`/proc/${entry}/stat`);
-    const ppid = stat ? Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) : Number.NaN;
-    if (Number.isFinite(ppid)) map.set(Number(entry), ppid);
+  for (const [pid, fields] of statOfAll()) {
+    const ppid = Number(fields[1]);
+    if (Number.isFinite(ppid)) map.set(pid, ppid);
   }
   return map;
 }
@@ -62,13 +48,13 @@ export function treeMemory(name: string, pid: number | undefined): TreeMemory {
   for (let i = 0; i < tree.length; i++) {
     for (const [child, parent] of ppid) if (parent === tree[i]) tree.push(child);
   }
-  const processes = tree.map((p) => ({ pid: p, command: command(p), rssKiB: rssKiB(p) }));
+  const processes = tree.map((p) => ({ pid: p, command: command(p), rssKiB: rssKiB(p) ?? 0 }));
   return { name, processes, totalKiB: processes.reduce((n, p) => n + p.rssKiB, 0) };
 }
 
 /** The `--persist-to` folder of the `wrangler dev` with this pid. */
 export function persistToOf(pid: number): string {
-  const args = (read(`/proc/${pid}/cmdline`) ?? "").split("\0");
+  const args = cmdline(pid);
   const at = args.indexOf("--persist-to");
   const dir = at >= 0 ? args[at + 1] : undefined;
   if (!dir) throw new Error(`process ${pid} has no --persist-to`);

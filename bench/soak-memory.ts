@@ -6,9 +6,9 @@
  * the public port and the runtime that runs the Worker (with D1, the Durable Object, the queue and the Cache API).
  * Each is sampled on its own, as are the small and the large function.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { linearRegression } from "simple-statistics";
+import { cmdline, rssKiB, statOfAll } from "./proc.js";
 
 export interface Sample {
   /** Seconds since the soak started. */
@@ -22,37 +22,21 @@ export interface Series {
   samples: Sample[];
 }
 
-const read = (path: string): string | null => {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-};
-
 export function rssMiB(pid: number): number | null {
-  const kib = /^VmRSS:\s+(\d+) kB/m.exec(read(`/proc/${pid}/status`) ?? "")?.[1];
-  return kib === undefined ? null : Number(kib) / 1024;
+  const kib = rssKiB(pid);
+  return kib === null ? null : kib / 1024;
 }
 
 /** The process group's members, by pid (the stack starts each child as a group leader). */
 function groupOf(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = read(`/proc/${entry}/stat`);
-    // Fields after the parenthesised command name: state, ppid, pgrp, ...
-    const pgrp = stat ? Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) : Number.NaN;
-    if (pgrp === pgid) members.push(Number(entry));
-  }
-  return members;
+  return [...statOfAll()].filter(([, fields]) => Number(fields[2]) === pgid).map(([pid]) => pid);
 }
 
 /** The edge's processes by role: wrangler's Node CLI, workerd's proxy (the public port) and its runtime. */
 export function edgeProcesses(wranglerPid: number, edgePort: number): Record<string, number> {
   const found: Record<string, number> = {};
   for (const pid of groupOf(wranglerPid)) {
-    const args = (read(`/proc/${pid}/cmdline`) ?? "").split("\0");
+    const args = cmdline(pid);
     if (args.some((a) => a.endsWith("/workerd"))) {
       // The proxy listens on the edge's port; the runtime on a port of its own (`entry=127.0.0.1:0`).
       const proxy = args.some((a) => a === `--socket-addr=entry=127.0.0.1:${edgePort}`);
