@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ADMIN, ask, chatBody, createKey, edge } from "./helpers.js";
+import { ADMIN, ask, chatBody, createKey, edge, holdingUsage, ledgerRows } from "./helpers.js";
 
 const json = (body: unknown) => ({
   method: "POST",
@@ -72,6 +72,18 @@ describe("admin API", () => {
       body: JSON.stringify({ budget_usd: null }),
     });
     expect(cleared.json.budget_usd).toBeNull();
+  });
+
+  it("reports a key's spend from its account at once, before the ledger has the usage records", async () => {
+    const { id, key } = await createKey();
+    const answered = await holdingUsage(() => ask(key, chatBody()));
+    expect(answered.status).toBe(200);
+    expect(await ledgerRows(id)).toHaveLength(0); // the outbox has not landed yet
+    const info = await edge(`/admin/keys/${id}`, { headers: ADMIN });
+    expect(info.json.spent_usd).toBeCloseTo(answered.json.stitch.cost, 12);
+    const list = await edge("/admin/keys", { headers: ADMIN });
+    const listed = list.json.data.find((k: { id: string }) => k.id === id);
+    expect(listed.spent_usd).toBeCloseTo(answered.json.stitch.cost, 12);
   });
 
   it("revokes once and keeps the first revocation time", async () => {

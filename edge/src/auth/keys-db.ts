@@ -100,15 +100,18 @@ export async function updateKey(db: D1Database, id: string, settings: KeySetting
   return row;
 }
 
-/** The public view of a key: never its hash. */
-export function keyInfo(row: ApiKeyRecord): ApiKeyInfo {
+/**
+ * The public view of a key: never its hash. `spentNanos` is the key's account's spend (its Durable Object: the truth,
+ * edge/src/account/spend.ts); D1's `spent_nanos` trails it until the usage outbox has landed, and is the fallback.
+ */
+export function keyInfo(row: ApiKeyRecord, spentNanos = row.spent_nanos): ApiKeyInfo {
   return {
     id: row.id,
     name: row.name,
     created_at: new Date(row.created_at).toISOString(),
     revoked_at: row.revoked_at === null ? null : new Date(row.revoked_at).toISOString(),
     budget_usd: row.budget_nanos === null ? null : nanosToUsd(row.budget_nanos),
-    spent_usd: nanosToUsd(row.spent_nanos),
+    spent_usd: nanosToUsd(spentNanos),
     rate_limit_per_minute: row.rate_limit_per_minute,
     cache_scope: row.cache_scope,
   };
