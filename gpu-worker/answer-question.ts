@@ -17,11 +17,21 @@ import {
   StitchError,
 } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
+import { detailedRecipe } from "./engine/image-processor/image-detail.js";
 import { tokenLayout } from "./engine/image-processor/process-image.js";
-import type { DecodedImage, LargeMode, OnToken, PackInfo, SmallEngine, SmallResult } from "./engine/types.js";
+import type {
+  DecodedImage,
+  ImageDetail,
+  LargeMode,
+  OnToken,
+  PackInfo,
+  SmallEngine,
+  SmallResult,
+} from "./engine/types.js";
 import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
+import type { DetailPolicy } from "./resolve-detail.js";
 import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
 
 export interface AnswerDeps {
@@ -30,6 +40,8 @@ export interface AnswerDeps {
   largePack: PackInfo;
   escalation: EscalateToLarge;
   defaults: PruneDefaults;
+  /** What `detail: auto` and `low` mean here; default: DEFAULT_DETAIL_POLICY. */
+  detail?: DetailPolicy;
   limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
 }
 
@@ -55,19 +67,20 @@ export async function answerQuestion(
   options: AnswerOptions = {},
 ): Promise<AnswerResponse> {
   const occupancy = options.occupancy ?? new SlotClock();
-  const method = resolveMethod(req, deps.largePack, deps.defaults);
+  const method = resolveMethod(req, deps.largePack, deps.defaults, deps.detail);
   deps.small.checkConversation(req.messages);
   const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
   const settle = (
-    answer: Omit<AnswerResponse, "request_id" | "mode" | "models" | "explanation">,
+    answer: Omit<AnswerResponse, "request_id" | "mode" | "models" | "explanation" | "image_detail">,
     explained?: { ranking: number[] | null; kept: number[] | null },
   ): AnswerResponse => ({
     request_id: req.request_id,
     mode: method.mode,
     models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
+    image_detail: method.imageDetail.level,
     ...answer,
     ...(req.explain && {
-      explanation: explain(image, deps.small.pack, answer.metering, method.pruneLayer, explained),
+      explanation: explain(image, deps.small.pack, method.imageDetail, answer.metering, method.pruneLayer, explained),
     }),
   });
   const smallAnswer = (small: SmallResult, degraded: boolean, occupiedMs: number) => {
@@ -171,6 +184,7 @@ function occupied(metering: Metering, occupiedMs: number): Metering {
 function explain(
   image: DecodedImage,
   pack: PackInfo,
+  detail: ImageDetail,
   metering: AnswerResponse["metering"],
   pruneLayer: number,
   explained: { ranking: number[] | null; kept: number[] | null } = { ranking: null, kept: null },
@@ -178,7 +192,7 @@ function explain(
   const answering = metering.large ?? metering.small;
   return {
     visual_tokens: answering?.visual_tokens_total ?? 0,
-    layout: tokenLayout(image.width, image.height, pack.image),
+    layout: tokenLayout(image.width, image.height, detailedRecipe(pack.image, detail)),
     ranking: explained.ranking,
     kept: explained.kept,
     prune_layer: explained.kept ? pruneLayer : null,

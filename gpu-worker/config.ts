@@ -6,8 +6,10 @@
 import path from "node:path";
 import { z } from "zod";
 import { DEFAULT_MAX_IMAGE_PIXELS } from "../shared/image-geometry.js";
+import { RESOLVED_DETAILS } from "../shared/index.js";
 import { DECODE_TIMEOUT_MS } from "./decode-image.js";
 import { COMBINE_RULES, type CombineRule } from "./engine/decide-exit.js";
+import { DEFAULT_DETAIL_POLICY, type DetailPolicy } from "./resolve-detail.js";
 
 export const ROLES = ["small", "large", "both"] as const;
 export type Role = (typeof ROLES)[number];
@@ -51,6 +53,10 @@ export const EnvSchema = z.object({
   STITCH_EXIT_RULE: optional(z.enum(COMBINE_RULES)),
   STITCH_DEFAULT_RETENTION: optional(fraction),
   STITCH_DEFAULT_PRUNE_LAYER: optional(int(1)),
+  // Image detail (gpu-worker/resolve-detail.ts): what a request's `detail: auto` means, and the pixel budget of `low`
+  // for packs that resize by area (smart_resize; clamped into the pack's own bounds). 448 × 448 = one InternVL tile.
+  STITCH_DEFAULT_DETAIL: optional(z.enum(RESOLVED_DETAILS)).default(DEFAULT_DETAIL_POLICY.default),
+  STITCH_LOW_DETAIL_MAX_PIXELS: optional(int(1)).default(DEFAULT_DETAIL_POLICY.lowMaxPixels),
   STITCH_GPU_CLASS: optional(z.string().min(1)).default("cpu"),
   // Intra-op threads per ONNX session. One: on the 2-core reference machine a thread pool of
   // one per core made the large model's requests slower (accelerator 13.6 against 10.6 ms a
@@ -91,6 +97,8 @@ export interface WorkerConfig {
   /** Large-model pruning defaults for requests that do not set them; undefined: the pack's defaults. */
   defaultRetention?: number;
   defaultPruneLayer?: number;
+  /** What `detail: auto` and `low` mean (STITCH_DEFAULT_DETAIL, STITCH_LOW_DETAIL_MAX_PIXELS). */
+  detail: DetailPolicy;
   gpuClass: string;
   threads: number;
   executionProviders: string[];
@@ -141,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     exit: { threshold: e.STITCH_EXIT_THRESHOLD, retention: e.STITCH_EXIT_RETENTION, rule: e.STITCH_EXIT_RULE },
     defaultRetention: e.STITCH_DEFAULT_RETENTION,
     defaultPruneLayer: e.STITCH_DEFAULT_PRUNE_LAYER,
+    detail: { default: e.STITCH_DEFAULT_DETAIL, lowMaxPixels: e.STITCH_LOW_DETAIL_MAX_PIXELS },
     gpuClass: e.STITCH_GPU_CLASS,
     threads: e.STITCH_THREADS,
     executionProviders: e.STITCH_EXECUTION_PROVIDERS.split(","),

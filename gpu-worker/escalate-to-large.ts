@@ -32,7 +32,7 @@ export interface EscalateCall {
   messages: Conversation;
   mode: LargeMode;
   maxTokens: number;
-  imageDetail?: ImageDetail;
+  imageDetail: ImageDetail;
   retention: number;
   pruneLayer: number;
   ranking?: number[];
@@ -191,7 +191,9 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         max_tokens: call.maxTokens,
         retention: call.retention,
         prune_layer: call.pruneLayer,
-        ...(call.imageDetail && { min_pixels: call.imageDetail.minPixels, max_pixels: call.imageDetail.maxPixels }),
+        detail: call.imageDetail.level,
+        ...(call.imageDetail.minPixels !== undefined && { min_pixels: call.imageDetail.minPixels }),
+        ...(call.imageDetail.maxPixels !== undefined && { max_pixels: call.imageDetail.maxPixels }),
         ranking: call.ranking,
         stream: call.onToken !== undefined,
         explain: call.explain === true,

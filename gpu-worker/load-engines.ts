@@ -95,7 +95,7 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
     log.info("large engine loaded", { pack: large.pack });
     const providers = reportProviders({ large }, log);
     return {
-      large: { large, limits },
+      large: { large, limits, detail: config.detail },
       visionCaches: () => ({ large: large.model.vision.cacheStats() }),
       providers,
       close: async () => {},
@@ -142,9 +142,16 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
         // Requests give their slot back while the large function works, so more than maxConcurrency may wait on it.
         connections: 2 * (config.maxConcurrency + config.maxQueue),
       });
-  log.info("engines loaded", { role: config.role, small: small.pack, large: largeInfo, exit, prune });
+  log.info("engines loaded", {
+    role: config.role,
+    small: small.pack,
+    large: largeInfo,
+    exit,
+    prune,
+    detail: config.detail,
+  });
   return {
-    answer: { small, largePack: large?.pack ?? largeInfo, escalation, defaults: prune, limits },
+    answer: { small, largePack: large?.pack ?? largeInfo, escalation, defaults: prune, detail: config.detail, limits },
     visionCaches: () => ({
       small: small.model.vision.cacheStats(),
       ...(large ? { large: large.model.vision.cacheStats() } : {}),

@@ -5,6 +5,7 @@
  */
 import { InvalidRequestError, type MethodParams, type Mode } from "../shared/index.js";
 import type { ImageDetail, PackInfo } from "./engine/types.js";
+import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
 
 export interface PruneDefaults {
   /** Layer K of the large model at which visual tokens are pruned. */
@@ -20,7 +21,7 @@ export interface ResolvedMethod {
   retention: number;
   exitThreshold?: number;
   fallback: MethodParams["fallback"];
-  imageDetail?: ImageDetail;
+  imageDetail: ImageDetail;
 }
 
 // Parameter names as the public API spells them (the engine reports the same ones).
@@ -36,40 +37,12 @@ export function checkPruneLayer(layer: number, large: PackInfo): void {
   }
 }
 
-/**
- * The request's image detail, checked against the pack's recipe: only a processor that resizes by pixel budget
- * takes one, and only within the pack's own bounds (a larger image than the pack allows would be unbounded work).
- */
-export function resolveImageDetail(params: Pick<MethodParams, "min_pixels" | "max_pixels">, pack: PackInfo) {
-  if (params.min_pixels === undefined && params.max_pixels === undefined) return undefined;
-  const recipe = pack.image;
-  const param = params.max_pixels !== undefined ? "stitch.max_pixels" : "stitch.min_pixels";
-  if (recipe.processor !== "smart_resize") {
-    throw new InvalidRequestError(
-      `${pack.name} cuts images into fixed tiles; min_pixels and max_pixels do not apply`,
-      "image_detail_unsupported",
-      param,
-    );
-  }
-  const detail = {
-    minPixels: params.min_pixels ?? recipe.min_pixels,
-    maxPixels: params.max_pixels ?? recipe.max_pixels,
-  };
-  if (
-    detail.minPixels < recipe.min_pixels ||
-    detail.maxPixels > recipe.max_pixels ||
-    detail.minPixels > detail.maxPixels
-  ) {
-    throw new InvalidRequestError(
-      `min_pixels and max_pixels must lie within ${recipe.min_pixels}..${recipe.max_pixels} for ${pack.name}, min ≤ max`,
-      "invalid_image_detail",
-      param,
-    );
-  }
-  return detail;
-}
-
-export function resolveMethod(params: MethodParams, large: PackInfo, defaults: PruneDefaults): ResolvedMethod {
+export function resolveMethod(
+  params: MethodParams,
+  large: PackInfo,
+  defaults: PruneDefaults,
+  detail?: DetailPolicy,
+): ResolvedMethod {
   const pruneLayer = params.prune_layer ?? defaults.pruneLayer;
   checkPruneLayer(pruneLayer, large);
   const retention = params.retention ?? defaults.retention;
@@ -83,6 +56,7 @@ export function resolveMethod(params: MethodParams, large: PackInfo, defaults: P
     retention,
     exitThreshold: params.exit_threshold,
     fallback: params.fallback,
-    imageDetail: resolveImageDetail(params, large),
+    // The pair shares one image recipe (checked at start-up), so the large pack's stands for both.
+    imageDetail: resolveImageDetail(params, large, detail),
   };
 }

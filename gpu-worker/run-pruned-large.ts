@@ -8,10 +8,12 @@ import { type DecodeLimits, decodeImage } from "./decode-image.js";
 import type { LargeEngine, OnToken } from "./engine/types.js";
 import { modelVersion } from "./escalate-to-large.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
-import { resolveImageDetail } from "./resolve-method.js";
+import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
 
 export interface LargeDeps {
   large: LargeEngine;
+  /** What `low` means when the small function did not send a pixel budget; default: DEFAULT_DETAIL_POLICY. */
+  detail?: DetailPolicy;
   limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
 }
 
@@ -30,7 +32,7 @@ export async function runPrunedLarge(
     cachePartition: req.cache_partition,
     messages: req.messages,
     maxTokens: req.max_tokens,
-    imageDetail: resolveImageDetail(req, large.pack),
+    imageDetail: resolveImageDetail(req, large.pack, deps.detail, true),
     mode: req.mode,
     retention: req.retention,
     pruneLayer: req.prune_layer,

@@ -11,6 +11,7 @@ const entry = (answer: string): CachedAnswer => ({
   mode: "sgl",
   produced_by: "small",
   decision_score: 0.9,
+  image_detail: "high",
   visual_tokens: { total: 64, kept: 64 },
   usage: { prompt_tokens: 70, completion_tokens: 1 },
   models: { small: "small@1", large: "large@1" },

@@ -79,6 +79,48 @@ describe("with the real small function", () => {
 const family = { SMALL_FUNCTION_URL: env.TEST_REAL_FAMILY_URL, SMALL_FUNCTION_TIMEOUT_MS: "60000" };
 const photo = `data:image/jpeg;base64,${env.TEST_FAMILY_PHOTO_BASE64}`;
 
+/**
+ * The photo asked about at detail high, then low (each a miss, each run by both models, stitch-sgp at r = 0.35),
+ * then both again (each a hit of its own entry): returns the two first answers.
+ */
+async function lowAndHigh(key: string, target: Partial<Cloudflare.Env>, question: string) {
+  const body = (detail: "low" | "high") => ({
+    model: "stitch-sgp",
+    max_tokens: 2,
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "image_url", image_url: { url: photo, detail } },
+          { type: "text", text: question },
+        ],
+      },
+    ],
+    stitch: { retention: 0.35, prune_layer: 1 },
+  });
+  const high = await ask(key, body("high"), {}, target);
+  expect(high.status, high.text).toBe(200);
+  const low = await ask(key, body("low"), {}, target);
+  expect(low.status, low.text).toBe(200);
+  for (const [res, level] of [
+    [high, "high"],
+    [low, "low"],
+  ] as const) {
+    expect(res.headers.get("x-stitch-cache")).toBe("MISS");
+    expect(res.json.stitch).toMatchObject({ path: "large", image_detail: level });
+  }
+  for (const [level, first] of [
+    ["low", low],
+    ["high", high],
+  ] as const) {
+    const again = await ask(key, body(level), {}, target);
+    expect(again.headers.get("x-stitch-cache")).toBe("HIT");
+    expect(again.json.stitch.visual_tokens).toEqual(first.json.stitch.visual_tokens);
+    expect(again.json.choices[0].message.content).toBe(first.json.choices[0].message.content);
+  }
+  return { low, high };
+}
+
 describe("with the real function serving an exported InternVL3 pair (tiny, random weights)", () => {
   it("started", () => {
     expect(env.TEST_REAL_FAMILY_ERROR).toBe("");
@@ -111,6 +153,23 @@ describe("with the real function serving an exported InternVL3 pair (tiny, rando
     expect(res.json.stitch.path).toBe("large");
     expect(await ledgerRows(id)).toHaveLength(1);
     expect((await ask(key, body, {}, family)).headers.get("x-stitch-cache")).toBe("HIT");
+  });
+
+  it("reads one tile at detail low and the recipe's tiles at high: tokens, kept tokens, price and cache entries", {
+    timeout: 120_000,
+  }, async () => {
+    const { id, key } = await createKey();
+    const { low, high } = await lowAndHigh(key, family, "What is on the table?");
+    // 451 x 300: high is 3 x 2 tiles and the thumbnail (7 x 256 tokens); low the whole image as one tile, no thumbnail.
+    expect(high.json.stitch.visual_tokens).toEqual({ total: 7 * 256, kept: Math.ceil(0.35 * 7 * 256) });
+    expect(low.json.stitch.visual_tokens).toEqual({ total: 256, kept: Math.ceil(0.35 * 256) });
+    expect(high.json.usage.prompt_tokens - low.json.usage.prompt_tokens).toBe(6 * 256);
+    expect(low.json.stitch.cost).toBeLessThan(high.json.stitch.cost);
+    // One row per request (rows of one second have no order: compared as a set).
+    const rows = (await ledgerRows(id)).map((r) => [r.path, r.visual_tokens_total, r.visual_tokens_kept].join(" "));
+    expect(rows.sort()).toEqual(
+      [`large ${7 * 256} 628`, "large 256 90", `cache ${7 * 256} 628`, "cache 256 90"].sort(),
+    );
   });
 
   it("explains on request: ranking, kept tokens and layout, never from or into the cache", {
@@ -182,5 +241,19 @@ describe("with the real function serving an exported Qwen2.5-VL pair (tiny, rand
     expect(low.headers.get("x-stitch-cache")).toBe("MISS");
     expect((await ask(key, body(12_544), {}, qwen)).headers.get("x-stitch-cache")).toBe("HIT");
     expect(await ledgerRows(id)).toHaveLength(3);
+  });
+  it("reads a smaller pixel budget at detail low: tokens, kept tokens, price and cache entries", {
+    timeout: 120_000,
+  }, async () => {
+    const { id, key } = await createKey();
+    const { low, high } = await lowAndHigh(key, qwen, "What is on the table?");
+    // 451 x 300 at the pack's max_pixels (62,720): 196 x 280 px, 7 x 10 tokens; at the low budget this function is
+    // started with (12,544, edge/test/node/global-setup.ts): 84 x 112 px, 3 x 4 tokens.
+    expect(high.json.stitch.visual_tokens).toEqual({ total: 70, kept: Math.ceil(0.35 * 70) });
+    expect(low.json.stitch.visual_tokens).toEqual({ total: 12, kept: Math.ceil(0.35 * 12) });
+    expect(high.json.usage.prompt_tokens - low.json.usage.prompt_tokens).toBe(70 - 12);
+    expect(low.json.stitch.cost).toBeLessThan(high.json.stitch.cost);
+    const rows = (await ledgerRows(id)).map((r) => [r.path, r.visual_tokens_total, r.visual_tokens_kept].join(" "));
+    expect(rows.sort()).toEqual(["large 70 25", "large 12 5", "cache 70 25", "cache 12 5"].sort());
   });
 });

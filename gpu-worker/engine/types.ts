@@ -2,7 +2,7 @@
  * The engine's surface, as the HTTP functions see it. Implemented in
  * `engine.ts` on onnxruntime-node over a pair of model packs.
  */
-import type { Conversation, ImageRecipe, Metering } from "../../shared/index.js";
+import type { Conversation, ImageRecipe, Metering, ResolvedDetail } from "../../shared/index.js";
 
 /**
  * An image decoded to packed RGB (see `decode-image.ts`): at its own size, or already at the tile size when the
@@ -17,10 +17,17 @@ export interface DecodedImage {
   rgb: Uint8Array;
 }
 
-/** A request's pixel budget for a processor that resizes by area (smart_resize); the pack's own when absent. */
+/**
+ * The image detail a request runs at, resolved against the pack (gpu-worker/resolve-method.ts): its level and what
+ * that changes in the pack's recipe (image-processor/image-detail.ts). Absent fields keep the recipe's own.
+ */
 export interface ImageDetail {
-  minPixels: number;
-  maxPixels: number;
+  level: ResolvedDetail;
+  /** smart_resize: bounds on the resized image's area. */
+  minPixels?: number;
+  maxPixels?: number;
+  /** tiles: the most tiles the image is cut into (1: the whole image as one tile, no thumbnail). */
+  maxTiles?: number;
 }
 
 export interface ExitScores {

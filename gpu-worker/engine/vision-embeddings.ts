@@ -1,12 +1,13 @@
 /**
  * Visual-token embeddings of an image: the pack's image processor cuts it into tiles, the vision graph embeds
  * them. An LRU cache lets a repeated image with a new question skip both. Bounded in bytes. Its key is the
- * request's cache partition, the image hash and the pixel budget: a hit is faster, and the time shows in the
- * metering, so an entry serves only its own partition (one tenant never learns what another sent).
+ * request's cache partition, the image hash and the image detail (pixel budget, tile count): a hit is faster, and the
+ * time shows in the metering, so an entry serves only its own partition (one tenant never learns what another sent).
  */
 import { LRUCache } from "lru-cache";
 import type ort from "onnxruntime-node";
 import type { ModelPackManifest } from "../../shared/index.js";
+import { detailedRecipe, detailKey } from "./image-processor/image-detail.js";
 import { processImage } from "./image-processor/process-image.js";
 import type { Meter } from "./onnx-sessions.js";
 import type { MergedGrid } from "./positions/mrope.js";
@@ -46,22 +47,16 @@ export class VisionEmbeddings {
     detail?: ImageDetail,
     partition = "",
   ): Promise<VisualTokens & { cached: boolean }> {
-    // The same image at another pixel budget is another set of tokens. JSON keeps the free-form partition from
-    // running into the rest of the key.
-    const key = JSON.stringify([partition, image.hash, detail?.minPixels ?? null, detail?.maxPixels ?? null]);
+    // The same image at another detail is another set of tokens. JSON keeps the free-form partition from running
+    // into the rest of the key.
+    const key = JSON.stringify([partition, image.hash, ...detailKey(detail)]);
     const cached = this.cache.get(key);
     if (cached) {
       this.stats.hits++;
       return { ...cached, cached: true };
     }
     this.stats.misses++;
-    const recipe = this.manifest.image;
-    const { feeds, visualTokens, grid } = await processImage(
-      image,
-      detail && recipe.processor === "smart_resize"
-        ? { ...recipe, min_pixels: detail.minPixels, max_pixels: detail.maxPixels }
-        : recipe,
-    );
+    const { feeds, visualTokens, grid } = await processImage(image, detailedRecipe(this.manifest.image, detail));
     const out = await meter.run(this.session, feeds);
     const embeds = out.visual_embeds?.data as Float32Array;
     meter.flops += visualTokens * this.manifest.vision.flops_per_token;

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { MODES, PATHS } from "../paths.js";
-import { ExplanationSchema, FALLBACKS, MethodParamsSchema } from "./inference.js";
+import { ExplanationSchema, FALLBACKS, IMAGE_DETAILS, MethodParamsSchema, RESOLVED_DETAILS } from "./inference.js";
 
 export const DEFAULT_MODEL = "stitch-sgl";
 /** Longest cache TTL a request may ask for (the edge may clamp it further). */
@@ -13,13 +13,17 @@ export const MAX_CACHE_TTL_SECONDS = 30 * 24 * 3600;
 export const CACHE_STATUSES = ["HIT", "MISS", "BYPASS"] as const;
 export type CacheStatus = (typeof CACHE_STATUSES)[number];
 
+/** What `detail` does, for both APIs' image parts (README, "Image detail"). */
+export const IMAGE_DETAIL_DESCRIPTION =
+  "How many visual tokens the image becomes (the price follows what ran): `low` the fewest the model's recipe allows (InternVL: one 448-px tile, no thumbnail: 256 tokens; Qwen2.5-VL: a small pixel budget), `high` the model's full recipe, `auto` (default) the deployment's default. Part of the answer-cache key.";
+
 export const TextPartSchema = z.object({ type: z.literal("text"), text: z.string() });
 
 export const ImageUrlPartSchema = z.object({
   type: z.literal("image_url"),
   image_url: z.object({
     url: z.string().min(1).meta({ description: "A `data:image/...;base64,` URL or an `https:` URL." }),
-    detail: z.enum(["auto", "low", "high"]).optional().meta({ description: "Accepted for compatibility; ignored." }),
+    detail: z.enum(IMAGE_DETAILS).optional().meta({ description: IMAGE_DETAIL_DESCRIPTION }),
   }),
 });
 
@@ -134,6 +138,9 @@ export const StitchResultSchema = z
       .optional()
       .meta({ description: "The SEE threshold the decision score was held against (null: no exit decision)." }),
     degraded: z.boolean(),
+    image_detail: z
+      .enum(RESOLVED_DETAILS)
+      .meta({ description: "The image detail the answer was produced at (`auto` resolved by the deployment)." }),
     visual_tokens: z.object({ total: z.number().int().nonnegative(), kept: z.number().int().nonnegative() }),
     accelerator_ms: z.object({ small: z.number().nonnegative(), large: z.number().nonnegative() }),
     cost: z.number().nonnegative().meta({ description: "US dollars billed for this request." }),

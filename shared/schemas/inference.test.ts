@@ -35,6 +35,7 @@ const answerResponse = {
   exit: { confidence: 0.9, consistency: 0.8, decision: 0.85, threshold: 0.6 },
   degraded: false,
   finish_reason: "stop",
+  image_detail: "high",
   metering: { small: metering, large: null },
   models: { small: "tiny-s@1", large: "tiny-l@1" },
 };
@@ -70,6 +71,7 @@ describe("AnswerRequestSchema", () => {
       ...answerRequest,
       mode: "sgl",
       max_tokens: 8,
+      detail: "auto",
       fallback: "error",
       stream: false,
       explain: false,
@@ -84,6 +86,7 @@ describe("AnswerRequestSchema", () => {
       retention: 1,
       prune_layer: 2,
       exit_threshold: 0,
+      detail: "low",
       fallback: "small",
       stream: true,
       explain: true,
@@ -107,6 +110,7 @@ describe("AnswerRequestSchema", () => {
     ["prune_layer 0", { prune_layer: 0 }, ["prune_layer"]],
     ["a negative exit threshold", { exit_threshold: -0.1 }, ["exit_threshold"]],
     ["an unknown fallback", { fallback: "large" }, ["fallback"]],
+    ["an unknown image detail", { detail: "medium" }, ["detail"]],
     ["a non-boolean stream", { stream: "yes" }, ["stream"]],
   ])("rejects %s", (_, change, path) => {
     expectIssueAt(AnswerRequestSchema, { ...answerRequest, ...change }, path);
@@ -125,7 +129,7 @@ describe("AnswerRequestSchema", () => {
 
 describe("MethodParamsSchema", () => {
   it("parses an empty object to the defaults", () => {
-    expect(MethodParamsSchema.parse({})).toEqual({ mode: "sgl", max_tokens: 8, fallback: "error" });
+    expect(MethodParamsSchema.parse({})).toEqual({ mode: "sgl", max_tokens: 8, detail: "auto", fallback: "error" });
   });
 });
 
@@ -174,6 +178,7 @@ describe("AnswerResponseSchema", () => {
       ["metering", "large", "prompt_tokens"],
     ],
     ["a missing large pack version", { models: { small: "tiny-s@1" } }, ["models", "large"]],
+    ["an unresolved image detail", { image_detail: "auto" }, ["image_detail"]],
   ])("rejects %s", (_, change, path) => {
     expectIssueAt(AnswerResponseSchema, { ...answerResponse, ...change }, path);
   });
@@ -181,7 +186,12 @@ describe("AnswerResponseSchema", () => {
 
 describe("EscalateRequestSchema", () => {
   it("parses an sgp escalation with its ranking", () => {
-    expect(EscalateRequestSchema.parse(escalateRequest)).toEqual({ ...escalateRequest, stream: false, explain: false });
+    expect(EscalateRequestSchema.parse(escalateRequest)).toEqual({
+      ...escalateRequest,
+      detail: "high",
+      stream: false,
+      explain: false,
+    });
   });
 
   it("parses a large-only escalation without a ranking", () => {
@@ -189,6 +199,7 @@ describe("EscalateRequestSchema", () => {
     expect(EscalateRequestSchema.parse({ ...large, mode: "large" })).toEqual({
       ...large,
       mode: "large",
+      detail: "high",
       stream: false,
       explain: false,
     });
@@ -200,6 +211,7 @@ describe("EscalateRequestSchema", () => {
     ["a missing retention (no default between functions)", { retention: undefined }, ["retention"]],
     ["a missing prune layer", { prune_layer: undefined }, ["prune_layer"]],
     ["max_tokens over 64", { max_tokens: 100 }, ["max_tokens"]],
+    ["an unresolved image detail (auto never travels to the large function)", { detail: "auto" }, ["detail"]],
   ])("rejects %s", (_, change, path) => {
     expectIssueAt(EscalateRequestSchema, { ...escalateRequest, ...change }, path);
   });

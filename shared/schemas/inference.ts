@@ -12,6 +12,18 @@ export const ImagePayloadSchema = z.object({
 export const FALLBACKS = ["error", "small"] as const;
 
 /**
+ * Image detail, OpenAI's `detail`: how many visual tokens an image becomes, per processor kind (README, "Image
+ * detail"): `low` the fewest the pack's recipe allows (tiles: one tile and no thumbnail; smart_resize: a small pixel
+ * budget), `high` the pack's full recipe, `auto` the deployment's default (`STITCH_DEFAULT_DETAIL`). A `fixed`
+ * processor reads every image the same way at each level.
+ */
+export const IMAGE_DETAILS = ["auto", "low", "high"] as const;
+export type ImageDetailLevel = (typeof IMAGE_DETAILS)[number];
+/** The levels `auto` resolves to: what a function reports it ran. */
+export const RESOLVED_DETAILS = ["low", "high"] as const;
+export type ResolvedDetail = (typeof RESOLVED_DETAILS)[number];
+
+/**
  * The conversation as the model's chat template reads it: roles and content parts, with the request's one
  * image as an `image` part where the client put it. The edge builds it from the OpenAI messages; both functions
  * render it through their own pack's template.
@@ -67,9 +79,12 @@ export const MethodParamsSchema = z.object({
   prune_layer: z.number().int().min(1).optional(),
   /** Exit threshold on the SEE decision score, overriding the configured one. */
   exit_threshold: z.number().min(0).max(1).optional(),
+  /** Image detail level; `auto` (the default) is the small function's STITCH_DEFAULT_DETAIL. */
+  detail: z.enum(IMAGE_DETAILS).default("auto"),
   /**
    * Image detail, for packs whose processor resizes by a pixel budget (smart_resize): bounds on the resized image's
-   * area. Within the pack's own bounds; the visual token count follows, the same for small and large.
+   * area, within the range the detail level allows (`high`: the pack's own; `low`: up to the low budget). The visual
+   * token count follows, the same for small and large.
    */
   min_pixels: z.number().int().positive().optional(),
   max_pixels: z.number().int().positive().optional(),
@@ -117,6 +132,8 @@ export const AnswerResponseSchema = z.object({
   /** True when the large function failed and the small answer was returned under `fallback: small`. */
   degraded: z.boolean(),
   finish_reason: z.enum(["stop", "length"]),
+  /** The image detail level the request ran at (`auto` resolved). */
+  image_detail: z.enum(RESOLVED_DETAILS),
   metering: z.object({ small: MeteringSchema.nullable(), large: MeteringSchema.nullable() }),
   /** Model pack versions, part of the edge cache key. */
   models: z.object({ small: z.string(), large: z.string() }),
@@ -136,6 +153,9 @@ export const EscalateRequestSchema = z.object({
   max_tokens: z.number().int().min(1).max(64),
   retention: z.number().gt(0).max(1),
   prune_layer: z.number().int().min(1),
+  /** The detail level the small function resolved (`auto` never travels this hop). */
+  detail: z.enum(RESOLVED_DETAILS).default("high"),
+  /** The pixel budget the small function resolved (smart_resize packs): used as is, within the pack's bounds. */
   min_pixels: z.number().int().positive().optional(),
   max_pixels: z.number().int().positive().optional(),
   /** Importance of each visual token (higher = keep); required for `sgp`. */
@@ -145,6 +165,7 @@ export const EscalateRequestSchema = z.object({
   explain: z.boolean().default(false),
 });
 export type EscalateRequest = z.infer<typeof EscalateRequestSchema>;
+export type EscalateRequestInput = z.input<typeof EscalateRequestSchema>;
 
 export const EscalateResponseSchema = z.object({
   request_id: z.string(),

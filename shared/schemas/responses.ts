@@ -6,7 +6,13 @@
  * The edge turns a valid request into the same task a chat completion becomes: one pipeline, two shapes.
  */
 import { z } from "zod";
-import { DEFAULT_MODEL, StitchOptionsSchema, StitchResultSchema } from "./chat-completions.js";
+import {
+  DEFAULT_MODEL,
+  IMAGE_DETAIL_DESCRIPTION,
+  StitchOptionsSchema,
+  StitchResultSchema,
+} from "./chat-completions.js";
+import { IMAGE_DETAILS } from "./inference.js";
 
 const InputTextSchema = z.object({ type: z.literal("input_text"), text: z.string() });
 
@@ -19,7 +25,7 @@ const InputImageSchema = z.object({
     .optional()
     .meta({ description: "A `data:image/...;base64,` URL or an `https:` URL." }),
   file_id: z.string().nullable().optional().meta({ description: "Not supported: send the image as `image_url`." }),
-  detail: z.enum(["auto", "low", "high"]).optional().meta({ description: "Accepted; `auto` is the default." }),
+  detail: z.enum(IMAGE_DETAILS).optional().meta({ description: IMAGE_DETAIL_DESCRIPTION }),
 });
 
 const OutputTextSchema = z.object({

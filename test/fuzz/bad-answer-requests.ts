@@ -89,6 +89,7 @@ const FIELDS: TypedField[] = [
   { path: ["retention"], takes: ["int", "fraction"] },
   { path: ["prune_layer"], takes: ["int"] },
   { path: ["exit_threshold"], takes: ["int", "fraction"] },
+  { path: ["detail"], takes: ["string"] },
   { path: ["min_pixels"], takes: ["int"] },
   { path: ["max_pixels"], takes: ["int"] },
   { path: ["fallback"], takes: ["string"] },

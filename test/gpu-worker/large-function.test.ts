@@ -3,7 +3,12 @@
  * EscalateRequests with the ranking; its own validation; SSE.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { askAboutImage, type ErrorBody, type EscalateRequest, EscalateResponseSchema } from "../../shared/index.js";
+import {
+  askAboutImage,
+  type ErrorBody,
+  type EscalateRequestInput,
+  EscalateResponseSchema,
+} from "../../shared/index.js";
 import { readSse, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
 
 let large: TestWorker;
@@ -14,7 +19,7 @@ afterAll(async () => {
   await large?.close();
 });
 
-function escalation(overrides: Partial<EscalateRequest> = {}): EscalateRequest {
+function escalation(overrides: Partial<EscalateRequestInput> = {}): EscalateRequestInput {
   const { request } = sceneRequest(41, 0);
   return {
     request_id: request.request_id,
@@ -30,7 +35,7 @@ function escalation(overrides: Partial<EscalateRequest> = {}): EscalateRequest {
     ...overrides,
   };
 }
-const escalate = (body: EscalateRequest) => signedPost(large.url, "/v1/escalate", body).then(({ res }) => res);
+const escalate = (body: EscalateRequestInput) => signedPost(large.url, "/v1/escalate", body).then(({ res }) => res);
 
 describe("POST /v1/escalate", () => {
   it("runs the pruned large model on the given ranking and meters it", async () => {
@@ -52,7 +57,7 @@ describe("POST /v1/escalate", () => {
     ["a prune layer off the split boundaries", { prune_layer: 3 }, "invalid_prune_layer"],
     ["an empty question", { messages: askAboutImage("") }, "empty_question"],
   ] as const)("%s → 400 %s", async (_name, overrides, code) => {
-    const res = await escalate(escalation(overrides as Partial<EscalateRequest>));
+    const res = await escalate(escalation(overrides as Partial<EscalateRequestInput>));
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).error.code).toBe(code);
   });

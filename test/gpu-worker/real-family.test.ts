@@ -52,6 +52,18 @@ describe("an exported InternVL3 pair behind the functions", () => {
     expect(body.answer.length).toBeGreaterThan(0);
   });
 
+  it("reads one tile at detail low in both functions (forwarded over HTTP), and explains that layout", async () => {
+    const { res } = await answer({ mode: "sgp", retention: 0.35, prune_layer: 1, detail: "low", explain: true });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    const body = AnswerResponseSchema.parse(JSON.parse(text));
+    expect(body.image_detail).toBe("low");
+    expect(body.metering.small?.visual_tokens_total).toBe(manifest.image.tokens_per_tile);
+    expect(body.metering.large?.visual_tokens_total).toBe(manifest.image.tokens_per_tile);
+    expect(body.explanation?.layout).toEqual([{ x: 0, y: 0, width: 1, height: 1, rows: 16, cols: 16 }]);
+    expect(body.explanation?.ranking).toHaveLength(manifest.image.tokens_per_tile);
+  });
+
   it("answers the same photo and conversation the same way again (greedy; the second read hits the vision cache)", async () => {
     const first = AnswerResponseSchema.parse(await (await answer({ mode: "small" })).res.json());
     const again = AnswerResponseSchema.parse(await (await answer({ mode: "small" })).res.json());

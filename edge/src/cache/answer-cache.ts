@@ -11,7 +11,7 @@
  * with a shorter TTL, an isolate that holds the earlier entry serves it until that entry's own expiry.
  */
 import { z } from "zod";
-import { AnswerResponseSchema, FINISH_REASONS, MODES } from "../../../shared/index.js";
+import { AnswerResponseSchema, FINISH_REASONS, MODES, RESOLVED_DETAILS } from "../../../shared/index.js";
 import { TtlLru } from "../util/ttl-lru.js";
 import type { PackVersions } from "./cache-key.js";
 
@@ -48,6 +48,7 @@ export const CachedAnswerSchema = z.object({
   /** The path that first produced the answer. */
   produced_by: z.enum(["small", "large"]),
   decision_score: z.number().nullable(),
+  image_detail: z.enum(RESOLVED_DETAILS),
   visual_tokens: z.object({ total: z.number(), kept: z.number() }),
   usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }),
   models: AnswerResponseSchema.shape.models,

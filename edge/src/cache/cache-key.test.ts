@@ -9,6 +9,7 @@ const base: CacheKeyParts = {
   messages: askAboutImage("What colour is the circle?"),
   mode: "sgl",
   maxTokens: 8,
+  detail: "auto",
   versions: { small: "s1", large: "l1" },
 };
 
@@ -52,6 +53,8 @@ describe("cacheKey", () => {
     ["retention", { retention: 0.3 }],
     ["prune_layer", { pruneLayer: 2 }],
     ["exit_threshold", { exitThreshold: 0.5 }],
+    ["image detail low", { detail: "low" }],
+    ["image detail high", { detail: "high" }],
     ["max_pixels", { pixels: { max: 200_704 } }],
     ["min_pixels", { pixels: { min: 3136 } }],
     ["small pack version", { versions: { small: "s2", large: "l1" } }],

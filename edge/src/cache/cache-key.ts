@@ -2,7 +2,7 @@
  * The answer-cache key: a SHA-256 over everything that decides the answer and
  * who may read it. Tenant scope first, so one tenant never reads another's entry.
  */
-import type { CacheScope, Conversation, Mode } from "../../../shared/index.js";
+import type { CacheScope, Conversation, ImageDetailLevel, Mode } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
 
 export interface PackVersions {
@@ -20,7 +20,11 @@ export interface CacheKeyParts {
   retention?: number;
   pruneLayer?: number;
   exitThreshold?: number;
-  /** Image detail: the token count, and so the answer, follows it. */
+  /**
+   * Image detail, as asked (`auto` is its own entry: the deployment's default decides what it reads, as it does for
+   * the other defaults): the token count, and so the answer, follows it.
+   */
+  detail: ImageDetailLevel;
   pixels?: { min?: number; max?: number };
   versions: PackVersions;
 }
@@ -41,7 +45,7 @@ export function tenantScope(scope: CacheScope, keyId: string): string {
 export function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
-      "stitch-answer/3",
+      "stitch-answer/4",
       tenantScope(parts.scope, parts.keyId),
       parts.imageSha256,
       conversationKey(parts.messages),
@@ -50,6 +54,7 @@ export function cacheKey(parts: CacheKeyParts): Promise<string> {
       parts.retention ?? null,
       parts.pruneLayer ?? null,
       parts.exitThreshold ?? null,
+      parts.detail,
       parts.pixels?.min ?? null,
       parts.pixels?.max ?? null,
       parts.versions.small,

@@ -134,6 +134,7 @@ function answerRequest(requestId: string, task: ChatTask, image: Image, partitio
     messages: task.messages,
     mode: task.mode,
     max_tokens: task.maxTokens,
+    detail: task.method.detail,
     ...(task.method.retention !== undefined && { retention: task.method.retention }),
     ...(task.method.prune_layer !== undefined && { prune_layer: task.method.prune_layer }),
     ...(task.method.exit_threshold !== undefined && { exit_threshold: task.method.exit_threshold }),

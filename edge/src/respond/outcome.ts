@@ -9,6 +9,7 @@ import type {
   ChatCompletionResponse,
   Explanation,
   Mode,
+  ResolvedDetail,
   StitchResult,
 } from "../../../shared/index.js";
 import { nanosToUsd } from "../price/price.js";
@@ -24,6 +25,8 @@ export interface Outcome {
   /** The threshold SEE held the score against (null when no exit was decided, e.g. a cache hit). */
   exitThreshold: number | null;
   degraded: boolean;
+  /** The image detail the answer was produced at (`auto` resolved by the function). */
+  imageDetail: ResolvedDetail;
   visualTokens: { total: number; kept: number };
   acceleratorMs: { small: number; large: number };
   usage: { prompt_tokens: number; completion_tokens: number };
@@ -45,6 +48,7 @@ export function stitchResult(o: Outcome): StitchResult {
     decision_score: o.decisionScore,
     exit_threshold: o.exitThreshold,
     degraded: o.degraded,
+    image_detail: o.imageDetail,
     visual_tokens: o.visualTokens,
     accelerator_ms: o.acceleratorMs,
     cost: nanosToUsd(o.priceNanos),

@@ -9,6 +9,7 @@ import {
   type Conversation,
   type ConversationPart,
   type FALLBACKS,
+  type ImageDetailLevel,
   InvalidRequestError,
   type Mode,
   modeOfModel,
@@ -31,12 +32,14 @@ export interface ChatTask {
   /** The conversation with the image as an `image` part where the client put it. */
   messages: Conversation;
   /** The image reference (`data:` or `https:` URL) and where it sat in the request. */
-  image: { url: string; param: string };
+  image: { url: string; param: string; detail?: ImageDetailLevel };
   maxTokens: number;
   stream: boolean;
   /** A stream ends with the usage chunk (chat completions' `stream_options.include_usage`, on unless false). */
   streamUsage: boolean;
   method: {
+    /** The image part's `detail` (`auto` when absent): resolved per pack by the functions. */
+    detail: ImageDetailLevel;
     retention?: number;
     prune_layer?: number;
     exit_threshold?: number;
@@ -103,7 +106,7 @@ export interface RequestParts {
 export interface RequestMessage {
   role: "system" | "developer" | "user" | "assistant";
   param: string;
-  parts: ({ type: "text"; text: string } | { type: "image"; url: string; param: string })[];
+  parts: ({ type: "text"; text: string } | { type: "image"; url: string; param: string; detail?: ImageDetailLevel })[];
 }
 
 function chatMessage(message: ChatCompletionRequest["messages"][number], param: string): RequestMessage {
@@ -115,7 +118,12 @@ function chatMessage(message: ChatCompletionRequest["messages"][number], param: 
     parts: content.map((part, p) =>
       part.type === "text"
         ? part
-        : { type: "image" as const, url: part.image_url.url, param: `${param}.content.${p}.image_url.url` },
+        : {
+            type: "image" as const,
+            url: part.image_url.url,
+            param: `${param}.content.${p}.image_url.url`,
+            detail: part.image_url.detail,
+          },
     ),
   };
 }
@@ -135,6 +143,7 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
     stream: request.stream,
     streamUsage: true,
     method: {
+      detail: image.detail ?? "auto",
       retention: stitch.retention,
       prune_layer: stitch.prune_layer,
       exit_threshold: stitch.exit_threshold,
@@ -191,7 +200,7 @@ function readMessages(request: RequestMessage[], maxImages: number): Pick<ChatTa
           `${message.param}.content`,
         );
       }
-      images.push({ url: part.url, param: part.param });
+      images.push({ url: part.url, param: part.param, detail: part.detail });
       return { type: "image" };
     });
     return { role: message.role === "developer" ? "system" : message.role, content };

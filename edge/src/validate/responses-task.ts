@@ -77,7 +77,7 @@ function inputMessage(message: ResponseInputMessage, param: string): RequestMess
           `${where}.file_id`,
         );
       }
-      return { type: "image" as const, url: part.image_url, param: `${where}.image_url` };
+      return { type: "image" as const, url: part.image_url, param: `${where}.image_url`, detail: part.detail };
     }),
   };
 }

@@ -11,6 +11,8 @@ import { startRealFunction } from "./real-function.js";
 import { startStubFunction } from "./stub-function.js";
 
 export const TEST_SIGNING_SECRET = "test-signing-secret-0123456789abcdef";
+/** The real Qwen2.5-VL fixture function's low-detail budget: 112 × 112 px, 16 visual tokens at most. */
+export const QWEN_LOW_DETAIL_MAX_PIXELS = 12_544;
 export const TEST_ADMIN_SECRET = "test-admin-secret-0123456789abcdef";
 
 declare module "vitest" {
@@ -56,7 +58,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const silent = await startSilentServer();
   const { real, error: realError } = await startOrError(TEST_SIGNING_SECRET);
   const { real: family, error: familyError } = await startOrError(TEST_SIGNING_SECRET, fixturePair("internvl3"));
-  const { real: qwen, error: qwenError } = await startOrError(TEST_SIGNING_SECRET, fixturePair("qwen25vl"));
+  // The tiny Qwen2.5-VL pack's own max_pixels (62,720) is under the default low budget (448²), so low would read
+  // what high reads: a lower budget, as a deployment may set it, makes the two levels differ on this pack.
+  const { real: qwen, error: qwenError } = await startOrError(TEST_SIGNING_SECRET, {
+    ...fixturePair("qwen25vl"),
+    STITCH_LOW_DETAIL_MAX_PIXELS: String(QWEN_LOW_DETAIL_MAX_PIXELS),
+  });
   project.provide("stubUrl", stub.url);
   project.provide("upgradeStubUrl", upgradeStub.url);
   project.provide("silentUrl", silent.url);

@@ -65,6 +65,8 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
         : { confidence: 0.9, consistency: 0.8, decision: large ? 0.4 : 0.85, threshold: 0.6 },
     degraded: scenario === "degraded",
     finish_reason: "stop",
+    // As a deployment whose STITCH_DEFAULT_DETAIL is high.
+    image_detail: request.detail === "low" ? "low" : "high",
     metering: {
       // "overreport": a function claiming ten minutes of accelerator time, more than any deadline allows.
       small:
