@@ -17,22 +17,20 @@ import { quantileSorted } from "simple-statistics";
 import { type AnswerRequestInput, askAboutImage } from "../shared/index.js";
 import { signRequest } from "../shared/sign-request.js";
 import { greyPng } from "../test/fuzz/images.js";
+import { integer } from "../tools/cli-options.js";
 import { freePort } from "../tools/start-local-stack.processes.js";
 import { describeMachine, machineLine } from "./machine.js";
 import { benchItem } from "./serve-requests.js";
 
 const program = new Command()
   .name("bench:degenerate")
-  .option("--seconds <n>", "length of each phase", "30")
-  .option("--attackers <n>", "clients sending degenerate images in the second phase", "3")
-  .option("--seed <n>", "scene-generator seed of the measured client's images", "9100")
+  .option("--seconds <n>", "length of each phase", integer(1), 30)
+  .option("--attackers <n>", "clients sending degenerate images in the second phase", integer(1), 3)
+  .option("--seed <n>", "scene-generator seed of the measured client's images", integer(0), 9100)
   .option("--out <dir>", "results folder", "bench/results")
   .parse();
-const opts = program.opts<{ seconds: string; attackers: string; seed: string; out: string }>();
-const seconds = Number(opts.seconds);
-const attackers = Number(opts.attackers);
-const seed = Number(opts.seed);
-if (!(seconds > 0 && attackers >= 1)) program.error("--seconds must be > 0 and --attackers ≥ 1");
+const opts = program.opts<{ seconds: number; attackers: number; seed: number; out: string }>();
+const { seconds, attackers, seed } = opts;
 const command = `npm run bench:degenerate -- --seconds ${seconds} --attackers ${attackers}`;
 
 const started = performance.now();

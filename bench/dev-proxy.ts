@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
+import { integer } from "../tools/cli-options.js";
 import { describeMachine, machineLine } from "./machine.js";
 import { markdownTable } from "./markdown.js";
 import { runLoad } from "./serve-load.js";
@@ -26,15 +27,13 @@ import { edgeProcesses, rssMiB } from "./soak-memory.js";
 
 const opts = new Command()
   .name("bench:dev-proxy")
-  .option("--rounds <n>", "rounds of requests to each Worker", "3")
-  .option("--requests <n>", "requests per Worker per round", "15000")
-  .option("--connections <n>", "closed-loop connections", "4")
+  .option("--rounds <n>", "rounds of requests to each Worker", integer(1), 3)
+  .option("--requests <n>", "requests per Worker per round", integer(1), 15000)
+  .option("--connections <n>", "closed-loop connections", integer(1), 4)
   .option("--out <dir>", "results folder", "bench/results")
   .parse()
-  .opts<Record<string, string>>();
-const rounds = Number(opts.rounds);
-const requests = Number(opts.requests);
-const connections = Number(opts.connections);
+  .opts<{ rounds: number; requests: number; connections: number; out: string }>();
+const { rounds, requests, connections } = opts;
 /** The growth allowed to the quieted subrequest Worker's proxy, as a multiple of the empty Worker's. */
 const MAX_GROWTH_RATIO = 1.5;
 
@@ -152,7 +151,7 @@ const markdown = [
   failures.length === 0 ? "**PASS**" : `**FAIL**\n\n${failures.map((f) => `- ${f}`).join("\n")}`,
   "",
 ].join("\n");
-await mkdir(opts.out as string, { recursive: true });
-await writeFile(join(opts.out as string, "dev-proxy.md"), markdown);
+await mkdir(opts.out, { recursive: true });
+await writeFile(join(opts.out, "dev-proxy.md"), markdown);
 console.log(markdown);
 process.exit(failures.length === 0 ? 0 : 1);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import fc from "fast-check";
 import { requestInit, sample, validRequest } from "../test/fuzz/bad-requests.js";
+import { integer } from "../tools/cli-options.js";
 import { persistToOf, settledLedgerRows, type TreeMemory, treeMemory } from "./fuzz-processes.js";
 import { type FuzzResults, failures, renderFuzzMarkdown } from "./fuzz-report.js";
 import { sendAll } from "./fuzz-send.js";
@@ -18,18 +19,15 @@ import { createKey, type Stack, startStack, usage } from "./serve-stack.js";
 
 const program = new Command()
   .name("bench:fuzz")
-  .option("--requests <n>", "bad requests to send", "10000")
-  .option("--seed <n>", "the generator's seed", "42")
-  .option("--in-flight <n>", "requests in flight at once", "8")
-  .option("--control <n>", "valid requests sent first, which must be answered and billed once each", "5")
+  .option("--requests <n>", "bad requests to send", integer(1), 10000)
+  .option("--seed <n>", "the generator's seed", integer(0), 42)
+  .option("--in-flight <n>", "requests in flight at once", integer(1), 8)
+  .option("--control <n>", "valid requests sent first, which must be answered and billed once each", integer(0), 5)
   .option("--out <dir>", "results folder", "bench/results")
   .parse();
-const opts = program.opts<{ requests: string; seed: string; inFlight: string; control: string; out: string }>();
-const requests = Number(opts.requests);
-const seed = Number(opts.seed);
-const inFlight = Number(opts.inFlight);
-const controlCount = Number(opts.control);
-if (!(requests > 0 && inFlight > 0 && controlCount >= 0)) program.error("--requests and --in-flight must be > 0");
+const opts = program.opts<{ requests: number; seed: number; inFlight: number; control: number; out: string }>();
+const { requests, seed, inFlight } = opts;
+const controlCount = opts.control;
 
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;

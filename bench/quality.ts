@@ -11,6 +11,7 @@ import { loadLargeEngine, loadSmallEngine, readModelPack } from "../gpu-worker/e
 import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/process-image.js";
 import { resolveServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { PACKS_DIR } from "../gpu-worker/engine/testing.js";
+import { integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { accuracyVsCompute, type Defaults, exitCurves, rankingAgreement, speedup } from "./quality-analyses.js";
 import { type QualityResults, renderFigures, renderMarkdown } from "./quality-report.js";
@@ -22,35 +23,32 @@ const RESULTS = "bench/results";
 
 const program = new Command()
   .name("bench:quality")
-  .option("--seed <n>", "scene-generator seed of the held-out set (training used 1 and 2)", "5000")
-  .option("--count <n>", "items (default 1000; 150 with --quick)")
+  .option("--seed <n>", "scene-generator seed of the held-out set (training used 1 and 2)", integer(0), 5000)
+  .option("--count <n>", "items (default 1000; 150 with --quick)", integer(10))
   .option("--quick", "150 items and a shorter timing pass (under 2 minutes)")
-  .option("--threads <n>", "onnxruntime intra-op threads per session", "1")
-  .option("--max-tokens <n>", "answer length limit", "4")
+  .option("--threads <n>", "onnxruntime intra-op threads per session", integer(1, 64), 1)
+  .option("--max-tokens <n>", "answer length limit", integer(1, 64), 4)
   .option("--out <dir>", "results folder", RESULTS)
   .parse();
 
 const opts = program.opts<{
-  seed: string;
-  count?: string;
+  seed: number;
+  count?: number;
   quick?: boolean;
-  threads: string;
-  maxTokens: string;
+  threads: number;
+  maxTokens: number;
   out: string;
 }>();
 const quick = Boolean(opts.quick);
-const seed = Number(opts.seed);
-const count = Number(opts.count ?? (quick ? 150 : 1000));
+const { seed, threads } = opts;
+const count = opts.count ?? (quick ? 150 : 1000);
 const timingItems = Math.min(count, quick ? 30 : 200);
 const timingRepeats = quick ? 2 : 3;
-if (!Number.isInteger(seed) || !Number.isInteger(count) || count < 10)
-  program.error("--seed must be an integer and --count at least 10");
 
 const started = performance.now();
 const machine = describeMachine();
 const smallDir = join(PACKS_DIR, "stitch-scenes-small");
 const largeDir = join(PACKS_DIR, "stitch-scenes-large");
-const threads = Number(opts.threads);
 const [smallPack, largePack] = await Promise.all([readModelPack(smallDir), readModelPack(largeDir)]);
 const served = await resolveServingDefaults(PACKS_DIR, {
   small: smallPack.manifest.version,
@@ -88,7 +86,7 @@ let lastReport = 0;
 const records = await runItems(small, large, {
   seed,
   count,
-  maxTokens: Number(opts.maxTokens),
+  maxTokens: opts.maxTokens,
   configs: runConfigs,
   onProgress: (done) => {
     if (done === count || performance.now() - lastReport > 10_000) {
@@ -101,7 +99,7 @@ const records = await runItems(small, large, {
 console.error(`  side-by-side timing on ${timingItems} items × ${timingRepeats} repeats`);
 const timings = await measureSpeed(large, records.slice(0, timingItems), {
   seed,
-  maxTokens: Number(opts.maxTokens),
+  maxTokens: opts.maxTokens,
   points: layers.flatMap((layer) => RETENTIONS.map((retention) => ({ layer, retention }))),
   repeats: timingRepeats,
 });

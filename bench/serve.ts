@@ -11,6 +11,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
+import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { type LoadResult, runLoad } from "./serve-load.js";
 import { runOpenLoop } from "./serve-open-loop.js";
@@ -21,28 +22,31 @@ import { createKey, type Stack, settledUsage, startStack } from "./serve-stack.j
 const program = new Command()
   .name("bench:serve")
   .option("--quick", "short runs (under 2 minutes in all)")
-  .option("--repeat-rate <p>", "share of the mix's requests that repeat an earlier one (cache hits)", "0.3")
-  .option("--connections <n>", "concurrent connections of the measured runs", "4")
-  .option("--requests <n>", "requests per measured run (default 400; 60 with --quick)")
-  .option("--seconds <n>", "time limit per run (default 40; 8 with --quick)")
-  .option("--seed <n>", "scene-generator seed of the request images", "9000")
+  .option(
+    "--repeat-rate <p>",
+    "share of the mix's requests that repeat an earlier one (cache hits)",
+    decimal(0, 1),
+    0.3,
+  )
+  .option("--connections <n>", "concurrent connections of the measured runs", integer(1), 4)
+  .option("--requests <n>", "requests per measured run (default 400; 60 with --quick)", integer(1))
+  .option("--seconds <n>", "time limit per run (default 40; 8 with --quick)", integer(1))
+  .option("--seed <n>", "scene-generator seed of the request images", integer(0), 9000)
   .option("--out <dir>", "results folder", "bench/results")
   .parse();
 const opts = program.opts<{
   quick?: boolean;
-  repeatRate: string;
-  connections: string;
-  requests?: string;
-  seconds?: string;
-  seed: string;
+  repeatRate: number;
+  connections: number;
+  requests?: number;
+  seconds?: number;
+  seed: number;
   out: string;
 }>();
 const quick = Boolean(opts.quick);
-const repeatRate = Number(opts.repeatRate);
-const connections = Number(opts.connections);
-const amount = Number(opts.requests ?? (quick ? 60 : 400));
-const maxSeconds = Number(opts.seconds ?? (quick ? 8 : 40));
-const seed = Number(opts.seed);
+const { repeatRate, connections, seed } = opts;
+const amount = opts.requests ?? (quick ? 60 : 400);
+const maxSeconds = opts.seconds ?? (quick ? 8 : 40);
 const MAX_TOKENS = 4;
 /** The floor and its references (see below). */
 const FLOOR_RUN = "floor: empty Worker (GET /)";
@@ -50,7 +54,6 @@ const FLOOR_POST_RUN = "empty Worker, sent the cache hits' requests";
 const HEALTHZ_RUN = "edge GET /healthz (no binding)";
 /** Issue 17: a cache hit within 2× of the floor at p50. */
 const FLOOR_TARGET = 2;
-if (!(repeatRate >= 0 && repeatRate <= 1)) program.error("--repeat-rate must be in [0, 1]");
 
 const started = performance.now();
 const log = (m: string) => console.error(`bench:serve: ${m} (${((performance.now() - started) / 1000).toFixed(0)} s)`);

@@ -13,6 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { wrangler } from "../test/infra/wrangler-config.js";
+import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { type LoadResult, runLoad } from "./serve-load.js";
 import { runOpenLoop } from "./serve-open-loop.js";
@@ -24,41 +25,51 @@ import { CONTROL_PREFIX, type KeyLedger, renderSoakMarkdown, type SoakResults, s
 
 const program = new Command()
   .name("bench:soak")
-  .option("--minutes <n>", "length of the soak at capacity", "5")
-  .option("--load <x>", "offered rate as a multiple of the measured capacity", "1")
+  .option("--minutes <n>", "length of the soak at capacity", decimal(0.1), 5)
+  .option("--load <x>", "offered rate as a multiple of the measured capacity", decimal(0.01), 1)
   .option("--mix <shares>", "shares of cache hits, small exits and escalations", "cache=0.4,small=0.3,escalated=0.3")
-  .option("--connections <n>", "connections of the closed-loop capacity run", "4")
-  .option("--capacity-seconds <n>", "length of the capacity run", "30")
-  .option("--window-seconds <n>", "the soak is offered in open-loop windows of this length", "30")
-  .option("--sample-seconds <n>", "RSS sampling period", "5")
-  .option("--heap-seconds <n>", "period of the edge runtime's isolate heap readings (each after a full GC)", "30")
-  .option("--images <n>", "distinct images the small exits and escalations cycle over", "1200")
+  .option("--connections <n>", "connections of the closed-loop capacity run", integer(1), 4)
+  .option("--capacity-seconds <n>", "length of the capacity run", integer(1), 30)
+  .option("--window-seconds <n>", "the soak is offered in open-loop windows of this length", integer(1), 30)
+  .option("--sample-seconds <n>", "RSS sampling period", integer(1), 5)
+  .option(
+    "--heap-seconds <n>",
+    "period of the edge runtime's isolate heap readings (each after a full GC)",
+    integer(1),
+    30,
+  )
+  .option("--images <n>", "distinct images the small exits and escalations cycle over", integer(1), 1200)
   .option(
     "--edge-warmup <n>",
     "GET /healthz requests that take the dev runtime past its growth first (0: none)",
-    "100000",
+    integer(0),
+    100000,
   )
-  .option("--seed <n>", "scene-generator seed of the request images", "9100")
+  .option("--seed <n>", "scene-generator seed of the request images", integer(0), 9100)
   .option("--out <dir>", "results folder", "bench/results")
   .parse();
-const opts = program.opts<Record<string, string>>();
-const minutes = Number(opts.minutes);
-const load = Number(opts.load);
-const connections = Number(opts.connections);
-const capacitySeconds = Number(opts.capacitySeconds);
-const windowSeconds = Number(opts.windowSeconds);
-const sampleSeconds = Number(opts.sampleSeconds);
-const heapSeconds = Number(opts.heapSeconds);
-const imageCount = Number(opts.images);
-const edgeWarmup = Number(opts.edgeWarmup);
-const seed = Number(opts.seed);
+const opts = program.opts<{
+  minutes: number;
+  load: number;
+  mix: string;
+  connections: number;
+  capacitySeconds: number;
+  windowSeconds: number;
+  sampleSeconds: number;
+  heapSeconds: number;
+  images: number;
+  edgeWarmup: number;
+  seed: number;
+  out: string;
+}>();
+const { minutes, load, connections, capacitySeconds, windowSeconds, sampleSeconds, heapSeconds, edgeWarmup, seed } =
+  opts;
+const imageCount = opts.images;
 const MAX_TOKENS = 4;
 const PRIMED = 25;
 const LEDGER_QUIET_MS = 75_000;
 const LEDGER_SETTLE_MS = 300_000;
-const mix = parseMix(opts.mix as string);
-if (!(minutes > 0 && load > 0 && windowSeconds > 0 && sampleSeconds > 0 && heapSeconds > 0 && imageCount > 0))
-  program.error("--minutes, --load, --window-seconds, --sample-seconds, --heap-seconds and --images must be positive");
+const mix = parseMix(opts.mix);
 /** The edge Worker's isolate in the dev runtime is named after its `name` in /wrangler.toml. */
 const EDGE_ISOLATE = workerIsolate(wrangler.name ?? program.error("wrangler.toml names no Worker"));
 
@@ -372,9 +383,9 @@ try {
     crash,
   };
   const violations = soakViolations(results);
-  await mkdir(opts.out as string, { recursive: true });
+  await mkdir(opts.out, { recursive: true });
   const md = renderSoakMarkdown(results, violations);
-  await writeFile(join(opts.out as string, "soak.md"), md);
+  await writeFile(join(opts.out, "soak.md"), md);
   console.log(md);
   log(`wrote ${opts.out}/soak.md: ${violations.length === 0 ? "pass" : `FAIL (${violations.length} violations)`}`);
   if (violations.length > 0) process.exitCode = 1;

@@ -1,21 +1,8 @@
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
+import { integer } from "../tools/cli-options.js";
 import { DEFAULT_GENERATOR_OPTIONS, type GeneratorOptions } from "./generate-item.js";
 import { COLOURS, SHAPES, TIERS, type Tier } from "./vocabulary.js";
 import { writeDataset } from "./write-dataset.js";
-
-/**
- * Commander parser for an integer option in [min, max]; `Number` alone would let "abc" through as NaN (and
- * seed NaN acts as seed 0). The generator mixes seeds as 32-bit integers, so larger seeds would alias smaller ones.
- */
-const integer =
-  (min: number, max = 2 ** 32 - 1) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    }
-    return n;
-  };
 
 /** Every object has its own (colour, shape) pair, so a scene holds at most this many. */
 const MAX_OBJECTS = COLOURS.length * SHAPES.length;

@@ -20,18 +20,19 @@ import { loadLargeEngine, loadSmallEngine } from "../gpu-worker/engine/engine.js
 import { SERVING_DEFAULTS_FILE, type ServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { generateItem } from "../scene-generator/index.js";
 import { askAboutImage } from "../shared/index.js";
+import { decimal, integer } from "./cli-options.js";
 
 const opts = new Command()
   .option("--packs <dir>", "model packs directory", "model-packs")
-  .option("--seed <n>", "scene seed (keep it apart from the benchmark seeds)", Number, 9000)
-  .option("--count <n>", "labelled items", Number, 600)
-  .option("--max-drop <points>", "largest accuracy loss against large-only, in points", Number)
-  .option("--max-escalation <fraction>", "largest share of requests sent to the large model", Number)
+  .option("--seed <n>", "scene seed (keep it apart from the benchmark seeds)", integer(0), 9000)
+  .option("--count <n>", "labelled items", integer(1), 600)
+  .option("--max-drop <points>", "largest accuracy loss against large-only, in points", decimal(0, 100))
+  .option("--max-escalation <fraction>", "largest share of requests sent to the large model", decimal(0, 1))
   .option("--best", "the threshold of highest combined accuracy (ties: the cheaper one)")
   .option("--rule <rule>", `combination rule: ${COMBINE_RULES.join(", ")}`, "average")
-  .option("--reread-retention <r>", "visual tokens kept for the consistency re-read", Number, 0.05)
-  .option("--prune-layer <k>", "layer K of the escalated large model", Number, 1)
-  .option("--retention <r>", "visual tokens the escalated large model keeps", Number, 0.35)
+  .option("--reread-retention <r>", "visual tokens kept for the consistency re-read", decimal(0, 1), 0.05)
+  .option("--prune-layer <k>", "layer K of the escalated large model", integer(1, 1000), 1)
+  .option("--retention <r>", "visual tokens the escalated large model keeps", decimal(0, 1), 0.35)
   .option("--dry-run", "print the curve without writing the file")
   .parse()
   .opts<{

@@ -13,15 +13,16 @@ import { createLogger } from "../gpu-worker/http/logger.js";
 import { loadServices } from "../gpu-worker/load-engines.js";
 import { encodePng, generateItem, TIERS } from "../scene-generator/index.js";
 import { AnswerRequestSchema, type AnswerResponse, askAboutImage, MODES, type Mode } from "../shared/index.js";
+import { decimal, integer } from "./cli-options.js";
 import { type EvalRecord, summarise } from "./summarise-eval.js";
 
 const opts = new Command()
-  .requiredOption("--seed <n>", "scene seed of the held-out items", Number)
-  .requiredOption("--count <n>", "number of items", Number)
+  .requiredOption("--seed <n>", "scene seed of the held-out items", integer(0))
+  .requiredOption("--count <n>", "number of items", integer(1))
   .option("--mode <mode>", `one of ${MODES.join(", ")}`, "sgl")
-  .option("--retention <r>", "visual tokens the large model keeps from layer K", Number)
-  .option("--prune-layer <k>", "layer K at which the large model is pruned", Number)
-  .option("--threshold <t>", "SEE exit threshold", Number)
+  .option("--retention <r>", "visual tokens the large model keeps from layer K", decimal(0, 1))
+  .option("--prune-layer <k>", "layer K at which the large model is pruned", integer(1, 1000))
+  .option("--threshold <t>", "SEE exit threshold", decimal(0, 1))
   .option("--packs <dir>", "model packs directory", "model-packs")
   .parse()
   .opts<{
