@@ -13,6 +13,7 @@
  */
 import type { SmartResizeRecipe } from "../../../shared/index.js";
 import type { RgbImage } from "./cut-tiles.js";
+import { mergeOrder } from "./merge-order.js";
 import { normaliseTables } from "./pixel-values.js";
 import { resizeToSmartSize, type SmartResizeGrid, smartResizeGrid } from "./smart-resize.js";
 
@@ -53,35 +54,30 @@ export function patchify(image: PlanarImage, recipe: PatchRecipe): Float32Array 
   if (height % (p * m) !== 0 || width % (p * m) !== 0) {
     throw new Error(`image ${width}x${height} is not a multiple of patch_px · merge = ${p * m}`);
   }
-  const gh = height / p;
-  const gw = width / p;
   const rowLen = CHANNELS * T * p * p;
-  const out = new Float32Array(gh * gw * rowLen);
+  const out = new Float32Array((height / p) * (width / p) * rowLen);
   let o = 0;
-  for (let bh = 0; bh < gh / m; bh++) {
-    for (let bw = 0; bw < gw / m; bw++) {
-      for (let mh = 0; mh < m; mh++) {
-        for (let mw = 0; mw < m; mw++) {
-          const y0 = (bh * m + mh) * p;
-          const x0 = (bw * m + mw) * p;
-          for (let c = 0; c < CHANNELS; c++) {
-            const first = o;
-            for (let y = 0; y < p; y++) {
-              const start = (c * height + y0 + y) * width + x0;
-              out.set(data.subarray(start, start + p), o);
-              o += p;
-            }
-            // the other frames of the still image are the same p × p pixels
-            for (let t = 1; t < T; t++) {
-              out.copyWithin(o, first, first + p * p);
-              o += p * p;
-            }
-          }
-        }
-      }
+  for (const [row, col] of mergeOrder(height / p, width / p, m)) o = copyPatch(image, out, o, row * p, col * p, p, T);
+  return out;
+}
+
+/** Writes one patch's row at `o` (channel, then frame, then its p × p pixels); returns the offset after it. */
+function copyPatch(image: PlanarImage, out: Float32Array, o: number, y0: number, x0: number, p: number, T: number) {
+  const { width, height, data } = image;
+  for (let c = 0; c < CHANNELS; c++) {
+    const first = o;
+    for (let y = 0; y < p; y++) {
+      const start = (c * height + y0 + y) * width + x0;
+      out.set(data.subarray(start, start + p), o);
+      o += p;
+    }
+    // the other frames of the still image are the same p × p pixels
+    for (let t = 1; t < T; t++) {
+      out.copyWithin(o, first, first + p * p);
+      o += p * p;
     }
   }
-  return out;
+  return o;
 }
 
 export interface SmartResizePixelValues extends SmartResizeGrid {

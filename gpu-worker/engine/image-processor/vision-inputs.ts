@@ -13,6 +13,7 @@
  * (vision-inputs.test.ts). Arrays are int32; the graph takes them as int64.
  */
 import type { SmartResizeRecipe } from "../../../shared/index.js";
+import { mergeOrder } from "./merge-order.js";
 import type { Grid } from "./smart-resize.js";
 
 type WindowRecipe = Pick<SmartResizeRecipe, "patch_px" | "merge" | "window_px">;
@@ -30,15 +31,9 @@ export function visionPositionIds(grid: Grid, merge: number): Int32Array {
   const frame = h * w;
   const out = new Int32Array(t * frame * 2);
   let o = 0;
-  for (let bh = 0; bh < h / merge; bh++) {
-    for (let bw = 0; bw < w / merge; bw++) {
-      for (let mh = 0; mh < merge; mh++) {
-        for (let mw = 0; mw < merge; mw++) {
-          out[o++] = bh * merge + mh;
-          out[o++] = bw * merge + mw;
-        }
-      }
-    }
+  for (const [row, col] of mergeOrder(h, w, merge)) {
+    out[o++] = row;
+    out[o++] = col;
   }
   for (let f = 1; f < t; f++) out.copyWithin(f * frame * 2, 0, frame * 2);
   return out;
@@ -76,25 +71,36 @@ export function windowInputs(grid: Grid, recipe: WindowRecipe): WindowInputs {
     if (ws < 1) throw new RangeError(`window_px ${recipe.window_px} is under one merged token`);
     // transformers pads by ws − (n mod ws), a whole empty window when n is a multiple of ws; those windows have
     // no tokens and vanish in unique_consecutive, so the window counts below are the same either way
-    const nh = Math.ceil(lh / ws);
-    const nw = Math.ceil(lw / ws);
     let k = 0;
-    for (let f = 0; f < t; f++) {
-      for (let wy = 0; wy < nh; wy++) {
-        for (let wx = 0; wx < nw; wx++) {
-          const y1 = Math.min(lh, (wy + 1) * ws);
-          const x1 = Math.min(lw, (wx + 1) * ws);
-          for (let y = wy * ws; y < y1; y++) {
-            for (let x = wx * ws; x < x1; x++) windowIndex[k++] = f * lh * lw + y * lw + x;
-          }
-          cu.push(k * unit);
-        }
-      }
+    for (const window of windows(t, lh, lw, ws)) {
+      for (const token of window) windowIndex[k++] = token;
+      cu.push(k * unit);
     }
   }
   const windowSegments = new Int32Array(tokens * unit);
   for (let s = 0; s + 1 < cu.length; s++) windowSegments.fill(s, cu[s] as number, cu[s + 1] as number);
   return { windowIndex, windowSegments, cuWindowSeqlens: Int32Array.from(cu) };
+}
+
+/**
+ * The merged tokens of each attention window, window by window (frames after each other, windows row-major, tokens
+ * row-major inside a window); edge windows are cut at the grid's border.
+ */
+function* windows(t: number, lh: number, lw: number, ws: number): Generator<number[]> {
+  for (let f = 0; f < t; f++) {
+    for (let wy = 0; wy < Math.ceil(lh / ws); wy++) {
+      for (let wx = 0; wx < Math.ceil(lw / ws); wx++) yield windowTokens(f * lh * lw, lw, wy * ws, wx * ws, lh, ws);
+    }
+  }
+}
+
+/** Token indices of the window whose top-left token is (y0, x0), in a frame starting at `base`. */
+function windowTokens(base: number, lw: number, y0: number, x0: number, lh: number, ws: number): number[] {
+  const tokens: number[] = [];
+  for (let y = y0; y < Math.min(lh, y0 + ws); y++) {
+    for (let x = x0; x < Math.min(lw, x0 + ws); x++) tokens.push(base + y * lw + x);
+  }
+  return tokens;
 }
 
 /** All three integer inputs with their dims, for one image of `grid` patches. */
