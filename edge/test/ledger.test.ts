@@ -41,6 +41,8 @@ describe("ledger", () => {
       gpu_class_small: "cpu",
       visual_tokens_total: 64,
       visual_tokens_kept: 64,
+      prompt_tokens: 80,
+      cached_tokens: 0,
       price_nanos: 201_200,
     });
     expect(largeRow).toMatchObject({
@@ -50,6 +52,8 @@ describe("ledger", () => {
       accelerator_ms_large: 40,
       gpu_class_large: "a10g",
       visual_tokens_kept: 23,
+      prompt_tokens: 84,
+      cached_tokens: 0,
       completion_tokens: 2,
       price_nanos: 513_200,
     });
@@ -62,7 +66,13 @@ describe("ledger", () => {
       visual_tokens: { total: 64, kept: 23 },
       accelerator_ms: { small: 12, large: 40 },
     });
-    expect(large.json.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+    // The answering (large) model's tokens: 64 visual tokens of its 84-token prompt.
+    expect(large.json.usage).toEqual({
+      prompt_tokens: 84,
+      completion_tokens: 2,
+      total_tokens: 86,
+      prompt_tokens_details: { cached_tokens: 0, image_tokens: 64, text_tokens: 20 },
+    });
   });
 
   it("sends the method's parameters to the small function, signed", async () => {

@@ -29,7 +29,12 @@ describe("streaming", () => {
     expect(finish.choices[0].finish_reason).toBe("stop");
     const usage = chunks.at(-2);
     expect(usage.choices).toEqual([]);
-    expect(usage.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+    expect(usage.usage).toEqual({
+      prompt_tokens: 84,
+      completion_tokens: 2,
+      total_tokens: 86,
+      prompt_tokens_details: { cached_tokens: 0, image_tokens: 64, text_tokens: 20 },
+    });
     expect(usage.stitch).toMatchObject({ path: "large", cache: "MISS", accelerator_ms: { small: 12, large: 40 } });
     expect(new Set(chunks.slice(0, -1).map((c) => c.id)).size).toBe(1);
     const rows = await ledgerRows(id);

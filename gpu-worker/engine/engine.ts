@@ -81,6 +81,7 @@ function metering(meter: Meter, answered: Answered, kept: number, gpuClass: stri
     flops: meter.flops,
     visual_tokens_total: answered.span.length,
     visual_tokens_kept: kept,
+    visual_tokens_cached: answered.visualCached ? answered.span.length : 0,
     prompt_tokens: answered.promptLength,
     completion_tokens: answered.gen.probabilities.length,
     gpu_class: gpuClass,
@@ -135,6 +136,8 @@ export interface PreparedPrompt {
   span: VisualSpan;
   promptLength: number;
   positions: PositionScheme;
+  /** Whether the vision cache served the visual embeddings (metered as cached tokens). */
+  visualCached: boolean;
 }
 
 /** The decoder's input for one image and conversation: visual embeddings (cached) placed in the templated prompt. */
@@ -144,12 +147,16 @@ export async function preparePrompt(
   meter: Meter,
 ): Promise<PreparedPrompt> {
   const { hidden } = model.dims;
-  const { embeds: visual, grid } = await model.vision.embed(req.image, meter, req.imageDetail, req.cachePartition);
+  const {
+    embeds: visual,
+    grid,
+    cached,
+  } = await model.vision.embed(req.image, meter, req.imageDetail, req.cachePartition);
   const { ids, span } = model.prompt.build(req.messages, visual.length / hidden);
   const embeds = await model.embedTokens(ids, meter);
   embeds.set(visual, span.offset * hidden);
   const positions = positionScheme(model.dims.positions, ids.length, grid ? { span, grid } : null);
-  return { embeds, span, promptLength: ids.length, positions };
+  return { embeds, span, promptLength: ids.length, positions, visualCached: cached };
 }
 
 function checkContext(model: LoadedModel, promptLength: number, maxTokens: number): void {

@@ -120,11 +120,24 @@ export const ChatCompletionRequestSchema = z
   .meta({ id: "ChatCompletionRequest" });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
+const Tokens = z.number().int().nonnegative();
+
 export const UsageSchema = z.object({
-  prompt_tokens: z.number().int().nonnegative(),
-  completion_tokens: z.number().int().nonnegative(),
-  total_tokens: z.number().int().nonnegative(),
+  prompt_tokens: Tokens.meta({
+    description: "Every token the answering model read: the prompt's text and the image's visual tokens.",
+  }),
+  completion_tokens: Tokens,
+  total_tokens: Tokens,
+  prompt_tokens_details: z.object({
+    cached_tokens: Tokens.meta({
+      description:
+        "Prompt tokens a cache served: all of them on an answer-cache hit; the visual tokens when the function's vision-embedding cache held the image.",
+    }),
+    image_tokens: Tokens.meta({ description: "The visual tokens the answering model read (before any pruning)." }),
+    text_tokens: Tokens.meta({ description: "prompt_tokens - image_tokens." }),
+  }),
 });
+export type ChatUsage = z.infer<typeof UsageSchema>;
 
 export const StitchResultSchema = z
   .object({

@@ -16,6 +16,7 @@ const metering = {
   flops: 52e6,
   visual_tokens_total: 64,
   visual_tokens_kept: 64,
+  visual_tokens_cached: 0,
   prompt_tokens: 75,
   completion_tokens: 1,
   gpu_class: "cpu",

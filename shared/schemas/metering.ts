@@ -14,6 +14,12 @@ export const MeteringSchema = z.object({
   visual_tokens_total: z.number().int().nonnegative(),
   /** Visual tokens the decoder attended to after pruning (equal to total when unpruned). */
   visual_tokens_kept: z.number().int().nonnegative(),
+  /**
+   * Visual tokens whose embeddings this function's vision cache served (the image was not processed or run through
+   * the vision graph again): all of `visual_tokens_total`, or 0. The answer's `cached_tokens` reports it.
+   */
+  visual_tokens_cached: z.number().int().nonnegative(),
+  /** Every token of the prompt the model read: the chat template's text and the visual tokens (total). */
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
   /** Accelerator class the function ran on (priced per class), e.g. `cpu`, `a10g`. */

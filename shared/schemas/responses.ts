@@ -133,7 +133,17 @@ export const ResponseObjectSchema = z
     usage: z
       .object({
         input_tokens: z.number().int().nonnegative(),
-        input_tokens_details: z.object({ cached_tokens: z.number().int(), cache_write_tokens: z.number().int() }),
+        input_tokens_details: z.object({
+          cached_tokens: z.number().int().meta({
+            description:
+              "Input tokens a cache served: all of them on an answer-cache hit; the visual tokens when the function's vision-embedding cache held the image.",
+          }),
+          cache_write_tokens: z.number().int().meta({ description: "Always 0: there is no prompt caching to write." }),
+          image_tokens: z
+            .number()
+            .int()
+            .meta({ description: "Stitch's extension: the visual tokens the answering model read (before pruning)." }),
+        }),
         output_tokens: z.number().int().nonnegative(),
         output_tokens_details: z.object({ reasoning_tokens: z.number().int() }),
         total_tokens: z.number().int().nonnegative(),

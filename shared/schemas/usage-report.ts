@@ -87,6 +87,11 @@ export const UsageRequestSchema = z
     gpu_class: z.object({ small: z.string().nullable(), large: z.string().nullable() }),
     visual_tokens: z.object({ total: z.number().int().nonnegative(), kept: z.number().int().nonnegative() }),
     prompt_tokens: z.number().int().nonnegative(),
+    cached_tokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .meta({ description: "Of the prompt tokens, those a cache served (the answer's cached_tokens)." }),
     completion_tokens: z.number().int().nonnegative(),
   })
   .meta({ id: "UsageRequest" });
@@ -113,5 +118,6 @@ export const USAGE_CSV_COLUMNS = [
   "visual_tokens_total",
   "visual_tokens_kept",
   "prompt_tokens",
+  "cached_tokens",
   "completion_tokens",
 ] as const;

@@ -36,7 +36,11 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
       imageDetail: answer.image_detail,
       visualTokens: { total: answering?.visual_tokens_total ?? 0, kept: answering?.visual_tokens_kept ?? 0 },
       acceleratorMs: { small: small?.accelerator_ms ?? 0, large: large?.accelerator_ms ?? 0 },
-      usage: { prompt_tokens: answering?.prompt_tokens ?? 0, completion_tokens: answering?.completion_tokens ?? 0 },
+      usage: {
+        prompt_tokens: answering?.prompt_tokens ?? 0,
+        completion_tokens: answering?.completion_tokens ?? 0,
+        cached_tokens: answering?.visual_tokens_cached ?? 0,
+      },
       priceNanos: priceRequest(base.prices, answer.path, answer.metering),
       cache,
       created: Math.floor(base.now / 1000),
@@ -62,7 +66,8 @@ export function fromCache(base: Base, hit: CachedAnswer): Billed {
       imageDetail: hit.image_detail,
       visualTokens: hit.visual_tokens,
       acceleratorMs: { small: 0, large: 0 },
-      usage: hit.usage,
+      // Nothing ran: every prompt token was served by the cache.
+      usage: { ...hit.usage, cached_tokens: hit.usage.prompt_tokens },
       priceNanos: priceRequest(base.prices, "cache", metering),
       cache: "HIT",
       created: Math.floor(base.now / 1000),
@@ -81,7 +86,7 @@ export function toCached(answer: AnswerResponse, outcome: Outcome): CachedAnswer
     decision_score: outcome.decisionScore,
     image_detail: outcome.imageDetail,
     visual_tokens: outcome.visualTokens,
-    usage: outcome.usage,
+    usage: { prompt_tokens: outcome.usage.prompt_tokens, completion_tokens: outcome.usage.completion_tokens },
     models: answer.models,
   };
 }

@@ -64,6 +64,7 @@ export class Settlement<Body> {
       metering,
       visualTokens: outcome.visualTokens,
       promptTokens: outcome.usage.prompt_tokens,
+      cachedTokens: outcome.usage.cached_tokens,
       completionTokens: outcome.usage.completion_tokens,
       priceNanos: outcome.priceNanos,
       createdAt: outcome.created * 1000,

@@ -121,6 +121,7 @@ interface LedgerRow {
   visual_tokens_total: number;
   visual_tokens_kept: number;
   prompt_tokens: number;
+  cached_tokens: number;
   completion_tokens: number;
   price_nanos: number;
   created_at: number;
@@ -140,6 +141,7 @@ function publicRow(row: LedgerRow): UsageRequest {
     gpu_class: { small: row.gpu_class_small, large: row.gpu_class_large },
     visual_tokens: { total: row.visual_tokens_total, kept: row.visual_tokens_kept },
     prompt_tokens: row.prompt_tokens,
+    cached_tokens: row.cached_tokens,
     completion_tokens: row.completion_tokens,
   };
 }
@@ -183,6 +185,7 @@ function csvLine(row: UsageRequest): string {
     visual_tokens_total: row.visual_tokens.total,
     visual_tokens_kept: row.visual_tokens.kept,
     prompt_tokens: row.prompt_tokens,
+    cached_tokens: row.cached_tokens,
     completion_tokens: row.completion_tokens,
   };
   return `${USAGE_CSV_COLUMNS.map((column) => csvField(values[column])).join(",")}\r\n`;

@@ -11,6 +11,7 @@ const metering = (ms: number, gpu_class: string): Metering => ({
   flops: 0,
   visual_tokens_total: 64,
   visual_tokens_kept: 64,
+  visual_tokens_cached: 0,
   prompt_tokens: 1,
   completion_tokens: 1,
   gpu_class,

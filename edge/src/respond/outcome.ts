@@ -7,6 +7,7 @@ import type {
   CacheStatus,
   ChatCompletionChunk,
   ChatCompletionResponse,
+  ChatUsage,
   Explanation,
   Mode,
   ResolvedDetail,
@@ -29,7 +30,11 @@ export interface Outcome {
   imageDetail: ResolvedDetail;
   visualTokens: { total: number; kept: number };
   acceleratorMs: { small: number; large: number };
-  usage: { prompt_tokens: number; completion_tokens: number };
+  /**
+   * The answering model's tokens: prompt_tokens counts the text and visual tokens it read, cached_tokens those a cache
+   * served (all of them on an answer-cache hit; the visual tokens when the vision cache had the image).
+   */
+  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };
   priceNanos: number;
   cache: CacheStatus;
   /** Seconds since epoch. */
@@ -57,7 +62,20 @@ export function stitchResult(o: Outcome): StitchResult {
   };
 }
 
-const usageOf = (o: Outcome) => ({ ...o.usage, total_tokens: o.usage.prompt_tokens + o.usage.completion_tokens });
+/**
+ * Chat completions' usage: OpenAI's CompletionUsage, whose prompt_tokens_details has image_tokens and text_tokens
+ * fields of its own (the visual tokens the answering model read, and the rest of its prompt).
+ */
+function usageOf(o: Outcome): ChatUsage {
+  const { prompt_tokens, completion_tokens, cached_tokens } = o.usage;
+  const image = Math.min(o.visualTokens.total, prompt_tokens);
+  return {
+    prompt_tokens,
+    completion_tokens,
+    total_tokens: prompt_tokens + completion_tokens,
+    prompt_tokens_details: { cached_tokens, image_tokens: image, text_tokens: prompt_tokens - image },
+  };
+}
 
 export function completionBody(o: Outcome): ChatCompletionResponse {
   return {

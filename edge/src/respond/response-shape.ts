@@ -63,7 +63,12 @@ export function responseBody(echo: ResponseEcho, o: Outcome): ResponseObject {
     output: [message(echo, cut ? "incomplete" : "completed", [textPart(o.answer)])],
     usage: {
       input_tokens: o.usage.prompt_tokens,
-      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+      // image_tokens is Stitch's own field here (chat completions' prompt_tokens_details has one of OpenAI's).
+      input_tokens_details: {
+        cached_tokens: o.usage.cached_tokens,
+        cache_write_tokens: 0,
+        image_tokens: Math.min(o.visualTokens.total, o.usage.prompt_tokens),
+      },
       output_tokens: o.usage.completion_tokens,
       output_tokens_details: { reasoning_tokens: 0 },
       total_tokens: o.usage.prompt_tokens + o.usage.completion_tokens,

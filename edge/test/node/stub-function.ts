@@ -6,6 +6,7 @@
  * pointing SMALL_FUNCTION_URL at it:
  *   ok           answers "red" (small exit); a question containing "escalate" takes the large path
  *   degraded     small answer marked degraded (large failed, fallback small)
+ *   vision-cached like ok, each function's vision cache having served the image (its metering says so)
  *   slow         like ok after 1.5 s
  *   status-<N>   an error body with HTTP N (503 adds Retry-After: 7)
  *   bare-<N>     HTTP N with a non-JSON body
@@ -37,7 +38,9 @@ const smallMetering = {
   flops: 5e7,
   visual_tokens_total: 64,
   visual_tokens_kept: 64,
-  prompt_tokens: 10,
+  visual_tokens_cached: 0,
+  // 64 visual tokens and 16 of text
+  prompt_tokens: 80,
   completion_tokens: 1,
   gpu_class: "cpu",
 };
@@ -46,13 +49,17 @@ const largeMetering = {
   flops: 4e8,
   visual_tokens_total: 64,
   visual_tokens_kept: 23,
-  prompt_tokens: 10,
+  visual_tokens_cached: 0,
+  // the same image and question through the large model's own chat template
+  prompt_tokens: 84,
   completion_tokens: 2,
   gpu_class: "a10g",
 };
 
 export function stubAnswer(request: AnswerRequest, scenario: string, version = "1"): AnswerResponse {
   const asked = JSON.stringify(request.messages);
+  const cached = (m: typeof smallMetering) =>
+    scenario === "vision-cached" ? { ...m, visual_tokens_cached: m.visual_tokens_total } : m;
   const large = asked.includes("escalate") || ["large", "sgp", "fastv"].includes(request.mode);
   return {
     request_id: request.request_id,
@@ -74,8 +81,8 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
           ? null
           : scenario === "overreport"
             ? { ...smallMetering, accelerator_ms: 600_000 }
-            : smallMetering,
-      large: large && scenario !== "degraded" ? largeMetering : null,
+            : cached(smallMetering),
+      large: large && scenario !== "degraded" ? cached(largeMetering) : null,
     },
     models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
   };
