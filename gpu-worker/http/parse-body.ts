@@ -2,27 +2,15 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { InvalidRequestError } from "../../shared/errors.js";
+import { parseJson, parseWith } from "../../shared/parse-with.js";
 import type { WorkerEnv } from "./env.js";
 
-/** Parses the signed body as JSON against `schema`; any failure is a 400 naming the first bad field. */
+/**
+ * Parses the signed body as JSON against `schema` with the edge's own mapper (shared/parse-with.ts): any failure is
+ * a 400 naming the first bad field, with the same code the edge gives the same mistake.
+ */
 export function parseBody<S extends z.ZodType>(c: Context<WorkerEnv>, schema: S): z.infer<S> {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(c.var.rawBody).toString("utf8"));
-  } catch {
-    throw new InvalidRequestError("The request body is not valid JSON", "invalid_json");
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const param = issue?.path.length ? issue.path.join(".") : null;
-    throw new InvalidRequestError(
-      `${param ?? "body"}: ${issue?.message ?? "invalid"}`,
-      param ? "invalid_parameter" : "invalid_body",
-      param,
-    );
-  }
-  return parsed.data;
+  return parseWith(schema, parseJson(c.var.rawBody));
 }
 
 /** The signed header and the body must name the same request, or logs and billing would disagree. */

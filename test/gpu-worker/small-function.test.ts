@@ -190,13 +190,13 @@ describe("bad input → 4xx with the shared error object", () => {
 
   it.each([
     ["not JSON", { raw: "{nope" }, 400, "invalid_json"],
-    ["missing question", { body: { request_id: "r1", image: { base64: "AAAA" } } }, 400, "invalid_parameter"],
-    ["unknown mode", { body: sceneRequest(15, 0, { mode: "turbo" as "sgl" }).request }, 400, "invalid_parameter"],
-    ["max_tokens 0", { body: sceneRequest(15, 0, { max_tokens: 0 }).request }, 400, "invalid_parameter"],
-    ["max_tokens 65", { body: sceneRequest(15, 0, { max_tokens: 65 }).request }, 400, "invalid_parameter"],
-    ["retention 0", { body: sceneRequest(15, 0, { retention: 0 }).request }, 400, "invalid_parameter"],
-    ["retention 1.5", { body: sceneRequest(15, 0, { retention: 1.5 }).request }, 400, "invalid_parameter"],
-    ["exit_threshold 2", { body: sceneRequest(15, 0, { exit_threshold: 2 }).request }, 400, "invalid_parameter"],
+    ["missing question", { body: { request_id: "r1", image: { base64: "AAAA" } } }, 400, "invalid_type"],
+    ["unknown mode", { body: sceneRequest(15, 0, { mode: "turbo" as "sgl" }).request }, 400, "invalid_value"],
+    ["max_tokens 0", { body: sceneRequest(15, 0, { max_tokens: 0 }).request }, 400, "parameter_out_of_range"],
+    ["max_tokens 65", { body: sceneRequest(15, 0, { max_tokens: 65 }).request }, 400, "parameter_out_of_range"],
+    ["retention 0", { body: sceneRequest(15, 0, { retention: 0 }).request }, 400, "parameter_out_of_range"],
+    ["retention 1.5", { body: sceneRequest(15, 0, { retention: 1.5 }).request }, 400, "parameter_out_of_range"],
+    ["exit_threshold 2", { body: sceneRequest(15, 0, { exit_threshold: 2 }).request }, 400, "parameter_out_of_range"],
     [
       "prune_layer 3 (not a split)",
       { body: sceneRequest(15, 0, { prune_layer: 3 }).request },

@@ -60,6 +60,6 @@ describe("vision cache partitions", () => {
     const { request } = sceneRequest(77, 1, { cache_partition: "x".repeat(101) });
     const { res } = await signedPost(small.url, "/v1/answer", request);
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { code: "invalid_parameter", param: "cache_partition" } });
+    expect(await res.json()).toMatchObject({ error: { code: "parameter_out_of_range", param: "cache_partition" } });
   });
 });

@@ -10,14 +10,14 @@ import {
   quoted,
   UpdateKeyRequestSchema,
 } from "../../../shared/index.js";
+import { parseJson, parseWith } from "../../../shared/parse-with.js";
 import { type Accounts, accountOf } from "../account/account.js";
 import { adminAuth } from "../auth/admin.js";
 import { generateKey } from "../auth/key-format.js";
 import { type ApiKeyRecord, getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
 import type { AppEnv } from "../bindings.js";
 import { reconcile, reconciliationMetrics } from "../ledger/reconcile.js";
-import { parseWith } from "../validate/parse-with.js";
-import { parseJson, readBody } from "../validate/read-body.js";
+import { readBody } from "../validate/read-body.js";
 
 const MAX_ADMIN_BODY = 16 * 1024;
 

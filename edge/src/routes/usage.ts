@@ -5,12 +5,12 @@
  */
 import { Hono } from "hono";
 import { UsageQuerySchema, UsageRequestsQuerySchema } from "../../../shared/index.js";
+import { parseWith } from "../../../shared/parse-with.js";
 import { accountOf } from "../account/account.js";
 import { apiKeyAuth } from "../auth/api-key.js";
 import type { AppEnv } from "../bindings.js";
 import { latestRequests, usageCsv, usageRange, usageReport } from "../ledger/usage.js";
 import { nanosToUsd } from "../price/price.js";
-import { parseWith } from "../validate/parse-with.js";
 
 export const usage = new Hono<AppEnv>()
   .get("/", apiKeyAuth(), async (c) => {

@@ -17,8 +17,7 @@ import {
   quoted,
   type StitchOptions,
 } from "../../../shared/index.js";
-import { parseWith } from "./parse-with.js";
-import { parseJson } from "./read-body.js";
+import { parseJson, parseWith } from "../../../shared/parse-with.js";
 
 export interface CacheControl {
   bypass: boolean;

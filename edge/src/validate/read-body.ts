@@ -1,4 +1,4 @@
-import { InvalidRequestError, PayloadTooLargeError } from "../../../shared/index.js";
+import { PayloadTooLargeError } from "../../../shared/index.js";
 import { drainLimited, readLimitedStream } from "../../../shared/read-limited.js";
 
 /**
@@ -27,13 +27,4 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
     throw tooLarge(maxBytes);
   }
   return body.bytes;
-}
-
-export function parseJson(body: Uint8Array): unknown {
-  if (body.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected JSON", "invalid_json");
-  try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
-  } catch {
-    throw new InvalidRequestError("Request body is not valid JSON", "invalid_json");
-  }
 }

@@ -10,9 +10,8 @@ import {
   ResponseCreateRequestSchema,
   type ResponseInputMessage,
 } from "../../../shared/index.js";
+import { parseJson, parseWith } from "../../../shared/parse-with.js";
 import { type CacheControl, type ChatTask, type RequestMessage, taskOf } from "./chat-task.js";
-import { parseWith } from "./parse-with.js";
-import { parseJson } from "./read-body.js";
 
 export interface ResponsesTask extends ChatTask {
   /** Echoed on the response object as sent. */

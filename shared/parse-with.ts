@@ -1,5 +1,10 @@
+/**
+ * The one way a body becomes a typed request at every boundary (the edge's API, the functions' calls): JSON, then a
+ * zod schema, each failure a 400 with the same codes wherever it happens.
+ */
 import type { z } from "zod";
-import { InvalidRequestError, ownValue, quoted } from "../../../shared/index.js";
+import { InvalidRequestError, quoted } from "./errors.js";
+import { ownValue } from "./paths.js";
 
 const CODES: Record<string, string> = {
   invalid_type: "invalid_type",
@@ -30,4 +35,14 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
     ownValue(CODES, issue.code) ?? "invalid_parameter",
     param,
   );
+}
+
+/** A body's bytes as JSON (strict UTF-8); empty or malformed is a 400 `invalid_json`. */
+export function parseJson(body: Uint8Array): unknown {
+  if (body.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected JSON", "invalid_json");
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
+  } catch {
+    throw new InvalidRequestError("Request body is not valid JSON", "invalid_json");
+  }
 }
