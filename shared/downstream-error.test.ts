@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Downstream, downstreamError, retryAfterSeconds } from "./downstream-error.js";
+import { type Downstream, downstreamError, retryAfterSeconds, statusOfErrorEvent } from "./downstream-error.js";
 
 const LARGE: Downstream = { name: "The large function", prefix: "large" };
 const body = (code: string, message = "its own words") => ({
@@ -54,5 +54,15 @@ describe("retryAfterSeconds", () => {
       undefined,
       undefined,
     ]);
+  });
+});
+
+describe("statusOfErrorEvent", () => {
+  it("takes the event's own status, else its type's, else 502", () => {
+    expect(statusOfErrorEvent({ status: 504, error: { type: "server_error" } })).toBe(504);
+    expect(statusOfErrorEvent({ error: { type: "invalid_request_error" } })).toBe(400);
+    expect(statusOfErrorEvent({ error: { type: "rate_limit_error" } })).toBe(429);
+    expect(statusOfErrorEvent({ error: { type: "something_else" } })).toBe(502);
+    expect(statusOfErrorEvent(null)).toBe(502);
   });
 });

@@ -47,3 +47,19 @@ export function downstreamError(from: Downstream, status: number, body: unknown,
   if (PASS_THROUGH.has(status)) return fromErrorBody(status, parsed, retryAfter);
   return new UpstreamError(`${from.name} failed (HTTP ${status})`, parsed.error.code);
 }
+
+// An SSE `error` event carries the status the error would have had (`status`); failing that, its type decides.
+const STATUS_OF_TYPE = new Map<string, number>([
+  ["invalid_request_error", 400],
+  ["authentication_error", 401],
+  ["rate_limit_error", 429],
+  ["server_error", 503],
+  ["upstream_error", 502],
+]);
+
+/** The HTTP status an SSE `error` event's body stands for (both hops read the same events). */
+export function statusOfErrorEvent(body: unknown): number {
+  const { status, error } = (body ?? {}) as { status?: unknown; error?: { type?: unknown } };
+  if (typeof status === "number" && Number.isInteger(status)) return status;
+  return STATUS_OF_TYPE.get(String(error?.type)) ?? 502;
+}

@@ -6,9 +6,10 @@
  * `waitUntil`, so a client that leaves does not stop it: the request is billed
  * only on `done`, and released otherwise.
  */
+
+import { statusOfErrorEvent } from "../../../shared/downstream-error.js";
 import {
   type AnswerResponse,
-  type ErrorBody,
   StreamTokenEventSchema,
   toErrorResponse,
   UpstreamError,
@@ -29,15 +30,6 @@ export interface RelayOptions {
   abandon(): Promise<void>;
   waitUntil(promise: Promise<unknown>): void;
 }
-
-// An SSE `error` event carries the status the error would have had (`status`); failing that, its type decides.
-const STATUS_OF_TYPE = new Map<string, number>([
-  ["invalid_request_error", 400],
-  ["authentication_error", 401],
-  ["rate_limit_error", 429],
-  ["server_error", 503],
-  ["upstream_error", 502],
-]);
 
 function parseJson(data: string): unknown {
   try {
@@ -64,10 +56,8 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
           await sse.frames(shape.complete(outcome));
           return;
         } else if (event.event === "error") {
-          const body = parseJson(event.data) as Partial<ErrorBody> & { status?: unknown };
-          const status =
-            typeof body.status === "number" ? body.status : (STATUS_OF_TYPE.get(String(body.error?.type)) ?? 502);
-          throw upstreamError(status, body, null);
+          const body = parseJson(event.data);
+          throw upstreamError(statusOfErrorEvent(body), body, null);
         }
       }
       throw new UpstreamError("The inference service ended the stream without an answer", "upstream_stream_truncated");
