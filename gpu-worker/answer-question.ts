@@ -85,7 +85,8 @@ export async function answerQuestion(
   });
   const smallAnswer = (small: SmallResult, degraded: boolean, occupiedMs: number) => {
     // A small answer is only released once it is final: after the exit decision, or as the fallback.
-    if (small.answer) options.onToken?.(small.answer);
+    if (small.logprobs?.length) options.onToken?.(small.answer, small.logprobs);
+    else if (small.answer) options.onToken?.(small.answer);
     return settle(
       {
         answer: small.answer,
@@ -94,11 +95,15 @@ export async function answerQuestion(
         degraded,
         finish_reason: small.finishReason,
         metering: { small: occupied(small.metering, occupiedMs), large: null },
+        ...(small.logprobs && { logprobs: small.logprobs }),
       },
       { ranking: small.ranking, kept: null },
     );
   };
 
+  // Logprobs are computed only by a model whose answer may be returned: the small one unless the mode always escalates
+  // (sgp), or may fall back to it.
+  const smallMayAnswer = method.mode === "small" || method.mode === "sgl" || method.fallback === "small";
   let small: SmallResult | null = null;
   if (!LARGE_ONLY.has(method.mode)) {
     small = await deps.small.runSmall({
@@ -108,6 +113,7 @@ export async function answerQuestion(
       imageDetail: method.imageDetail,
       exitThreshold: method.exitThreshold,
       cachePartition: req.cache_partition,
+      ...(smallMayAnswer && req.logprobs !== undefined && { logprobs: req.logprobs }),
       signal: options.signal,
     });
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
@@ -136,11 +142,13 @@ export async function answerQuestion(
       pruneLayer: method.pruneLayer,
       ranking: largeMode === "sgp" ? small?.ranking : undefined,
       explain: req.explain,
+      logprobs: req.logprobs,
       onToken:
         options.onToken &&
-        ((text) => {
+        ((text, logprobs) => {
           streamed = true;
-          options.onToken?.(text);
+          if (logprobs) options.onToken?.(text, logprobs);
+          else options.onToken?.(text);
         }),
       signal: options.signal,
       deadline: options.deadline,
@@ -161,6 +169,7 @@ export async function answerQuestion(
       exit: small?.exit ?? null,
       degraded: false,
       finish_reason: large.finish_reason,
+      ...(large.logprobs && { logprobs: large.logprobs }),
       metering: {
         small: small ? occupied(small.metering, beforeLarge) : null,
         // A remote large function meters its own occupancy; in process, the slot's time since the small part.

@@ -14,6 +14,7 @@ import {
   type EscalateResponse,
   EscalateResponseSchema,
   StitchError,
+  StreamTokenEventSchema,
   signRequest,
   UpstreamError,
   UpstreamTimeoutError,
@@ -38,6 +39,8 @@ export interface EscalateCall {
   ranking?: number[];
   /** Report the visual tokens kept (for the explanation). */
   explain?: boolean;
+  /** The answer's logprobs with this many alternatives each; absent: none. */
+  logprobs?: number;
   onToken?: OnToken;
   /** The request's own signal (deadline, client gone): its reason is rethrown as is. */
   signal?: AbortSignal;
@@ -87,6 +90,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
           retention: call.retention,
           pruneLayer: call.pruneLayer,
           ranking: call.ranking,
+          logprobs: call.logprobs,
           onToken: call.onToken,
           signal,
         });
@@ -97,6 +101,7 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
           metering: result.metering,
           model,
           ...(call.explain && { kept: result.kept }),
+          ...(result.logprobs && { logprobs: result.logprobs }),
         };
       } catch (err) {
         if (call.signal?.aborted) throw call.signal.reason;
@@ -197,6 +202,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         ranking: call.ranking,
         stream: call.onToken !== undefined,
         explain: call.explain === true,
+        ...(call.logprobs !== undefined && { logprobs: call.logprobs }),
       };
       const deadline = Math.min(Date.now() + options.timeoutMs, call.deadline ?? Number.POSITIVE_INFINITY);
       const { signal, done } = boundedSignal(call, options.timeoutMs);
@@ -225,8 +231,10 @@ async function readStream(body: AsyncIterable<Uint8Array>, onToken?: OnToken): P
   for await (const { event, data } of readEvents(body)) {
     const json = parseJson(data);
     if (event === "token") {
-      const text = (json as { text?: unknown } | undefined)?.text;
-      if (typeof text === "string") onToken?.(text);
+      const token = StreamTokenEventSchema.safeParse(json);
+      if (!token.success) throw new UpstreamError("The large function sent a malformed token", "large_bad_response");
+      if (token.data.logprobs) onToken?.(token.data.text, token.data.logprobs);
+      else onToken?.(token.data.text);
     } else if (event === "done") {
       return parseResponse(data);
     } else if (event === "error") {

@@ -37,6 +37,7 @@ export async function runPrunedLarge(
     retention: req.retention,
     pruneLayer: req.prune_layer,
     ranking: req.ranking,
+    logprobs: req.logprobs,
     onToken: options.onToken,
     signal: options.signal,
   });
@@ -50,5 +51,6 @@ export async function runPrunedLarge(
     },
     model: modelVersion(large.pack),
     ...(req.explain && { kept: result.kept }),
+    ...(result.logprobs && { logprobs: result.logprobs }),
   };
 }

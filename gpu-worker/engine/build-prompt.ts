@@ -10,6 +10,7 @@ import { Template } from "@huggingface/jinja";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { type Conversation, InvalidRequestError, type PromptRecipe } from "../../shared/index.js";
 import type { ModelPack } from "./model-pack.js";
+import { type TokenText, tokenTexts } from "./token-bytes.js";
 
 export interface VisualSpan {
   /** Index of the first visual token in the prompt. */
@@ -29,6 +30,8 @@ export interface PromptBuilder {
   build(messages: Conversation, visualTokens: number): PromptIds;
   /** Answer text of generated ids (special tokens dropped, surrounding whitespace trimmed). */
   decode(ids: number[]): string;
+  /** One token's own text and bytes (logprobs). */
+  tokenText(id: number): TokenText;
   stopIds: Set<number>;
   /** The stop id SEE scores when a stop token ended the answer (the first of the pack's stop ids). */
   stopId: number;
@@ -104,6 +107,7 @@ export async function loadPromptBuilder(pack: ModelPack): Promise<PromptBuilder>
     stopIds: new Set(p.stop_token_ids),
     stopId: p.stop_token_ids[0] as number,
     decode: (ids) => tokenizer.decode(ids, { skip_special_tokens: true }).trim(),
+    tokenText: tokenTexts(tokenizer, json),
     check: (messages) => void build(messages, 0),
     build,
   };

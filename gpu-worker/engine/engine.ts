@@ -97,7 +97,7 @@ interface Answered extends PreparedPrompt {
 
 type AnswerInput = Pick<
   SmallRequest,
-  "image" | "messages" | "maxTokens" | "imageDetail" | "signal" | "cachePartition"
+  "image" | "messages" | "maxTokens" | "imageDetail" | "signal" | "cachePartition" | "logprobs"
 > & {
   onToken?: OnToken;
 };
@@ -125,6 +125,7 @@ async function answerWith(
     prune: prune?.(prompt.span.length),
     onToken: req.onToken,
     signal: req.signal,
+    ...(req.logprobs !== undefined && { logprobs: { top: req.logprobs, describe: model.prompt.tokenText } }),
   });
   run.release();
   return { gen, run, meter, ...prompt };
@@ -193,6 +194,7 @@ export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngi
         exit,
         shouldExit,
         metering: metering(meter, answered, answered.span.length, gpuClass),
+        ...(gen.logprobs && { logprobs: gen.logprobs }),
       };
     },
   };
@@ -214,6 +216,7 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
         ranking: [...answered.run.received],
         kept: answered.run.keptVisual,
         metering: metering(answered.meter, answered, answered.run.visualKept, gpuClass),
+        ...(answered.gen.logprobs && { logprobs: answered.gen.logprobs }),
       };
     },
   };

@@ -1,11 +1,20 @@
 /**
  * Greedy generation with a KV cache: prefill the prompt, then pick the most
  * likely token until a stop token or `maxTokens`. Also returns the probability
- * of every chosen token (SEE's confidence) and the run (for its SGP attention).
+ * of every chosen token (SEE's confidence) and, when asked, the logprobs of
+ * every answer token from the same logits rows the tokens were picked from.
  */
+import type { TokenLogprob } from "../../shared/index.js";
 import type { DecoderRun, PruneAt } from "./decoder-run.js";
-import { argmax, probabilityOf } from "./softmax.js";
+import { argmax, probabilityOf, tokenScores } from "./softmax.js";
+import type { TokenText } from "./token-bytes.js";
 import type { FinishReason, OnToken } from "./types.js";
+
+/** Logprobs asked for: `top` alternatives per token (0-20), each id described by the pack's tokenizer. */
+export interface LogprobsWanted {
+  top: number;
+  describe: (id: number) => TokenText;
+}
 
 export interface GenerateInput {
   run: DecoderRun;
@@ -18,6 +27,8 @@ export interface GenerateInput {
   decode: (ids: number[]) => string;
   onToken?: OnToken;
   signal?: AbortSignal;
+  /** Absent: no logprobs are computed (a softmax over the vocabulary a step, so only when asked). */
+  logprobs?: LogprobsWanted;
 }
 
 export interface Generation {
@@ -27,6 +38,8 @@ export interface Generation {
   probabilities: number[];
   finishReason: FinishReason;
   text: string;
+  /** With `logprobs`: one per generated token (the stop token, which is not part of the answer, has none). */
+  logprobs?: TokenLogprob[];
 }
 
 export async function generate(input: GenerateInput): Promise<Generation> {
@@ -34,19 +47,34 @@ export async function generate(input: GenerateInput): Promise<Generation> {
   let logits = await run.prefill(input.embeds, input.prune);
   // Generated tokens take the positions after the whole original prompt, pruned or not (as the reference does).
   let position = input.promptLength;
-  const tokens: number[] = [];
-  const probabilities: number[] = [];
+  const out: Omit<Generation, "finishReason" | "text"> = {
+    tokens: [],
+    probabilities: [],
+    ...(input.logprobs && { logprobs: [] }),
+  };
   const stream = input.onToken && textStream(input.decode, input.onToken);
   for (;;) {
     input.signal?.throwIfAborted();
     const token = argmax(logits);
-    probabilities.push(probabilityOf(logits, token));
-    if (input.stopIds.has(token)) return finish(tokens, probabilities, "stop", input, stream);
-    tokens.push(token);
-    stream?.push(tokens);
-    if (tokens.length >= input.maxTokens) return finish(tokens, probabilities, "length", input, stream);
+    out.probabilities.push(probabilityOf(logits, token));
+    if (input.stopIds.has(token)) return finish(out, "stop", input, stream);
+    out.tokens.push(token);
+    const scored = input.logprobs && logprobOf(logits, token, input.logprobs);
+    if (scored) out.logprobs?.push(scored);
+    stream?.push(out.tokens, scored);
+    if (out.tokens.length >= input.maxTokens) return finish(out, "length", input, stream);
     logits = await run.step(token, position++);
   }
+}
+
+/** The chosen token's logprob and the row's top alternatives, in the public shape. */
+function logprobOf(logits: Float32Array, token: number, wanted: LogprobsWanted): TokenLogprob {
+  const scores = tokenScores(logits, token, wanted.top);
+  const entry = (id: number, logprob: number) => ({ ...wanted.describe(id), logprob });
+  return {
+    ...entry(token, scores.logprob),
+    top_logprobs: scores.top.map(({ id, logprob }) => entry(id, logprob)),
+  };
 }
 
 /**
@@ -54,35 +82,42 @@ export async function generate(input: GenerateInput): Promise<Generation> {
  * decodes to U+FFFD until the next token completes it: such a tail is held back mid-stream, so a stream never
  * carries a character that a later token would change. At the end (`end`) whatever is left of the final text goes
  * out, a tail that no token completed included: the deltas always join to exactly the answer's text, streamed or not.
+ * With logprobs, each delta carries those of the tokens since the last one; whatever tokens are left at the end go
+ * out with the last delta, an empty one if they added no text: the streamed logprobs are exactly the answer's.
  */
 export function textStream(decode: (ids: number[]) => string, onToken: OnToken) {
   let emitted = "";
-  const emit = (text: string) => {
-    if (text.length > emitted.length && text.startsWith(emitted)) {
-      onToken(text.slice(emitted.length));
-      emitted = text;
-    }
+  let pending: TokenLogprob[] = [];
+  const emit = (text: string, last: boolean) => {
+    const grows = text.length > emitted.length && text.startsWith(emitted);
+    if (!grows && !(last && pending.length > 0)) return;
+    const delta = grows ? text.slice(emitted.length) : "";
+    if (grows) emitted = text;
+    const logprobs = pending;
+    pending = [];
+    if (logprobs.length > 0) onToken(delta, logprobs);
+    else onToken(delta);
   };
   return {
-    push(tokens: number[]) {
+    push(tokens: number[], logprob?: TokenLogprob) {
+      if (logprob) pending.push(logprob);
       let text = decode(tokens);
       while (text.endsWith("\uFFFD")) text = text.slice(0, -1);
-      emit(text);
+      emit(text, false);
     },
     end(text: string) {
-      emit(text);
+      emit(text, true);
     },
   };
 }
 
 function finish(
-  tokens: number[],
-  probabilities: number[],
+  out: Omit<Generation, "finishReason" | "text">,
   finishReason: FinishReason,
   input: GenerateInput,
   stream: ReturnType<typeof textStream> | undefined,
 ): Generation {
-  const text = input.decode(tokens);
+  const text = input.decode(out.tokens);
   stream?.end(text);
-  return { tokens, probabilities, finishReason, text };
+  return { ...out, finishReason, text };
 }

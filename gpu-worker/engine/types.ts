@@ -2,7 +2,7 @@
  * The engine's surface, as the HTTP functions see it. Implemented in
  * `engine.ts` on onnxruntime-node over a pair of model packs.
  */
-import type { Conversation, ImageRecipe, Metering, ResolvedDetail } from "../../shared/index.js";
+import type { Conversation, ImageRecipe, Metering, ResolvedDetail, TokenLogprob } from "../../shared/index.js";
 
 /**
  * An image decoded to packed RGB (see `decode-image.ts`): at its own size, or already at the tile size when the
@@ -40,8 +40,11 @@ export interface ExitScores {
 
 export type FinishReason = "stop" | "length";
 
-/** Called with each decoded text delta as tokens are generated (for streaming). */
-export type OnToken = (text: string) => void;
+/**
+ * Called with each decoded text delta as tokens are generated (for streaming); with logprobs asked for, those of the
+ * tokens the delta completes (a delta may then be empty: tokens that added no text).
+ */
+export type OnToken = (text: string, logprobs?: TokenLogprob[]) => void;
 
 /** The vision-embedding cache partition of a request (`cache_partition`); "" when absent. */
 export interface CachePartitioned {
@@ -55,6 +58,8 @@ export interface SmallRequest extends CachePartitioned {
   imageDetail?: ImageDetail;
   /** Overrides the configured SEE threshold. */
   exitThreshold?: number;
+  /** Compute the answer's logprobs with this many alternatives per token; absent: none. */
+  logprobs?: number;
   /** No onToken here: a small answer is only released once the exit is decided. */
   signal?: AbortSignal;
 }
@@ -68,6 +73,7 @@ export interface SmallResult {
   /** Whether SEE says to return the small answer. */
   shouldExit: boolean;
   metering: Metering;
+  logprobs?: TokenLogprob[];
 }
 
 export type LargeMode = "large" | "sgp" | "fastv";
@@ -83,6 +89,8 @@ export interface LargeRequest extends CachePartitioned {
   pruneLayer: number;
   /** Required for `sgp`: the small model's ranking. */
   ranking?: number[];
+  /** Compute the answer's logprobs with this many alternatives per token; absent: none. */
+  logprobs?: number;
   onToken?: OnToken;
   signal?: AbortSignal;
 }
@@ -95,6 +103,7 @@ export interface LargeResult {
   ranking: number[];
   /** The visual tokens kept from the prune layer on, sorted; null when the run was not pruned. */
   kept: number[] | null;
+  logprobs?: TokenLogprob[];
 }
 
 export interface PackInfo {

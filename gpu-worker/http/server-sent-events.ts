@@ -6,6 +6,7 @@
  * first token is thrown, so the caller still gets a plain 4xx/5xx.
  */
 import { toErrorResponse } from "../../shared/errors.js";
+import type { TokenLogprob } from "../../shared/index.js";
 import { sseFrame } from "../../shared/server-sent-events.js";
 import type { Logger } from "./logger.js";
 
@@ -20,14 +21,16 @@ export interface EventStreamOptions {
   log: Logger;
 }
 
-/** Runs `work` and answers with its tokens as they come; resolves once the first event is known. */
+type OnToken = (text: string, logprobs?: TokenLogprob[]) => void;
+
+/** Runs `work` and answers with its tokens (and their logprobs, when given) as they come; resolves once the first event is known. */
 export async function eventStream<T>(
-  work: (onToken: (text: string) => void) => Promise<T>,
+  work: (onToken: OnToken) => Promise<T>,
   options: EventStreamOptions,
 ): Promise<Response> {
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let open = true;
-  const early: string[] = [];
+  const early: { text: string; logprobs?: TokenLogprob[] }[] = [];
   let firstToken!: () => void;
   const started = new Promise<void>((resolve) => {
     firstToken = resolve;
@@ -40,10 +43,11 @@ export async function eventStream<T>(
       open = false; // the client went away; the work is aborted through the request signal
     }
   };
-  const onToken = (text: string) => {
-    if (controller) send("token", { text });
+  const onToken: OnToken = (text, logprobs) => {
+    const token = logprobs ? { text, logprobs } : { text };
+    if (controller) send("token", token);
     else {
-      early.push(text);
+      early.push(token);
       firstToken();
     }
   };
@@ -54,7 +58,7 @@ export async function eventStream<T>(
   const body = new ReadableStream<Uint8Array>({
     start(ctrl) {
       controller = ctrl;
-      for (const text of early) send("token", { text });
+      for (const token of early) send("token", token);
       result
         .then(
           (value) => send("done", value),

@@ -4,6 +4,7 @@
  * events, as asked.
  */
 import { EscalateRequestSchema } from "../../shared/index.js";
+import type { OnToken } from "../engine/types.js";
 import { createFunctionApp, type FunctionApp, type GuardConfig, notReady } from "../http/function-app.js";
 import type { Logger } from "../http/logger.js";
 import type { VisionCacheStats } from "../http/metrics.js";
@@ -33,7 +34,7 @@ export function createLargeApp(options: LargeAppOptions): FunctionApp {
       if (!deps) throw notReady(); // shutting down since the readiness check
       const req = parseBody(c, EscalateRequestSchema);
       checkRequestId(c, req);
-      const run = (onToken?: (text: string) => void) =>
+      const run = (onToken?: OnToken) =>
         runPrunedLarge(req, deps, { signal: c.var.deadline.signal, onToken, occupancy: c.var.occupancy });
       if (req.stream) return eventStream(run, { requestId: c.var.requestId, log: c.var.log });
       return c.json(await run());

@@ -5,6 +5,7 @@
  */
 import { AnswerRequestSchema, type AnswerResponse } from "../../shared/index.js";
 import { type AnswerDeps, answerQuestion } from "../answer-question.js";
+import type { OnToken } from "../engine/types.js";
 import { createFunctionApp, type FunctionApp, type GuardConfig, notReady } from "../http/function-app.js";
 import type { Logger } from "../http/logger.js";
 import type { VisionCacheStats } from "../http/metrics.js";
@@ -33,7 +34,7 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
       if (!deps) throw notReady(); // shutting down since the readiness check
       const req = parseBody(c, AnswerRequestSchema);
       checkRequestId(c, req);
-      const run = async (onToken?: (text: string) => void) => {
+      const run = async (onToken?: OnToken) => {
         const res = await answerQuestion(req, deps, {
           signal: c.var.deadline.signal,
           deadline: c.var.deadline.at,

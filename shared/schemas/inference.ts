@@ -69,6 +69,22 @@ export const ExplanationSchema = z
   .meta({ id: "Explanation" });
 export type Explanation = z.infer<typeof ExplanationSchema>;
 
+/** One alternative at a token position: its text (the tokenizer's decoding of the id), log probability, UTF-8 bytes. */
+export const TopLogprobSchema = z.object({
+  token: z.string(),
+  logprob: z.number().max(0),
+  /** The token's own bytes (a byte-level BPE token may hold part of a character); concatenated, the answer's bytes. */
+  bytes: z.array(z.number().int().min(0).max(255)),
+});
+/** A generated token with its log probability and the most likely alternatives (OpenAI's ChatCompletionTokenLogprob). */
+export const TokenLogprobSchema = TopLogprobSchema.extend({ top_logprobs: z.array(TopLogprobSchema).max(20) }).meta({
+  id: "TokenLogprob",
+});
+export type TokenLogprob = z.infer<typeof TokenLogprobSchema>;
+export const MAX_TOP_LOGPROBS = 20;
+/** Asked for: the answer's tokens' logprobs with this many alternatives each. Absent: none (not computed). */
+const LogprobsParam = z.number().int().min(0).max(MAX_TOP_LOGPROBS).optional();
+
 /** Per-request knobs of the method; each is validated again against the loaded packs. */
 export const MethodParamsSchema = z.object({
   mode: z.enum(MODES).default("sgl"),
@@ -90,6 +106,8 @@ export const MethodParamsSchema = z.object({
   max_pixels: z.number().int().positive().optional(),
   /** If the large function fails: `error` (default) or answer with the small model's answer marked degraded. */
   fallback: z.enum(FALLBACKS).default("error"),
+  /** Return the logprobs of the answer's tokens, with this many top alternatives each (0-20). */
+  logprobs: LogprobsParam,
 });
 export type MethodParams = z.infer<typeof MethodParamsSchema>;
 
@@ -139,6 +157,8 @@ export const AnswerResponseSchema = z.object({
   models: z.object({ small: z.string(), large: z.string() }),
   /** Present when the request asked for it. */
   explanation: ExplanationSchema.optional(),
+  /** With `logprobs`: one entry per token of the answer, from the model that wrote it. */
+  logprobs: z.array(TokenLogprobSchema).optional(),
 });
 export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
 
@@ -163,6 +183,7 @@ export const EscalateRequestSchema = z.object({
   stream: z.boolean().default(false),
   /** Return the indices of the visual tokens kept. */
   explain: z.boolean().default(false),
+  logprobs: LogprobsParam,
 });
 export type EscalateRequest = z.infer<typeof EscalateRequestSchema>;
 export type EscalateRequestInput = z.input<typeof EscalateRequestSchema>;
@@ -175,15 +196,16 @@ export const EscalateResponseSchema = z.object({
   model: z.string(),
   /** With `explain`: the visual tokens kept from the prune layer on (null: not pruned). */
   kept: z.array(z.number().int().nonnegative()).nullable().optional(),
+  logprobs: z.array(TokenLogprobSchema).optional(),
 });
 export type EscalateResponse = z.infer<typeof EscalateResponseSchema>;
 
 /**
  * Server-sent events of a streamed answer (small → edge, large → small):
- * `token` events carry text deltas; exactly one `done` (the full response) or
- * `error` (an error body) ends the stream.
+ * `token` events carry text deltas (with logprobs asked for, those of the tokens the delta completes; a delta may be
+ * empty when tokens add no text); exactly one `done` (the full response) or `error` (an error body) ends the stream.
  */
-export const StreamTokenEventSchema = z.object({ text: z.string() });
+export const StreamTokenEventSchema = z.object({ text: z.string(), logprobs: z.array(TokenLogprobSchema).optional() });
 export const STREAM_EVENTS = ["token", "done", "error"] as const;
 
 /** The one-turn conversation of a plain visual question: the image, then the question (tools, tests, benchmarks). */

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { smartResizeGrid } from "../../gpu-worker/engine/image-processor/smart-resize.js";
 import { AnswerResponseSchema, askAboutImage, type SmartResizeRecipe } from "../../shared/index.js";
-import { FIXTURE_PACKS as PACKS, signedPost, startFixturePair } from "./harness.js";
+import { FIXTURE_PACKS as PACKS, readSse, signedPost, startFixturePair } from "./harness.js";
 
 const recipe = JSON.parse(readFileSync(`${PACKS}/qwen25vl-tiny-small/manifest.json`, "utf8"))
   .image as SmartResizeRecipe;
@@ -52,6 +52,35 @@ describe("an exported Qwen2.5-VL pair behind the functions", () => {
     const res = AnswerResponseSchema.parse(body);
     expect(res.metering.small?.visual_tokens_total).toBe(tokens);
     expect(res.metering.large?.visual_tokens_total).toBe(tokens);
+  });
+
+  it("returns the answering model's logprobs through both functions, the same streamed (over HTTP) or not", async () => {
+    for (const mode of ["small", "sgp"] as const) {
+      const body = { mode, retention: 0.35, prune_layer: 1, logprobs: 3 };
+      const plain = await answer(body);
+      expect(plain.status, JSON.stringify(plain.body)).toBe(200);
+      const res = AnswerResponseSchema.parse(plain.body);
+      expect(res.path).toBe(mode === "small" ? "small" : "large");
+      expect(res.logprobs).toHaveLength(res.metering[res.path]?.completion_tokens ?? -1);
+      for (const lp of res.logprobs ?? []) expect(lp.top_logprobs).toHaveLength(3);
+
+      const { res: streamed } = await signedPost(pair.small().url, "/v1/answer", {
+        request_id: `req_qwen_${Math.random().toString(36).slice(2)}`,
+        image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
+        messages: askAboutImage("What is in this picture?"),
+        max_tokens: 4,
+        stream: true,
+        ...body,
+      });
+      const events = await readSse(streamed);
+      const done = AnswerResponseSchema.parse(events.at(-1)?.data);
+      const tokens = events.filter((e) => e.event === "token").map((e) => e.data as { text: string; logprobs?: [] });
+      expect(tokens.flatMap((t) => t.logprobs ?? [])).toEqual(done.logprobs);
+      expect(tokens.map((t) => t.text).join("")).toBe(done.answer);
+      expect(done.logprobs).toEqual(res.logprobs);
+    }
+    const none = AnswerResponseSchema.parse((await answer({ mode: "small" })).body);
+    expect(none.logprobs).toBeUndefined();
   });
 
   it("refuses an image detail beyond the pack's own bounds, before any model runs", async () => {
