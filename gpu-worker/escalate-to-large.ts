@@ -7,7 +7,7 @@
  * errors the orchestrator can act on (fallback to the small answer or not).
  */
 import { Pool } from "undici";
-import { type Downstream, downstreamError, retryAfterSeconds } from "../shared/downstream-error.js";
+import { type Downstream, downstreamError, retryAfterSeconds, statusOfErrorEvent } from "../shared/downstream-error.js";
 import {
   type Conversation,
   type EscalateRequest,
@@ -238,8 +238,7 @@ async function readStream(body: AsyncIterable<Uint8Array>, onToken?: OnToken): P
     } else if (event === "done") {
       return parseResponse(data);
     } else if (event === "error") {
-      const status = Number((json as { status?: unknown } | undefined)?.status) || 502;
-      throw upstreamFailure(status, data);
+      throw upstreamFailure(statusOfErrorEvent(json), data);
     }
   }
   throw new UpstreamError("The large function's stream ended without an answer", "large_unavailable");
