@@ -9,6 +9,7 @@
  */
 import type { AnswerDeps } from "./answer-question.js";
 import type { WorkerConfig } from "./config.js";
+import { checkPruneLayer } from "./engine/check-pruning.js";
 import type { ExitPolicy } from "./engine/decide-exit.js";
 import { loadLargeEngine, loadSmallEngine } from "./engine/engine.js";
 import { checkProviders, type ProviderReport } from "./engine/execution-providers.js";
@@ -18,7 +19,7 @@ import { resolveServingDefaults } from "./engine/serving-defaults.js";
 import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
 import type { Logger } from "./http/logger.js";
 import type { VisionCacheStats } from "./http/metrics.js";
-import { checkPruneLayer, type PruneDefaults } from "./resolve-method.js";
+import type { PruneDefaults } from "./resolve-method.js";
 import type { LargeDeps } from "./run-pruned-large.js";
 
 export interface LoadedServices {

@@ -3,7 +3,8 @@
  * completed with the serving defaults (request → env → calibration file → built-in),
  * before any model runs, so a bad `prune_layer` costs no compute.
  */
-import { InvalidRequestError, type MethodParams, type Mode } from "../shared/index.js";
+import type { MethodParams, Mode } from "../shared/index.js";
+import { checkPruneLayer, checkRetention } from "./engine/check-pruning.js";
 import type { ImageDetail, PackInfo } from "./engine/types.js";
 import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
 
@@ -24,19 +25,6 @@ export interface ResolvedMethod {
   imageDetail: ImageDetail;
 }
 
-// Parameter names as the public API spells them (the engine reports the same ones).
-export const PARAM = { pruneLayer: "stitch.prune_layer", retention: "stitch.retention" } as const;
-
-export function checkPruneLayer(layer: number, large: PackInfo): void {
-  if (!large.splitLayers.includes(layer)) {
-    throw new InvalidRequestError(
-      `prune_layer must be one of ${large.splitLayers.join(", ") || "(none)"} for ${large.name}`,
-      "invalid_prune_layer",
-      PARAM.pruneLayer,
-    );
-  }
-}
-
 export function resolveMethod(
   params: MethodParams,
   large: PackInfo,
@@ -46,9 +34,7 @@ export function resolveMethod(
   const pruneLayer = params.prune_layer ?? defaults.pruneLayer;
   checkPruneLayer(pruneLayer, large);
   const retention = params.retention ?? defaults.retention;
-  if (!(retention > 0 && retention <= 1)) {
-    throw new InvalidRequestError("retention must be in (0, 1]", "invalid_retention", PARAM.retention);
-  }
+  checkRetention(retention);
   return {
     mode: params.mode,
     maxTokens: params.max_tokens,

@@ -5,6 +5,7 @@
  */
 import { InvalidRequestError, type Metering } from "../../shared/index.js";
 import type { VisualSpan } from "./build-prompt.js";
+import { checkPruneLayer, checkRetention } from "./check-pruning.js";
 import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
@@ -225,16 +226,8 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
 /** Validates the pruning parameters against the pack, before any model runs. */
 function checkPruning(model: LoadedModel, req: LargeRequest): void {
   if (req.mode === "large") return;
-  if (!model.info.splitLayers.includes(req.pruneLayer)) {
-    throw new InvalidRequestError(
-      `prune_layer must be one of ${model.info.splitLayers.join(", ")} for ${model.info.name}`,
-      "invalid_prune_layer",
-      "stitch.prune_layer",
-    );
-  }
-  if (!(req.retention > 0 && req.retention <= 1)) {
-    throw new InvalidRequestError("retention must be in (0, 1]", "invalid_retention", "stitch.retention");
-  }
+  checkPruneLayer(req.pruneLayer, model.info);
+  checkRetention(req.retention);
 }
 
 /** The pruning rule of the mode, for an image of `visualTokens` tokens (known once the image is processed). */
