@@ -28,7 +28,7 @@ import type {
   SmallEngine,
   SmallResult,
 } from "./engine/types.js";
-import { type EscalateToLarge, modelVersion } from "./escalate-to-large.js";
+import { type EscalateToLarge, modelVersion } from "./escalation/escalate.js";
 import type { Logger } from "./http/logger.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
 import type { DetailPolicy } from "./resolve-detail.js";

@@ -16,7 +16,8 @@ import { checkProviders, type ProviderReport } from "./engine/execution-provider
 import { checkPair, ModelPackError, packInfo, readPackManifest } from "./engine/model-pack.js";
 import { checkMemoryBudget, checkWeightType, describeMemory, packMemory } from "./engine/pack-memory.js";
 import { resolveServingDefaults } from "./engine/serving-defaults.js";
-import { httpEscalation, inProcessEscalation } from "./escalate-to-large.js";
+import { inProcessEscalation } from "./escalation/in-process.js";
+import { httpEscalation } from "./escalation/over-http.js";
 import type { Logger } from "./http/logger.js";
 import type { VisionCacheStats } from "./http/metrics.js";
 import type { PruneDefaults } from "./resolve-method.js";

@@ -5,8 +5,8 @@
  */
 import type { EscalateRequest, EscalateResponse } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
-import type { LargeEngine, OnToken } from "./engine/types.js";
-import { modelVersion } from "./escalate-to-large.js";
+import type { LargeEngine, LargeResult, OnToken } from "./engine/types.js";
+import { modelVersion } from "./escalation/escalate.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
 import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
 
@@ -41,16 +41,26 @@ export async function runPrunedLarge(
     onToken: options.onToken,
     signal: options.signal,
   });
+  const answer = escalateResponse(result, { requestId: req.request_id, model: modelVersion(large.pack), ...req });
+  // Billed by what the request occupied this function for (decoding included), never less than the models' time.
   return {
-    request_id: req.request_id,
+    ...answer,
+    metering: { ...answer.metering, accelerator_ms: Math.max(answer.metering.accelerator_ms, occupancy.elapsedMs()) },
+  };
+}
+
+/** The large model's result as the escalation's answer: one mapping, for the HTTP function and the in-process call. */
+export function escalateResponse(
+  result: LargeResult,
+  to: { requestId: string; model: string; explain?: boolean },
+): EscalateResponse {
+  return {
+    request_id: to.requestId,
     answer: result.answer,
     finish_reason: result.finishReason,
-    metering: {
-      ...result.metering,
-      accelerator_ms: Math.max(result.metering.accelerator_ms, occupancy.elapsedMs()),
-    },
-    model: modelVersion(large.pack),
-    ...(req.explain && { kept: result.kept }),
+    metering: result.metering,
+    model: to.model,
+    ...(to.explain && { kept: result.kept }),
     ...(result.logprobs && { logprobs: result.logprobs }),
   };
 }
