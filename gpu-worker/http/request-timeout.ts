@@ -17,6 +17,9 @@ export function requestTimeout(options: { timeoutMs: number }): MiddlewareHandle
   return async function requestTimeoutMiddleware(c, next) {
     const now = Date.now();
     const at = deadlineFrom(c.req.header(DEADLINE_HEADER), now, options.timeoutMs);
+    // Past on arrival: answered at once, before any body is read, the same way whatever the timing.
+    if (at <= now)
+      throw new UpstreamTimeoutError("The request's deadline had passed when it arrived", "request_timeout");
     const controller = new AbortController();
     c.set("deadline", { at, signal: AbortSignal.any([controller.signal, c.req.raw.signal]) });
 

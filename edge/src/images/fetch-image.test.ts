@@ -90,21 +90,21 @@ describe("fetchImage", () => {
     expect(seen).toEqual(["https://example.com/a.png"]);
   });
   it.each([
-    "http://example.com/b.png",
-    "https://[::ffff:7f00:1]/b.png",
-    "https://[::ffff:169.254.169.254]/latest",
-    "https://[0:0:0:0:0:ffff:a00:1]/b.png",
-    "https://2852039166/latest",
-    "//169.254.169.254/latest",
-    "https://localhost./b.png",
-    "https://user:pw@example.com/b.png",
-    "https://example.com:8443/b.png",
-  ])("refuses a redirect to %s without fetching it", async (location) => {
+    ["http://example.com/b.png", "image_url_scheme"],
+    ["https://[::ffff:7f00:1]/b.png", "image_url_refused"],
+    ["https://[::ffff:169.254.169.254]/latest", "image_url_refused"],
+    ["https://[0:0:0:0:0:ffff:a00:1]/b.png", "image_url_refused"],
+    ["https://2852039166/latest", "image_url_refused"],
+    ["//169.254.169.254/latest", "image_url_refused"],
+    ["https://localhost./b.png", "image_url_refused"],
+    ["https://user:pw@example.com/b.png", "image_url_refused"],
+    ["https://example.com:8443/b.png", "image_url_refused"],
+  ])("refuses a redirect to %s without fetching it (%s)", async (location, code) => {
     const seen: string[] = [];
     const fetcher = serving(() => new Response(null, { status: 307, headers: { location } }), seen);
     const err = await failure(fetchImage("https://example.com/a.png", { ...options, fetch: fetcher }));
     expect(err.status).toBe(400);
-    expect(["image_url_refused", "image_url_scheme"]).toContain(err.code);
+    expect(err.code).toBe(code);
     expect(seen).toEqual(["https://example.com/a.png"]);
   });
   it("checks the hop after a public one too, and stops after three redirects", async () => {
