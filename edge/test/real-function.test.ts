@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
-import { ask, chatBody, createKey, dataUrl, ledgerRows } from "./helpers.js";
+import { ask, chatBody, createKey, dataUrl, edge, ledgerRows } from "./helpers.js";
 
 const real = { SMALL_FUNCTION_URL: env.TEST_REAL_FUNCTION_URL, SMALL_FUNCTION_TIMEOUT_MS: "60000" };
 
@@ -283,5 +283,79 @@ describe("with the real function serving an exported Qwen2.5-VL pair (tiny, rand
     expect(rows.sort()).toEqual(["large 70 25", "large 12 5", "cache 70 25", "cache 12 5"].sort());
     const cost = await medianCosts(qwen, "What is on the table?", 5);
     expect(cost.low).toBeLessThan(cost.high);
+  });
+  it("returns the answering model's logprobs, the same streamed or not and in both APIs, never cached", {
+    timeout: 120_000,
+  }, async () => {
+    const { key } = await createKey();
+    for (const model of ["stitch-small", "stitch-large"]) {
+      const body = {
+        model,
+        max_tokens: 4,
+        logprobs: true,
+        top_logprobs: 3,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image_url", image_url: { url: photo } },
+              { type: "text", text: "What is in this picture?" },
+            ],
+          },
+        ],
+      };
+      const plain = await ask(key, body, {}, qwen);
+      expect(plain.status, plain.text).toBe(200);
+      expect(plain.headers.get("x-stitch-cache")).toBe("BYPASS");
+      expect(plain.json.stitch.path).toBe(model === "stitch-small" ? "small" : "large");
+      const content = plain.json.choices[0].logprobs.content as {
+        token: string;
+        logprob: number;
+        bytes: number[];
+        top_logprobs: { logprob: number }[];
+      }[];
+      // completion_tokens counts the stop token when one ended the answer; logprobs are the answer's tokens only
+      const stopped = plain.json.choices[0].finish_reason === "stop" ? 1 : 0;
+      expect(content).toHaveLength(plain.json.usage.completion_tokens - stopped);
+      for (const t of content) {
+        expect(t.top_logprobs).toHaveLength(3);
+        // greedy: the chosen token is the most likely one
+        expect(t.logprob).toBe(Math.max(...t.top_logprobs.map((a) => a.logprob)));
+      }
+      const streamed = await ask(key, { ...body, stream: true }, {}, qwen);
+      const chunks = streamed.text
+        .split("\n\n")
+        .filter((b) => b.startsWith("data: {"))
+        .map((b) => JSON.parse(b.slice(6)));
+      expect(chunks.flatMap((c) => c.choices?.[0]?.logprobs?.content ?? [])).toEqual(content);
+      expect(chunks.map((c) => c.choices?.[0]?.delta?.content ?? "").join("")).toBe(
+        plain.json.choices[0].message.content,
+      );
+      const responses = await edge(
+        "/v1/responses",
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            model,
+            max_output_tokens: 4,
+            include: ["message.output_text.logprobs"],
+            top_logprobs: 3,
+            input: [
+              {
+                role: "user",
+                content: [
+                  { type: "input_image", image_url: photo },
+                  { type: "input_text", text: "What is in this picture?" },
+                ],
+              },
+            ],
+          }),
+        },
+        qwen,
+      );
+      expect(responses.status, responses.text).toBe(200);
+      expect(responses.json.output[0].content[0].logprobs).toEqual(content);
+    }
   });
 });

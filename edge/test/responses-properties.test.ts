@@ -35,6 +35,9 @@ const PATHS = [
   ["reasoning"],
   ["temperature"],
   ["top_p"],
+  ["include"],
+  ["include", 0],
+  ["top_logprobs"],
   ["stitch"],
   ["stitch", "retention"],
   ["stitch", "cache"],
@@ -55,6 +58,8 @@ const validBody = (): { [k: string]: Json } => ({
       ],
     },
   ],
+  include: ["message.output_text.logprobs"],
+  top_logprobs: 1,
   stitch: { cache: { bypass: true } },
 });
 

@@ -5,7 +5,15 @@
  */
 import { z } from "zod";
 import { MODES, PATHS } from "../paths.js";
-import { ExplanationSchema, FALLBACKS, IMAGE_DETAILS, MethodParamsSchema, RESOLVED_DETAILS } from "./inference.js";
+import {
+  ExplanationSchema,
+  FALLBACKS,
+  IMAGE_DETAILS,
+  MAX_TOP_LOGPROBS,
+  MethodParamsSchema,
+  RESOLVED_DETAILS,
+  TokenLogprobSchema,
+} from "./inference.js";
 
 export const DEFAULT_MODEL = "stitch-sgl";
 /** Longest cache TTL a request may ask for (the edge may clamp it further). */
@@ -105,6 +113,13 @@ export const ChatCompletionRequestSchema = z
       .nullable()
       .optional()
       .meta({ description: "Decoding is greedy: 1 or omitted; any other value is refused (unsupported_sampling)." }),
+    logprobs: z.boolean().nullable().optional().meta({
+      description:
+        "Return the answer's tokens with their log probabilities (choices[].logprobs.content; in a stream, on each chunk's delta), as the model that answered decoded them. Such a request is not answered from or stored in the answer cache.",
+    }),
+    top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullable().optional().meta({
+      description: "0-20: this many most likely tokens at each position, with their log probabilities; needs logprobs.",
+    }),
     n: z.number().int().nullable().optional().meta({
       description: "One answer per request: 1 or omitted; any other value is refused (unsupported_parameter).",
     }),
@@ -165,6 +180,10 @@ export type StitchResult = z.infer<typeof StitchResultSchema>;
 
 export const FINISH_REASONS = ["stop", "length"] as const;
 
+/** A choice's logprobs: the answer's tokens (null when not asked for). */
+export const ChoiceLogprobsSchema = z.object({ content: z.array(TokenLogprobSchema), refusal: z.null() }).nullable();
+export type ChoiceLogprobs = z.infer<typeof ChoiceLogprobsSchema>;
+
 export const ChatCompletionResponseSchema = z
   .object({
     id: z.string(),
@@ -176,7 +195,7 @@ export const ChatCompletionResponseSchema = z
         index: z.number().int(),
         message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
         finish_reason: z.enum(FINISH_REASONS),
-        logprobs: z.null(),
+        logprobs: ChoiceLogprobsSchema,
       }),
     ),
     usage: UsageSchema,
@@ -196,7 +215,7 @@ export const ChatCompletionChunkSchema = z
         index: z.number().int(),
         delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
         finish_reason: z.enum(FINISH_REASONS).nullable(),
-        logprobs: z.null(),
+        logprobs: ChoiceLogprobsSchema.meta({ description: "The logprobs of the tokens this delta completes." }),
       }),
     ),
     usage: UsageSchema.nullable().optional(),

@@ -12,7 +12,7 @@ import {
   StitchOptionsSchema,
   StitchResultSchema,
 } from "./chat-completions.js";
-import { IMAGE_DETAILS } from "./inference.js";
+import { IMAGE_DETAILS, MAX_TOP_LOGPROBS, TokenLogprobSchema } from "./inference.js";
 
 const InputTextSchema = z.object({ type: z.literal("input_text"), text: z.string() });
 
@@ -52,6 +52,9 @@ export type ResponseInputMessage = z.infer<typeof ResponseInputMessageSchema>;
 
 const MaxOutputTokens = z.number().int().min(1).max(64);
 
+/** The one `include` value served: the output text's logprobs. */
+export const LOGPROBS_INCLUDE = "message.output_text.logprobs";
+
 /** Parameters a client may send at their defaults; anything else the product cannot do is refused with a 400. */
 export const ResponseCreateRequestSchema = z
   .strictObject({
@@ -85,6 +88,23 @@ export const ResponseCreateRequestSchema = z
       .meta({ description: "Only `{format: {type: 'text'}}`." }),
     reasoning: z.unknown().optional().meta({ description: "Not supported: null or omitted." }),
     truncation: z.enum(["auto", "disabled"]).nullable().optional(),
+    include: z
+      .array(z.string())
+      .nullable()
+      .optional()
+      .meta({
+        description: `Only ${JSON.stringify(LOGPROBS_INCLUDE)}: the answer's tokens with their log probabilities (not answered from or stored in the answer cache).`,
+      }),
+    top_logprobs: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_TOP_LOGPROBS)
+      .nullable()
+      .optional()
+      .meta({
+        description: `0-20 most likely tokens at each position; needs include ${JSON.stringify(LOGPROBS_INCLUDE)}.`,
+      }),
     user: z.string().max(256).optional(),
     stitch: StitchOptionsSchema.optional(),
   })
@@ -95,7 +115,8 @@ const OutputTextPartSchema = z.object({
   type: z.literal("output_text"),
   text: z.string(),
   annotations: z.array(z.never()),
-  logprobs: z.array(z.never()),
+  /** With include ["message.output_text.logprobs"]: the answer's tokens; else empty. */
+  logprobs: z.array(TokenLogprobSchema),
 });
 
 const OutputMessageSchema = z.object({

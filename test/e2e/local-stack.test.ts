@@ -37,12 +37,15 @@ function scene(index: number) {
   };
 }
 
-const message = (s: { url: string; question: string }): OpenAI.Chat.Completions.ChatCompletionMessageParam[] => [
+const message = (
+  s: { url: string; question: string },
+  detail?: "low" | "high" | "auto",
+): OpenAI.Chat.Completions.ChatCompletionMessageParam[] => [
   {
     role: "user",
     content: [
       { type: "text", text: s.question },
-      { type: "image_url", image_url: { url: s.url } },
+      { type: "image_url", image_url: { url: s.url, ...(detail && { detail }) } },
     ],
   },
 ];
@@ -158,6 +161,37 @@ describe("the local stack, end to end", () => {
     billed.push(last?.stitch as StitchResult);
   });
 
+  it("answers the official client's chat.completions.create with logprobs, top_logprobs and stream_options", async () => {
+    const request = {
+      model: "stitch-small",
+      messages: message(scene(9), "high"),
+      logprobs: true,
+      top_logprobs: 3,
+      stitch: { cache: { bypass: true } },
+    };
+    const { reply } = await ask(request);
+    const content = reply.choices[0]?.logprobs?.content ?? [];
+    const stopped = reply.choices[0]?.finish_reason === "stop" ? 1 : 0;
+    expect(content).toHaveLength((reply.usage?.completion_tokens ?? -1) - stopped);
+    for (const t of content) expect(t.logprob).toBe(Math.max(...t.top_logprobs.map((a) => a.logprob)));
+    billed.push(reply.stitch);
+    const stream = await client.chat.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming);
+    const streamed: OpenAI.Chat.Completions.ChatCompletionTokenLogprob[] = [];
+    let last: (OpenAI.Chat.Completions.ChatCompletionChunk & { stitch?: StitchResult }) | undefined;
+    for await (const chunk of stream) {
+      streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+      last = chunk;
+    }
+    expect(streamed).toEqual(content);
+    expect(last?.choices).toEqual([]);
+    expect(last?.usage?.completion_tokens).toBe(reply.usage?.completion_tokens);
+    billed.push(last?.stitch as StitchResult);
+  });
+
   it("bills a retried request with the same Idempotency-Key once", async () => {
     const body = { messages: message(scene(5)), stitch: { cache: { bypass: true } } };
     const headers = { "Idempotency-Key": `e2e-${Date.now()}` };
@@ -191,17 +225,39 @@ describe("the local stack, end to end", () => {
     const raw = await fetch(`${stack.edgeUrl}/v1/responses`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "stitch-small", input, max_output_tokens: 1, stitch: { cache: { bypass: true } } }),
+      body: JSON.stringify({
+        model: "stitch-small",
+        input,
+        max_output_tokens: 1,
+        include: ["message.output_text.logprobs"],
+        top_logprobs: 2,
+        stitch: { cache: { bypass: true } },
+      }),
     });
-    const body = (await raw.json()) as { status: string; incomplete_details: unknown; stitch: StitchResult };
+    const body = (await raw.json()) as {
+      status: string;
+      incomplete_details: unknown;
+      stitch: StitchResult;
+      output: { content: { logprobs: unknown[] }[] }[];
+      usage: { input_tokens_details: { image_tokens: number } };
+    };
     expect(openAiSchemaErrors("Response", body)).toEqual([]);
+    // max_output_tokens 1: one token, cut there (status incomplete), or the stop token alone (an empty answer)
+    expect(body.output[0]?.content[0]?.logprobs).toHaveLength(body.status === "incomplete" ? 1 : 0);
+    expect(body.usage.input_tokens_details.image_tokens).toBe(body.stitch.visual_tokens.total);
     billed.push(body.stitch);
     if (body.status === "incomplete") expect(body.incomplete_details).toEqual({ reason: "max_output_tokens" });
 
     const stream = await fetch(`${stack.edgeUrl}/v1/responses`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "stitch-sgp", input, stream: true }),
+      body: JSON.stringify({
+        model: "stitch-sgp",
+        input,
+        stream: true,
+        include: ["message.output_text.logprobs"],
+        top_logprobs: 1,
+      }),
     });
     const events = (await stream.text())
       .split("\n\n")
@@ -220,15 +276,30 @@ describe("the local stack, end to end", () => {
   });
 
   it("answers chat completions in OpenAI's own published shapes, plain and streamed", async () => {
-    const body = { model: "stitch-sgl", messages: message(scene(7)), stitch: { cache: { bypass: true } } };
+    // With logprobs, image detail and the usage details: Stitch's extensions of OpenAI's shapes must still conform.
+    const body = {
+      model: "stitch-sgl",
+      messages: message(scene(7), "low"),
+      logprobs: true,
+      top_logprobs: 2,
+      stitch: { cache: { bypass: true } },
+    };
     const headers = { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" };
     const plain = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
       method: "POST",
       headers,
       body: JSON.stringify(body),
     });
-    const reply = (await plain.json()) as { stitch: StitchResult };
+    const reply = (await plain.json()) as {
+      stitch: StitchResult;
+      choices: { logprobs: { content: unknown[] }; finish_reason: string }[];
+      usage: { completion_tokens: number; prompt_tokens_details: { image_tokens: number } };
+    };
     expect(openAiSchemaErrors("CreateChatCompletionResponse", reply)).toEqual([]);
+    // completion_tokens counts the stop token when one ended the answer; logprobs are the answer's tokens only
+    const stopped = reply.choices[0]?.finish_reason === "stop" ? 1 : 0;
+    expect(reply.choices[0]?.logprobs.content).toHaveLength(reply.usage.completion_tokens - stopped);
+    expect(reply.usage.prompt_tokens_details.image_tokens).toBe(reply.stitch.visual_tokens.total);
     billed.push(reply.stitch);
     const streamed = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
       method: "POST",

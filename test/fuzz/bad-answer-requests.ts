@@ -95,6 +95,7 @@ const FIELDS: TypedField[] = [
   { path: ["fallback"], takes: ["string"] },
   { path: ["stream"], takes: ["boolean"] },
   { path: ["explain"], takes: ["boolean"] },
+  { path: ["logprobs"], takes: ["int"] },
 ];
 
 type Defect = Omit<BadAnswerRequest, "text" | "requestId"> & { body: Json; requestId?: string };

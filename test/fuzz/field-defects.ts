@@ -47,6 +47,8 @@ const FIELDS: TypedField[] = [
   { path: ["temperature"], takes: ["int", "fraction", "null"] },
   { path: ["top_p"], takes: ["int", "fraction", "null"] },
   { path: ["n"], takes: ["int", "null"] },
+  { path: ["logprobs"], takes: ["boolean", "null"] },
+  { path: ["top_logprobs"], takes: ["int", "null"] },
   { path: ["seed"], takes: ["int", "null"] },
   { path: ["user"], takes: ["string"] },
   { path: ["stitch"], takes: ["object"] },

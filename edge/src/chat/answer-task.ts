@@ -142,5 +142,6 @@ function answerRequest(requestId: string, task: ChatTask, image: Image, partitio
     ...(task.method.max_pixels !== undefined && { max_pixels: task.method.max_pixels }),
     fallback: task.method.fallback,
     ...(task.method.explain && { explain: true }),
+    ...(task.method.logprobs !== undefined && { logprobs: task.method.logprobs }),
   };
 }

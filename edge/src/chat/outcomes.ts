@@ -45,6 +45,7 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
       cache,
       created: Math.floor(base.now / 1000),
       ...(answer.explanation && { explanation: answer.explanation }),
+      ...(answer.logprobs && { logprobs: answer.logprobs }),
     },
   };
 }

@@ -8,12 +8,7 @@
  */
 
 import { statusOfErrorEvent } from "../../../shared/downstream-error.js";
-import {
-  type AnswerResponse,
-  StreamTokenEventSchema,
-  toErrorResponse,
-  UpstreamError,
-} from "../../../shared/index.js";
+import { type AnswerResponse, StreamTokenEventSchema, toErrorResponse, UpstreamError } from "../../../shared/index.js";
 import type { SseEvent } from "../../../shared/server-sent-events.js";
 import { logError } from "../on-error.js";
 import type { StreamShape } from "../respond/answer-shape.js";
@@ -50,7 +45,8 @@ export function relayStream(events: AsyncGenerator<SseEvent>, options: RelayOpti
         if (event.event === "token") {
           const token = StreamTokenEventSchema.safeParse(parseJson(event.data));
           if (!token.success) throw badResponse("malformed token event");
-          if (token.data.text) await sse.frames(shape.delta(token.data.text));
+          const { text, logprobs } = token.data;
+          if (text || logprobs?.length) await sse.frames(shape.delta(text, logprobs));
         } else if (event.event === "done") {
           const outcome = await options.finish(parseAnswer(parseJson(event.data), options.requestId));
           await sse.frames(shape.complete(outcome));

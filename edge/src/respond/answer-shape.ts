@@ -3,6 +3,7 @@
  * stream. The pipeline (chat/answer-task.ts) is the same for every API; only the shape differs
  * (chat-shape.ts for chat completions, response-shape.ts for the Responses API).
  */
+import type { TokenLogprob } from "../../../shared/index.js";
 import type { Outcome } from "./outcome.js";
 
 /** One SSE frame: `event:` (when named) and `data:` (JSON, or the literal `[DONE]`). */
@@ -14,7 +15,8 @@ export interface Frame {
 export interface StreamShape {
   /** Before the first token. */
   open(): Frame[];
-  delta(text: string): Frame[];
+  /** A text delta, with the logprobs of the tokens it completes when they were asked for (the text may then be ""). */
+  delta(text: string, logprobs?: TokenLogprob[]): Frame[];
   /** After the last token, once the answer is billed. */
   complete(outcome: Outcome): Frame[];
   /** The error body of a failure mid-stream (nothing was billed). */

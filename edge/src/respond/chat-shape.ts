@@ -20,7 +20,7 @@ export function chatShape(head: ChunkHead, withUsage = true): AnswerShape<ChatCo
     body: completionBody,
     stream: () => ({
       open: () => [data(deltaChunk(head, { role: "assistant", content: "" }))],
-      delta: (text) => [data(deltaChunk(head, { content: text }))],
+      delta: (text, logprobs) => [data(deltaChunk(head, { content: text }, null, logprobs))],
       complete: (o) => [...ending([deltaChunk(head, {}, o.finishReason), usageChunk(head, o)]), DONE],
       fail: (error) => [data({ error })],
     }),

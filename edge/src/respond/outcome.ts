@@ -12,6 +12,7 @@ import type {
   Mode,
   ResolvedDetail,
   StitchResult,
+  TokenLogprob,
 } from "../../../shared/index.js";
 import { nanosToUsd } from "../price/price.js";
 
@@ -41,6 +42,8 @@ export interface Outcome {
   created: number;
   /** Only when the request asked for it (never cached). */
   explanation?: Explanation;
+  /** The answer's tokens with their logprobs, from the model that answered: only when asked (never cached). */
+  logprobs?: TokenLogprob[];
 }
 
 export const completionId = (requestId: string): string => `chatcmpl-${requestId.replace(/^req_/, "")}`;
@@ -88,13 +91,16 @@ export function completionBody(o: Outcome): ChatCompletionResponse {
         index: 0,
         message: { role: "assistant", content: o.answer, refusal: null },
         finish_reason: o.finishReason,
-        logprobs: null,
+        logprobs: logprobsOf(o.logprobs),
       },
     ],
     usage: usageOf(o),
     stitch: stitchResult(o),
   };
 }
+
+/** A choice's logprobs: the tokens given, or null (none asked for). */
+const logprobsOf = (content: TokenLogprob[] | undefined) => (content ? { content, refusal: null } : null);
 
 export interface ChunkHead {
   id: string;
@@ -108,11 +114,12 @@ export function deltaChunk(
   head: ChunkHead,
   delta: Delta,
   finishReason: "stop" | "length" | null = null,
+  logprobs?: TokenLogprob[],
 ): ChatCompletionChunk {
   return {
     ...head,
     object: "chat.completion.chunk",
-    choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+    choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: logprobsOf(logprobs) }],
   };
 }
 
@@ -127,7 +134,7 @@ export function chunksOf(body: ChatCompletionResponse): ChatCompletionChunk[] {
   const choice = body.choices[0];
   return [
     deltaChunk(head, { role: "assistant", content: "" }),
-    deltaChunk(head, { content: choice?.message.content ?? "" }),
+    deltaChunk(head, { content: choice?.message.content ?? "" }, null, choice?.logprobs?.content),
     deltaChunk(head, {}, choice?.finish_reason ?? "stop"),
     { ...head, object: "chat.completion.chunk", choices: [], usage: body.usage, stitch: body.stitch },
   ];

@@ -5,7 +5,7 @@
  * `response.content_part.done`, `response.output_item.done`, `response.completed`; a failure as `response.failed`),
  * each with its `sequence_number`, sent as `event: <type>` + `data: <json>`. Nothing is stored (`store: false`).
  */
-import type { OutputMessage, OutputText, ResponseObject } from "../../../shared/index.js";
+import type { OutputMessage, OutputText, ResponseObject, TokenLogprob } from "../../../shared/index.js";
 import type { AnswerShape, Frame, StreamShape } from "./answer-shape.js";
 import { type Outcome, stitchResult } from "./outcome.js";
 
@@ -49,7 +49,12 @@ function base(echo: ResponseEcho, status: ResponseObject["status"]): ResponseObj
   };
 }
 
-const textPart = (text: string): OutputText => ({ type: "output_text", text, annotations: [], logprobs: [] });
+const textPart = (text: string, logprobs: TokenLogprob[] = []): OutputText => ({
+  type: "output_text",
+  text,
+  annotations: [],
+  logprobs,
+});
 
 function message(echo: ResponseEcho, status: OutputMessage["status"], content: OutputText[]): OutputMessage {
   return { type: "message", id: idOf("msg", echo.requestId), status, role: "assistant", content };
@@ -60,7 +65,7 @@ export function responseBody(echo: ResponseEcho, o: Outcome): ResponseObject {
   return {
     ...base(echo, cut ? "incomplete" : "completed"),
     incomplete_details: cut ? { reason: "max_output_tokens" } : null,
-    output: [message(echo, cut ? "incomplete" : "completed", [textPart(o.answer)])],
+    output: [message(echo, cut ? "incomplete" : "completed", [textPart(o.answer, o.logprobs)])],
     usage: {
       input_tokens: o.usage.prompt_tokens,
       // image_tokens is Stitch's own field here (chat completions' prompt_tokens_details has one of OpenAI's).
@@ -103,7 +108,7 @@ function streamOf(echo: ResponseEcho): StreamShape & { finish(body: ResponseObje
     const item = body.output[0] ?? message(echo, "completed", [textPart("")]);
     const text = item.content[0] ?? textPart("");
     return [
-      event("response.output_text.done", { ...part, text: text.text, logprobs: [] }),
+      event("response.output_text.done", { ...part, text: text.text, logprobs: text.logprobs }),
       event("response.content_part.done", { ...part, part: text }),
       event("response.output_item.done", { output_index: 0, item }),
       event(body.status === "incomplete" ? "response.incomplete" : "response.completed", { response: body }),
@@ -116,7 +121,7 @@ function streamOf(echo: ResponseEcho): StreamShape & { finish(body: ResponseObje
       event("response.output_item.added", { output_index: 0, item: message(echo, "in_progress", []) }),
       event("response.content_part.added", { ...part, part: textPart("") }),
     ],
-    delta: (text) => [event("response.output_text.delta", { ...part, delta: text, logprobs: [] })],
+    delta: (text, logprobs = []) => [event("response.output_text.delta", { ...part, delta: text, logprobs })],
     complete: (o) => finish(responseBody(echo, o)),
     fail: (error) => [event("response.failed", { response: { ...base(echo, "failed"), error: failure(error) } })],
     finish,
@@ -131,8 +136,8 @@ export function responseShape(echo: ResponseEcho): AnswerShape<ResponseObject> {
       // A stored body's own ids and times, replayed as the events that would have carried it.
       const stored: ResponseEcho = { ...echo, requestId: body.id.replace(/^resp_/, "req_"), created: body.created_at };
       const stream = streamOf(stored);
-      const text = body.output[0]?.content[0]?.text ?? "";
-      return [...stream.open(), ...stream.delta(text), ...stream.finish(body)];
+      const part = body.output[0]?.content[0];
+      return [...stream.open(), ...stream.delta(part?.text ?? "", part?.logprobs), ...stream.finish(body)];
     },
   };
 }

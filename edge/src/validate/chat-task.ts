@@ -47,6 +47,8 @@ export interface ChatTask {
     fallback: (typeof FALLBACKS)[number];
     /** Return the explanation; the models then always run (it describes this run), so the cache is bypassed. */
     explain: boolean;
+    /** Return the answer's logprobs with this many alternatives per token (the cache is bypassed); absent: none. */
+    logprobs?: number;
   };
   cache: CacheControl;
 }
@@ -67,6 +69,7 @@ export function parseChatTask(body: Uint8Array, headerCache: Partial<CacheContro
       maxTokens: request.max_completion_tokens ?? request.max_tokens,
       stream: request.stream === true,
       stitch: request.stitch,
+      logprobs: chatLogprobs(request),
       messages: request.messages.map((message, m) => chatMessage(message, `messages.${m}`)),
     },
     headerCache,
@@ -90,6 +93,15 @@ function refuseUnsupported(request: ChatCompletionRequest): void {
   }
 }
 
+/** `logprobs: true` with `top_logprobs` alternatives (0 when absent); top_logprobs alone is refused, as OpenAI does. */
+function chatLogprobs(request: ChatCompletionRequest): number | undefined {
+  if (request.logprobs === true) return request.top_logprobs ?? 0;
+  if (request.top_logprobs != null) {
+    throw new InvalidRequestError("top_logprobs needs logprobs: true", "invalid_value", "top_logprobs");
+  }
+  return undefined;
+}
+
 /** A request of either API, in the one form the task is built from. */
 export interface RequestParts {
   model: string;
@@ -98,6 +110,8 @@ export interface RequestParts {
   maxTokens?: number | null;
   stream: boolean;
   stitch?: StitchOptions;
+  /** The answer's logprobs with this many alternatives per token; absent: none. */
+  logprobs?: number;
   messages: RequestMessage[];
 }
 
@@ -150,9 +164,16 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
       max_pixels: stitch.max_pixels,
       fallback: stitch.fallback ?? "error",
       explain: stitch.explain === true,
+      ...(request.logprobs !== undefined && { logprobs: request.logprobs }),
     },
     cache: {
-      bypass: stitch.cache?.bypass === true || headerCache.bypass === true || stitch.explain === true,
+      // Logprobs describe a run too (and would make entries of up to ~60 KB, against the isolate memo's few KB an
+      // answer): such a request neither reads nor writes the cache.
+      bypass:
+        stitch.cache?.bypass === true ||
+        headerCache.bypass === true ||
+        stitch.explain === true ||
+        request.logprobs !== undefined,
       ttl: stitch.cache?.ttl ?? headerCache.ttl,
     },
   };

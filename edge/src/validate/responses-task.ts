@@ -6,6 +6,7 @@
  */
 import {
   InvalidRequestError,
+  LOGPROBS_INCLUDE,
   type ResponseCreateRequest,
   ResponseCreateRequestSchema,
   type ResponseInputMessage,
@@ -46,6 +47,7 @@ export function parseResponsesTask(
       maxTokens: request.max_output_tokens,
       stream: request.stream === true,
       stitch: request.stitch,
+      logprobs: responseLogprobs(request),
       messages,
     },
     headerCache,
@@ -79,6 +81,32 @@ function inputMessage(message: ResponseInputMessage, param: string): RequestMess
       return { type: "image" as const, url: part.image_url, param: `${where}.image_url`, detail: part.detail };
     }),
   };
+}
+
+/**
+ * include ["message.output_text.logprobs"] asks for the logprobs, top_logprobs for their alternatives; no other
+ * include is served, and alternatives without the logprobs are refused rather than dropped.
+ */
+function responseLogprobs(request: ResponseCreateRequest): number | undefined {
+  const include = request.include ?? [];
+  include.forEach((value, i) => {
+    if (value !== LOGPROBS_INCLUDE) {
+      throw new InvalidRequestError(
+        `include ${JSON.stringify(value).slice(0, 60)} is not supported: only ${JSON.stringify(LOGPROBS_INCLUDE)}`,
+        "unsupported_parameter",
+        `include.${i}`,
+      );
+    }
+  });
+  if (include.length > 0) return request.top_logprobs ?? 0;
+  if ((request.top_logprobs ?? 0) > 0) {
+    throw new InvalidRequestError(
+      `top_logprobs needs include ${JSON.stringify([LOGPROBS_INCLUDE])}`,
+      "invalid_value",
+      "top_logprobs",
+    );
+  }
+  return undefined;
 }
 
 /** What Stitch does not do, refused with the parameter's name instead of being silently ignored. */

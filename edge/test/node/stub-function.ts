@@ -22,6 +22,7 @@ import {
   AnswerRequestSchema,
   type AnswerResponse,
   ReplayGuard,
+  type TokenLogprob,
   toErrorResponse,
   verifyRequest,
 } from "../../../shared/index.js";
@@ -56,6 +57,21 @@ const largeMetering = {
   gpu_class: "a10g",
 };
 
+/** The stub's tokens: the answer's words (a space starts each word after the first), as streamed. */
+const wordsOf = (answer: string) => answer.split(/(?= )/);
+
+/** Made-up logprobs of a word token (its rank i): the token itself first, then `top - 1` lower alternatives. */
+function stubLogprob(word: string, i: number, top: number): TokenLogprob {
+  const entry = (token: string, logprob: number) => ({
+    token,
+    logprob,
+    bytes: Array.from(new TextEncoder().encode(token)),
+  });
+  const chosen = entry(word, -0.125 * (i + 1));
+  const others = Array.from({ length: Math.max(0, top - 1) }, (_, k) => entry(`alt${k}`, chosen.logprob - 1 - k));
+  return { ...chosen, top_logprobs: top > 0 ? [chosen, ...others] : [] };
+}
+
 export function stubAnswer(request: AnswerRequest, scenario: string, version = "1"): AnswerResponse {
   const asked = JSON.stringify(request.messages);
   const cached = (m: typeof smallMetering) =>
@@ -85,6 +101,9 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
       large: large && scenario !== "degraded" ? cached(largeMetering) : null,
     },
     models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
+    ...(request.logprobs !== undefined && {
+      logprobs: wordsOf(large ? "blue square" : "red").map((w, i) => stubLogprob(w, i, request.logprobs ?? 0)),
+    }),
   };
 }
 
@@ -167,8 +186,12 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
     if (!request.stream) return send(res, 200, answer);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
-    const words = answer.answer.split(/(?= )/);
-    event("token", { text: words[0] });
+    const words = wordsOf(answer.answer);
+    const token = (i: number) => ({
+      text: words[i],
+      ...(answer.logprobs && { logprobs: [answer.logprobs[i]] }),
+    });
+    event("token", token(0));
     if (scenario === "stream-error") {
       event("error", {
         error: { message: "large function failed", type: "upstream_error", code: "large_failed", param: null },
@@ -180,9 +203,9 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
       res.end();
       return;
     }
-    for (const word of words.slice(1)) {
+    for (let i = 1; i < words.length; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
-      event("token", { text: word });
+      event("token", token(i));
     }
     event("done", answer);
     res.end();
