@@ -7,7 +7,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import OpenAI from "openai";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../src/index.js";
 import { createKey, dataUrl, drainLedger, edge, ledgerRows, stubCalls, stubLastCall, uniquePng } from "./helpers.js";
 
@@ -122,6 +122,54 @@ describe("POST /v1/responses", () => {
     expect(text).toBe(part?.text);
     expect(text).toBe("red");
     expect(completed?.usage?.total_tokens).toBeGreaterThan(0);
+  });
+
+  it("answers an https: image at each detail, plain and streamed (the network is a stand-in serving the image)", async () => {
+    const { key } = await createKey();
+    const png = uniquePng();
+    const url = "https://images.example.com/scene.png";
+    // The edge fetches the image itself (images/fetch-image.ts, through the global fetch): that one URL is answered
+    // here, every other call (the stub function) goes out as usual. A loopback test server would be refused by the
+    // SSRF rules before any connection.
+    const realFetch = globalThis.fetch;
+    const fetched: string[] = [];
+    const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const target = input instanceof Request ? input.url : String(input);
+      if (target !== url) return realFetch(input, init);
+      fetched.push(target);
+      return new Response(png, { headers: { "content-type": "image/png" } });
+    });
+    try {
+      const client = clientFor(key);
+      for (const detail of ["low", "high", "auto"] as const) {
+        const input = [
+          {
+            role: "user" as const,
+            content: [
+              { type: "input_text" as const, text: "what colour is the circle?" },
+              { type: "input_image" as const, image_url: url, detail },
+            ],
+          },
+        ];
+        const plain = await client.responses.create({ model: "stitch-sgl", input });
+        expect(plain.output_text).toBe("red");
+        const stitch = (plain as unknown as { stitch: { request_id: string; image_detail: string } }).stitch;
+        expect(stitch.image_detail).toBe(detail === "low" ? "low" : "high");
+        const call = await stubLastCall(stitch.request_id);
+        expect(call?.request.detail).toBe(detail);
+        // the function got the fetched bytes
+        expect(call?.request.image).toMatchObject({ base64: dataUrl(png).split(",")[1] });
+        let streamed = "";
+        for await (const event of await client.responses.create({ model: "stitch-sgl", input, stream: true })) {
+          if (event.type === "response.output_text.delta") streamed += event.delta;
+        }
+        expect(streamed).toBe("red");
+      }
+      // plain and streamed at three levels: each level's second request is a hit, yet the image is fetched each time
+      expect(fetched).toHaveLength(6);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it("shares the cache and the Idempotency-Key rules with chat completions: a repeat is a hit, a retry a replay", async () => {
