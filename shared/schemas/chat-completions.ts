@@ -76,15 +76,19 @@ export const StitchOptionsSchema = z.strictObject({
 });
 export type StitchOptions = z.infer<typeof StitchOptionsSchema>;
 
-const MaxTokens = z.number().int().min(1).max(64);
+/** An answer's length limit, in both APIs (max_tokens, max_completion_tokens, max_output_tokens). */
+export const MaxTokens = z.number().int().min(1).max(64);
+
+/** The model a request asks for, in both APIs. */
+export const ModelFieldSchema = z
+  .string()
+  .min(1)
+  .default(DEFAULT_MODEL)
+  .meta({ description: "stitch-sgl (default), stitch-small, stitch-large, stitch-sgp, stitch-fastv" });
 
 export const ChatCompletionRequestSchema = z
   .strictObject({
-    model: z
-      .string()
-      .min(1)
-      .default(DEFAULT_MODEL)
-      .meta({ description: "stitch-sgl (default), stitch-small, stitch-large, stitch-sgp, stitch-fastv" }),
+    model: ModelFieldSchema,
     messages: z.array(ChatMessageSchema).min(1).max(64),
     max_tokens: MaxTokens.nullable().optional(),
     max_completion_tokens: MaxTokens.nullable().optional(),

@@ -7,8 +7,9 @@
  */
 import { z } from "zod";
 import {
-  DEFAULT_MODEL,
   IMAGE_DETAIL_DESCRIPTION,
+  MaxTokens,
+  ModelFieldSchema,
   StitchOptionsSchema,
   StitchResultSchema,
 } from "./chat-completions.js";
@@ -50,22 +51,16 @@ export const ResponseInputMessageSchema = z.object({
 });
 export type ResponseInputMessage = z.infer<typeof ResponseInputMessageSchema>;
 
-const MaxOutputTokens = z.number().int().min(1).max(64);
-
 /** The one `include` value served: the output text's logprobs. */
 export const LOGPROBS_INCLUDE = "message.output_text.logprobs";
 
 /** Parameters a client may send at their defaults; anything else the product cannot do is refused with a 400. */
 export const ResponseCreateRequestSchema = z
   .strictObject({
-    model: z
-      .string()
-      .min(1)
-      .default(DEFAULT_MODEL)
-      .meta({ description: "stitch-sgl (default), stitch-small, stitch-large, stitch-sgp, stitch-fastv" }),
+    model: ModelFieldSchema,
     input: z.union([z.string(), z.array(ResponseInputMessageSchema).min(1).max(64)]),
     instructions: z.string().nullable().optional().meta({ description: "The system prompt." }),
-    max_output_tokens: MaxOutputTokens.nullable().optional(),
+    max_output_tokens: MaxTokens.nullable().optional(),
     metadata: z
       .record(z.string().max(64), z.string().max(512))
       .refine((m) => Object.keys(m).length <= 16, "at most 16 keys")
