@@ -281,8 +281,8 @@ describe("with the real function serving an exported Qwen2.5-VL pair (tiny, rand
     expect(high.json.usage.prompt_tokens - low.json.usage.prompt_tokens).toBe(70 - 12);
     const rows = (await ledgerRows(id)).map((r) => [r.path, r.visual_tokens_total, r.visual_tokens_kept].join(" "));
     expect(rows.sort()).toEqual(["large 70 25", "large 12 5", "cache 70 25", "cache 12 5"].sort());
-    const cost = await medianCosts(qwen, "What is on the table?", 5);
-    expect(cost.low).toBeLessThan(cost.high);
+    // No price comparison here: on this tiny pack the two details' compute differs by about 2×, within what a
+    // loaded CI machine's timing can swing; the InternVL case above (7 tiles against 1) compares prices.
   });
   it("returns the answering model's logprobs, the same streamed or not and in both APIs, never cached", {
     timeout: 120_000,
