@@ -20,10 +20,11 @@ LIMITS_FLOAT32 = {"vision": 1e-3, "logits": 1e-3, "pruned_logits": 1e-3, "attent
                   "attention_last": 1e-3, "attention_received": 1e-3, "pixels_rebuilt": 1e-5}
 # Other types differ from transformers' float32 by their rounding of weights and activations, which a random
 # model may amplify through its layers (the tiny InternVL3 checkpoint's int4 logits err by 0.82 of their largest
-# value, int8's by 0.10, float16's by 0.005). Their limits are relative to the largest |value| transformers gave
-# for the same quantity: a gate for gross failures (a wrong layout, a lost scale, NaN) at 2-5× the largest
-# relative error measured on the tiny fixtures; the stated tolerances are what the engine is held to.
-RELATIVE_LIMITS = {"float16": 0.05, "int8": 0.5, "int4": 2.0}
+# value, int8's by 0.14, float16's by 0.005; at InternVL3-2B's dimensions int4's by 0.62 and int8's by 0.20).
+# Their limits are relative to the largest |value| transformers gave for the same quantity: a gate for gross
+# failures (a wrong layout, a lost scale, NaN) at 2-5× the largest relative error of any quantity measured on
+# the tiny fixtures (float16 0.009, int8 0.32, int4 0.98); the stated tolerances are what the engine is held to.
+RELATIVE_LIMITS = {"float16": 0.05, "int8": 1.0, "int4": 2.0}
 # The stated tolerance is this many times the measured error (1-2-5 rounded up): float32's error is rounding
 # that varies with the machine and the thread count; another type's error is that of its rounded weights, the
 # same on every run, so the margin only covers the engine's own rounding (which the rounding sensitivity below

@@ -5,9 +5,10 @@
   half-precision forward): Softmax, the attention sums SGP and FastV read (Softmax → attention_received /
   attention_last), the rotary angles (positions × frequencies → Cos/Sin) and RMSNorm's statistics. Inputs and
   outputs stay float32 (casts inside the graph), so the engine feeds and reads the same tensors for every type.
-- int8: weights of every MatMul with a constant weight in int8 with one scale and zero point per output column;
-  onnxruntime quantizes the activations per call (dynamic int8 MatMul, DynamicQuantizeMatMul on the CPU, whose
-  integer kernels use VNNI/AMX where the CPU has them). The embedding table: GatherBlockQuantized, 8 bits.
+- int8: weights of every MatMul with a constant weight in signed 8-bit storage holding 7-bit values (see
+  quantize_dynamic_int8), one scale per output column; onnxruntime quantizes the activations per call (dynamic
+  int8 MatMul: DynamicQuantizeMatMul / MatMulIntegerToFloat on the CPU, whose integer kernels use VNNI/AMX where
+  the CPU has them). The embedding table: GatherBlockQuantized, 8 bits.
 - int4: MatMulNBits, 4-bit weights in blocks of `block_size` along the input dimension (a scale and zero point
   per block), accuracy_level 4 (int8 products on the CPU, as onnxruntime-genai builds its CPU int4 models); the
   embedding table: GatherBlockQuantized, 4 bits.
@@ -18,6 +19,8 @@ Softmax and SGP's sums are float32 in every type (in int8/int4 all activations a
 """
 
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -59,8 +62,8 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     keep = float32_nodes(model)
-    model = convert_float_to_float16(model, keep_io_types=True, node_block_list=sorted(keep),
-                                     op_block_list=["Softmax"])
+    model = convert_float_to_float16(with_shapes(model), keep_io_types=True, node_block_list=sorted(keep),
+                                     op_block_list=["Softmax"], disable_shape_infer=True)
     # onnxruntime 1.30's converter inserts the same Cast (same input, same output name) once per float32 consumer
     # of a float16 tensor: keep one of each.
     defined, nodes = set(), []
@@ -73,6 +76,16 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     model.graph.node.extend(nodes)
     drop_float16_round_trips(model)
     return model
+
+
+def with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with inferred value types (the float16 converter needs them to place its casts). Through a file:
+    onnx's in-memory inference refuses models of 2 GiB or more, real decoder segments among them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save_model(model, str(path), save_as_external_data=True, location="model.onnx.data")
+        onnx.shape_inference.infer_shapes_path(str(path), str(path))
+        return onnx.load(str(path))
 
 
 def drop_float16_round_trips(model: onnx.ModelProto) -> None:
@@ -187,19 +200,18 @@ def quantize_matmul_nbits(model: onnx.ModelProto, block_size: int) -> onnx.Model
 
 
 def quantize_dynamic_int8(model: onnx.ModelProto) -> onnx.ModelProto:
-    import tempfile
-    from pathlib import Path
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quiet()
-    # Unsigned weights (u8·u8): CPUs without VNNI multiply u8·s8 pairs with a saturating 16-bit add
-    # (vpmaddubsw), so signed weights could give other results there; u8·u8 does not saturate.
+    # Signed weights in 7 bits (reduce_range): u8 activations · s8 weights is the form onnxruntime 1.30's fast
+    # integer kernels take (VNNI/AMX; u8·u8 ran 3-8x slower here), and CPUs without VNNI add u8·s8 pairs into a
+    # saturating 16-bit sum (vpmaddubsw): with 7-bit weights no pair can saturate, so every CPU computes the same
+    # integers.
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
         onnx.save_model(model, str(src), save_as_external_data=True, location="in.onnx.data")
-        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QUInt8,
-                         use_external_data_format=True)
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True,
+                         weight_type=QuantType.QInt8, use_external_data_format=True)
         return onnx.load(str(dst))
 
 

@@ -123,9 +123,10 @@ export const DecoderSchema = z.object({
  * outputs keep `decoder.dtype` whatever the weights (casts inside the graphs), and softmax and the attention sums
  * stay float32 in every type:
  * - `float32`; `float16` (for GPUs: onnxruntime's CPU provider runs it by casting to float32, weights included);
- * - `int8`: every matrix in int8 with a scale and zero point per output column, activations quantized per call
- *   (dynamic int8 MatMul); `int4`: MatMulNBits, 4-bit blocks of `block_size` along the input dimension with a
- *   scale and zero point each; in both the embedding table is GatherBlockQuantized in blocks of `block_size`;
+ * - `int8`: every matrix in signed int8 (7-bit values, so that no CPU's integer kernel saturates) with a scale
+ *   per output column, activations quantized per call (dynamic int8 MatMul); `int4`: MatMulNBits, 4-bit blocks of
+ *   `block_size` along the input dimension with a scale and zero point each; in both the embedding table is
+ *   GatherBlockQuantized in blocks of `block_size`;
  * - `bfloat16`: part of the contract, but onnxruntime's CPU provider has no kernels for it: the exporter refuses
  *   to write it and the engine refuses it on the CPU.
  */
