@@ -112,31 +112,34 @@ export async function readSse(res: Response): Promise<ParsedEvent[]> {
 export const FIXTURE_PACKS = "test/fixtures/packs";
 
 /**
- * The large and the small function of one fixture pair on free ports, the small one escalating to the large one
- * over HTTP, as deployed; registers their shutdown with the test file.
+ * A large and a small function on free ports (the packs of `env`, else the embedded pair), the small one escalating
+ * to the large one over HTTP, as deployed; registers their start and shutdown with the test file.
  */
-export function startFixturePair(family: string): { small: () => TestWorker; large: () => TestWorker } {
-  const pair = {
-    STITCH_PACKS_DIR: FIXTURE_PACKS,
-    STITCH_SMALL_PACK: `${family}-tiny-small`,
-    STITCH_LARGE_PACK: `${family}-tiny-large`,
-  };
+export function startPair(env: Record<string, string> = {}): { small: () => TestWorker; large: () => TestWorker } {
   let large: TestWorker | undefined;
   let small: TestWorker | undefined;
   beforeAll(async () => {
-    large = await startTestWorker({ ...pair, STITCH_ROLE: "large" });
-    small = await startTestWorker({ ...pair, STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
+    large = await startTestWorker({ ...env, STITCH_ROLE: "large" });
+    small = await startTestWorker({ ...env, STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
   }, 120_000);
   afterAll(async () => {
     await small?.close();
     await large?.close();
   });
   const started = (w: TestWorker | undefined) => {
-    if (!w) throw new Error("the fixture pair did not start");
+    if (!w) throw new Error("the pair did not start");
     return w;
   };
   return { small: () => started(small), large: () => started(large) };
 }
+
+/** The pair of one family's tiny fixture packs (startPair). */
+export const startFixturePair = (family: string) =>
+  startPair({
+    STITCH_PACKS_DIR: FIXTURE_PACKS,
+    STITCH_SMALL_PACK: `${family}-tiny-small`,
+    STITCH_LARGE_PACK: `${family}-tiny-large`,
+  });
 
 export interface RawResponse {
   status: number;

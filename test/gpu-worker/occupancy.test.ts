@@ -6,30 +6,20 @@
  */
 import { randomBytes } from "node:crypto";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-worker/decode-image.js";
 import { decodeSize } from "../../gpu-worker/engine/image-processor/process-image.js";
 import { readPackManifest } from "../../gpu-worker/engine/model-pack.js";
 import { AnswerResponseSchema, type ErrorBody } from "../../shared/index.js";
 import { greyPng } from "../fuzz/images.js";
-import { sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { sceneRequest, signedPost, startPair } from "./harness.js";
 
-let large: TestWorker;
-let small: TestWorker;
+const pair = startPair();
 
-beforeAll(async () => {
-  large = await startTestWorker({ STITCH_ROLE: "large" });
-  small = await startTestWorker({ STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
-});
-afterAll(async () => {
-  await small?.close();
-  await large?.close();
-});
-
-const answer = (body: unknown) => signedPost(small.url, "/v1/answer", body);
+const answer = (body: unknown) => signedPost(pair.small().url, "/v1/answer", body);
 
 async function answersCounted(): Promise<number> {
-  const text = await (await fetch(`${small.metricsUrl}/metrics`)).text();
+  const text = await (await fetch(`${pair.small().metricsUrl}/metrics`)).text();
   return text
     .split("\n")
     .filter((line) => line.startsWith("stitch_answers_total"))
@@ -65,7 +55,7 @@ describe("metered accelerator time includes decoding", () => {
       .png()
       .toBuffer();
     // Decoded the way the function decodes it (same decoder, same limits, the small pack's size), at its quickest.
-    const manifest = await readPackManifest(small.config.smallPackDir);
+    const manifest = await readPackManifest(pair.small().config.smallPackDir);
     const limits = { maxBytes: 4 << 20, maxPixels: 4096 ** 2, resizeTo: decodeSize(manifest.image) };
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {

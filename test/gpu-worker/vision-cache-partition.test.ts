@@ -4,21 +4,11 @@
  * partition, in the large one; a hit again under its own. Observed through each function's /metrics counters (a
  * hit is also faster, which is what told one tenant what another had sent; the counters say it deterministically).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AnswerResponseSchema } from "../../shared/index.js";
-import { sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { sceneRequest, signedPost, startPair, type TestWorker } from "./harness.js";
 
-let large: TestWorker;
-let small: TestWorker;
-
-beforeAll(async () => {
-  large = await startTestWorker({ STITCH_ROLE: "large" });
-  small = await startTestWorker({ STITCH_ROLE: "small", STITCH_LARGE_URL: large.url });
-});
-afterAll(async () => {
-  await small?.close();
-  await large?.close();
-});
+const pair = startPair();
 
 /** The vision-cache hit and miss counters of one function's model. */
 async function cacheCounters(worker: TestWorker, model: "small" | "large") {
@@ -29,12 +19,18 @@ async function cacheCounters(worker: TestWorker, model: "small" | "large") {
 
 /** Asks about scene (seed 77, 0) under `partition` in sgp mode (the small model runs, then the large one). */
 async function askUnder(partition: string | undefined) {
-  const before = { small: await cacheCounters(small, "small"), large: await cacheCounters(large, "large") };
+  const before = {
+    small: await cacheCounters(pair.small(), "small"),
+    large: await cacheCounters(pair.large(), "large"),
+  };
   const { request } = sceneRequest(77, 0, { mode: "sgp", cache_partition: partition });
-  const { res } = await signedPost(small.url, "/v1/answer", request);
+  const { res } = await signedPost(pair.small().url, "/v1/answer", request);
   expect(res.status).toBe(200);
   expect(AnswerResponseSchema.parse(await res.json()).path).toBe("large");
-  const after = { small: await cacheCounters(small, "small"), large: await cacheCounters(large, "large") };
+  const after = {
+    small: await cacheCounters(pair.small(), "small"),
+    large: await cacheCounters(pair.large(), "large"),
+  };
   const delta = (m: "small" | "large") => ({
     hits: after[m].hits - before[m].hits,
     misses: after[m].misses - before[m].misses,
@@ -58,7 +54,7 @@ describe("vision cache partitions", () => {
 
   it("refuses a partition over 100 characters with a 400 naming the field", async () => {
     const { request } = sceneRequest(77, 1, { cache_partition: "x".repeat(101) });
-    const { res } = await signedPost(small.url, "/v1/answer", request);
+    const { res } = await signedPost(pair.small().url, "/v1/answer", request);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: { code: "parameter_out_of_range", param: "cache_partition" } });
   });
