@@ -275,6 +275,21 @@ describe("the local stack, end to end", () => {
     billed.push(completed.response.stitch);
   });
 
+  it("refuses in OpenAI's own published error shape, in both APIs", async () => {
+    const headers = { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" };
+    const s = scene(9);
+    const refusals = [
+      ["/v1/responses", { input: s.question, store: true }],
+      ["/v1/responses", { input: s.question }],
+      ["/v1/chat/completions", { messages: message(s), n: 2 }],
+    ] as const;
+    for (const [route, body] of refusals) {
+      const res = await fetch(`${stack.edgeUrl}${route}`, { method: "POST", headers, body: JSON.stringify(body) });
+      expect(res.status).toBe(400);
+      expect(openAiSchemaErrors("ErrorResponse", await res.json())).toEqual([]);
+    }
+  });
+
   it("answers chat completions in OpenAI's own published shapes, plain and streamed", async () => {
     // With logprobs, image detail and the usage details: Stitch's extensions of OpenAI's shapes must still conform.
     const body = {
