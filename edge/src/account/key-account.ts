@@ -95,10 +95,6 @@ export class KeyAccount extends DurableObject {
     this.sql.exec(`${SPEND_TABLES}${OUTBOX_TABLE}`);
   }
 
-  take(limitPerMinute: number, now = Date.now()): TakeResult {
-    return this.bucket.take(limitPerMinute, now);
-  }
-
   /**
    * Admission, one round trip: a token from the bucket, then (for a budgeted key) a hold of the most the request can
    * cost, refused when the spend, the holds already placed and this one would pass the budget. So the spend never
