@@ -1,0 +1,97 @@
+/**
+ * A threshold that holds a promise: from shadow samples (the decision score of an early exit and whether the large
+ * model agreed), the lowest exit threshold at which the disagreement among exits stays under a target, with 95%
+ * confidence.
+ *
+ * Fixed-sequence testing: candidate thresholds are taken from the strictest down, one every `step` exits (the
+ * step-th, 2·step-th, … highest score: they depend on the scores alone, never on the agreements). At each candidate
+ * the null hypothesis "the disagreement of exits at this threshold exceeds the target" is rejected when the
+ * one-sided Clopper–Pearson upper bound of the observed disagreements is under the target; the walk stops at the
+ * first candidate that fails. Testing in a fixed order and stopping at the first failure keeps the chance of
+ * certifying any threshold whose true disagreement exceeds the target at alpha (5%), with no correction for the
+ * number of candidates. The guarantee assumes the samples are exchangeable with the traffic the threshold will
+ * serve: drift is why the curve is recomputed from a window of recent samples.
+ */
+import { clopperPearsonUpper } from "./clopper-pearson.js";
+import type { Labelled } from "./isotonic.js";
+
+/** Above every decision score (all lie in [0, 1]): the threshold at which nothing exits. */
+export const NEVER_EXIT = 2;
+
+export interface CurvePoint {
+  threshold: number;
+  /** Samples at or above the threshold: the exits it would have made. */
+  exits: number;
+  /** Of those, the ones the large model answered differently. */
+  disagreements: number;
+  /** The 95% (1 - alpha) upper confidence bound of the disagreement among those exits. */
+  upper: number;
+}
+
+export interface CurveOptions {
+  /** A candidate every this many exits (default 20). */
+  step?: number;
+  alpha?: number;
+}
+
+/** The candidates in test order, strictest first. */
+export function exitCurve(samples: readonly Labelled[], options: CurveOptions = {}): CurvePoint[] {
+  const step = options.step ?? 20;
+  const alpha = options.alpha ?? 0.05;
+  const sorted = [...samples].sort((a, b) => b.score - a.score);
+  const points: CurvePoint[] = [];
+  let disagreements = 0;
+  let counted = 0;
+  for (let j = step; j <= sorted.length; j += step) {
+    const threshold = sorted[j - 1].score;
+    // Ties: every sample at the threshold exits with it.
+    while (counted < sorted.length && sorted[counted].score >= threshold) {
+      if (!sorted[counted].agree) disagreements++;
+      counted++;
+    }
+    if (points.length > 0 && points[points.length - 1].threshold === threshold) continue;
+    points.push({
+      threshold,
+      exits: counted,
+      disagreements,
+      upper: clopperPearsonUpper(disagreements, counted, alpha),
+    });
+  }
+  return points;
+}
+
+/**
+ * The lowest candidate certified for `target` by the fixed sequence (its point), or null when even the strictest
+ * fails: then nothing may exit (NEVER_EXIT).
+ */
+export function certifiedPoint(curve: readonly CurvePoint[], target: number): CurvePoint | null {
+  let certified: CurvePoint | null = null;
+  for (const point of curve) {
+    if (point.upper > target) break;
+    certified = point;
+  }
+  return certified;
+}
+
+export interface Band {
+  from: number;
+  to: number;
+  samples: number;
+  agreed: number;
+}
+
+/** Agreement by score band of width 1/bands, for the operator's table. */
+export function agreementByBand(samples: readonly Labelled[], bands = 10): Band[] {
+  const rows = Array.from({ length: bands }, (_, i) => ({
+    from: i / bands,
+    to: (i + 1) / bands,
+    samples: 0,
+    agreed: 0,
+  }));
+  for (const s of samples) {
+    const row = rows[Math.max(0, Math.min(bands - 1, Math.floor(s.score * bands)))];
+    row.samples++;
+    if (s.agree) row.agreed++;
+  }
+  return rows;
+}
