@@ -13,7 +13,7 @@
  * serve: drift is why the curve is recomputed from a window of recent samples.
  */
 import { clopperPearsonUpper } from "./clopper-pearson.js";
-import type { Labelled } from "./isotonic.js";
+import { at, type Labelled } from "./isotonic.js";
 
 /** Above every decision score (all lie in [0, 1]): the threshold at which nothing exits. */
 export const NEVER_EXIT = 2;
@@ -43,13 +43,13 @@ export function exitCurve(samples: readonly Labelled[], options: CurveOptions = 
   let disagreements = 0;
   let counted = 0;
   for (let j = step; j <= sorted.length; j += step) {
-    const threshold = sorted[j - 1].score;
+    const threshold = at(sorted, j - 1).score;
     // Ties: every sample at the threshold exits with it.
-    while (counted < sorted.length && sorted[counted].score >= threshold) {
-      if (!sorted[counted].agree) disagreements++;
+    while (counted < sorted.length && at(sorted, counted).score >= threshold) {
+      if (!at(sorted, counted).agree) disagreements++;
       counted++;
     }
-    if (points.length > 0 && points[points.length - 1].threshold === threshold) continue;
+    if (points.at(-1)?.threshold === threshold) continue;
     points.push({
       threshold,
       exits: counted,
@@ -89,7 +89,7 @@ export function agreementByBand(samples: readonly Labelled[], bands = 10): Band[
     agreed: 0,
   }));
   for (const s of samples) {
-    const row = rows[Math.max(0, Math.min(bands - 1, Math.floor(s.score * bands)))];
+    const row = at(rows, Math.max(0, Math.min(bands - 1, Math.floor(s.score * bands))));
     row.samples++;
     if (s.agree) row.agreed++;
   }

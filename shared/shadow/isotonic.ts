@@ -20,9 +20,10 @@ export function fitIsotonic(samples: readonly Labelled[]): IsotonicStep[] {
   for (const s of sorted) {
     blocks.push({ from: s.score, sum: s.agree ? 1 : 0, n: 1 });
     // Pool while the last block's mean falls below the one before it (or ties its score: one score, one value).
-    while (blocks.length > 1) {
-      const last = blocks[blocks.length - 1];
-      const prev = blocks[blocks.length - 2];
+    for (;;) {
+      const last = blocks.at(-1);
+      const prev = blocks.at(-2);
+      if (!last || !prev) break;
       if (prev.sum / prev.n < last.sum / last.n && prev.from !== last.from) break;
       blocks.pop();
       prev.sum += last.sum;
@@ -39,10 +40,10 @@ export function predictIsotonic(steps: readonly IsotonicStep[], score: number): 
   let hi = steps.length - 1;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (steps[mid].from <= score) lo = mid;
+    if (at(steps, mid).from <= score) lo = mid;
     else hi = mid - 1;
   }
-  return steps[lo].p;
+  return at(steps, lo).p;
 }
 
 /** Expected calibration error: |mean predicted − observed agreement| per equal-width bin of the prediction, weighted by the bin's share. */
@@ -50,10 +51,17 @@ export function expectedCalibrationError(predicted: readonly number[], agreed: r
   if (predicted.length !== agreed.length || predicted.length === 0) throw new RangeError("need equal, non-empty lists");
   const sums = Array.from({ length: bins }, () => ({ p: 0, y: 0, n: 0 }));
   predicted.forEach((p, i) => {
-    const bin = sums[Math.min(bins - 1, Math.floor(p * bins))];
+    const bin = at(sums, Math.min(bins - 1, Math.floor(p * bins)));
     bin.p += p;
     bin.y += agreed[i] ? 1 : 0;
     bin.n += 1;
   });
   return sums.reduce((e, b) => (b.n === 0 ? e : e + (b.n / predicted.length) * Math.abs(b.p / b.n - b.y / b.n)), 0);
+}
+
+/** list[i], which the caller knows to exist (a bad index is a bug, thrown as one). */
+export function at<T>(list: readonly T[], i: number): T {
+  const item = list[i];
+  if (item === undefined) throw new RangeError(`index ${i} outside 0..${list.length - 1}`);
+  return item;
 }

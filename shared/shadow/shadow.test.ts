@@ -58,10 +58,10 @@ describe("fitIsotonic", () => {
     fc.assert(
       fc.property(fc.array(sample, { minLength: 1, maxLength: 200 }), (samples) => {
         const steps = fitIsotonic(samples);
-        for (let i = 1; i < steps.length; i++) {
-          expect(steps[i].p).toBeGreaterThan(steps[i - 1].p);
-          expect(steps[i].from).toBeGreaterThan(steps[i - 1].from);
-        }
+        steps.slice(1).forEach((step, i) => {
+          expect(step.p).toBeGreaterThan(steps[i]?.p ?? Number.NaN);
+          expect(step.from).toBeGreaterThan(steps[i]?.from ?? Number.NaN);
+        });
       }),
     );
   });
