@@ -36,6 +36,9 @@ export interface Stack {
 export interface StackOptions {
   /** Also start the empty Worker of bench/empty-worker/ under `wrangler dev` with the edge's flags. */
   emptyWorker?: boolean;
+  /** Passed to startLocalStack: extra edge vars and function environment (bench:shadow's calibration settings). */
+  edgeVars?: Record<string, string>;
+  functionEnv?: { small?: Record<string, string>; large?: Record<string, string> };
 }
 
 /**
@@ -73,6 +76,8 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
       persistTo: join(dir, "state"),
       devVarsPath,
       log,
+      edgeVars: options.edgeVars,
+      functionEnv: options.functionEnv,
     });
     let empty: DevWorker | undefined;
     try {

@@ -33,6 +33,7 @@ import type { Logger } from "./http/logger.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
 import type { DetailPolicy } from "./resolve-detail.js";
 import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
+import type { ShadowJob, ShadowRunner } from "./shadow/shadow-runner.js";
 
 export interface AnswerDeps {
   small: SmallEngine;
@@ -43,6 +44,8 @@ export interface AnswerDeps {
   /** What `detail: auto` and `low` mean here; default: DEFAULT_DETAIL_POLICY. */
   detail?: DetailPolicy;
   limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
+  /** Shadow escalation of a share of early exits; absent: off. */
+  shadow?: ShadowRunner;
 }
 
 export interface AnswerOptions {
@@ -56,6 +59,11 @@ export interface AnswerOptions {
   releaseSlot?: () => void;
   /** How long the request has held this function's slot (the HTTP layer's clock); default: from this call on. */
   occupancy?: Occupancy;
+  /**
+   * Called with what a shadow escalation of this answer would send, when the answer is an early exit the key lets
+   * be shadowed: the caller decides whether to run it, after the client has its answer.
+   */
+  onEarlyExit?: (job: ShadowJob) => void;
 }
 
 /** Modes that never run the small model. */
@@ -91,7 +99,7 @@ export async function answerQuestion(
       {
         answer: small.answer,
         path: "small",
-        exit: small.exit,
+        exit: { ...small.exit, calibration: method.calibration },
         degraded,
         finish_reason: small.finishReason,
         metering: { small: occupied(small.metering, occupiedMs), large: null },
@@ -101,6 +109,34 @@ export async function answerQuestion(
     );
   };
 
+  // sgl escalates exactly as sgp does: pruned by the small model's ranking.
+  const largeMode: LargeMode = method.mode === "large" || method.mode === "fastv" ? method.mode : "sgp";
+  /** The escalation of this request, as the large model is asked it (a shadow asks the same). */
+  function escalateCall(ranking: number[] | undefined) {
+    return {
+      requestId: req.request_id,
+      image: req.image,
+      decoded: image,
+      cachePartition: req.cache_partition,
+      messages: req.messages,
+      mode: largeMode,
+      maxTokens: method.maxTokens,
+      imageDetail: method.imageDetail,
+      retention: largeMode === "large" ? 1 : method.retention,
+      pruneLayer: method.pruneLayer,
+      ranking: largeMode === "sgp" ? ranking : undefined,
+    };
+  }
+  function shadowJob(small: SmallResult): ShadowJob {
+    return {
+      call: escalateCall(small.ranking),
+      smallAnswer: small.answer,
+      pair: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
+      decision: small.exit.decision,
+      threshold: small.exit.threshold,
+      calibration: method.calibration,
+    };
+  }
   // Logprobs are computed only by a model whose answer may be returned: the small one unless the mode always escalates
   // (sgp), or may fall back to it.
   const smallMayAnswer = method.mode === "small" || method.mode === "sgl" || method.fallback === "small";
@@ -116,13 +152,12 @@ export async function answerQuestion(
       ...(smallMayAnswer && req.logprobs !== undefined && { logprobs: req.logprobs }),
       signal: options.signal,
     });
+    if (method.mode === "sgl" && small.shouldExit && req.shadow) options.onEarlyExit?.(shadowJob(small));
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
       return smallAnswer(small, false, occupancy.elapsedMs());
     }
   }
 
-  // sgl escalates exactly as sgp does: pruned by the small model's ranking.
-  const largeMode: LargeMode = method.mode === "large" || method.mode === "fastv" ? method.mode : "sgp";
   let streamed = false;
   let large: EscalateResponse;
   // This function's part so far: the small model's, or (large-only modes) the intake that has no small metering.
@@ -130,17 +165,7 @@ export async function answerQuestion(
   if (deps.escalation.remote) options.releaseSlot?.();
   try {
     large = await deps.escalation.escalate({
-      requestId: req.request_id,
-      image: req.image,
-      decoded: image,
-      cachePartition: req.cache_partition,
-      messages: req.messages,
-      mode: largeMode,
-      maxTokens: method.maxTokens,
-      imageDetail: method.imageDetail,
-      retention: largeMode === "large" ? 1 : method.retention,
-      pruneLayer: method.pruneLayer,
-      ranking: largeMode === "sgp" ? small?.ranking : undefined,
+      ...escalateCall(small?.ranking),
       explain: req.explain,
       logprobs: req.logprobs,
       onToken:
@@ -166,7 +191,7 @@ export async function answerQuestion(
     {
       answer: large.answer,
       path: "large",
-      exit: small?.exit ?? null,
+      exit: small ? { ...small.exit, calibration: method.calibration } : null,
       degraded: false,
       finish_reason: large.finish_reason,
       ...(large.logprobs && { logprobs: large.logprobs }),

@@ -69,6 +69,11 @@ export const EnvSchema = z.object({
   // The most memory the weights of this function's models may take (estimated per graph at start-up from the pack
   // files and the weight type, gpu-worker/engine/pack-memory.ts); unset: no limit. A pack over it is refused.
   STITCH_MAX_MODEL_MB: optional(z.coerce.number().positive()),
+  // Shadow escalation (small function; gpu-worker/shadow/): where samples go (unset: no shadows), the share of early
+  // exits shadowed (a few percent by default) and the most shadows a minute.
+  STITCH_EDGE_URL: optional(z.url({ protocol: /^https?$/ })),
+  STITCH_SHADOW_RATE: optional(z.coerce.number().min(0).max(1)).default(0.03),
+  STITCH_SHADOW_PER_MINUTE: optional(int(1)).default(600),
 });
 
 export interface WorkerConfig {
@@ -105,6 +110,8 @@ export interface WorkerConfig {
   visionCacheBytes: number;
   /** STITCH_MAX_MODEL_MB in bytes; undefined: no limit. */
   maxModelBytes?: number;
+  /** Shadow escalation: off unless the edge's URL is known. */
+  shadow: { edgeUrl?: string; rate: number; perMinute: number };
 }
 
 export class ConfigError extends Error {
@@ -155,5 +162,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     executionProviders: e.STITCH_EXECUTION_PROVIDERS.split(","),
     visionCacheBytes: Math.round(e.STITCH_VISION_CACHE_MB * MIB),
     maxModelBytes: e.STITCH_MAX_MODEL_MB === undefined ? undefined : Math.round(e.STITCH_MAX_MODEL_MB * MIB),
+    shadow: { edgeUrl: e.STITCH_EDGE_URL, rate: e.STITCH_SHADOW_RATE, perMinute: e.STITCH_SHADOW_PER_MINUTE },
   };
 }

@@ -22,6 +22,8 @@ import type { Logger } from "./http/logger.js";
 import type { VisionCacheStats } from "./http/metrics.js";
 import type { PruneDefaults } from "./resolve-method.js";
 import type { LargeDeps } from "./run-pruned-large.js";
+import { reportToEdge } from "./shadow/report-to-edge.js";
+import { type ShadowOutcome, ShadowRunner } from "./shadow/shadow-runner.js";
 
 export interface LoadedServices {
   /** The small function's dependencies (roles small and both). */
@@ -70,7 +72,12 @@ async function checkModels(config: WorkerConfig, log: Logger, dirs: Record<strin
   if (config.maxModelBytes !== undefined) checkMemoryBudget(models, config.maxModelBytes);
 }
 
-export async function loadServices(config: WorkerConfig, log: Logger): Promise<LoadedServices> {
+export interface LoadHooks {
+  /** Counts each shadow escalation's outcome (the small function's metrics). */
+  countShadow?: (outcome: ShadowOutcome) => void;
+}
+
+export async function loadServices(config: WorkerConfig, log: Logger, hooks: LoadHooks = {}): Promise<LoadedServices> {
   await checkModels(
     config,
     log,
@@ -152,13 +159,33 @@ export async function loadServices(config: WorkerConfig, log: Logger): Promise<L
     prune,
     detail: config.detail,
   });
+  const { edgeUrl, rate, perMinute } = config.shadow;
+  const shadow = edgeUrl
+    ? new ShadowRunner({
+        escalation,
+        report: reportToEdge(edgeUrl, config.signingSecret),
+        settings: { rate, perMinute, timeoutMs: config.largeTimeoutMs },
+        count: hooks.countShadow,
+      })
+    : undefined;
   return {
-    answer: { small, largePack: large?.pack ?? largeInfo, escalation, defaults: prune, detail: config.detail, limits },
+    answer: {
+      small,
+      largePack: large?.pack ?? largeInfo,
+      escalation,
+      defaults: prune,
+      detail: config.detail,
+      limits,
+      shadow,
+    },
     visionCaches: () => ({
       small: small.model.vision.cacheStats(),
       ...(large ? { large: large.model.vision.cacheStats() } : {}),
     }),
     providers,
-    close: () => escalation.close(),
+    close: async () => {
+      await shadow?.settled();
+      await escalation.close();
+    },
   };
 }

@@ -21,9 +21,14 @@ export interface ResolvedMethod {
   pruneLayer: number;
   retention: number;
   exitThreshold?: number;
+  /** Where the exit threshold came from: the request's own, the edge's shadow calibration, or the deployment's. */
+  calibration: string;
   fallback: MethodParams["fallback"];
   imageDetail: ImageDetail;
 }
+
+/** The calibration id of the deployment's own threshold (serving-defaults.json or STITCH_EXIT_THRESHOLD). */
+export const OFFLINE_CALIBRATION = "offline";
 
 export function resolveMethod(
   params: MethodParams,
@@ -40,7 +45,9 @@ export function resolveMethod(
     maxTokens: params.max_tokens,
     pruneLayer,
     retention,
-    exitThreshold: params.exit_threshold,
+    exitThreshold: params.exit_threshold ?? params.exit_calibration?.threshold,
+    calibration:
+      params.exit_threshold !== undefined ? "request" : (params.exit_calibration?.calibration ?? OFFLINE_CALIBRATION),
     fallback: params.fallback,
     // The pair shares one image recipe (checked at start-up), so the large pack's stands for both.
     imageDetail: resolveImageDetail(params, large, detail),

@@ -63,7 +63,9 @@ export async function startWorker(config: WorkerConfig, options: StartOptions = 
   const metricsUrl = baseUrl(config.metricsHost, (metricsServer.address() as AddressInfo).port);
   logger.info("listening", { url, metrics: metricsUrl });
 
-  const ready = loadServices(config, logger).then((loaded) => {
+  const ready = loadServices(config, logger, {
+    countShadow: (outcome) => fn.metrics.shadows.inc({ outcome }),
+  }).then((loaded) => {
     services = loaded;
     logger.info("ready");
   });

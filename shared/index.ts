@@ -7,5 +7,6 @@ export * from "./schemas/inference.js";
 export * from "./schemas/metering.js";
 export * from "./schemas/model-pack.js";
 export * from "./schemas/responses.js";
+export * from "./schemas/shadow.js";
 export * from "./schemas/usage-report.js";
 export * from "./sign-request.js";

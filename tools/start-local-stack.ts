@@ -61,6 +61,8 @@ export interface LocalStackOptions {
   restarts?: RestartPolicy;
   /** Extra environment of each GPU function, applied last (a fault test's shorter deadlines, or its own large URL). */
   functionEnv?: { small?: Record<string, string>; large?: Record<string, string> };
+  /** Extra `[vars]` of the edge, e.g. SHADOW_TARGET (a benchmark's shadow calibration). */
+  edgeVars?: Record<string, string>;
 }
 
 export interface LocalStack {
@@ -176,6 +178,8 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
         PORT: String(smallPort),
         METRICS_PORT: String(smallMetricsPort),
         STITCH_LARGE_URL: largeUrl,
+        // Shadow samples go to this stack's edge (gpu-worker/shadow/).
+        STITCH_EDGE_URL: edgeUrl,
         ...options.functionEnv?.small,
       },
       restarts,
@@ -186,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions = defaultOption
       "--inspector-port", String(inspectorPort),
       "--persist-to", persistTo, "--env-file", devVarsPath,
       "--var", `SMALL_FUNCTION_URL:${smallUrl}`, "--show-interactive-dev-session=false",
+      ...Object.entries(options.edgeVars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     ], {});
     await Promise.all([
       processes.waitFor("large", `${largeUrl}/readyz`, readyTimeoutMs),

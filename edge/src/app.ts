@@ -14,6 +14,7 @@ import { docs } from "./routes/docs.js";
 import { models } from "./routes/models.js";
 import { openapi } from "./routes/openapi.js";
 import { responses } from "./routes/responses.js";
+import { shadowSamples } from "./routes/shadow-samples.js";
 import { usage } from "./routes/usage.js";
 
 const config = () =>
@@ -31,6 +32,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/v1/models", models);
   app.route("/v1/usage", usage);
   app.route("/admin", admin);
+  app.route("/internal/shadow-samples", shadowSamples);
   app.route("/openapi.json", openapi);
   app.route("/docs", docs);
   app.notFound(notFound);

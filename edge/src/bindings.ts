@@ -34,6 +34,12 @@ export interface Env {
   USAGE_FLUSH_DELAY_MS?: string;
   /** Ms a sent usage record waits for the consumer's confirmation before its object writes D1 itself. */
   USAGE_CONFIRM_AFTER_MS?: string;
+  /** Shadow escalation (shadow/calibration.ts): the target disagreement of early exits; unset: the offline threshold. */
+  SHADOW_TARGET?: string;
+  SHADOW_MIN_SAMPLES?: string;
+  SHADOW_WINDOW?: string;
+  SHADOW_STEP?: string;
+  SHADOW_REFRESH_MS?: string;
   /** JSON (string or object): see `PriceTableSchema`. */
   PRICE_TABLE?: string | object;
 }

@@ -30,6 +30,18 @@ const ConfigSchema = z.object({
   /** How long a sent usage record waits for the consumer's confirmation before its object writes D1 itself. */
   usageConfirmAfterMs: int(120_000, 1_000),
   prices: PriceTableSchema,
+  shadow: z.object({
+    /** The operator's promise: most early exits that may disagree with the large model. Unset: the offline threshold. */
+    target: z.coerce.number().gt(0).max(1).optional(),
+    /** Samples needed before the threshold leaves the offline calibration's. */
+    minSamples: int(200, 1),
+    /** The threshold is computed from this many most recent samples of the pair (drift ages the old ones out). */
+    window: int(2000, 1),
+    /** A fixed-sequence candidate every this many exits. */
+    step: int(20, 1),
+    /** How long an isolate reuses a computed curve. */
+    refreshMs: int(5_000),
+  }),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -55,6 +67,13 @@ export function loadConfig(env: Env): Config {
     keyCacheTtlSeconds: env.KEY_CACHE_TTL_SECONDS,
     usageFlushDelayMs: env.USAGE_FLUSH_DELAY_MS,
     usageConfirmAfterMs: env.USAGE_CONFIRM_AFTER_MS,
+    shadow: {
+      target: env.SHADOW_TARGET || undefined,
+      minSamples: env.SHADOW_MIN_SAMPLES,
+      window: env.SHADOW_WINDOW,
+      step: env.SHADOW_STEP,
+      refreshMs: env.SHADOW_REFRESH_MS,
+    },
     prices: typeof env.PRICE_TABLE === "string" ? safeJson(env.PRICE_TABLE) : env.PRICE_TABLE,
   });
   if (!result.success) {

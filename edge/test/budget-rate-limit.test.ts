@@ -2,7 +2,7 @@
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { TokenBucket } from "../src/account/bucket.js";
+import { TokenBucket } from "../../shared/token-bucket.js";
 import {
   ADMIN,
   accountStub,

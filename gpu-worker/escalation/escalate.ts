@@ -37,6 +37,8 @@ export interface EscalateCall {
   signal?: AbortSignal;
   /** Epoch ms by which the whole request must be answered. */
   deadline?: number;
+  /** A shadow escalation (shadow/shadow-runner.ts): admitted only to an idle slot of the large function. */
+  priority?: "shadow";
 }
 
 export interface EscalateToLarge {

@@ -4,7 +4,7 @@
  */
 import { Pool } from "undici";
 import { retryAfterSeconds } from "../../shared/downstream-error.js";
-import { type EscalateRequest, signRequest } from "../../shared/index.js";
+import { type EscalateRequest, PRIORITY_HEADER, signRequest } from "../../shared/index.js";
 import { boundedSignal, type EscalateCall, type EscalateToLarge } from "./escalate.js";
 import { CONNECT_ERRORS, parseResponse, readStream, transportFailure, upstreamFailure } from "./large-stream.js";
 
@@ -54,6 +54,7 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
             ...signed,
             "content-type": "application/json",
             accept: call.onToken ? "text/event-stream" : "application/json",
+            ...(call.priority && { [PRIORITY_HEADER]: call.priority }),
           },
         });
       } catch (err) {

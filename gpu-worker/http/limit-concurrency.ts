@@ -5,8 +5,9 @@
  * with 503 and a Retry-After estimated from recent service times, because a
  * longer queue only turns load into timeouts.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { OverloadedError } from "../../shared/errors.js";
+import { PRIORITY_HEADER } from "../../shared/schemas/shadow.js";
 import { SlotClock } from "../occupancy.js";
 import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
@@ -21,6 +22,8 @@ interface Waiter {
 export class ConcurrencyGate {
   private running = 0;
   private readonly waiting: Waiter[] = [];
+  /** Preempts each running shadow (lowest priority), newest last. */
+  private readonly shadows: (() => void)[] = [];
   /** Exponentially weighted mean service time, for Retry-After. */
   private meanServiceMs = 1000;
 
@@ -49,6 +52,8 @@ export class ConcurrencyGate {
   acquire(signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.running < this.maxConcurrent) return Promise.resolve(this.take());
+    // Paying work never waits behind a shadow: the newest shadow is stopped and its slot comes to this request.
+    this.shadows.pop()?.();
     if (this.waiting.length >= this.maxQueue) {
       return Promise.reject(
         new OverloadedError("The function is at capacity; retry later", "overloaded", null, {
@@ -74,6 +79,23 @@ export class ConcurrencyGate {
     });
   }
 
+  /**
+   * A shadow's slot: only an idle one (no paying request waits, one is free), refused at once otherwise, never
+   * queued. `preempt` is called when paying work needs the slot; the shadow then ends and releases it.
+   */
+  acquireShadow(preempt: () => void): Release {
+    if (this.running >= this.maxConcurrent || this.waiting.length > 0) {
+      throw new OverloadedError("No idle capacity for a shadow escalation", "shadow_dropped");
+    }
+    this.shadows.push(preempt);
+    const release = this.take();
+    return () => {
+      const at = this.shadows.indexOf(preempt);
+      if (at >= 0) this.shadows.splice(at, 1);
+      release();
+    };
+  }
+
   private take(): Release {
     this.running++;
     const started = performance.now();
@@ -92,7 +114,8 @@ export class ConcurrencyGate {
 /** Holds a slot of `gate` for the whole request, stream included, timing how long it is held (the metering). */
 export function limitConcurrency(gate: ConcurrencyGate): MiddlewareHandler<WorkerEnv> {
   return async function limitConcurrencyMiddleware(c, next) {
-    const releaseGate = await gate.acquire(c.var.deadline?.signal);
+    const releaseGate =
+      c.req.header(PRIORITY_HEADER) === "shadow" ? admitShadow(c, gate) : await gate.acquire(c.var.deadline?.signal);
     const clock = new SlotClock();
     const release = () => {
       clock.stop();
@@ -109,4 +132,15 @@ export function limitConcurrency(gate: ConcurrencyGate): MiddlewareHandler<Worke
     }
     afterBody(c, release);
   };
+}
+
+/** A shadow request's slot: its deadline's signal also ends it when paying work preempts it. */
+function admitShadow(c: Context<WorkerEnv>, gate: ConcurrencyGate): Release {
+  const preempted = new AbortController();
+  const release = gate.acquireShadow(() =>
+    preempted.abort(new OverloadedError("A paying request needed the slot", "shadow_preempted")),
+  );
+  const { deadline } = c.var;
+  c.set("deadline", { ...deadline, signal: AbortSignal.any([deadline.signal, preempted.signal]) });
+  return release;
 }

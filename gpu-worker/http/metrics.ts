@@ -30,6 +30,7 @@ export class WorkerMetrics {
   readonly requests: Counter<"path" | "method" | "status">;
   readonly latency: Histogram<"path">;
   readonly answers: Counter<"mode" | "path" | "degraded">;
+  readonly shadows: Counter<"outcome">;
   private readonly known: Set<string>;
 
   constructor(options: MetricsOptions) {
@@ -52,6 +53,12 @@ export class WorkerMetrics {
       name: "stitch_answers_total",
       help: "Answers by requested mode, answering path, and whether degraded to the small answer",
       labelNames: ["mode", "path", "degraded"],
+      registers,
+    });
+    this.shadows = new Counter({
+      name: "stitch_shadow_escalations_total",
+      help: "Shadow escalations of early exits by outcome (recorded, rate_limited, dropped, failed, report_failed)",
+      labelNames: ["outcome"],
       registers,
     });
     const gate = options.gate;

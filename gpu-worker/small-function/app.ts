@@ -6,11 +6,13 @@
 import { AnswerRequestSchema, type AnswerResponse } from "../../shared/index.js";
 import { type AnswerDeps, answerQuestion } from "../answer-question.js";
 import type { OnToken } from "../engine/types.js";
+import { afterBody } from "../http/after-body.js";
 import { createFunctionApp, type FunctionApp, type GuardConfig, notReady } from "../http/function-app.js";
 import type { Logger } from "../http/logger.js";
 import type { VisionCacheStats } from "../http/metrics.js";
 import { checkRequestId, parseBody } from "../http/parse-body.js";
 import { eventStream } from "../http/server-sent-events.js";
+import type { ShadowJob } from "../shadow/shadow-runner.js";
 
 export interface SmallAppOptions {
   config: GuardConfig;
@@ -34,8 +36,12 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
       if (!deps) throw notReady(); // shutting down since the readiness check
       const req = parseBody(c, AnswerRequestSchema);
       checkRequestId(c, req);
+      let shadow: ShadowJob | undefined;
       const run = async (onToken?: OnToken) => {
         const res = await answerQuestion(req, deps, {
+          onEarlyExit: (job) => {
+            if (deps.shadow?.wants()) shadow = job;
+          },
           signal: c.var.deadline.signal,
           deadline: c.var.deadline.at,
           onToken,
@@ -46,8 +52,12 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
         count(fn, res);
         return res;
       };
-      if (req.stream) return eventStream(run, { requestId: c.var.requestId, log: c.var.log });
-      return c.json(await run());
+      c.res = req.stream ? await eventStream(run, { requestId: c.var.requestId, log: c.var.log }) : c.json(await run());
+      // A shadow starts once the client has the whole response: it never delays or changes it.
+      afterBody(c, () => {
+        if (shadow) deps.shadow?.start(shadow);
+      });
+      return c.res;
     },
   });
   return fn;

@@ -61,6 +61,10 @@ export const StitchOptionsSchema = z.strictObject({
   retention: method.retention,
   prune_layer: method.prune_layer,
   exit_threshold: method.exit_threshold,
+  max_disagreement: method.max_disagreement.meta({
+    description:
+      "The quality dial: at most this fraction (0 < x ≤ 1) of early exits may disagree with the large model, with 95% confidence, served from the shadow samples' curve; cannot be combined with exit_threshold.",
+  }),
   min_pixels: method.min_pixels.meta({
     description: "Image detail (packs that resize by pixel budget only): the least area the image is resized to.",
   }),
@@ -169,6 +173,14 @@ export const StitchResultSchema = z
       .nullable()
       .optional()
       .meta({ description: "The SEE threshold the decision score was held against (null: no exit decision)." }),
+    exit_calibration: z.string().nullable().optional().meta({
+      description:
+        "The calibration the exit threshold came from: `offline` (the deployment's), `request` (stitch.exit_threshold), or the shadow curve `shadow:<samples>@<newest sample>/<target>`.",
+    }),
+    agreement_probability: z.number().min(0).max(1).nullable().optional().meta({
+      description:
+        "The calibrated score: the probability that the large model gives the same answer, from the shadow samples (null before enough of them, or with no exit decision).",
+    }),
     degraded: z.boolean(),
     image_detail: z
       .enum(RESOLVED_DETAILS)

@@ -74,6 +74,7 @@ describe("AnswerRequestSchema", () => {
       max_tokens: 8,
       detail: "auto",
       fallback: "error",
+      shadow: true,
       stream: false,
       explain: false,
     });
@@ -89,6 +90,9 @@ describe("AnswerRequestSchema", () => {
       exit_threshold: 0,
       detail: "low",
       fallback: "small",
+      max_disagreement: 0.02,
+      exit_calibration: { threshold: 2, calibration: "shadow:240@17/0.02" },
+      shadow: false,
       stream: true,
       explain: true,
     };
@@ -130,7 +134,13 @@ describe("AnswerRequestSchema", () => {
 
 describe("MethodParamsSchema", () => {
   it("parses an empty object to the defaults", () => {
-    expect(MethodParamsSchema.parse({})).toEqual({ mode: "sgl", max_tokens: 8, detail: "auto", fallback: "error" });
+    expect(MethodParamsSchema.parse({})).toEqual({
+      mode: "sgl",
+      max_tokens: 8,
+      detail: "auto",
+      fallback: "error",
+      shadow: true,
+    });
   });
 });
 

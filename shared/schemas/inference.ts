@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { MODES } from "../paths.js";
 import { MeteringSchema } from "./metering.js";
+import { CalibrationIdSchema, ExitCalibrationSchema, MaxDisagreementSchema } from "./shadow.js";
 
 /** The image as it travels between functions: base64 bytes, decoded only by the GPU functions. */
 export const ImagePayloadSchema = z.object({
@@ -108,6 +109,15 @@ export const MethodParamsSchema = z.object({
   fallback: z.enum(FALLBACKS).default("error"),
   /** Return the logprobs of the answer's tokens, with this many top alternatives each (0-20). */
   logprobs: LogprobsParam,
+  /**
+   * The quality dial: at most this fraction of early exits may disagree with the large model (95% confidence). The
+   * edge serves it from its shadow curve as `exit_calibration`; it is not read past the edge.
+   */
+  max_disagreement: MaxDisagreementSchema.optional(),
+  /** Set by the edge: the threshold of its shadow calibration for this request (below `exit_threshold`). */
+  exit_calibration: ExitCalibrationSchema.optional(),
+  /** Set by the edge: false when the key opted out of shadow escalation. */
+  shadow: z.boolean().default(true),
 });
 export type MethodParams = z.infer<typeof MethodParamsSchema>;
 
@@ -137,6 +147,8 @@ export const ExitScoresSchema = z.object({
   consistency: z.number().nullable(), // null: the exit rule ignores it, so the re-read was skipped
   decision: z.number(),
   threshold: z.number(),
+  /** Which calibration the threshold came from (`offline`, `request`, or the edge's shadow curve id). */
+  calibration: CalibrationIdSchema.optional(),
 });
 
 /** Small function → edge: the answer, the path that produced it, and what each function metered. */

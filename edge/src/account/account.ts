@@ -3,10 +3,10 @@
  * request's worst-case price against the key's budget), in one round trip to the key's object.
  */
 import { BudgetExceededError, RateLimitError } from "../../../shared/index.js";
+import type { TakeResult } from "../../../shared/token-bucket.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import type { Config } from "../config.js";
 import { nanosToUsd } from "../price/price.js";
-import type { TakeResult } from "./bucket.js";
 import type { KeyAccount } from "./key-account.js";
 import { worstCasePriceNanos } from "./worst-case-price.js";
 

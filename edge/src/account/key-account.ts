@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { type TakeResult, TokenBucket } from "../../../shared/token-bucket.js";
 import type { Env } from "../bindings.js";
 import { loadConfig } from "../config.js";
 import { type LedgerEntry, type LedgerMessage, writeLedger } from "../ledger/ledger.js";
-import { type TakeResult, TokenBucket } from "./bucket.js";
 import {
   addToOutbox,
   confirmLanded,

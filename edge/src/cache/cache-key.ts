@@ -20,6 +20,8 @@ export interface CacheKeyParts {
   retention?: number;
   pruneLayer?: number;
   exitThreshold?: number;
+  /** The quality dial: another target is another threshold, so another answer. */
+  maxDisagreement?: number;
   /**
    * Image detail, as asked (`auto` is its own entry: the deployment's default decides what it reads, as it does for
    * the other defaults): the token count, and so the answer, follows it.
@@ -45,7 +47,7 @@ export function tenantScope(scope: CacheScope, keyId: string): string {
 export function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
-      "stitch-answer/4",
+      "stitch-answer/5",
       tenantScope(parts.scope, parts.keyId),
       parts.imageSha256,
       conversationKey(parts.messages),
@@ -54,6 +56,7 @@ export function cacheKey(parts: CacheKeyParts): Promise<string> {
       parts.retention ?? null,
       parts.pruneLayer ?? null,
       parts.exitThreshold ?? null,
+      parts.maxDisagreement ?? null,
       parts.detail,
       parts.pixels?.min ?? null,
       parts.pixels?.max ?? null,

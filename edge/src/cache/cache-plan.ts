@@ -33,6 +33,7 @@ export async function planCache(
       retention: task.method.retention,
       pruneLayer: task.method.prune_layer,
       exitThreshold: task.method.exit_threshold,
+      maxDisagreement: task.method.max_disagreement,
       detail: task.method.detail,
       pixels: { min: task.method.min_pixels, max: task.method.max_pixels },
       versions,

@@ -6,8 +6,8 @@
  * No HTTP here: the route turns the result into a response.
  */
 import type { AnswerRequestInput, CacheStatus } from "../../../shared/index.js";
+import type { TakeResult } from "../../../shared/token-bucket.js";
 import { type Accounts, admit } from "../account/account.js";
-import type { TakeResult } from "../account/bucket.js";
 import type { ApiKeyRecord } from "../auth/keys-db.js";
 import type { AnswerCache } from "../cache/answer-cache.js";
 import { tenantScope } from "../cache/cache-key.js";
@@ -16,6 +16,7 @@ import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { type Image, intakeImage } from "../images/intake.js";
 import type { AnswerShape } from "../respond/answer-shape.js";
+import { currentCalibration, exitPolicy } from "../shadow/calibration.js";
 import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
 import { sha256Hex } from "../util/sha256.js";
 import type { ChatTask } from "../validate/chat-task.js";
@@ -82,7 +83,8 @@ export async function answerTask<Body>(
       default: config.cacheDefaultTtlSeconds,
       max: config.cacheMaxTtlSeconds,
     });
-    const base = { requestId, task, prices: config.prices, now: input.now };
+    const calibration = await currentCalibration(ctx.db, config.shadow);
+    const base = { requestId, task, prices: config.prices, now: input.now, calibration };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));
       return { kind: "completion", body, stream: task.stream, replay: false, rateLimit };
@@ -92,7 +94,11 @@ export async function answerTask<Body>(
       signingSecret: config.signingSecret,
       timeoutMs: config.smallFunctionTimeoutMs,
     };
-    const request = answerRequest(requestId, task, image, cachePartition(key));
+    const exit = exitPolicy(calibration, config.shadow, task.method.max_disagreement);
+    const request = {
+      ...answerRequest(requestId, task, image, cachePartition(key)),
+      ...(exit && { exit_calibration: exit }),
+    };
     if (task.stream) {
       const events = await answerStream(target, request);
       const readable = relayStream(events, {

@@ -3,6 +3,7 @@ import type { AnswerResponse, CacheStatus, Metering } from "../../../shared/inde
 import type { CachedAnswer } from "../cache/answer-cache.js";
 import { type FunctionMetering, type PriceTable, priceRequest } from "../price/price.js";
 import type { Outcome } from "../respond/outcome.js";
+import { agreementProbability, type Calibration } from "../shadow/calibration.js";
 import type { ChatTask } from "../validate/chat-task.js";
 
 export interface Billed {
@@ -11,6 +12,8 @@ export interface Billed {
 }
 
 interface Base {
+  /** The calibration the request was served with: its calibrated score maps the decision score. */
+  calibration?: Calibration | null;
   requestId: string;
   task: ChatTask;
   prices: PriceTable;
@@ -32,6 +35,8 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
       finishReason: answer.finish_reason,
       decisionScore: answer.exit?.decision ?? null,
       exitThreshold: answer.exit?.threshold ?? null,
+      exitCalibration: answer.exit?.calibration ?? null,
+      agreementProbability: agreementProbability(base.calibration ?? null, answer.exit?.decision ?? null),
       degraded: answer.degraded,
       imageDetail: answer.image_detail,
       visualTokens: { total: answering?.visual_tokens_total ?? 0, kept: answering?.visual_tokens_kept ?? 0 },
@@ -63,6 +68,8 @@ export function fromCache(base: Base, hit: CachedAnswer): Billed {
       finishReason: hit.finish_reason,
       decisionScore: hit.decision_score,
       exitThreshold: null,
+      exitCalibration: null,
+      agreementProbability: null,
       degraded: false,
       imageDetail: hit.image_detail,
       visualTokens: hit.visual_tokens,

@@ -26,6 +26,10 @@ export interface Outcome {
   decisionScore: number | null;
   /** The threshold SEE held the score against (null when no exit was decided, e.g. a cache hit). */
   exitThreshold: number | null;
+  /** The calibration the threshold came from (null: no exit decision). */
+  exitCalibration: string | null;
+  /** The calibrated score: P(the large model agrees) at this decision score; null before enough shadow samples. */
+  agreementProbability: number | null;
   degraded: boolean;
   /** The image detail the answer was produced at (`auto` resolved by the function). */
   imageDetail: ResolvedDetail;
@@ -55,6 +59,8 @@ export function stitchResult(o: Outcome): StitchResult {
     mode: o.mode,
     decision_score: o.decisionScore,
     exit_threshold: o.exitThreshold,
+    exit_calibration: o.exitCalibration,
+    agreement_probability: o.agreementProbability,
     degraded: o.degraded,
     image_detail: o.imageDetail,
     visual_tokens: o.visualTokens,

@@ -1,6 +1,7 @@
 /**
  * The admin API (Bearer ADMIN_SECRET): create a key (its secret shown once), list, revoke, update budget and limits;
- * the ledger's reconciliation (GET /ledger) and its gauges (GET /metrics, Prometheus text).
+ * the ledger's reconciliation (GET /ledger), shadow escalation's state (GET /shadow) and the gauges of both (GET
+ * /metrics, Prometheus text).
  */
 import { Hono } from "hono";
 import {
@@ -17,6 +18,7 @@ import { generateKey } from "../auth/key-format.js";
 import { type ApiKeyRecord, getKey, insertKey, keyInfo, listKeys, revokeKey, updateKey } from "../auth/keys-db.js";
 import type { AppEnv } from "../bindings.js";
 import { reconcile, reconciliationMetrics } from "../ledger/reconcile.js";
+import { shadowMetrics, shadowReport } from "../shadow/shadow-report.js";
 import { readBody } from "../validate/read-body.js";
 
 const MAX_ADMIN_BODY = 16 * 1024;
@@ -54,10 +56,14 @@ export const admin = new Hono<AppEnv>()
     return c.json(await info(c.env.ACCOUNTS, row));
   })
   .get("/ledger", async (c) => c.json(await reconcile(c.env.DB, c.env.ACCOUNTS)))
+  .get("/shadow", async (c) => c.json(await shadowReport(c.env.DB, c.var.config.shadow)))
   .get("/metrics", async (c) =>
-    c.body(reconciliationMetrics(await reconcile(c.env.DB, c.env.ACCOUNTS)), 200, {
-      "content-type": "text/plain; version=0.0.4; charset=utf-8",
-    }),
+    c.body(
+      reconciliationMetrics(await reconcile(c.env.DB, c.env.ACCOUNTS)) +
+        shadowMetrics(await shadowReport(c.env.DB, c.var.config.shadow)),
+      200,
+      { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    ),
   )
   .post("/keys/:id/revoke", async (c) =>
     c.json(

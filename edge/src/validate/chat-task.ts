@@ -42,6 +42,8 @@ export interface ChatTask {
     retention?: number;
     prune_layer?: number;
     exit_threshold?: number;
+    /** The quality dial (`stitch.max_disagreement`): resolved to a threshold from the shadow curve. */
+    max_disagreement?: number;
     min_pixels?: number;
     max_pixels?: number;
     fallback: (typeof FALLBACKS)[number];
@@ -160,6 +162,7 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
       retention: stitch.retention,
       prune_layer: stitch.prune_layer,
       exit_threshold: stitch.exit_threshold,
+      max_disagreement: qualityDial(stitch),
       min_pixels: stitch.min_pixels,
       max_pixels: stitch.max_pixels,
       fallback: stitch.fallback ?? "error",
@@ -177,6 +180,18 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
       ttl: stitch.cache?.ttl ?? headerCache.ttl,
     },
   };
+}
+
+/** The dial and a raw threshold are two answers to one question: asking both is refused, not silently resolved. */
+function qualityDial(stitch: StitchOptions): number | undefined {
+  if (stitch.max_disagreement !== undefined && stitch.exit_threshold !== undefined) {
+    throw new InvalidRequestError(
+      "stitch.max_disagreement and stitch.exit_threshold cannot be combined: set one",
+      "invalid_value",
+      "stitch.max_disagreement",
+    );
+  }
+  return stitch.max_disagreement;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * The key's rate limit: a token bucket of `limit` requests per minute, refilled continuously, in the key's object's
- * memory (the runtime evicts an object only after it has been idle for over a minute, by which time the bucket would
- * be full again anyway).
+ * A token bucket of `limit` requests per minute, refilled continuously: the edge's per-key rate limit (kept in the
+ * key's Durable Object's memory, which the runtime evicts only after a minute idle, when the bucket would be full
+ * again anyway) and the small function's bound on the shadow escalation rate.
  */
 export interface TakeResult {
   allowed: boolean;

@@ -1,0 +1,90 @@
+/**
+ * What the operator sees of shadow escalation (GET /admin/shadow, the dashboard, /admin/metrics): the samples, the
+ * agreement by score band, the threshold served now and where it came from, the estimated disagreement of exits at
+ * it with its 95% upper bound, the exit rate (from the ledger), and the shadows' cost against all large compute.
+ */
+import { agreementByBand, type Band, certifiedPoint } from "../../../shared/shadow/exit-curve.js";
+import type { Config } from "../config.js";
+import { currentCalibration, exitPolicy } from "./calibration.js";
+import { shadowCost } from "./samples-db.js";
+
+export interface ShadowReport {
+  pair: string | null;
+  samples: number;
+  target: number | null;
+  min_samples: number;
+  /** The threshold an `sgl` request without a dial is served now; null: the small function's offline one. */
+  threshold: number | null;
+  calibration: string;
+  /** Among the window's samples at or above the threshold (the exits it makes): null when it is the offline one. */
+  estimate: { exits: number; disagreements: number; rate: number; upper95: number } | null;
+  bands: Band[];
+  exits: { small: number; large: number; rate: number | null };
+  shadow_cost: { samples: number; accelerator_ms_large: number; share_of_large: number | null };
+}
+
+export async function shadowReport(db: D1Database, config: Config["shadow"]): Promise<ShadowReport> {
+  const calibration = await currentCalibration(db, config);
+  const policy = exitPolicy(calibration, config);
+  const point = policy && calibration && config.target ? certifiedPoint(calibration.curve, config.target) : null;
+  const [cost, paths] = await Promise.all([shadowCost(db), ledgerPaths(db)]);
+  const exits = paths.small + paths.large;
+  const large = paths.largeMs + cost.acceleratorMsLarge;
+  return {
+    pair: calibration?.pair ?? null,
+    samples: calibration?.samples.length ?? 0,
+    target: config.target ?? null,
+    min_samples: config.minSamples,
+    threshold: policy?.threshold ?? null,
+    calibration: policy?.calibration ?? "offline",
+    estimate: point && {
+      exits: point.exits,
+      disagreements: point.disagreements,
+      rate: point.disagreements / point.exits,
+      upper95: point.upper,
+    },
+    bands: agreementByBand(calibration?.samples ?? []),
+    exits: { small: paths.small, large: paths.large, rate: exits > 0 ? paths.small / exits : null },
+    shadow_cost: {
+      samples: cost.samples,
+      accelerator_ms_large: cost.acceleratorMsLarge,
+      share_of_large: large > 0 ? cost.acceleratorMsLarge / large : null,
+    },
+  };
+}
+
+/** stitch-sgl answers by path, and all large compute billed, from the D1 ledger. */
+async function ledgerPaths(db: D1Database) {
+  const { results } = await db
+    .prepare(
+      `SELECT path, SUM(CASE WHEN mode = 'sgl' THEN 1 ELSE 0 END) AS sgl, COALESCE(SUM(accelerator_ms_large), 0) AS ms
+         FROM ledger GROUP BY path`,
+    )
+    .all<{ path: string; sgl: number; ms: number }>();
+  const of = (path: string) => results.find((r) => r.path === path);
+  return {
+    small: of("small")?.sgl ?? 0,
+    large: of("large")?.sgl ?? 0,
+    largeMs: results.reduce((sum, r) => sum + r.ms, 0),
+  };
+}
+
+/** The report as Prometheus gauges, appended to the ledger's. */
+export function shadowMetrics(r: ShadowReport): string {
+  const gauge = (name: string, help: string, value: number | null) =>
+    value === null ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
+  return [
+    gauge("stitch_shadow_samples", "Shadow samples in the calibration window", r.samples),
+    gauge("stitch_shadow_samples_total", "Shadow samples kept", r.shadow_cost.samples),
+    gauge("stitch_shadow_threshold", "Exit threshold served from the shadow calibration", r.threshold),
+    gauge("stitch_shadow_disagreement", "Disagreement of exits at the threshold (samples)", r.estimate?.rate ?? null),
+    gauge("stitch_shadow_disagreement_upper95", "Its 95% upper confidence bound", r.estimate?.upper95 ?? null),
+    gauge("stitch_exit_rate", "Share of stitch-sgl answers that exited early (ledger)", r.exits.rate),
+    gauge(
+      "stitch_shadow_accelerator_ms_large",
+      "Large-model accelerator time spent on shadows (operator's cost)",
+      r.shadow_cost.accelerator_ms_large,
+    ),
+    gauge("stitch_shadow_large_share", "Shadows' share of all large-model compute", r.shadow_cost.share_of_large),
+  ].join("");
+}

@@ -1,0 +1,17 @@
+-- Shadow escalation (README, "Shadow escalation and the quality dial"): one row per shadowed early exit, reported by
+-- the small function. Nothing of the image or the text: the pack pair, the decision score, the threshold and
+-- calibration the exit used, whether the large model's normalised answer agreed, and the large run's accelerator
+-- time, which is the operator's cost (billed to no key; not in the ledger).
+CREATE TABLE shadow_samples (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL UNIQUE,        -- the shadowed request's id: a repeated report is kept once
+  pair TEXT NOT NULL,                     -- "<small pack>|<large pack>", as the answer's models name them
+  decision REAL NOT NULL,
+  threshold REAL NOT NULL,
+  calibration TEXT NOT NULL,
+  agree INTEGER NOT NULL CHECK (agree IN (0, 1)),
+  accelerator_ms_large REAL NOT NULL,
+  gpu_class_large TEXT,
+  created_at INTEGER NOT NULL             -- ms since epoch
+);
+CREATE INDEX shadow_samples_pair ON shadow_samples (pair, id);

@@ -1,0 +1,42 @@
+/**
+ * Shadow escalation's messages (README, "Shadow escalation and the quality dial"): the exit policy the edge passes
+ * to the small function with each request, and the sample the small function reports back to the edge after a
+ * shadow run. Nothing of the image or the text travels in a sample: the pack pair, the decision score, whether the
+ * large model agreed, and what the large run cost.
+ */
+import { z } from "zod";
+import { NEVER_EXIT } from "../shadow/exit-curve.js";
+import { MeteringSchema } from "./metering.js";
+
+/** Names the calibration a threshold came from: `offline` (the deployment's file or env), `request`, or a shadow curve's id. */
+export const CalibrationIdSchema = z.string().min(1).max(200);
+
+/** Edge → small function: the threshold to exit at (NEVER_EXIT: nothing exits) and the calibration it came from. */
+export const ExitCalibrationSchema = z.object({
+  threshold: z.number().min(0).max(NEVER_EXIT),
+  calibration: CalibrationIdSchema,
+});
+export type ExitCalibration = z.infer<typeof ExitCalibrationSchema>;
+
+/** A request's quality dial: the most early exits that may disagree with the large model (a fraction; 0 no sample can certify). */
+export const MaxDisagreementSchema = z.number().gt(0).max(1);
+
+/** Small function → edge: POST /internal/shadow-samples, signed with the functions' secret. */
+export const ShadowSampleSchema = z.object({
+  request_id: z.string().min(1).max(128),
+  /** The pack pair, as the answer's `models` names it. */
+  pair: z.object({ small: z.string().max(200), large: z.string().max(200) }),
+  /** The SEE decision score of the early exit. */
+  decision: z.number().min(0).max(1),
+  threshold: z.number().min(0).max(NEVER_EXIT),
+  calibration: CalibrationIdSchema,
+  /** Whether the normalised answers are equal (shared/shadow/normalise-answer.ts). */
+  agree: z.boolean(),
+  /** The large function's metering of the shadow run: the operator's cost. */
+  large: MeteringSchema,
+});
+export type ShadowSample = z.infer<typeof ShadowSampleSchema>;
+
+export const SHADOW_SAMPLES_PATH = "/internal/shadow-samples";
+/** The header that marks an escalation as a shadow: admitted only to an idle slot, preempted by paying work. */
+export const PRIORITY_HEADER = "x-stitch-priority";
