@@ -60,10 +60,11 @@ export interface AnswerOptions {
   /** How long the request has held this function's slot (the HTTP layer's clock); default: from this call on. */
   occupancy?: Occupancy;
   /**
-   * Called with what a shadow escalation of this answer would send, when the answer is an early exit the key lets
-   * be shadowed: the caller decides whether to run it, after the client has its answer.
+   * Called with each stitch-sgl exit decision the key lets be sampled (shadow/shadow-runner.ts): an early exit with
+   * what its shadow escalation would send, an escalation with the large answer it got. The caller decides whether
+   * to sample it, and runs the job after the client has its answer.
    */
-  onEarlyExit?: (job: ShadowJob) => void;
+  onDecision?: (job: ShadowJob) => void;
 }
 
 /** Modes that never run the small model. */
@@ -127,8 +128,9 @@ export async function answerQuestion(
       ranking: largeMode === "sgp" ? ranking : undefined,
     };
   }
-  function shadowJob(small: SmallResult): ShadowJob {
+  function shadowJob(small: SmallResult, escalated?: string): ShadowJob {
     return {
+      ...(escalated !== undefined && { escalated }),
       call: escalateCall(small.ranking),
       smallAnswer: small.answer,
       pair: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
@@ -152,7 +154,7 @@ export async function answerQuestion(
       ...(smallMayAnswer && req.logprobs !== undefined && { logprobs: req.logprobs }),
       signal: options.signal,
     });
-    if (method.mode === "sgl" && small.shouldExit && req.shadow) options.onEarlyExit?.(shadowJob(small));
+    if (method.mode === "sgl" && small.shouldExit && req.shadow) options.onDecision?.(shadowJob(small));
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
       return smallAnswer(small, false, occupancy.elapsedMs());
     }
@@ -187,6 +189,7 @@ export async function answerQuestion(
     }
     throw err;
   }
+  if (method.mode === "sgl" && small && req.shadow) options.onDecision?.(shadowJob(small, large.answer));
   return settle(
     {
       answer: large.answer,

@@ -57,7 +57,7 @@ export class WorkerMetrics {
     });
     this.shadows = new Counter({
       name: "stitch_shadow_escalations_total",
-      help: "Shadow escalations of early exits by outcome (recorded, rate_limited, dropped, failed, report_failed)",
+      help: "Sampled exit decisions by outcome (recorded, recorded_escalation, rate_limited, dropped, failed, report_failed)",
       labelNames: ["outcome"],
       registers,
     });

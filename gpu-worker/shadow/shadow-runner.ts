@@ -1,7 +1,10 @@
 /**
- * Shadow escalation, the small function's part: after the client has an early-exited answer, a sampled share of
- * them is also asked of the large model, exactly as the escalation would have asked it (the small ranking, the
- * request's K and r), at shadow priority. The large function admits a shadow only to an idle slot and preempts it for
+ * Shadow escalation, the small function's part: a `rate` share of stitch-sgl exit decisions is sampled, whatever
+ * their score. A sampled early exit is also asked of the large model after the client has its answer, exactly as
+ * the escalation would have asked it (the small ranking, the request's K and r), at shadow priority; a sampled
+ * escalation already has the large answer, so it is recorded at no extra compute. Sampling both sides at one rate
+ * keeps the samples a uniform draw of the decisions (the threshold can come down again once raised; with exits
+ * alone, a threshold that stops all exits would never see a sample again). The large function admits a shadow only to an idle slot and preempts it for
  * paying work (http/limit-concurrency.ts); a token bucket here bounds the rate. The outcome (pair, decision score,
  * whether the normalised answers agree, the large run's metering) goes to the edge, which owns the samples and
  * computes the threshold from them. A shadow never touches the client's answer, response or bill: it starts after
@@ -16,6 +19,8 @@ export interface ShadowJob {
   /** The escalation the answer would have made (no streaming, no client signal or deadline). */
   call: Omit<EscalateCall, "onToken" | "signal" | "deadline" | "explain" | "logprobs">;
   smallAnswer: string;
+  /** The large answer of an escalated request: no shadow run needed. */
+  escalated?: string;
   pair: ShadowSample["pair"];
   decision: number;
   threshold: number;
@@ -31,7 +36,14 @@ export interface ShadowSettings {
   timeoutMs: number;
 }
 
-export const SHADOW_OUTCOMES = ["recorded", "rate_limited", "dropped", "failed", "report_failed"] as const;
+export const SHADOW_OUTCOMES = [
+  "recorded",
+  "recorded_escalation",
+  "rate_limited",
+  "dropped",
+  "failed",
+  "report_failed",
+] as const;
 export type ShadowOutcome = (typeof SHADOW_OUTCOMES)[number];
 
 export interface ShadowRunnerDeps {
@@ -49,7 +61,7 @@ export class ShadowRunner {
 
   constructor(private readonly deps: ShadowRunnerDeps) {}
 
-  /** Whether this early exit is shadowed: a `rate` share of them, never in process (no idle slot to find there). */
+  /** Whether this decision is sampled: a `rate` share of them, never in process (no idle slot to find there). */
   wants(): boolean {
     const { settings, escalation, random = Math.random } = this.deps;
     return settings.rate > 0 && escalation.remote && random() < settings.rate;
@@ -68,7 +80,8 @@ export class ShadowRunner {
   }
 
   async run(job: ShadowJob): Promise<ShadowOutcome> {
-    const { escalation, settings, report } = this.deps;
+    if (job.escalated !== undefined) return this.report(job, job.escalated, null);
+    const { escalation, settings } = this.deps;
     if (!this.bucket.take(settings.perMinute).allowed) return "rate_limited";
     let large: Awaited<ReturnType<EscalateToLarge["escalate"]>>;
     try {
@@ -81,19 +94,23 @@ export class ShadowRunner {
     } catch (err) {
       return err instanceof OverloadedError ? "dropped" : "failed";
     }
+    return this.report(job, large.answer, large.metering);
+  }
+
+  private async report(job: ShadowJob, largeAnswer: string, metering: ShadowSample["large"]) {
     try {
-      await report({
+      await this.deps.report({
         request_id: job.call.requestId,
         pair: job.pair,
         decision: job.decision,
         threshold: job.threshold,
         calibration: job.calibration,
-        agree: sameAnswer(job.smallAnswer, large.answer),
-        large: large.metering,
+        agree: sameAnswer(job.smallAnswer, largeAnswer),
+        large: metering,
       });
-      return "recorded";
+      return job.escalated === undefined ? "recorded" : "recorded_escalation";
     } catch {
-      return "report_failed"; // a lost sample is acceptable; it is counted
+      return "report_failed" as const; // a lost sample is acceptable; it is counted
     }
   }
 }

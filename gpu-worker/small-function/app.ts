@@ -39,7 +39,7 @@ export function createSmallApp(options: SmallAppOptions): FunctionApp {
       let shadow: ShadowJob | undefined;
       const run = async (onToken?: OnToken) => {
         const res = await answerQuestion(req, deps, {
-          onEarlyExit: (job) => {
+          onDecision: (job) => {
             if (deps.shadow?.wants()) shadow = job;
           },
           signal: c.var.deadline.signal,

@@ -32,8 +32,8 @@ export const ShadowSampleSchema = z.object({
   calibration: CalibrationIdSchema,
   /** Whether the normalised answers are equal (shared/shadow/normalise-answer.ts). */
   agree: z.boolean(),
-  /** The large function's metering of the shadow run: the operator's cost. */
-  large: MeteringSchema,
+  /** The large function's metering of the shadow run, the operator's cost; null: an escalation, billed as usual. */
+  large: MeteringSchema.nullable(),
 });
 export type ShadowSample = z.infer<typeof ShadowSampleSchema>;
 

@@ -3,8 +3,10 @@
  * model agreed), the lowest exit threshold at which the disagreement among exits stays under a target, with 95%
  * confidence.
  *
- * Fixed-sequence testing: candidate thresholds are taken from the strictest down, one every `step` exits (the
- * step-th, 2·step-th, … highest score: they depend on the scores alone, never on the agreements). At each candidate
+ * Fixed-sequence testing: candidate thresholds are taken from the strictest down, one every `step` exits, starting
+ * at the fewest exits that could ever certify the target (n₀ with no disagreement: (1 - target)^n₀ ≤ alpha; a
+ * stricter candidate could only fail and end the walk). So candidate j is the (n₀ + j·step)-th highest score: they
+ * depend on the scores and the target alone, never on the agreements. At each candidate
  * the null hypothesis "the disagreement of exits at this threshold exceeds the target" is rejected when the
  * one-sided Clopper–Pearson upper bound of the observed disagreements is under the target; the walk stops at the
  * first candidate that fails. Testing in a fixed order and stopping at the first failure keeps the chance of
@@ -34,15 +36,20 @@ export interface CurveOptions {
   alpha?: number;
 }
 
-/** The candidates in test order, strictest first. */
-export function exitCurve(samples: readonly Labelled[], options: CurveOptions = {}): CurvePoint[] {
+/** The fewest exits whose upper bound can be under `target` (none of them disagreeing). */
+export function fewestToCertify(target: number, alpha = 0.05): number {
+  return target >= 1 ? 1 : Math.max(1, Math.ceil(Math.log(alpha) / Math.log1p(-target)));
+}
+
+/** The candidates for `target` in test order, strictest first. */
+export function exitCurve(samples: readonly Labelled[], target: number, options: CurveOptions = {}): CurvePoint[] {
   const step = options.step ?? 20;
   const alpha = options.alpha ?? 0.05;
   const sorted = [...samples].sort((a, b) => b.score - a.score);
   const points: CurvePoint[] = [];
   let disagreements = 0;
   let counted = 0;
-  for (let j = step; j <= sorted.length; j += step) {
+  for (let j = fewestToCertify(target, alpha); j <= sorted.length; j += step) {
     const threshold = at(sorted, j - 1).score;
     // Ties: every sample at the threshold exits with it.
     while (counted < sorted.length && at(sorted, counted).score >= threshold) {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { binomialCdf, clopperPearsonUpper } from "./clopper-pearson.js";
-import { agreementByBand, certifiedPoint, exitCurve, NEVER_EXIT } from "./exit-curve.js";
+import { agreementByBand, certifiedPoint, exitCurve, fewestToCertify, NEVER_EXIT } from "./exit-curve.js";
 import { expectedCalibrationError, fitIsotonic, type Labelled, predictIsotonic } from "./isotonic.js";
 import { normaliseAnswer, sameAnswer } from "./normalise-answer.js";
 
@@ -115,7 +115,7 @@ describe("exitCurve + certifiedPoint: the guarantee on synthetic data whose trut
           const runs = 150;
           let violations = 0;
           for (let r = 0; r < runs; r++) {
-            const point = certifiedPoint(exitCurve(trial(rand, 400, a, b)), target);
+            const point = certifiedPoint(exitCurve(trial(rand, 400, a, b), target), target);
             const threshold = point?.threshold ?? NEVER_EXIT;
             if (trueDisagreement(a, b, Math.min(1, threshold)) > target) violations++;
           }
@@ -132,21 +132,22 @@ describe("exitCurve + certifiedPoint: the guarantee on synthetic data whose trut
     const [a, b, target] = [0.5, 1, 0.05];
     let violations = 0;
     for (let r = 0; r < 150; r++) {
-      const curve = exitCurve(trial(rand, 400, a, b));
+      const curve = exitCurve(trial(rand, 400, a, b), target);
       const naive = curve.filter((p) => p.disagreements / p.exits <= target).at(-1);
       if (naive && trueDisagreement(a, b, naive.threshold) > target) violations++;
     }
     expect(violations).toBeGreaterThan(14);
   });
 
-  it("walks from the strictest candidate down, one every step exits", () => {
+  it("walks from the strictest candidate that could certify the target down, one every step exits", () => {
     const samples = Array.from({ length: 100 }, (_, i) => ({ score: (i + 1) / 100, agree: i >= 10 }));
-    const curve = exitCurve(samples, { step: 20 });
-    expect(curve.map((p) => p.exits)).toEqual([20, 40, 60, 80, 100]);
-    expect(curve.map((p) => p.threshold)).toEqual([0.81, 0.61, 0.41, 0.21, 0.01]);
-    expect(curve.at(-1)?.disagreements).toBe(10);
-    expect(certifiedPoint(curve, 0.15)?.threshold).toBe(0.21);
-    expect(certifiedPoint(curve, 0.01)).toBeNull();
+    expect(fewestToCertify(0.15)).toBe(19); // 0.85^19 = 0.046 ≤ 0.05 < 0.85^18
+    const curve = exitCurve(samples, 0.15, { step: 20 });
+    expect(curve.map((p) => p.exits)).toEqual([19, 39, 59, 79, 99]);
+    expect(curve.map((p) => p.threshold)).toEqual([0.82, 0.62, 0.42, 0.22, 0.02]);
+    expect(curve.at(-1)?.disagreements).toBe(9);
+    expect(certifiedPoint(curve, 0.15)?.threshold).toBe(0.22);
+    expect(certifiedPoint(exitCurve(samples, 0.01), 0.01)).toBeNull(); // 299 exits needed, 100 held
     expect(agreementByBand(samples, 2)).toEqual([
       { from: 0, to: 0.5, samples: 49, agreed: 39 },
       { from: 0.5, to: 1, samples: 51, agreed: 51 },

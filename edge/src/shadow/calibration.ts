@@ -16,8 +16,20 @@ export interface Calibration {
   id: string;
   pair: string;
   samples: RecentSamples["samples"];
-  curve: CurvePoint[];
+  /** The fixed-sequence curve of each target asked for (its candidates depend on the target), computed once. */
+  curves: Map<number, CurvePoint[]>;
+  step: number;
   isotonic: IsotonicStep[];
+}
+
+/** The threshold certified for `target` (its curve point), or null: nothing may exit. */
+export function certifiedFor(calibration: Calibration, target: number): CurvePoint | null {
+  let curve = calibration.curves.get(target);
+  if (!curve) {
+    curve = exitCurve(calibration.samples, target, { step: calibration.step });
+    calibration.curves.set(target, curve);
+  }
+  return certifiedPoint(curve, target);
 }
 
 const memo = new WeakMap<D1Database, { at: number; value: Calibration | null }>();
@@ -30,7 +42,8 @@ export async function currentCalibration(db: D1Database, config: Config["shadow"
     id: `shadow:${recent.samples.length}@${recent.lastId}`,
     pair: recent.pair,
     samples: recent.samples,
-    curve: exitCurve(recent.samples, { step: config.step }),
+    curves: new Map(),
+    step: config.step,
     isotonic: recent.samples.length >= config.minSamples ? fitIsotonic(recent.samples) : [],
   };
   memo.set(db, { at: now, value });
@@ -46,7 +59,7 @@ export function exitPolicy(
   const target = maxDisagreement ?? config.target;
   if (target === undefined) return undefined;
   if (maxDisagreement === undefined && (calibration?.samples.length ?? 0) < config.minSamples) return undefined;
-  const point = calibration && certifiedPoint(calibration.curve, target);
+  const point = calibration && certifiedFor(calibration, target);
   return { threshold: point?.threshold ?? NEVER_EXIT, calibration: `${calibration?.id ?? "shadow:0"}/${target}` };
 }
 

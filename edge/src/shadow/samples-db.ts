@@ -19,8 +19,8 @@ export async function insertSample(db: D1Database, sample: ShadowSample, now: nu
       sample.threshold,
       sample.calibration,
       sample.agree ? 1 : 0,
-      sample.large.accelerator_ms,
-      sample.large.gpu_class,
+      sample.large?.accelerator_ms ?? 0,
+      sample.large?.gpu_class ?? null,
       now,
     )
     .run();
@@ -51,6 +51,7 @@ export async function recentSamples(db: D1Database, window: number): Promise<Rec
 }
 
 export interface ShadowCost {
+  /** Samples that ran a shadow (escalations' samples cost nothing extra). */
   samples: number;
   /** The large function's accelerator time spent on shadows: the operator's cost. */
   acceleratorMsLarge: number;
@@ -58,7 +59,9 @@ export interface ShadowCost {
 
 export async function shadowCost(db: D1Database): Promise<ShadowCost> {
   const row = await db
-    .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(accelerator_ms_large), 0) AS ms FROM shadow_samples")
+    .prepare(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(accelerator_ms_large), 0) AS ms FROM shadow_samples WHERE gpu_class_large IS NOT NULL",
+    )
     .first<{ n: number; ms: number }>();
   return { samples: row?.n ?? 0, acceleratorMsLarge: row?.ms ?? 0 };
 }

@@ -3,9 +3,9 @@
  * agreement by score band, the threshold served now and where it came from, the estimated disagreement of exits at
  * it with its 95% upper bound, the exit rate (from the ledger), and the shadows' cost against all large compute.
  */
-import { agreementByBand, type Band, certifiedPoint } from "../../../shared/shadow/exit-curve.js";
+import { agreementByBand, type Band } from "../../../shared/shadow/exit-curve.js";
 import type { Config } from "../config.js";
-import { currentCalibration, exitPolicy } from "./calibration.js";
+import { certifiedFor, currentCalibration, exitPolicy } from "./calibration.js";
 import { shadowCost } from "./samples-db.js";
 
 export interface ShadowReport {
@@ -26,7 +26,7 @@ export interface ShadowReport {
 export async function shadowReport(db: D1Database, config: Config["shadow"]): Promise<ShadowReport> {
   const calibration = await currentCalibration(db, config);
   const policy = exitPolicy(calibration, config);
-  const point = policy && calibration && config.target ? certifiedPoint(calibration.curve, config.target) : null;
+  const point = policy && calibration && config.target ? certifiedFor(calibration, config.target) : null;
   const [cost, paths] = await Promise.all([shadowCost(db), ledgerPaths(db)]);
   const exits = paths.small + paths.large;
   const large = paths.largeMs + cost.acceleratorMsLarge;
