@@ -56,4 +56,46 @@ describe("ConcurrencyGate", () => {
     expect(gate.inFlight).toBe(0);
     await expect(gate.acquire(AbortSignal.abort(reason))).rejects.toBe(reason);
   });
+
+  it("admits a shadow only to an idle slot, refusing it at once (never queued) when busy or when work waits", async () => {
+    const gate = new ConcurrencyGate(1, 4);
+    const paying = await gate.acquire();
+    const busy = (() => {
+      try {
+        gate.acquireShadow(() => {});
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(busy).toBeInstanceOf(OverloadedError);
+    expect((busy as OverloadedError).code).toBe("shadow_dropped");
+    expect(gate.queued).toBe(0);
+    paying();
+    const release = gate.acquireShadow(() => {});
+    expect(gate.inFlight).toBe(1);
+    release();
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it("preempts a running shadow for paying work, which gets the slot once the shadow lets go", async () => {
+    const gate = new ConcurrencyGate(1, 0); // no queue: paying work would be shed, were it not for the shadow
+    let preempted = 0;
+    const releaseShadow = gate.acquireShadow(() => preempted++);
+    let payingIn = false;
+    const paying = gate.acquire().then((release) => {
+      payingIn = true;
+      return release;
+    });
+    expect(preempted).toBe(1);
+    expect(payingIn).toBe(false);
+    releaseShadow(); // the preempted shadow's handler ends
+    const release = await paying;
+    expect(payingIn).toBe(true);
+    expect(gate.inFlight).toBe(1);
+    release();
+    // A shadow that was preempted is not preempted again by later work.
+    const second = await gate.acquire();
+    expect(preempted).toBe(1);
+    second();
+  });
 });

@@ -52,9 +52,11 @@ export class ConcurrencyGate {
   acquire(signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.running < this.maxConcurrent) return Promise.resolve(this.take());
-    // Paying work never waits behind a shadow: the newest shadow is stopped and its slot comes to this request.
-    this.shadows.pop()?.();
-    if (this.waiting.length >= this.maxQueue) {
+    // Paying work is never shed or kept waiting for a shadow: the newest shadow is stopped and its slot comes to the
+    // queue (beyond the queue's bound if need be: the slot is on its way).
+    const preempt = this.shadows.pop();
+    preempt?.();
+    if (!preempt && this.waiting.length >= this.maxQueue) {
       return Promise.reject(
         new OverloadedError("The function is at capacity; retry later", "overloaded", null, {
           retryAfter: this.retryAfterSeconds(),
