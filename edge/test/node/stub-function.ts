@@ -85,7 +85,14 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
     exit:
       request.mode === "large" || request.mode === "fastv"
         ? null
-        : { confidence: 0.9, consistency: 0.8, decision: large ? 0.4 : 0.85, threshold: 0.6 },
+        : {
+            confidence: 0.9,
+            consistency: 0.8,
+            decision: large ? 0.4 : 0.85,
+            // As the real function: the edge's shadow calibration when it sent one, else the deployment's threshold.
+            threshold: request.exit_calibration?.threshold ?? 0.6,
+            calibration: request.exit_calibration?.calibration ?? "offline",
+          },
     degraded: scenario === "degraded",
     finish_reason: "stop",
     // As a deployment whose STITCH_DEFAULT_DETAIL is high.
