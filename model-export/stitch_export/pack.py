@@ -105,7 +105,7 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     }
 
     log("verifying against transformers (eager), layer by layer")
-    verifier = Verifier(family, lazy, manifest, (prune_layer, fraction))
+    verifier = Verifier(family, lazy, manifest, (prune_layer, fraction), log)
     runner = PackRunner(out, manifest)
     runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
     # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
