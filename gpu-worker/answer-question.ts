@@ -32,7 +32,7 @@ import { type EscalateToLarge, modelVersion } from "./escalation/escalate.js";
 import type { Logger } from "./http/logger.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
 import type { DetailPolicy } from "./resolve-detail.js";
-import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
+import { largeMethod, type PruneDefaults, resolveMethod } from "./resolve-method.js";
 
 export interface AnswerDeps {
   small: SmallEngine;
@@ -79,7 +79,7 @@ export async function answerQuestion(
     models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
     image_detail: method.imageDetail.level,
     ...answer,
-    ...(req.explain && {
+    ...(method.explain && {
       explanation: explain(image, deps.small.pack, method.imageDetail, answer.metering, method.pruneLayer, explained),
     }),
   });
@@ -113,7 +113,7 @@ export async function answerQuestion(
       imageDetail: method.imageDetail,
       exitThreshold: method.exitThreshold,
       cachePartition: req.cache_partition,
-      ...(smallMayAnswer && req.logprobs !== undefined && { logprobs: req.logprobs }),
+      ...(smallMayAnswer && method.logprobs !== undefined && { logprobs: method.logprobs }),
       signal: options.signal,
     });
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
@@ -135,14 +135,8 @@ export async function answerQuestion(
       decoded: image,
       cachePartition: req.cache_partition,
       messages: req.messages,
-      mode: largeMode,
-      maxTokens: method.maxTokens,
-      imageDetail: method.imageDetail,
-      retention: largeMode === "large" ? 1 : method.retention,
-      pruneLayer: method.pruneLayer,
+      method: largeMethod(method, largeMode),
       ranking: largeMode === "sgp" ? small?.ranking : undefined,
-      explain: req.explain,
-      logprobs: req.logprobs,
       onToken:
         options.onToken &&
         ((text, logprobs) => {

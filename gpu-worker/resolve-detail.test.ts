@@ -3,33 +3,13 @@ import type { SmartResizeRecipe, StitchError, TiledImageRecipe } from "../shared
 import { detailedRecipe } from "./engine/image-processor/image-detail.js";
 import { visualTokenCount } from "./engine/image-processor/plan-tiles.js";
 import { smartResizeGrid } from "./engine/image-processor/smart-resize.js";
-import { INTERNVL3_RECIPE } from "./engine/testing.js";
+import { INTERNVL3_RECIPE, packInfo, QWEN25VL_RECIPE } from "./engine/testing.js";
 import type { PackInfo } from "./engine/types.js";
 import { DEFAULT_DETAIL_POLICY, resolveImageDetail } from "./resolve-detail.js";
 
-const pack = (image: PackInfo["image"]): PackInfo => ({
-  name: "p",
-  version: "1",
-  family: "f",
-  image,
-  splitLayers: [1],
-  layers: 2,
-});
+const pack = (image: PackInfo["image"]) => packInfo(image);
 const tiles = pack(INTERNVL3_RECIPE);
-// Qwen2.5-VL's own processor bounds (preprocessor_config.json): 56² .. 28² · 1280 pixels.
-const qwenRecipe: SmartResizeRecipe = {
-  processor: "smart_resize",
-  patch_px: 14,
-  merge: 2,
-  temporal_patch: 2,
-  min_pixels: 3136,
-  max_pixels: 28 * 28 * 1280,
-  window_px: 112,
-  resample: "bicubic",
-  rescale: 1 / 255,
-  mean: [0.48145466, 0.4578275, 0.40821073],
-  std: [0.26862954, 0.26130258, 0.27577711],
-};
+const qwenRecipe = QWEN25VL_RECIPE;
 const qwen = pack(qwenRecipe);
 const fixed = pack({ ...INTERNVL3_RECIPE, processor: "fixed", max_tiles: 1, thumbnail: false });
 

@@ -2,7 +2,16 @@
  * The engine's surface, as the HTTP functions see it. Implemented in
  * `engine.ts` on onnxruntime-node over a pair of model packs.
  */
-import type { Conversation, ImageRecipe, Metering, ResolvedDetail, TokenLogprob } from "../../shared/index.js";
+import type {
+  Conversation,
+  ImageRecipe,
+  LargeMode,
+  Metering,
+  ResolvedDetail,
+  TokenLogprob,
+} from "../../shared/index.js";
+
+export type { LargeMode };
 
 /**
  * An image decoded to packed RGB (see `decode-image.ts`): at its own size, or already at the tile size when the
@@ -75,8 +84,6 @@ export interface SmallResult {
   metering: Metering;
   logprobs?: TokenLogprob[];
 }
-
-export type LargeMode = "large" | "sgp" | "fastv";
 
 export interface LargeRequest extends CachePartitioned {
   image: DecodedImage;
