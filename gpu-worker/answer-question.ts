@@ -17,8 +17,6 @@ import {
   StitchError,
 } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
-import { detailedRecipe } from "./engine/image-processor/image-detail.js";
-import { tokenLayout } from "./engine/image-processor/process-image.js";
 import type {
   DecodedImage,
   ImageDetail,
@@ -69,7 +67,7 @@ export async function answerQuestion(
   const occupancy = options.occupancy ?? new SlotClock();
   const method = resolveMethod(req, deps.largePack, deps.defaults, deps.detail);
   deps.small.checkConversation(req.messages);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.processor.decodeSize });
   const settle = (
     answer: Omit<AnswerResponse, "request_id" | "mode" | "models" | "explanation" | "image_detail">,
     explained?: { ranking: number[] | null; kept: number[] | null },
@@ -195,7 +193,7 @@ function explain(
   const answering = metering.large ?? metering.small;
   return {
     visual_tokens: answering?.visual_tokens_total ?? 0,
-    layout: tokenLayout(image.width, image.height, detailedRecipe(pack.image, detail)),
+    layout: pack.processor.withDetail(detail).tokenLayout(image.width, image.height),
     ranking: explained.ranking,
     kept: explained.kept,
     prune_layer: explained.kept ? pruneLayer : null,

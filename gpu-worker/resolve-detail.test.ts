@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SmartResizeRecipe, StitchError, TiledImageRecipe } from "../shared/index.js";
-import { detailedRecipe } from "./engine/image-processor/image-detail.js";
-import { visualTokenCount } from "./engine/image-processor/plan-tiles.js";
-import { smartResizeGrid } from "./engine/image-processor/smart-resize.js";
+import { smartResizeGrid } from "./engine/image-processor/smart-resize/smart-resize.js";
+import { visualTokenCount } from "./engine/image-processor/tiles/plan-tiles.js";
 import { INTERNVL3_RECIPE, packInfo, QWEN25VL_RECIPE } from "./engine/testing.js";
 import type { PackInfo } from "./engine/types.js";
 import { DEFAULT_DETAIL_POLICY, resolveImageDetail } from "./resolve-detail.js";
@@ -30,7 +29,7 @@ describe("image detail per processor kind", () => {
     expect(high).toEqual({ level: "high" });
     // 1200 × 400 is cut 3 × 1 (plus the thumbnail) at the recipe's detail.
     const tokens = (d: typeof low) =>
-      visualTokenCount(1200, 400, detailedRecipe(INTERNVL3_RECIPE, d) as TiledImageRecipe);
+      visualTokenCount(1200, 400, tiles.processor.withDetail(d).recipe as TiledImageRecipe);
     expect(tokens(high)).toBe(4 * 256);
     expect(tokens(low)).toBe(256);
   });
@@ -40,7 +39,8 @@ describe("image detail per processor kind", () => {
     const high = resolveImageDetail({ detail: "high" }, qwen);
     expect(low).toEqual({ level: "low", minPixels: 3136, maxPixels: 448 * 448 });
     expect(high).toEqual({ level: "high", minPixels: 3136, maxPixels: 28 * 28 * 1280 });
-    const tokens = (d: typeof low) => smartResizeGrid(1080, 1920, detailedRecipe(qwenRecipe, d) as SmartResizeRecipe);
+    const tokens = (d: typeof low) =>
+      smartResizeGrid(1080, 1920, qwen.processor.withDetail(d).recipe as SmartResizeRecipe);
     expect(tokens(low).tokens).toBeLessThanOrEqual(256);
     expect(tokens(high).tokens).toBeGreaterThan(1000);
   });
@@ -63,7 +63,7 @@ describe("image detail per processor kind", () => {
   it("fixed: the same single tile at every level", () => {
     for (const detail of ["low", "high"] as const) {
       const d = resolveImageDetail({ detail }, fixed);
-      expect(detailedRecipe(fixed.image, d)).toEqual(fixed.image);
+      expect(fixed.processor.withDetail(d).recipe).toEqual(fixed.image);
     }
   });
 

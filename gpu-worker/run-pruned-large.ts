@@ -26,7 +26,7 @@ export async function runPrunedLarge(
   const occupancy = options.occupancy ?? new SlotClock();
   const { large } = deps;
   large.checkConversation(req.messages);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.decodeSize });
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.processor.decodeSize });
   // Pruning parameters and the ranking are checked by the engine against its own pack.
   const result = await large.runLarge({
     image,

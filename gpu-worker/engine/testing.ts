@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { generateItem } from "../../scene-generator/index.js";
 import type { ImageRecipe, SmartResizeRecipe, TiledImageRecipe } from "../../shared/index.js";
+import { imageProcessor } from "./image-processor/registry.js";
 import type { DecodedImage, PackInfo } from "./types.js";
 
 export const PACKS_DIR = process.env.STITCH_PACKS_DIR ?? "model-packs";
@@ -55,6 +56,7 @@ export const packInfo = (image: ImageRecipe, splitLayers = [1]): PackInfo => ({
   version: "1",
   family: "f",
   image,
+  processor: imageProcessor(image),
   splitLayers,
   layers: 2,
 });

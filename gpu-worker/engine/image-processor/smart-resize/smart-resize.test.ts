@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { InvalidRequestError } from "../../../shared/index.js";
+import { InvalidRequestError } from "../../../../shared/index.js";
 import {
   MAX_ASPECT_RATIO,
   roundHalfEven,
