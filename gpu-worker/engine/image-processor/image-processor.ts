@@ -5,6 +5,8 @@
  * - `tiles` (tiles/): InternVL's GotOcr2 tiling, a grid of tiles and a thumbnail;
  * - `fixed` (fixed/): every image stretched to one tile (the embedded pair);
  * - `smart_resize` (smart-resize/): Qwen2.5-VL's, the image resized within a pixel budget and cut into patches.
+ * transformers' recorded outputs the kinds' tests compare against (*.json) stay in this folder, where
+ * model-export's recorders write them.
  */
 import type ort from "onnxruntime-node";
 import type { ImageRecipe, ResolvedDetail, TokenTile } from "../../../shared/index.js";

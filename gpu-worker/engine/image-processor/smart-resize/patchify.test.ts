@@ -71,7 +71,7 @@ const reference: {
     pixel_values_sha256: string;
     pixel_values_head: number[];
   }[];
-} = JSON.parse(readFileSync(new URL("qwen-vl-photos.json", import.meta.url), "utf8"));
+} = JSON.parse(readFileSync(new URL("../qwen-vl-photos.json", import.meta.url), "utf8"));
 
 const recipe: SmartResizeRecipe = {
   processor: "smart_resize",

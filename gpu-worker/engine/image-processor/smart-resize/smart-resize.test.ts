@@ -15,7 +15,7 @@ import {
 } from "./smart-resize.js";
 
 const fixture: { settings: (SmartResizeBounds & { cases: string })[] } = JSON.parse(
-  readFileSync(new URL("smart-resize-cases.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../smart-resize-cases.json", import.meta.url), "utf8"),
 );
 
 interface Case {

@@ -7,7 +7,7 @@ import { planTiles, visualTokenCount } from "./plan-tiles.js";
 /** transformers' get_optimal_tiled_canvas on ~3,800 sizes × 5 settings, by model-export/record_image_processor.py. */
 const recorded: {
   settings: { tile: { width: number; height: number }; min_tiles: number; max_tiles: number; cases: string }[];
-} = JSON.parse(readFileSync(new URL("./canvas-cases.json", import.meta.url), "utf8"));
+} = JSON.parse(readFileSync(new URL("../canvas-cases.json", import.meta.url), "utf8"));
 
 const internvl3 = INTERNVL3_RECIPE;
 
