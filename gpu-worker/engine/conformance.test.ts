@@ -84,6 +84,9 @@ const PACKS = [
     "qwen25vl-tiny-small",
     "qwen25vl-tiny-large",
   ].map((name) => join(FIXTURE_PACKS_DIR, name)),
+  // A pack you exported yourself, checked the same way: STITCH_CONFORMANCE_PACKS=dir[,dir…] npx vitest run
+  // gpu-worker/engine/conformance.test.ts
+  ...(process.env.STITCH_CONFORMANCE_PACKS?.split(",").filter(Boolean) ?? []),
 ];
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
