@@ -13,6 +13,8 @@ from .family import Unsupported
 SUPPORTED_TEXT_MODEL_TYPES = ("qwen2", "qwen2_5_vl_text")
 # Text model types whose rotary is M-RoPE (Qwen2-VL's 3-D positions): they must carry rope_scaling.mrope_section.
 MROPE_TEXT_MODEL_TYPES = ("qwen2_5_vl_text",)
+# lm_head weights of this many elements or more are sliced along the vocabulary (SegmentGraph.head): 1 GiB in float32.
+HEAD_SLICE_ELEMENTS = 1 << 28
 
 
 def check_text_config(cfg) -> None:
@@ -143,8 +145,19 @@ class SegmentGraph(nn.Module):
             received = received + (probs * query_weights[:, None, :, None]).sum(dim=(1, 2))
         last = probs[:, :, -1, :].sum(dim=1)
         if self.last:
-            x = self.lm_head(self.norm(x.index_select(1, logit_rows)))
+            x = self.head(self.norm(x.index_select(1, logit_rows)))
         return (x, *presents, received, last)
+
+    def head(self, h):
+        """lm_head, as one MatMul, or over slices of the vocabulary when its weight would make a tensor of 1 GiB or
+        more (an 8B model's 151674 × 3584 is 2.2 GB in float32: protobuf cannot hold a tensor of 2 GiB, and the
+        quantizers copy tensors through it). Each logit is the same dot product either way."""
+        w, b = self.lm_head.weight, self.lm_head.bias
+        rows = max(1, HEAD_SLICE_ELEMENTS // w.shape[1])
+        if w.shape[0] <= rows:
+            return self.lm_head(h)
+        logits = torch.cat([h @ w[i:i + rows].T for i in range(0, w.shape[0], rows)], dim=-1)
+        return logits if b is None else logits + b
 
     def position_axis(self) -> int:
         return 1 if self.positions == "1d" else 2
