@@ -86,6 +86,9 @@ const PACKS = [
     "internvl25-llama-tiny-small",
     "internvl25-llama-tiny-large",
   ].map((name) => join(FIXTURE_PACKS_DIR, name)),
+  // A pack you exported yourself, checked the same way: STITCH_CONFORMANCE_PACKS=dir[,dir…] npx vitest run
+  // gpu-worker/engine/conformance.test.ts
+  ...(process.env.STITCH_CONFORMANCE_PACKS?.split(",").filter(Boolean) ?? []),
 ];
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
