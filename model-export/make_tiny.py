@@ -182,13 +182,11 @@ def build_config(tokenizer, hidden: int, layers: int, heads: int, form: str = "i
     )
 
 
-def write_processor_files(out: Path, tokenizer, stop_tokens: list[str], pad_token: str) -> None:
-    """generation_config.json and the processor's files as an InternVL -hf folder carries them: the real
-    preprocessor config (448 px, ImageNet statistics, 1..12 tiles; crop_to_patches false there too: InternVLProcessor
-    turns it on by its own defaults, see the exporter's image recipe) and the chat template."""
-    ids = tokenizer.convert_tokens_to_ids
-    GenerationConfig(eos_token_id=[ids(t) for t in stop_tokens], pad_token_id=ids(pad_token),
-                     do_sample=False).save_pretrained(out)
+def save_processor(out: Path, tokenizer) -> None:
+    """The processor's files as an InternVL -hf folder carries them (InternVL3 and InternVL2.5 alike): the real
+    preprocessor config (448 px, ImageNet statistics, 1..12 tiles; crop_to_patches false there too:
+    InternVLProcessor turns it on by its own defaults, see the exporter's image recipe), the tokenizer and the chat
+    template. real_models.py writes real-dimension checkpoints' processors with it."""
     image_processor = GotOcr2ImageProcessor(
         size={"height": 448, "width": 448}, crop_to_patches=False, min_patches=1, max_patches=12,
         image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
@@ -197,6 +195,14 @@ def write_processor_files(out: Path, tokenizer, stop_tokens: list[str], pad_toke
                                   video_processor=InternVLVideoProcessor(), image_seq_length=256,
                                   chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(out)
+
+
+def write_processor_files(out: Path, tokenizer, stop_tokens: list[str], pad_token: str) -> None:
+    """generation_config.json (the stop tokens) and the processor's files."""
+    ids = tokenizer.convert_tokens_to_ids
+    GenerationConfig(eos_token_id=[ids(t) for t in stop_tokens], pad_token_id=ids(pad_token),
+                     do_sample=False).save_pretrained(out)
+    save_processor(out, tokenizer)
 
 
 # Stop tokens (generation_config.json): InternVL3-hf stops on <|im_end|> and <|endoftext|>; transformers'
