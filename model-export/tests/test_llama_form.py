@@ -10,8 +10,10 @@ from transformers import InternVLForConditionalGeneration, LlamaConfig, LlamaMod
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
 import make_tiny
+import real_configs
 from checkpoint_edits import edited_checkpoint
-from stitch_export.decoder import SegmentGraph, check_text_config
+from stitch_export.decoder import SegmentGraph, check_text_config, decoder_manifest
+from stitch_export.families.internvl import check_vision_config
 from stitch_export.family import Unsupported
 from stitch_export.pack import export_pack
 
@@ -48,6 +50,14 @@ def test_dynamic_ntk_rescales_beyond_max_position_embeddings_which_the_pack_neve
     positions = torch.arange(257)[None]  # one past: transformers grows the base, the graph would not
     cos, _ = theirs(torch.zeros(1), positions)
     assert (ours.rotary(positions)[0][:, 0] - cos).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("size", sorted(real_configs.TEXT))
+def test_the_real_internvl25_configs_pass_the_exporters_checks(size):
+    config = real_configs.internvl25_config(size, image_token_id=92546, eos_token_id=92542)
+    check_vision_config(config)
+    check_text_config(config.text_config)
+    assert decoder_manifest(config.text_config)["head_dim"] == 128
 
 
 def test_the_llama_form_packs_say_what_the_engine_needs(llama_checkpoints, tmp_path):
