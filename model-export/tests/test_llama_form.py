@@ -115,3 +115,13 @@ def test_a_tokenizer_that_frames_text_with_more_than_bos_is_refused(llama_checkp
     path.write_text(json.dumps(json.loads(path.read_text()) | {"add_eos_token": True}))
     with pytest.raises(Unsupported, match="frames text"):
         export_pack(checkpoint, "small", tmp_path / "pack", [])
+
+
+def test_a_template_that_writes_an_image_part_as_another_token_is_refused(llama_checkpoints, tmp_path):
+    """convert_internvl_weights_to_hf.py's template renders an image as "<image>", which InternVLProcessor does not
+    expand: such a checkpoint would run with no pixels at all."""
+    checkpoint = edited_checkpoint(llama_checkpoints, tmp_path, lambda c: None)
+    path = checkpoint / "chat_template.jinja"
+    path.write_text(path.read_text().replace("<IMG_CONTEXT>", "<image>"))
+    with pytest.raises(Unsupported, match="image part"):
+        export_pack(checkpoint, "small", tmp_path / "pack", [])

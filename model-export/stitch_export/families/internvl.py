@@ -59,6 +59,11 @@ class InternVLFamily(Family):
         c, v = self.config, self.config.vision_config
         check_vision_config(c)
         self.processor = AutoProcessor.from_pretrained(self.checkpoint, use_fast=False)
+        # InternVLProcessor expands its context token (<IMG_CONTEXT>) into the tiles' span: a template that writes
+        # an image part otherwise (convert_internvl_weights_to_hf.py's own template says "<image>") gets no pixels.
+        part = self.processor.apply_chat_template([user_asks("x")])
+        if part.count(self.processor.image_token) != 1:
+            raise Unsupported(f"the chat template does not render an image part as {self.processor.image_token!r}")
         ip = self.processor.image_processor
         if type(ip).__name__ != "GotOcr2ImageProcessor":
             raise Unsupported(f"image processor {type(ip).__name__} (only GotOcr2ImageProcessor)")
