@@ -8,24 +8,15 @@ import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { planTiles } from "../../gpu-worker/engine/image-processor/plan-tiles.js";
-import { AnswerResponseSchema, askAboutImage, type Conversation } from "../../shared/index.js";
-import { FIXTURE_PACKS as PACKS, signedPost, startFixturePair } from "./harness.js";
+import { AnswerResponseSchema, type Conversation } from "../../shared/index.js";
+import { askAboutPhoto, FIXTURE_PACKS as PACKS, startFixturePair } from "./harness.js";
 
 const manifest = JSON.parse(readFileSync(`${PACKS}/internvl25-llama-tiny-small/manifest.json`, "utf8"));
 const photo = readFileSync("test/fixtures/photos/coffee.jpg");
 
 const pair = startFixturePair("internvl25-llama");
 
-async function answer(body: Record<string, unknown>) {
-  const { res } = await signedPost(pair.small().url, "/v1/answer", {
-    request_id: `req_llama_${Math.random().toString(36).slice(2)}`,
-    image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
-    messages: askAboutImage("What is in this picture?"),
-    max_tokens: 4,
-    ...body,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const answer = askAboutPhoto(pair, photo, "llama");
 
 describe("an exported InternVL2.5-form pair (Llama text, InternViT-6B form) behind the functions", () => {
   it("answers a photo escalated and pruned, every token of every tile ranked", async () => {
