@@ -62,6 +62,23 @@ def internvl25_config(size: str, image_token_id: int, eos_token_id: int) -> Inte
                           vision_feature_layer=-1, vision_feature_select_strategy="default")
 
 
+def spec(size: str):
+    """real_models.Spec of one size, for make_real_size.py (real_models.CONFIGS can take
+    `{f"internvl2.5-{s}": real_configs.spec(s) for s in real_configs.TEXT}`): make_tiny's InternLM2-form tokenizer
+    (its ids lie inside the 92553-row embedding), the InternVL -hf processor files, <|im_end|> as the stop."""
+    import make_tiny
+    from real_models import Spec, internvl_after_init
+    from transformers import InternVLForConditionalGeneration
+
+    def build(tokenizer) -> InternVLConfig:
+        ids = tokenizer.convert_tokens_to_ids
+        return internvl25_config(size, image_token_id=ids("<IMG_CONTEXT>"), eos_token_id=ids("</s>"))
+
+    return Spec(InternVLForConditionalGeneration, make_tiny.build_llama_tokenizer, build, make_tiny.save_processor,
+                ["<|im_end|>"], f"OpenGVLab/InternVL2_5-{size.upper()} in transformers' form (real_configs.py)",
+                internvl_after_init)
+
+
 def main() -> None:
     """Parameter counts (meta device: nothing allocated) and the memory each weight type takes."""
     from transformers import InternVLForConditionalGeneration

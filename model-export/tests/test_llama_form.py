@@ -60,6 +60,13 @@ def test_the_real_internvl25_configs_pass_the_exporters_checks(size):
     assert decoder_manifest(config.text_config)["head_dim"] == 128
 
 
+@pytest.mark.parametrize("size, published", [("2b", 2.2), ("8b", 8.1), ("26b", 25.5)])
+def test_the_real_dimensions_give_the_published_parameter_counts(size, published):
+    """The InternVL2.5 report's sizes (to 0.1 B) from real_configs' dimensions, counted on the meta device."""
+    import real_models
+    assert round(real_models.parameter_count(real_configs.spec(size)) / 1e9, 1) == published
+
+
 def test_the_llama_form_packs_say_what_the_engine_needs(llama_checkpoints, tmp_path):
     """Exports the 6B-form small and checks the manifest (the committed fixtures are verified by the same run)."""
     manifest = export_pack(llama_checkpoints / "small", "small", tmp_path, [], log=lambda *a: None)
