@@ -50,13 +50,15 @@ def segments_of(layers: int, split_layers: list[int]) -> list[tuple[int, int]]:
 def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int], name: str | None = None,
                 version: str | None = None, external_data: str = "auto", source: str | None = None,
                 log=print, dtype: str = "float32", block_size: int = DEFAULT_BLOCK_SIZE,
-                piece_mb: int = DEFAULT_PIECE_MB) -> dict:
+                piece_mb: int = DEFAULT_PIECE_MB, cases: int | None = None) -> dict:
     checkpoint, out = Path(checkpoint), Path(out)
     if role not in PRUNE_PLAN:
         raise Unsupported(f"role {role!r} (small or large)")
     if external_data not in EXTERNAL_DATA:
         raise Unsupported(f"external data {external_data!r} (one of {EXTERNAL_DATA})")
     check_weight_type(dtype, block_size)
+    if cases is not None and cases < 1:
+        raise Unsupported(f"--cases {cases}: at least one conformance case")
     to_type = lambda graph: convert(graph, dtype, block_size)
     family = family_for(checkpoint)
     cfg = family.text_config
@@ -103,15 +105,15 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     }
 
     log("verifying against transformers (eager), layer by layer")
-    verifier = Verifier(family, lazy, manifest, (prune_layer, fraction))
+    verifier = Verifier(family, lazy, manifest, (prune_layer, fraction), log)
     runner = PackRunner(out, manifest)
-    runs = [verifier.run_pack(runner, case) for case in family.cases()]
+    runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
     # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
     del runner
     gc.collect()
-    cases = verifier.compare(runs)
+    fixture_cases = verifier.compare(runs)
     tolerance = verifier.tolerances()
-    fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": cases}
+    fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": fixture_cases}
     if dtype != "float32":
         fixture["onnxruntime_tolerance"] = verifier.onnxruntime_tolerance()
     (out / "fixture.json").write_text(json.dumps(fixture, separators=(",", ":")))
