@@ -36,9 +36,12 @@ export interface Stack {
 export interface StackOptions {
   /** Also start the empty Worker of bench/empty-worker/ under `wrangler dev` with the edge's flags. */
   emptyWorker?: boolean;
-  /** Passed to startLocalStack: extra edge vars and function environment (bench:shadow's calibration settings). */
-  edgeVars?: Record<string, string>;
+  /** Extra environment of each GPU function (another pair of packs, threads, deadlines). */
   functionEnv?: { small?: Record<string, string>; large?: Record<string, string> };
+  /** How long the processes may take to be ready (real-size packs load for minutes). */
+  readyTimeoutMs?: number;
+  /** Extra `[vars]` of the edge (bench:shadow's calibration settings). */
+  edgeVars?: Record<string, string>;
 }
 
 /**
@@ -76,8 +79,9 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
       persistTo: join(dir, "state"),
       devVarsPath,
       log,
-      edgeVars: options.edgeVars,
-      functionEnv: options.functionEnv,
+      ...(options.functionEnv && { functionEnv: options.functionEnv }),
+      ...(options.readyTimeoutMs && { readyTimeoutMs: options.readyTimeoutMs }),
+      ...(options.edgeVars && { edgeVars: options.edgeVars }),
     });
     let empty: DevWorker | undefined;
     try {

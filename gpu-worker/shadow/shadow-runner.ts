@@ -17,7 +17,7 @@ import type { EscalateCall, EscalateToLarge } from "../escalation/escalate.js";
 
 export interface ShadowJob {
   /** The escalation the answer would have made (no streaming, no client signal or deadline). */
-  call: Omit<EscalateCall, "onToken" | "signal" | "deadline" | "explain" | "logprobs">;
+  call: Omit<EscalateCall, "onToken" | "signal" | "deadline">;
   smallAnswer: string;
   /** The large answer of an escalated request: no shadow run needed. */
   escalated?: string;
