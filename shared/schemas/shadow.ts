@@ -5,7 +5,7 @@
  * large model agreed, and what the large run cost.
  */
 import { z } from "zod";
-import { NEVER_EXIT } from "../shadow/exit-curve.js";
+import { type Band, NEVER_EXIT } from "../shadow/exit-curve.js";
 import { MeteringSchema } from "./metering.js";
 
 /** Names the calibration a threshold came from: `offline` (the deployment's file or env), `request`, or a shadow curve's id. */
@@ -40,3 +40,19 @@ export type ShadowSample = z.infer<typeof ShadowSampleSchema>;
 export const SHADOW_SAMPLES_PATH = "/internal/shadow-samples";
 /** The header that marks an escalation as a shadow: admitted only to an idle slot, preempted by paying work. */
 export const PRIORITY_HEADER = "x-stitch-priority";
+
+/** GET /admin/shadow: what the operator sees of shadow escalation (edge/src/shadow/shadow-report.ts). */
+export interface ShadowReport {
+  pair: string | null;
+  samples: number;
+  target: number | null;
+  min_samples: number;
+  /** The threshold an `sgl` request without a dial is served now; null: the small function's offline one. */
+  threshold: number | null;
+  calibration: string;
+  /** Among the window's samples at or above the threshold (the exits it makes): null when it is the offline one. */
+  estimate: { exits: number; disagreements: number; rate: number; upper95: number } | null;
+  bands: Band[];
+  exits: { small: number; large: number; rate: number | null };
+  shadow_cost: { samples: number; accelerator_ms_large: number; share_of_large: number | null };
+}

@@ -12,8 +12,10 @@ import {
 import type { UsageReport, UsageRequestList } from "../../../shared/schemas/usage-report.js";
 import { apiFetch, apiJson } from "./api.js";
 import { $, keyBox, ms, showError, usd } from "./key.js";
+import { shadowPanel } from "./shadow-panel.js";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
+shadowPanel();
 
 const PATHS = ["cache", "small", "large"] as const;
 const COLOURS: Record<string, string> = { cache: "#8a8f98", small: "#2f7d32", large: "#c2410c" };

@@ -3,25 +3,11 @@
  * agreement by score band, the threshold served now and where it came from, the estimated disagreement of exits at
  * it with its 95% upper bound, the exit rate (from the ledger), and the shadows' cost against all large compute.
  */
-import { agreementByBand, type Band } from "../../../shared/shadow/exit-curve.js";
+import type { ShadowReport } from "../../../shared/index.js";
+import { agreementByBand } from "../../../shared/shadow/exit-curve.js";
 import type { Config } from "../config.js";
 import { certifiedFor, currentCalibration, exitPolicy } from "./calibration.js";
 import { shadowCost } from "./samples-db.js";
-
-export interface ShadowReport {
-  pair: string | null;
-  samples: number;
-  target: number | null;
-  min_samples: number;
-  /** The threshold an `sgl` request without a dial is served now; null: the small function's offline one. */
-  threshold: number | null;
-  calibration: string;
-  /** Among the window's samples at or above the threshold (the exits it makes): null when it is the offline one. */
-  estimate: { exits: number; disagreements: number; rate: number; upper95: number } | null;
-  bands: Band[];
-  exits: { small: number; large: number; rate: number | null };
-  shadow_cost: { samples: number; accelerator_ms_large: number; share_of_large: number | null };
-}
 
 export async function shadowReport(db: D1Database, config: Config["shadow"]): Promise<ShadowReport> {
   const calibration = await currentCalibration(db, config);

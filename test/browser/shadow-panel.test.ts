@@ -1,0 +1,119 @@
+/**
+ * The dashboard's shadow escalation panel in a real headless Chromium, against the real local stack (startLocalStack
+ * on free ports) with every stitch-sgl decision sampled (STITCH_SHADOW_RATE=1) and an operator target: after a few
+ * answers the panel, given the admin secret, must show what GET /admin/shadow reports (samples, threshold,
+ * calibration, the band table), and refuse a wrong secret. Without Chromium this fails (it does not skip).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodePng, generateItem } from "../../scene-generator/index.js";
+import type { ShadowReport } from "../../shared/index.js";
+import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
+import { CHROMIUM, type Dom, freePort, launchChromium } from "./browser-kit.js";
+
+const SHOTS = path.resolve(import.meta.dirname, "screenshots");
+const ASKED = 8;
+
+describe("the dashboard's shadow escalation panel in Chromium", () => {
+  let stack: LocalStack;
+  let browser: Browser;
+  let page: Page;
+  let workDir: string;
+  let adminSecret: string;
+  const output: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (.ci/run installs it)`);
+    mkdirSync(SHOTS, { recursive: true });
+    workDir = mkdtempSync(path.join(tmpdir(), "stitch-shadow-browser-"));
+    const devVarsPath = path.join(workDir, "dev.vars");
+    [stack, browser] = await Promise.all([
+      startLocalStack({
+        edgePort: await freePort(),
+        smallPort: await freePort(),
+        largePort: await freePort(),
+        persistTo: path.join(workDir, "state"),
+        devVarsPath,
+        examplesDir: path.join(workDir, "examples"),
+        log: (line) => output.push(line),
+        edgeVars: { SHADOW_TARGET: "0.05", SHADOW_MIN_SAMPLES: "5", SHADOW_REFRESH_MS: "0" },
+        functionEnv: { small: { STITCH_SHADOW_RATE: "1" } },
+      }),
+      launchChromium(),
+    ]);
+    adminSecret = /^ADMIN_SECRET=(.+)$/m.exec(readFileSync(devVarsPath, "utf8"))?.[1] ?? "";
+    page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  }, 60_000);
+
+  async function report(): Promise<ShadowReport> {
+    const res = await fetch(`${stack.edgeUrl}/admin/shadow`, { headers: { authorization: `Bearer ${adminSecret}` } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as ShadowReport;
+  }
+
+  it("shows the samples, the threshold, its calibration and agreement by band as /admin/shadow reports them", async () => {
+    for (let i = 0; i < ASKED; i++) {
+      const item = generateItem(3131, i);
+      const png = Buffer.from(encodePng(item.rgb, item.side)).toString("base64");
+      const res = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "stitch-sgl",
+          messages: [
+            {
+              role: "user",
+              content: [
+                { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
+                { type: "text", text: item.questions[0]?.question },
+              ],
+            },
+          ],
+          stitch: { cache: { bypass: true } },
+        }),
+      });
+      expect(res.status, output.slice(-20).join("\n")).toBe(200);
+    }
+    let shown = await report();
+    for (let i = 0; i < 100 && shown.samples < ASKED; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      shown = await report();
+    }
+    expect(shown.samples).toBe(ASKED); // each answer sampled once, shadowed or escalated
+
+    await page.goto(`${stack.edgeUrl}/dashboard`);
+    await page.fill("#admin-secret", adminSecret);
+    await page.click("#shadow-load");
+    await page.waitForSelector("#shadow-result:not([hidden])");
+    expect(await page.textContent("#sh-samples")).toBe(`${ASKED} (minimum 5)`);
+    expect(await page.textContent("#sh-calibration")).toBe(shown.calibration);
+    expect(shown.calibration).toMatch(/^shadow:8@\d+\/0\.05$/);
+    expect(await page.textContent("#sh-target")).toBe("5.00%");
+    const bands = await page.$$eval("#shadow-bands tbody tr", (rows) =>
+      (rows as Dom[]).map((r) => Array.from(r.cells as Dom[], (c: Dom) => c.textContent as string)),
+    );
+    expect(bands).toHaveLength(10);
+    expect(bands.map((b) => Number(b[1]))).toEqual(shown.bands.map((b) => b.samples));
+    await page.screenshot({ path: path.join(SHOTS, "dashboard-shadow.png"), fullPage: true });
+    expect(output.filter((l) => l.startsWith("[page error]"))).toEqual([]);
+  });
+
+  it("shows the API's error for a wrong secret", async () => {
+    await page.goto(`${stack.edgeUrl}/dashboard`);
+    await page.fill("#admin-secret", "not-the-admin-secret-0000");
+    await page.click("#shadow-load");
+    await page.waitForSelector("#shadow-error:not([hidden])");
+    expect(await page.textContent("#shadow-error")).toMatch(/invalid_admin_secret/);
+    expect(await page.isHidden("#shadow-result")).toBe(true);
+  });
+});
