@@ -4,56 +4,37 @@
  * answers the panel, given the admin secret, must show what GET /admin/shadow reports (samples, threshold,
  * calibration, the band table), and refuse a wrong secret. Without Chromium this fails (it does not skip).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
 import type { ShadowReport } from "../../shared/index.js";
-import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
-import { CHROMIUM, type Dom, freePort, launchChromium } from "./browser-kit.js";
+import type { LocalStack } from "../../tools/start-local-stack.js";
+import { type Dom, type PagesStack, startPagesStack } from "./browser-kit.js";
 
 const SHOTS = path.resolve(import.meta.dirname, "screenshots");
 const ASKED = 8;
 
 describe("the dashboard's shadow escalation panel in Chromium", () => {
+  let pages: PagesStack;
   let stack: LocalStack;
-  let browser: Browser;
   let page: Page;
-  let workDir: string;
+  let output: string[];
   let adminSecret: string;
-  const output: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (.ci/run installs it)`);
     mkdirSync(SHOTS, { recursive: true });
-    workDir = mkdtempSync(path.join(tmpdir(), "stitch-shadow-browser-"));
-    const devVarsPath = path.join(workDir, "dev.vars");
-    [stack, browser] = await Promise.all([
-      startLocalStack({
-        edgePort: await freePort(),
-        smallPort: await freePort(),
-        largePort: await freePort(),
-        persistTo: path.join(workDir, "state"),
-        devVarsPath,
-        examplesDir: path.join(workDir, "examples"),
-        log: (line) => output.push(line),
-        edgeVars: { SHADOW_TARGET: "0.05", SHADOW_MIN_SAMPLES: "5", SHADOW_REFRESH_MS: "0" },
-        functionEnv: { small: { STITCH_SHADOW_RATE: "1" } },
-      }),
-      launchChromium(),
-    ]);
-    adminSecret = /^ADMIN_SECRET=(.+)$/m.exec(readFileSync(devVarsPath, "utf8"))?.[1] ?? "";
-    page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
-    page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
+    pages = await startPagesStack({
+      edgeVars: { SHADOW_TARGET: "0.05", SHADOW_MIN_SAMPLES: "5", SHADOW_REFRESH_MS: "0" },
+      functionEnv: { small: { STITCH_SHADOW_RATE: "1" } },
+      viewport: { width: 1100, height: 1400 },
+    });
+    ({ stack, page, output } = pages);
+    adminSecret = /^ADMIN_SECRET=(.+)$/m.exec(readFileSync(pages.devVarsPath, "utf8"))?.[1] ?? "";
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => pages?.stop(), 60_000);
 
   async function report(): Promise<ShadowReport> {
     const res = await fetch(`${stack.edgeUrl}/admin/shadow`, { headers: { authorization: `Bearer ${adminSecret}` } });
