@@ -16,6 +16,7 @@ const record = (id: string): ApiKeyRecord => ({
   spent_nanos: 0,
   rate_limit_per_minute: null,
   cache_scope: "key",
+  shadow: 1,
 });
 
 /** A D1 that fails every call: whatever still answers did not wait on it. */

@@ -158,6 +158,28 @@ describe("the exit threshold served", () => {
   });
 });
 
+describe("a key's opt-out", () => {
+  it("keeps every request of an opted-out key out of sampling, set at creation or later", async () => {
+    const sampledFor = async (key: string) => {
+      const res = await ask(key, chatBody(), {}, FRESH);
+      return (await stubLastCall(res.json.stitch.request_id))?.request.shadow;
+    };
+    const plain = await createKey();
+    const out = await createKey({ shadow: false });
+    expect(await sampledFor(plain.key)).toBe(true);
+    expect(await sampledFor(out.key)).toBe(false);
+    const listed = await edge(`/admin/keys/${out.id}`, { headers: ADMIN });
+    expect(listed.json.shadow).toBe(false);
+    const patched = await edge(
+      `/admin/keys/${plain.id}`,
+      { method: "PATCH", headers: { ...ADMIN, "content-type": "application/json" }, body: '{"shadow":false}' },
+      { KEY_CACHE_TTL_SECONDS: "0" },
+    );
+    expect(patched.json.shadow).toBe(false);
+    expect(await sampledFor(plain.key)).toBe(false);
+  });
+});
+
 describe("the operator's view", () => {
   it("reports the samples, the threshold with its bound, the bands and the shadows' cost in /admin/shadow and /admin/metrics", async () => {
     const { samples } = await seed(400);

@@ -16,3 +16,5 @@ CREATE TABLE shadow_samples (
   created_at INTEGER NOT NULL             -- ms since epoch
 );
 CREATE INDEX shadow_samples_pair ON shadow_samples (pair, id);
+-- A key whose customer requires it opts out: none of its requests is sampled (1 = sampled, the default).
+ALTER TABLE api_keys ADD COLUMN shadow INTEGER NOT NULL DEFAULT 1 CHECK (shadow IN (0, 1));

@@ -15,6 +15,10 @@ const RateLimit = z
   .max(100_000)
   .nullable()
   .meta({ description: "Requests per minute; null = the default." });
+const Shadow = z.boolean().meta({
+  description:
+    "Whether this key's answers may be sampled for shadow escalation (default true): false keeps every request of the key out of it.",
+});
 const Scope = z.enum(CACHE_SCOPES).meta({
   description:
     "`key` (default): answers cached for this key only; `shared`: shared with every other key set to `shared`.",
@@ -26,6 +30,7 @@ export const CreateKeyRequestSchema = z
     budget_usd: Budget.optional(),
     rate_limit_per_minute: RateLimit.optional(),
     cache_scope: Scope.optional(),
+    shadow: Shadow.optional(),
     key: z.string().regex(API_KEY_PATTERN, "sk-stitch-<16 hex>-<48 hex>").optional().meta({
       description: "Register this secret instead of generating one (e.g. a development key); 409 if its id exists.",
     }),
@@ -38,6 +43,7 @@ export const UpdateKeyRequestSchema = z
     budget_usd: Budget.optional(),
     rate_limit_per_minute: RateLimit.optional(),
     cache_scope: Scope.optional(),
+    shadow: Shadow.optional(),
   })
   .meta({ id: "UpdateKeyRequest" });
 
@@ -51,6 +57,7 @@ export const ApiKeyInfoSchema = z
     spent_usd: z.number(),
     rate_limit_per_minute: z.number().int().nullable(),
     cache_scope: z.enum(CACHE_SCOPES),
+    shadow: z.boolean(),
   })
   .meta({ id: "ApiKey" });
 export type ApiKeyInfo = z.infer<typeof ApiKeyInfoSchema>;

@@ -13,6 +13,8 @@ export interface ApiKeyRecord {
   spent_nanos: number;
   rate_limit_per_minute: number | null;
   cache_scope: CacheScope;
+  /** 1: the key's answers may be sampled for shadow escalation; 0: opted out (infra/migrations/0004). */
+  shadow: number;
 }
 
 export interface KeySettings {
@@ -20,6 +22,7 @@ export interface KeySettings {
   budget_usd?: number | null;
   rate_limit_per_minute?: number | null;
   cache_scope?: CacheScope;
+  shadow?: boolean;
 }
 
 export function getKey(db: D1Database, id: string): Promise<ApiKeyRecord | null> {
@@ -49,8 +52,8 @@ export async function insertKey(
 ): Promise<ApiKeyRecord> {
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, name, secret_hash, created_at, budget_nanos, rate_limit_per_minute, cache_scope)
-       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO api_keys (id, name, secret_hash, created_at, budget_nanos, rate_limit_per_minute, cache_scope, shadow)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     .bind(
       id,
@@ -60,6 +63,7 @@ export async function insertKey(
       settings.budget_usd == null ? null : usdToNanos(settings.budget_usd),
       settings.rate_limit_per_minute ?? null,
       settings.cache_scope ?? "key",
+      settings.shadow === false ? 0 : 1,
     )
     .first<ApiKeyRecord>();
   if (!row) throw new Error("INSERT ... RETURNING gave no row");
@@ -89,6 +93,7 @@ export async function updateKey(db: D1Database, id: string, settings: KeySetting
     changes.budget_nanos = settings.budget_usd === null ? null : usdToNanos(settings.budget_usd);
   if (settings.rate_limit_per_minute !== undefined) changes.rate_limit_per_minute = settings.rate_limit_per_minute;
   if (settings.cache_scope !== undefined) changes.cache_scope = settings.cache_scope;
+  if (settings.shadow !== undefined) changes.shadow = settings.shadow ? 1 : 0;
   const columns = Object.keys(changes);
   if (columns.length === 0) return getKey(db, id);
   // Column names come from the fixed list above, never from input.
@@ -114,5 +119,6 @@ export function keyInfo(row: ApiKeyRecord, spentNanos = row.spent_nanos): ApiKey
     spent_usd: nanosToUsd(spentNanos),
     rate_limit_per_minute: row.rate_limit_per_minute,
     cache_scope: row.cache_scope,
+    shadow: row.shadow !== 0,
   };
 }

@@ -83,12 +83,13 @@ export async function answerTask<Body>(
       default: config.cacheDefaultTtlSeconds,
       max: config.cacheMaxTtlSeconds,
     });
-    const calibration = await currentCalibration(ctx.db, config.shadow);
-    const base = { requestId, task, prices: config.prices, now: input.now, calibration };
+    const base = { requestId, task, prices: config.prices, now: input.now };
     if (cache.hit) {
       const body = await settlement.bill(fromCache(base, cache.hit));
       return { kind: "completion", body, stream: task.stream, replay: false, rateLimit };
     }
+    // Only a request the models will answer needs the exit calibration (a cache hit makes no D1 call for it).
+    const calibration = await currentCalibration(ctx.db, config.shadow);
     const target: SmallFunction = {
       url: config.smallFunctionUrl,
       signingSecret: config.signingSecret,
@@ -96,9 +97,10 @@ export async function answerTask<Body>(
     };
     const exit = exitPolicy(calibration, config.shadow, task.method.max_disagreement);
     const request = {
-      ...answerRequest(requestId, task, image, cachePartition(key)),
+      ...answerRequest(requestId, task, image, key),
       ...(exit && { exit_calibration: exit }),
     };
+    const answered = { ...base, calibration };
     if (task.stream) {
       const events = await answerStream(target, request);
       const readable = relayStream(events, {
@@ -107,7 +109,7 @@ export async function answerTask<Body>(
         waitUntil: ctx.waitUntil,
         abandon: () => settlement.abandon(),
         async finish(result) {
-          const billed = fromAnswer(base, result, cache.status);
+          const billed = fromAnswer(answered, result, cache.status);
           await settlement.bill(billed);
           await cache.store(toCached(result, billed.outcome), result.models);
           return billed.outcome;
@@ -116,7 +118,7 @@ export async function answerTask<Body>(
       return { kind: "stream", readable, cache: cache.status, rateLimit };
     }
     const result = await answer(target, request);
-    const billed = fromAnswer(base, result, cache.status);
+    const billed = fromAnswer(answered, result, cache.status);
     const body = await settlement.bill(billed);
     await cache.store(toCached(result, billed.outcome), result.models);
     return { kind: "completion", body, stream: false, replay: false, rateLimit };
@@ -132,12 +134,19 @@ export async function answerTask<Body>(
  */
 const cachePartition = (key: Pick<ApiKeyRecord, "id" | "cache_scope">) => tenantScope(key.cache_scope, key.id);
 
-function answerRequest(requestId: string, task: ChatTask, image: Image, partition: string): AnswerRequestInput {
+function answerRequest(
+  requestId: string,
+  task: ChatTask,
+  image: Image,
+  key: Pick<ApiKeyRecord, "id" | "cache_scope" | "shadow">,
+): AnswerRequestInput {
   return {
     request_id: requestId,
-    cache_partition: partition,
+    cache_partition: cachePartition(key),
     image: image.payload,
     messages: task.messages,
     ...task.method,
+    // A key that opted out of shadow escalation: none of its answers is sampled.
+    shadow: key.shadow !== 0,
   };
 }

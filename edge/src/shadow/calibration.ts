@@ -34,10 +34,24 @@ export function certifiedFor(calibration: Calibration, target: number): CurvePoi
 
 const memo = new WeakMap<D1Database, { at: number; value: Calibration | null }>();
 
-export async function currentCalibration(db: D1Database, config: Config["shadow"], now = Date.now()) {
+/**
+ * The calibration, recomputed at most every `refreshMs` per isolate. When D1 cannot be read the answer is not failed
+ * for it: the last one computed serves, or none (the offline threshold; a dial then lets nothing exit).
+ */
+export async function currentCalibration(
+  db: D1Database,
+  config: Config["shadow"],
+  now = Date.now(),
+): Promise<Calibration | null> {
   const known = memo.get(db);
   if (known && now - known.at < config.refreshMs) return known.value;
-  const recent = await recentSamples(db, config.window);
+  let recent: RecentSamples | null;
+  try {
+    recent = await recentSamples(db, config.window);
+  } catch (err) {
+    console.error(JSON.stringify({ shadow_calibration_unavailable: String(err) }));
+    return known?.value ?? null;
+  }
   const value = recent && {
     id: `shadow:${recent.samples.length}@${recent.lastId}`,
     pair: recent.pair,
