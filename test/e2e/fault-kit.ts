@@ -79,7 +79,12 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       log: (line) => output.push(line),
       restarts: RESTARTS,
       functionEnv: {
-        small: { STITCH_LARGE_URL: relay.url, STITCH_LARGE_TIMEOUT_MS: String(options.largeTimeoutMs) },
+        small: {
+          STITCH_LARGE_URL: relay.url,
+          STITCH_LARGE_TIMEOUT_MS: String(options.largeTimeoutMs),
+          // The relay counts escalations: no shadow escalation (README, "Shadow escalation") may add one at random.
+          STITCH_SHADOW_RATE: "0",
+        },
       },
     });
   } catch (err) {
