@@ -86,6 +86,8 @@ ${markdownTable(
 
 ![disagreement over time](shadow-disagreement.svg)
 
+![exit rate over time](shadow-exit-rate.svg)
+
 - After the shift the recalibrated threshold keeps the realised disagreement of early exits at or under the target (${pct(recalibrated.after.disagreement)}, 95% interval ${pct(recalibrated.after.lower95)} – ${pct(recalibrated.after.upper95)}, against ${pct(r.settings.target)}): ${yes(v.recalibratedHolds)}.
 - After the shift the fixed threshold does not: its realised disagreement is significantly above the target (${pct(fixed.after.disagreement)}, 95% lower bound ${pct(fixed.after.lower95)} > ${pct(r.settings.target)}): ${yes(v.fixedBreaks)}.
 
@@ -132,5 +134,19 @@ export function renderShadowFigure(r: ShadowResults): string {
     yLabel: "disagreeing exits (%)",
     series: [series("fixed threshold", r.passes.fixed), series("recalibrated (shadow)", r.passes.recalibrated)],
     hlines: [{ y: r.settings.target * 100, name: `target ${r.settings.target * 100}%` }],
+  });
+}
+
+/** The price of the promise: the share of answers that exit early, per window, for both passes. */
+export function renderShadowExitFigure(r: ShadowResults): string {
+  const series = (name: string, p: PassResults) => ({
+    name,
+    points: p.overTime.map((w) => ({ x: w.x, y: w.exitRate * 100 })),
+  });
+  return renderPlot({
+    title: "Early exits (stitch-sgl), per window of the stream",
+    xLabel: `items answered (mix shifts at ${r.settings.half})`,
+    yLabel: "answers that exited early (%)",
+    series: [series("fixed threshold", r.passes.fixed), series("recalibrated (shadow)", r.passes.recalibrated)],
   });
 }

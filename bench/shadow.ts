@@ -15,7 +15,12 @@ import { integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { calibrationError, overTime, phaseStats, shadowShare } from "./shadow-analysis.js";
 import { groundTruth, parseMix } from "./shadow-offline.js";
-import { renderShadowFigure, renderShadowMarkdown, type ShadowResults } from "./shadow-report.js";
+import {
+  renderShadowExitFigure,
+  renderShadowFigure,
+  renderShadowMarkdown,
+  type ShadowResults,
+} from "./shadow-report.js";
 import { runStream } from "./shadow-run.js";
 
 const fraction = (v: string) => {
@@ -126,4 +131,5 @@ await mkdir(opts.out, { recursive: true });
 await writeFile(join(opts.out, "shadow.json"), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(join(opts.out, "shadow.md"), renderShadowMarkdown(results));
 await writeFile(join(opts.out, "shadow-disagreement.svg"), renderShadowFigure(results));
+await writeFile(join(opts.out, "shadow-exit-rate.svg"), renderShadowExitFigure(results));
 console.log(renderShadowMarkdown(results));
