@@ -1,18 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import {
-  addToSpend,
-  CHARGE_MEMORY_MS,
-  chargeOf,
-  forgetCharge,
-  forgetOldCharges,
-  heldNanos,
-  placeHold,
-  readSpend,
-  recordCharge,
-  releaseHold,
-} from "./spend.js";
+import * as spend from "./spend.js";
 
 let objects = 0;
 /** The storage of a fresh key's object (its constructor creates the tables), for one test. */
@@ -25,10 +14,10 @@ describe("the spend", () => {
   it("is seeded once, from the first seed it is read with, then only grows by charges", async () => {
     expect(
       await inFreshAccount((sql) => {
-        const first = readSpend(sql, 5);
-        const again = readSpend(sql, 900); // D1's spend trails; a later seed must not overwrite the truth
-        addToSpend(sql, 3);
-        return [first, again, readSpend(sql, 0)];
+        const first = spend.readSpend(sql, 5);
+        const again = spend.readSpend(sql, 900); // D1's spend trails; a later seed must not overwrite the truth
+        spend.addToSpend(sql, 3);
+        return [first, again, spend.readSpend(sql, 0)];
       }),
     ).toEqual([5, 5, 8]);
   });
@@ -38,10 +27,10 @@ describe("charges", () => {
   it("records a request id once: a retried charge under the same id is not counted again", async () => {
     expect(
       await inFreshAccount((sql) => [
-        recordCharge(sql, "req_a", 100, 0),
-        recordCharge(sql, "req_a", 999, 1),
-        chargeOf(sql, "req_a"),
-        chargeOf(sql, "req_b"),
+        spend.recordCharge(sql, "req_a", 100, 0),
+        spend.recordCharge(sql, "req_a", 999, 1),
+        spend.chargeOf(sql, "req_a"),
+        spend.chargeOf(sql, "req_b"),
       ]),
     ).toEqual([true, false, 100, undefined]);
   });
@@ -49,20 +38,20 @@ describe("charges", () => {
   it("forgets a charge on request (a refund) so the id may be charged again", async () => {
     expect(
       await inFreshAccount((sql) => {
-        recordCharge(sql, "req_a", 100, 0);
-        forgetCharge(sql, "req_a");
-        return [chargeOf(sql, "req_a"), recordCharge(sql, "req_a", 50, 1)];
+        spend.recordCharge(sql, "req_a", 100, 0);
+        spend.forgetCharge(sql, "req_a");
+        return [spend.chargeOf(sql, "req_a"), spend.recordCharge(sql, "req_a", 50, 1)];
       }),
     ).toEqual([undefined, true]);
   });
 
-  it("remembers ids for CHARGE_MEMORY_MS, then forgets them", async () => {
+  it("remembers ids for spend.CHARGE_MEMORY_MS, then forgets them", async () => {
     expect(
       await inFreshAccount((sql) => {
-        recordCharge(sql, "old", 1, 0);
-        recordCharge(sql, "recent", 2, 10);
-        forgetOldCharges(sql, CHARGE_MEMORY_MS + 5); // "old" is past the memory; "recent" is not
-        return [chargeOf(sql, "old"), chargeOf(sql, "recent")];
+        spend.recordCharge(sql, "old", 1, 0);
+        spend.recordCharge(sql, "recent", 2, 10);
+        spend.forgetOldCharges(sql, spend.CHARGE_MEMORY_MS + 5); // "old" is past the memory; "recent" is not
+        return [spend.chargeOf(sql, "old"), spend.chargeOf(sql, "recent")];
       }),
     ).toEqual([undefined, 2]);
   });
@@ -72,10 +61,10 @@ describe("holds", () => {
   it("sums what the requests in flight may cost, one hold per request id (a second hold replaces the first)", async () => {
     expect(
       await inFreshAccount((sql) => {
-        placeHold(sql, "req_a", 100, 1000);
-        placeHold(sql, "req_b", 30, 1000);
-        placeHold(sql, "req_a", 70, 1000);
-        return heldNanos(sql, 0);
+        spend.placeHold(sql, "req_a", 100, 1000);
+        spend.placeHold(sql, "req_b", 30, 1000);
+        spend.placeHold(sql, "req_a", 70, 1000);
+        return spend.heldNanos(sql, 0);
       }),
     ).toBe(100);
   });
@@ -83,11 +72,11 @@ describe("holds", () => {
   it("drops a hold when released, and a hold nobody released once it lapses", async () => {
     expect(
       await inFreshAccount((sql) => {
-        placeHold(sql, "released", 100, 1000);
-        placeHold(sql, "lapsing", 30, 500);
-        placeHold(sql, "live", 7, 501);
-        releaseHold(sql, "released");
-        return [heldNanos(sql, 499), heldNanos(sql, 500), heldNanos(sql, 501)];
+        spend.placeHold(sql, "released", 100, 1000);
+        spend.placeHold(sql, "lapsing", 30, 500);
+        spend.placeHold(sql, "live", 7, 501);
+        spend.releaseHold(sql, "released");
+        return [spend.heldNanos(sql, 499), spend.heldNanos(sql, 500), spend.heldNanos(sql, 501)];
       }),
     ).toEqual([37, 7, 0]);
   });

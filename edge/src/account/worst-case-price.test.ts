@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Metering } from "../../../shared/index.js";
+import { meteringOf } from "../../../shared/testing.js";
 import { type PriceTable, priceRequest } from "../price/price.js";
 import { worstCasePriceNanos } from "./worst-case-price.js";
 
@@ -9,16 +9,7 @@ const prices: PriceTable = {
   accelerator_usd_per_second: { default: 0.0006, cpu: 0.0001, h200: 0.0011 },
 };
 const config = { prices, smallFunctionTimeoutMs: 30_000 };
-const metering = (accelerator_ms: number, gpu_class: string): Metering => ({
-  accelerator_ms,
-  flops: 0,
-  visual_tokens_total: 1,
-  visual_tokens_kept: 1,
-  visual_tokens_cached: 0,
-  prompt_tokens: 1,
-  completion_tokens: 1,
-  gpu_class,
-});
+const metering = meteringOf;
 
 describe("worstCasePriceNanos", () => {
   it("is the highest fee plus the whole deadline at the highest rate, and one nano for rounding", () => {

@@ -11,6 +11,15 @@ const userTurn = (detail?: string) => ({
   ],
 });
 const body = (request: Record<string, unknown> = {}) => ({ model: "stitch-sgl", messages: [userTurn()], ...request });
+/** The stitch extension's method knobs, each away from its default: they reach the method as they are. */
+const KNOBS = {
+  retention: 0.25,
+  prune_layer: 2,
+  exit_threshold: 0.4,
+  min_pixels: 3136,
+  max_pixels: 50_176,
+  fallback: "small",
+};
 const parse = (request: Record<string, unknown>, header: { bypass?: boolean; ttl?: number } = {}) =>
   parseChatTask(new TextEncoder().encode(JSON.stringify(request)), header, 1);
 const refusal = (request: Record<string, unknown>) => {
@@ -42,26 +51,13 @@ describe("the method's knobs, as the small function takes them", () => {
       max_completion_tokens: 5,
       logprobs: true,
       top_logprobs: 2,
-      stitch: {
-        retention: 0.25,
-        prune_layer: 2,
-        exit_threshold: 0.4,
-        min_pixels: 3136,
-        max_pixels: 50_176,
-        fallback: "small",
-        cache: { ttl: 60 },
-      },
+      stitch: { ...KNOBS, cache: { ttl: 60 } },
     });
     expect(task.method).toEqual({
       mode: "large",
       max_tokens: 5, // max_completion_tokens wins over the deprecated max_tokens
       detail: "low",
-      retention: 0.25,
-      prune_layer: 2,
-      exit_threshold: 0.4,
-      min_pixels: 3136,
-      max_pixels: 50_176,
-      fallback: "small",
+      ...KNOBS,
       explain: false,
       logprobs: 2,
     });
