@@ -58,12 +58,15 @@ describe("charges", () => {
 });
 
 describe("holds", () => {
+  /** Places each [request id, nanos, expiry] hold in turn. */
+  const hold = (sql: SqlStorage, ...holds: [string, number, number][]) => {
+    for (const [requestId, nanos, expiresAt] of holds) spend.placeHold(sql, requestId, nanos, expiresAt);
+  };
+
   it("sums what the requests in flight may cost, one hold per request id (a second hold replaces the first)", async () => {
     expect(
       await inFreshAccount((sql) => {
-        spend.placeHold(sql, "req_a", 100, 1000);
-        spend.placeHold(sql, "req_b", 30, 1000);
-        spend.placeHold(sql, "req_a", 70, 1000);
+        hold(sql, ["req_a", 100, 1000], ["req_b", 30, 1000], ["req_a", 70, 1000]);
         return spend.heldNanos(sql, 0);
       }),
     ).toBe(100);
@@ -72,9 +75,7 @@ describe("holds", () => {
   it("drops a hold when released, and a hold nobody released once it lapses", async () => {
     expect(
       await inFreshAccount((sql) => {
-        spend.placeHold(sql, "released", 100, 1000);
-        spend.placeHold(sql, "lapsing", 30, 500);
-        spend.placeHold(sql, "live", 7, 501);
+        hold(sql, ["released", 100, 1000], ["lapsing", 30, 500], ["live", 7, 501]);
         spend.releaseHold(sql, "released");
         return [spend.heldNanos(sql, 499), spend.heldNanos(sql, 500), spend.heldNanos(sql, 501)];
       }),
