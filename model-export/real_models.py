@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from transformers import (GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor,
-                          InternVLVideoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Config)
+from transformers import (InternVLConfig, InternVLForConditionalGeneration, Qwen2_5_VLConfig,
+                          Qwen2_5_VLForConditionalGeneration, Qwen2Config)
 from transformers.integrations.accelerate import init_empty_weights
 
 import make_tiny
@@ -70,13 +70,7 @@ def internvl3_config(size: str) -> Callable:
     return build
 
 
-def internvl_processor(out: Path, tokenizer) -> None:
-    image_processor = GotOcr2ImageProcessor(
-        size={"height": 448, "width": 448}, crop_to_patches=False, min_patches=1, max_patches=12,
-        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
-    )
-    InternVLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=InternVLVideoProcessor(),
-                      image_seq_length=256, chat_template=make_tiny.CHAT_TEMPLATE).save_pretrained(out)
+internvl_processor = make_tiny.save_processor  # the InternVL -hf processor files, one definition
 
 
 @torch.no_grad()

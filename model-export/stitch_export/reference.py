@@ -94,9 +94,10 @@ class AttentionProbe:
 
 
 @torch.no_grad()
-def run_layers(family: Family, lazy: LazyModel, sequences: list[Forced]) -> None:
+def run_layers(family: Family, lazy: LazyModel, sequences: list[Forced], log=lambda line: None) -> None:
     decoder, lm_head = family.language_model(lazy.model)
     for index, layer in enumerate(decoder.layers):
+        log(f"  transformers layer {index}")
         with lazy.loaded(layer):
             probe = AttentionProbe(layer.self_attn)
             for seq in sequences:

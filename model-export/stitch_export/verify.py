@@ -94,8 +94,8 @@ class Verifier:
     """Two phases: `run_pack(runner, case)` with onnxruntime for every case, then `compare(runs)` with transformers,
     one layer at a time, teacher-forced along the pack's tokens."""
 
-    def __init__(self, family: Family, lazy: LazyModel, manifest: dict, prune: tuple[int, float]):
-        self.family, self.lazy, self.manifest = family, lazy, manifest
+    def __init__(self, family: Family, lazy: LazyModel, manifest: dict, prune: tuple[int, float], log=lambda line: None):
+        self.family, self.lazy, self.manifest, self.log = family, lazy, manifest, log
         self.prune_layer, self.prune_fraction = prune
         self.stop_ids = set(manifest["prompt"]["stop_token_ids"])
         self.dtype = manifest["weights"]["dtype"]
@@ -120,6 +120,7 @@ class Verifier:
 
     def run_pack(self, runner: PackRunner, case: Case) -> PackRun:
         """The pack on one case as the engine runs it: greedy, then pruned by its own ranking."""
+        self.log(f"  the pack on {case.name}")
         prepared = self.family.prepare(case)
         rebuilt = self.family.rebuilt_pixel_values(prepared, self.manifest["image"])
         self.worse("pixels_rebuilt", np.abs(rebuilt - prepared.pixel_values.numpy()).max())
@@ -150,7 +151,7 @@ class Verifier:
         plain = [reference.Forced(r.prepared, r.run.tokens, segments=segments) for r in runs]
         pruned = [reference.Forced(r.prepared, r.pruned.tokens, prune=(self.prune_layer, r.keep)) for r in runs]
         visual = reference.embed(self.family, self.lazy, plain + pruned)
-        reference.run_layers(self.family, self.lazy, plain + pruned)
+        reference.run_layers(self.family, self.lazy, plain + pruned, self.log)
         cases = []
         for r, ref, pref in zip(runs, plain, pruned, strict=True):
             self.differ("vision", r.visual, visual[id(r.prepared)].numpy())

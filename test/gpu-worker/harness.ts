@@ -133,6 +133,23 @@ export function startPair(env: Record<string, string> = {}): { small: () => Test
   return { small: () => started(small), large: () => started(large) };
 }
 
+/**
+ * Asks a pair's small function about a JPEG photo ("What is in this picture?", 4 tokens; `body` overrides any of
+ * it): the status and the parsed JSON body.
+ */
+export function askAboutPhoto(pair: { small: () => TestWorker }, photo: Buffer, label: string) {
+  return async (body: Record<string, unknown>) => {
+    const { res } = await signedPost(pair.small().url, "/v1/answer", {
+      request_id: `req_${label}_${Math.random().toString(36).slice(2)}`,
+      image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
+      messages: askAboutImage("What is in this picture?"),
+      max_tokens: 4,
+      ...body,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+}
+
 /** The pair of one family's tiny fixture packs (startPair). */
 export const startFixturePair = (family: string) =>
   startPair({
