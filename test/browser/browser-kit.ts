@@ -1,11 +1,14 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../tools/start-local-stack.js";
 import { freePort } from "../../tools/start-local-stack.processes.js";
 
-export { freePort } from "../../tools/start-local-stack.processes.js";
+export { freePort };
+
+/** Where the browser tests leave their screenshots (and the pages' measured figures). */
+export const SHOTS = path.resolve(import.meta.dirname, "screenshots");
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -37,48 +40,55 @@ export const paintedPixels = (page: Page, selector: string) =>
     return n;
   });
 
-export interface PagesStack {
+export interface StackInBrowser {
   stack: LocalStack;
   browser: Browser;
   page: Page;
-  /** Every line the stack printed, and the page's errors as `[page error] …`. */
-  output: string[];
   /** The stack's secrets file (ADMIN_SECRET, INTERNAL_SIGNING_SECRET). */
   devVarsPath: string;
-  stop(): Promise<void>;
+  /** Stops the browser and the stack and removes their state. */
+  close(): Promise<void>;
 }
 
-/** The local stack on free ports in a folder of its own, and Chromium with one page, started together. */
-export async function startPagesStack(
-  options: Pick<LocalStackOptions, "edgeVars" | "functionEnv"> & { viewport?: { width: number; height: number } } = {},
-): Promise<PagesStack> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (.ci/run installs it)`);
+/**
+ * The local stack `npm start` runs (on free ports, its state in a temporary directory) and Chromium, started side by
+ * side, with one page open; both write their lines to `output`. Without Chromium this fails: `.ci/run` installs it.
+ */
+export async function startStackInBrowser(
+  output: string[],
+  page: { acceptDownloads?: boolean; viewport?: { width: number; height: number } } = {},
+  /** The stack's own settings beyond the defaults (the shadow panel's test: the edge's target, the sampling rate). */
+  stackOptions: Pick<LocalStackOptions, "edgeVars" | "functionEnv"> = {},
+): Promise<StackInBrowser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: run 'apt-get update && apt-get install -y chromium' (.ci/run does)`,
+    );
+  }
+  mkdirSync(SHOTS, { recursive: true });
   const workDir = mkdtempSync(path.join(tmpdir(), "stitch-browser-"));
-  const devVarsPath = path.join(workDir, "dev.vars");
-  const output: string[] = [];
+  const [edgePort, smallPort, largePort] = [await freePort(), await freePort(), await freePort()];
   const [stack, browser] = await Promise.all([
     startLocalStack({
-      edgePort: await freePort(),
-      smallPort: await freePort(),
-      largePort: await freePort(),
+      edgePort,
+      smallPort,
+      largePort,
       persistTo: path.join(workDir, "state"),
-      devVarsPath,
+      devVarsPath: path.join(workDir, "dev.vars"),
       examplesDir: path.join(workDir, "examples"),
       log: (line) => output.push(line),
-      ...(options.edgeVars && { edgeVars: options.edgeVars }),
-      ...(options.functionEnv && { functionEnv: options.functionEnv }),
+      ...stackOptions,
     }),
     launchChromium(),
   ]);
-  const page = await browser.newPage({ viewport: options.viewport ?? { width: 1100, height: 1000 } });
-  page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
+  const opened = await browser.newPage({ viewport: { width: 1100, height: 1000 }, ...page });
+  opened.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
   return {
     stack,
     browser,
-    page,
-    output,
-    devVarsPath,
-    async stop() {
+    page: opened,
+    devVarsPath: path.join(workDir, "dev.vars"),
+    async close() {
       await browser.close();
       await stack.stop();
       rmSync(workDir, { recursive: true, force: true });

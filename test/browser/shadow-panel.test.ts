@@ -4,37 +4,38 @@
  * answers the panel, given the admin secret, must show what GET /admin/shadow reports (samples, threshold,
  * calibration, the band table), and refuse a wrong secret. Without Chromium this fails (it does not skip).
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
 import type { ShadowReport } from "../../shared/index.js";
 import type { LocalStack } from "../../tools/start-local-stack.js";
-import { type Dom, type PagesStack, startPagesStack } from "./browser-kit.js";
+import { type Dom, SHOTS, type StackInBrowser, startStackInBrowser } from "./browser-kit.js";
 
-const SHOTS = path.resolve(import.meta.dirname, "screenshots");
 const ASKED = 8;
 
 describe("the dashboard's shadow escalation panel in Chromium", () => {
-  let pages: PagesStack;
+  let started: StackInBrowser;
   let stack: LocalStack;
   let page: Page;
-  let output: string[];
   let adminSecret: string;
+  const output: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    pages = await startPagesStack({
-      edgeVars: { SHADOW_TARGET: "0.05", SHADOW_MIN_SAMPLES: "5", SHADOW_REFRESH_MS: "0" },
-      functionEnv: { small: { STITCH_SHADOW_RATE: "1" } },
-      viewport: { width: 1100, height: 1400 },
-    });
-    ({ stack, page, output } = pages);
-    adminSecret = /^ADMIN_SECRET=(.+)$/m.exec(readFileSync(pages.devVarsPath, "utf8"))?.[1] ?? "";
+    started = await startStackInBrowser(
+      output,
+      { viewport: { width: 1100, height: 1400 } },
+      {
+        edgeVars: { SHADOW_TARGET: "0.05", SHADOW_MIN_SAMPLES: "5", SHADOW_REFRESH_MS: "0" },
+        functionEnv: { small: { STITCH_SHADOW_RATE: "1" } },
+      },
+    );
+    ({ stack, page } = started);
+    adminSecret = /^ADMIN_SECRET=(.+)$/m.exec(readFileSync(started.devVarsPath, "utf8"))?.[1] ?? "";
   }, 240_000);
 
-  afterAll(() => pages?.stop(), 60_000);
+  afterAll(() => started?.close(), 60_000);
 
   async function report(): Promise<ShadowReport> {
     const res = await fetch(`${stack.edgeUrl}/admin/shadow`, { headers: { authorization: `Bearer ${adminSecret}` } });
