@@ -148,7 +148,7 @@ export async function answerQuestion(
       ...(smallMayAnswer && method.logprobs !== undefined && { logprobs: method.logprobs }),
       signal: options.signal,
     });
-    if (method.mode === "sgl" && small.shouldExit && req.shadow) options.onDecision?.(shadowJob(small));
+    if (method.mode === "sgl" && small.shouldExit && req.shadow !== false) options.onDecision?.(shadowJob(small));
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
       return smallAnswer(small, false, occupancy.elapsedMs());
     }
@@ -182,7 +182,7 @@ export async function answerQuestion(
     }
     throw err;
   }
-  if (method.mode === "sgl" && small && req.shadow) options.onDecision?.(shadowJob(small, large.answer));
+  if (method.mode === "sgl" && small && req.shadow !== false) options.onDecision?.(shadowJob(small, large.answer));
   return settle(
     {
       answer: large.answer,

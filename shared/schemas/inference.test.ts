@@ -74,7 +74,6 @@ describe("AnswerRequestSchema", () => {
       max_tokens: 8,
       detail: "auto",
       fallback: "error",
-      shadow: true,
       stream: false,
       explain: false,
     });
@@ -140,7 +139,6 @@ describe("MethodParamsSchema", () => {
       detail: "auto",
       fallback: "error",
       explain: false,
-      shadow: true,
     });
   });
 });

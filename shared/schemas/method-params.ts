@@ -58,8 +58,8 @@ export const MethodParamsSchema = z.object({
   max_disagreement: MaxDisagreementSchema.optional(),
   /** Set by the edge: the threshold of its shadow calibration for this request (below `exit_threshold`). */
   exit_calibration: ExitCalibrationSchema.optional(),
-  /** Set by the edge: false when the key opted out of shadow escalation. */
-  shadow: z.boolean().default(true),
+  /** Set by the edge: false when the key opted out of shadow escalation (absent: the request may be sampled). */
+  shadow: z.boolean().optional(),
 });
 export type MethodParams = z.infer<typeof MethodParamsSchema>;
 export type MethodParamsInput = z.input<typeof MethodParamsSchema>;
