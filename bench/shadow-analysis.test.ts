@@ -73,6 +73,8 @@ describe("bench:shadow's analysis", () => {
       shadowCost: true,
       ece: true,
     });
+    // No exit after the shift: the promise held vacuously, which is not a pass.
+    expect(verdicts(results([0.4, 0.38], [null, null] as never, 0.02, 0.01)).recalibratedHolds).toBe(false);
     expect(verdicts(results([0.06, 0.04], [0.07, 0.05], 0.08, 0.06))).toEqual({
       recalibratedHolds: false,
       fixedBreaks: false,

@@ -35,7 +35,7 @@ export interface ShadowResults {
 }
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${digits(v * 100, 2)}%`);
-const yes = (v: boolean) => (v ? "**met**" : "**not met**");
+const yes = (v: boolean, measured = true) => (!measured ? "**not shown**" : v ? "**met**" : "**not met**");
 
 export function verdicts(r: ShadowResults) {
   const { fixed, recalibrated } = r.passes;
@@ -43,7 +43,8 @@ export function verdicts(r: ShadowResults) {
   return {
     // The recalibrated threshold holds when its realised rate after the shift is at most the target; the fixed one
     // breaks when its realised rate is significantly above the target (its 95% lower bound over it).
-    recalibratedHolds: (recalibrated.after.disagreement ?? 0) <= target,
+    // With no early exit after the shift the promise holds vacuously: that shows nothing, so it is not a pass.
+    recalibratedHolds: recalibrated.after.disagreement !== null && recalibrated.after.disagreement <= target,
     fixedBreaks: (fixed.after.lower95 ?? 0) > target,
     shadowCost: (recalibrated.shadow.share ?? 1) < 0.05,
     ece: r.calibrationError.exits !== null && r.calibrationError.exits < 0.05,
@@ -88,7 +89,7 @@ ${markdownTable(
 
 ![exit rate over time](shadow-exit-rate.svg)
 
-- After the shift the recalibrated threshold keeps the realised disagreement of early exits at or under the target (${pct(recalibrated.after.disagreement)}, 95% interval ${pct(recalibrated.after.lower95)} – ${pct(recalibrated.after.upper95)}, against ${pct(r.settings.target)}): ${yes(v.recalibratedHolds)}.
+- After the shift the recalibrated threshold keeps the realised disagreement of early exits at or under the target (${pct(recalibrated.after.disagreement)}, 95% interval ${pct(recalibrated.after.lower95)} – ${pct(recalibrated.after.upper95)}, against ${pct(r.settings.target)}${recalibrated.after.exits === 0 ? "; no early exit after the shift: nothing exited, so the promise held vacuously" : ""}): ${yes(v.recalibratedHolds, recalibrated.after.exits > 0)}.
 - After the shift the fixed threshold does not: its realised disagreement is significantly above the target (${pct(fixed.after.disagreement)}, 95% lower bound ${pct(fixed.after.lower95)} > ${pct(r.settings.target)}): ${yes(v.fixedBreaks)}.
 
 ## Shadow cost
@@ -118,7 +119,7 @@ ${markdownTable(
 
 The answers' \`stitch.agreement_probability\` (isotonic fit of agreement on the decision score, from the shadow samples the edge held when the answer was served: each item is held out from the fit that scored it), against whether the escalation's answer equals the small model's (offline truth). Expected calibration error, 10 bins:
 
-- over early exits (the scores the samples cover): **${digits(r.calibrationError.exits ?? Number.NaN, 4)}** on ${r.calibrationError.exitItems} items, target < 0.05: ${yes(v.ece)};
+- over early exits (the scores the samples cover): **${digits(r.calibrationError.exits ?? Number.NaN, 4)}** on ${r.calibrationError.exitItems} items, target < 0.05: ${yes(v.ece, r.calibrationError.exitItems > 0)};
 - over every answer with a score (escalated ones lie below the samples' range): ${digits(r.calibrationError.all ?? Number.NaN, 4)} on ${r.calibrationError.allItems} items.
 `;
 }
