@@ -12,11 +12,9 @@
  * A benchmark command, not a test. With random weights the answers mean nothing; times are the point.
  */
 import { execSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import sharp from "sharp";
 import { median } from "simple-statistics";
 import { DecoderRun, type PruneAt } from "../gpu-worker/engine/decoder-run.js";
 import { loadLargeEngine, loadSmallEngine, type PreparedPrompt, preparePrompt } from "../gpu-worker/engine/engine.js";
@@ -24,8 +22,8 @@ import { generate } from "../gpu-worker/engine/generate.js";
 import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { Meter } from "../gpu-worker/engine/onnx-sessions.js";
 import { topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
-import type { DecodedImage } from "../gpu-worker/engine/types.js";
 import { askAboutImage } from "../shared/index.js";
+import { photoAt, timed } from "./engine-timing.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -57,29 +55,8 @@ const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/s
 const ms = (t: number) => (t >= 100 ? t.toFixed(0) : t.toFixed(1));
 const log = (line: string) => console.error(`[real-size] ${line}`);
 
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await f();
-  return [value, performance.now() - start];
-}
-
 /** The photo resized (fit fill) to width × height, decoded as the worker does; `tag` makes the cache key unique. */
-async function photo(width: number, height: number, tag: string): Promise<DecodedImage> {
-  const bytes = readFileSync(args.photo as string);
-  const { data, info } = await sharp(bytes)
-    .resize(width, height, { fit: "fill" })
-    .toColourspace("srgb")
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const hash = createHash("sha256").update(bytes).update(`${width}x${height}:${tag}`).digest("hex");
-  return {
-    hash,
-    width: info.width,
-    height: info.height,
-    rgb: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
-}
+const photo = (width: number, height: number, tag: string) => photoAt(args.photo as string, width, height, tag);
 
 /** Vision time per tile: the median of `repeats` uncached runs (a fresh cache key each time). */
 async function visionMs(model: LoadedModel, width: number, height: number): Promise<{ ms: number; tiles: number }> {
