@@ -1,86 +1,146 @@
-"""Write one random-weight InternVL3 checkpoint with the REAL dimensions of InternVL3-1B-hf or InternVL3-2B-hf.
+"""Write a random-weight checkpoint with the REAL dimensions of a published model, without ever building the model:
+the architecture is instantiated with its parameters on PyTorch's meta device (no memory), and each submodule in
+turn gets real storage, transformers' own initialisation (`_init_weights`, std 0.02), is written to a safetensors
+shard in bfloat16 (as the published checkpoints are) and is released. Peak memory is one shard (2 GB), so an 8B
+checkpoint is written on a 24 GB machine, and its files, names and index are what `save_pretrained` writes
+(checkpoint-format key names: llama.cpp's converter and `from_pretrained` read them as they read the real ones).
 
-Everything except the weights and the tokenizer is what the real -hf folders carry: InternViT-300M-448px vision
-tower, pixel-shuffle (0.5) + MLP projector, Qwen2.5-0.5B (1B) or Qwen2.5-1.5B (2B) decoder, vocabulary 151674,
-448 px tiles of 256 tokens, 1..12 tiles. The tokenizer, chat template and processor files are make_tiny.py's (a
-small byte-level BPE with the Qwen/InternVL special tokens): its ids (< 1300) all lie inside the 151674-row
-embedding, the rows above are simply never used. The weights are random (std 0.02, transformers' own init), so the
-model answers nothing sensible; this is for memory, size and speed at real scale.
+Everything except the weights and the tokenizer is what the real folders carry (the dimensions are in CONFIGS,
+each with its source). The tokenizer, chat template and processor files are the tiny fixtures' (make_tiny.py,
+make_tiny_qwen25vl.py): a small byte-level BPE with the family's special tokens, whose ids all lie inside the real
+embedding (the rows above are never used). The weights are random, so the model answers nothing sensible: this is
+for memory, size and speed at real scale.
 
-Usage: .venv-export/bin/python model-export/make_real_size.py --size 1b|2b --out DIR
+Usage: .venv-export/bin/python model-export/make_real_size.py --model internvl3-8b --out DIR
+       (models: see CONFIGS; --list prints them with their parameter counts)
 """
 
 import argparse
+import json
+import re
 import time
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration
-from transformers import InternVLProcessor, InternVLVideoProcessor, Qwen2Config
+from safetensors.torch import save_file
+from transformers import GenerationConfig, PreTrainedModel
+from transformers.integrations.accelerate import init_empty_weights
 
-from make_tiny import CHAT_TEMPLATE, build_tokenizer
+import real_models
 
-# OpenGVLab/InternVL3-{1B,2B}-hf config.json, text part (Qwen2.5-0.5B / Qwen2.5-1.5B as InternVL3 ships them:
-# InternVL unties lm_head from the embedding, hence 0.94B / 2.09B parameters in all).
-TEXT = {
-    "1b": dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
-               intermediate_size=4864),
-    "2b": dict(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
-               intermediate_size=8960),
-}
-VOCAB = 151674  # Qwen2.5's 151643 + InternVL3's added tokens, the text config's vocab_size
-# InternViT-300M-448px-V2_5 (transformers' InternVLVisionConfig defaults are exactly these, except attention_bias).
-VISION = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-              hidden_act="gelu", image_size=[448, 448], patch_size=[14, 14], num_channels=3, attention_bias=True,
-              use_qk_norm=False, use_mean_pooling=True, norm_type="layer_norm", layer_norm_eps=1e-6,
-              layer_scale_init_value=0.1, use_absolute_position_embeddings=True, use_mask_token=False,
-              initializer_range=0.02)
-SEEDS = {"1b": 1, "2b": 2}
+SHARD_BYTES = 2_000_000_000
 
 
-def build_config(size: str, tokenizer) -> InternVLConfig:
-    t = TEXT[size]
-    text = Qwen2Config(
-        vocab_size=VOCAB, head_dim=t["hidden_size"] // t["num_attention_heads"], hidden_act="silu",
-        max_position_embeddings=32768, rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
-        use_sliding_window=False, attention_dropout=0.0, initializer_range=0.02,
-        bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), **t,
-    )
-    return InternVLConfig(
-        vision_config=VISION, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
-        image_seq_length=256, downsample_ratio=0.5, projector_hidden_act="gelu",
-        vision_feature_layer=-1, vision_feature_select_strategy="default",
-    )
+def checkpoint_key(model: PreTrainedModel, key: str) -> str:
+    """The name `save_pretrained` writes for a parameter: the class's `_checkpoint_conversion_mapping` reversed,
+    as transformers 4.57's save_pretrained reverses it (first pattern that matches)."""
+    for pattern, replacement in (getattr(model, "_checkpoint_conversion_mapping", None) or {}).items():
+        reverse = replacement if replacement.startswith("^") else f"^{replacement}"
+        original = re.sub(r"\(.*\)", "", pattern.lstrip("^"))
+        key, n = re.subn(reverse, original, key)
+        if n:
+            return key
+    return key
+
+
+def owners(model: PreTrainedModel) -> dict[int, PreTrainedModel]:
+    """For each module, the innermost PreTrainedModel containing it: whose `_init_weights` transformers applies."""
+    owner: dict[int, PreTrainedModel] = {}
+
+    def walk(module, current):
+        current = module if isinstance(module, PreTrainedModel) else current
+        owner[id(module)] = current
+        for child in module.children():
+            walk(child, current)
+
+    walk(model, model)
+    return owner
+
+
+@torch.no_grad()
+def initialise(module: torch.nn.Module, owner: PreTrainedModel, generator: torch.Generator) -> None:
+    """Real storage for the module's own parameters, then transformers' init for its type. Filled first with
+    std-0.02 noise so no parameter that `_init_weights` leaves alone keeps uninitialised memory."""
+    for name, p in module.named_parameters(recurse=False):
+        real = torch.empty(p.shape, dtype=torch.float32).normal_(0, 0.02, generator=generator)
+        module.register_parameter(name, torch.nn.Parameter(real, requires_grad=False))
+    owner._init_weights(module)
+
+
+def write(model_name: str, out: Path, seed: int) -> dict:
+    spec = real_models.CONFIGS[model_name]
+    tokenizer = spec.build_tokenizer()
+    config = spec.build_config(tokenizer)
+    with init_empty_weights(include_buffers=False):
+        model = spec.model_class(config)
+    model.tie_weights()  # from_pretrained ties after loading; a tied lm_head is not written
+    owner = owners(model)
+    tied = {"lm_head.weight"} if config.get_text_config().tie_word_embeddings else set()
+    generator = torch.Generator().manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    shard, shard_bytes, shards, weight_map, total = {}, 0, [], {}, 0
+
+    def flush():
+        nonlocal shard, shard_bytes
+        if shard:
+            name = f"model-{len(shards) + 1:05d}.safetensors"
+            save_file(shard, out / name, metadata={"format": "pt"})
+            shards.append(name)
+            weight_map.update({k: name for k in shard})
+            shard, shard_bytes = {}, 0
+
+    for module_name, module in model.named_modules():
+        if not list(module.parameters(recurse=False)):
+            continue
+        initialise(module, owner[id(module)], generator)
+        spec.after_init(module_name, module, generator)
+        for name, p in module.named_parameters(recurse=False):
+            key = f"{module_name}.{name}" if module_name else name
+            if key in tied:
+                continue
+            total += p.numel()
+            tensor = p.detach().to(torch.bfloat16).contiguous()
+            if shard_bytes + tensor.nbytes > SHARD_BYTES:
+                flush()
+            shard[checkpoint_key(model, key)] = tensor
+            shard_bytes += tensor.nbytes
+        module.to("meta")  # release
+    flush()
+    renamed = {}
+    for i, name in enumerate(shards):  # save_pretrained's names: model-0000i-of-0000n.safetensors
+        final = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        (out / name).rename(out / final)
+        renamed[name] = final
+    index = {"metadata": {"total_size": sum((out / f).stat().st_size for f in renamed.values())},
+             "weight_map": {k: renamed[v] for k, v in sorted(weight_map.items())}}
+    (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    config.torch_dtype = torch.bfloat16
+    config.architectures = [spec.model_class.__name__]
+    config.save_pretrained(out)
+    spec.finish(out, tokenizer)
+    ids = tokenizer.convert_tokens_to_ids
+    GenerationConfig(eos_token_id=[ids(t) for t in spec.eos_tokens], pad_token_id=ids(spec.eos_tokens[-1]),
+                     do_sample=False).save_pretrained(out)
+    return {"parameters": total, "shards": len(shards)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", required=True, choices=sorted(TEXT))
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--model", choices=sorted(real_models.CONFIGS))
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--list", action="store_true", help="print the models and their parameter counts")
     args = parser.parse_args()
+    if args.list:
+        for name, spec in sorted(real_models.CONFIGS.items()):
+            print(f"{name}: {real_models.parameter_count(spec) / 1e9:.3f} B parameters ({spec.source})")
+        return
+    if not args.model or not args.out:
+        parser.error("--model and --out are required (or --list)")
     start = time.perf_counter()
-    tokenizer = build_tokenizer()
-    assert len(tokenizer) <= VOCAB
-    config = build_config(args.size, tokenizer)
-    torch.manual_seed(SEEDS[args.size])
-    model = InternVLForConditionalGeneration(config).eval()
-    # Non-zero vision position embeddings and CLS (transformers zeroes them) so tiles are not position-blind.
-    with torch.no_grad():
-        emb = model.model.vision_tower.embeddings
-        emb.position_embeddings.normal_(0, 0.02)
-        emb.cls_token.normal_(0, 0.02)
-    params = sum(p.numel() for p in model.parameters())
-    model.save_pretrained(args.out)
-    ids = tokenizer.convert_tokens_to_ids
-    GenerationConfig(eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], pad_token_id=ids("<|endoftext|>"),
-                     do_sample=False).save_pretrained(args.out)
-    image_processor = GotOcr2ImageProcessor(
-        size={"height": 448, "width": 448}, crop_to_patches=False, min_patches=1, max_patches=12,
-        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
-    )
-    InternVLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=InternVLVideoProcessor(),
-                      image_seq_length=256, chat_template=CHAT_TEMPLATE).save_pretrained(args.out)
-    print(f"{args.size}: {params / 1e9:.3f} B parameters, written to {args.out} in {time.perf_counter() - start:.1f} s")
+    done = write(args.model, args.out, args.seed)
+    print(f"{args.model}: {done['parameters'] / 1e9:.3f} B parameters in {done['shards']} shards, written to "
+          f"{args.out} in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

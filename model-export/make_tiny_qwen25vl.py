@@ -94,17 +94,26 @@ def write_checkpoint(out: Path, tokenizer, hidden: int, layers: int, heads: int,
     config = build_config(tokenizer, hidden, layers, heads)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.save_pretrained(out)
-    # transformers 4.57 writes `architectures` into text_config (Qwen2_5_VLConfig delegates attributes to the text
-    # config); the Hub checkpoints have it at the top, where the exporter looks first.
-    path = out / "config.json"
-    saved = json.loads(path.read_text())
-    path.write_text(json.dumps({"architectures": saved["text_config"]["architectures"], **saved}, indent=2) + "\n")
+    architectures_at_top(out)
     ids = tokenizer.convert_tokens_to_ids
     # Qwen2.5-VL stops on <|im_end|> and <|endoftext|> (its generation_config.json; that file also samples with
     # repetition_penalty 1.05, which greedy conformance does not use).
     GenerationConfig(eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], pad_token_id=ids("<|endoftext|>"),
                      do_sample=False).save_pretrained(out)
-    image_processor = Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, patch_size=14,
+    save_processor(out, tokenizer, MAX_PIXELS)
+
+
+def architectures_at_top(out: Path) -> None:
+    """transformers 4.57 writes `architectures` into text_config (Qwen2_5_VLConfig delegates attributes to the text
+    config); the Hub checkpoints have it at the top, where the exporter looks first."""
+    path = out / "config.json"
+    saved = json.loads(path.read_text())
+    architectures = saved.get("architectures") or saved["text_config"]["architectures"]
+    path.write_text(json.dumps({**saved, "architectures": architectures}, indent=2) + "\n")
+
+
+def save_processor(out: Path, tokenizer, max_pixels: int) -> None:
+    image_processor = Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=max_pixels, patch_size=14,
                                             temporal_patch_size=2, merge_size=2, image_mean=CLIP_MEAN,
                                             image_std=CLIP_STD)
     processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
