@@ -5,9 +5,9 @@ const stitch: RequestParts = { visionMs: 900, prefillMs: 3000, decodeMsPerToken:
 const llama: RequestParts = { visionMs: 1000, prefillMs: 2000, decodeMsPerToken: 100, overheadMs: 0 };
 
 describe("requestMs", () => {
-  it("adds vision, prefill, one decode step per token after the first, and overhead", () => {
-    expect(requestMs(stitch, 8)).toBe(900 + 3000 + 7 * 150 + 40);
-    expect(requestMs(stitch, 1)).toBe(900 + 3000 + 40);
+  it("adds vision, prefill, each decode step and overhead", () => {
+    expect(requestMs(stitch, 8)).toBe(900 + 3000 + 8 * 150 + 40);
+    expect(requestMs(stitch, 0)).toBe(900 + 3000 + 40);
   });
 });
 
@@ -41,7 +41,7 @@ describe("breakdown", () => {
     const gaps = breakdown(stitch, llama, 8);
     expect(gaps.map((g) => g.part)).toEqual(["prefill", "decode", "per-call overhead"]);
     expect(gaps[0]?.extraMs).toBe(1000);
-    expect(gaps[1]?.extraMs).toBe(7 * 50);
+    expect(gaps[1]?.extraMs).toBe(8 * 50);
     expect(gaps[2]?.extraMs).toBe(40);
   });
 

@@ -7,15 +7,15 @@
 export interface RequestParts {
   visionMs: number;
   prefillMs: number;
-  /** Per generated token after the first (the first comes out of the prefill). */
+  /** One decode step (one generated token through the decoder). */
   decodeMsPerToken: number;
   /** What the request costs beyond those three: prompt building, tokenizing, session calls (Stitch); 0 if unknown. */
   overheadMs: number;
 }
 
-/** The latency of a request that generates `tokens` tokens: vision, prefill, then tokens − 1 decode steps. */
-export function requestMs(parts: RequestParts, tokens: number): number {
-  return parts.visionMs + parts.prefillMs + Math.max(0, tokens - 1) * parts.decodeMsPerToken + parts.overheadMs;
+/** The latency of a request: vision, prefill, `steps` decode steps, overhead. */
+export function requestMs(parts: RequestParts, steps: number): number {
+  return parts.visionMs + parts.prefillMs + steps * parts.decodeMsPerToken + parts.overheadMs;
 }
 
 /**
@@ -50,13 +50,12 @@ export interface PartGap {
   part: "vision" | "prefill" | "decode" | "per-call overhead";
   stitchMs: number;
   peerMs: number;
-  /** Stitch − peer, over the whole request (decode: per token × the tokens decoded). */
+  /** Stitch − peer, over the whole request (decode: per step × the steps). */
   extraMs: number;
 }
 
 /** Where Stitch's request spends more than the peer's, largest gap first (parts where Stitch is faster are left out). */
-export function breakdown(stitch: RequestParts, peer: RequestParts, tokens: number): PartGap[] {
-  const steps = Math.max(0, tokens - 1);
+export function breakdown(stitch: RequestParts, peer: RequestParts, steps: number): PartGap[] {
   const gaps: PartGap[] = [
     { part: "vision", stitchMs: stitch.visionMs, peerMs: peer.visionMs, extraMs: stitch.visionMs - peer.visionMs },
     { part: "prefill", stitchMs: stitch.prefillMs, peerMs: peer.prefillMs, extraMs: stitch.prefillMs - peer.prefillMs },

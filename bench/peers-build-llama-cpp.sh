@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds llama.cpp from the source distribution of the PyPI package `llama-cpp-python` (pinned below by version and
+# sha256; its vendor/llama.cpp is llama.cpp's whole tree) into a cache folder outside git, for `npm run bench:peers`:
+#   - llama-mtmd-cli, llama-bench, llama-quantize (Release, CMake + Ninja, static);
+#   - a Python venv for llama.cpp's converter (convert_hf_to_gguf.py + its vendored gguf-py).
+# Prints the cache folder on its last line. A second run finds the stamp file and rebuilds nothing.
+#
+#   bench/peers-build-llama-cpp.sh            # STITCH_CACHE (default ~/.cache/stitch) decides where
+#
+# Instruction sets: GGML_NATIVE=OFF and exactly the x86 extensions /proc/cpuinfo lists, except AMX, which stays off:
+# a GGML_NATIVE build on a VM of this kind died with "Illegal instruction" (issue 29), and a VM may list AMX yet not
+# grant its tile state. STITCH_LLAMA_AMX=1 turns it on for a machine where it is known to run.
+#
+# The converter's venv: llama.cpp's converter needs torch + transformers + safetensors only to read the checkpoint.
+# The exporter's venv (.venv-export, model-export/setup-venv.sh) already holds pinned copies of those (about 7 GB with
+# torch's CUDA libraries); this venv reads them through a .pth file instead of installing another copy, and installs
+# only what the converter adds (pinned below). Nothing is installed into .venv-export.
+set -euo pipefail
+
+VERSION=0.3.36
+SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+SENTENCEPIECE=0.2.1 # requirements-convert_legacy_llama.txt: sentencepiece>=0.1.98,<0.3.0
+PROTOBUF=4.25.8     # same file: protobuf>=4.21.0,<5.0.0 (sentencepiece's model format)
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exporter="$root/.venv-export/bin/python"
+cache="${STITCH_CACHE:-$HOME/.cache/stitch}/llama.cpp/$VERSION"
+log() { echo "[build-llama-cpp] $*" >&2; }
+
+# The x86 extensions this CPU lists, as ggml's CMake options.
+cpu_options() {
+  local flags
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  local pair
+  for pair in sse4_2:SSE42 avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+    avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16; do
+    if [[ $flags == *" ${pair%%:*} "* ]]; then echo "-DGGML_${pair#*:}=ON"; else echo "-DGGML_${pair#*:}=OFF"; fi
+  done
+  local amx=OFF
+  if [[ ${STITCH_LLAMA_AMX:-0} == 1 && $flags == *" amx_int8 "* ]]; then amx=ON; fi
+  echo "-DGGML_AMX_TILE=$amx" "-DGGML_AMX_INT8=$amx" "-DGGML_AMX_BF16=$amx"
+}
+
+options="$(cpu_options | tr '\n' ' ')"
+stamp="$cache/build.stamp"
+if [[ -f $stamp ]] && grep -qxF "options: $options" "$stamp"; then
+  log "reusing $cache ($(grep '^seconds' "$stamp"))"
+  echo "$cache"
+  exit 0
+fi
+
+if [[ ! -x $exporter ]]; then
+  log "needs the exporter's venv first: model-export/setup-venv.sh"
+  exit 2
+fi
+mkdir -p "$cache"
+start=$SECONDS
+sdist="$cache/llama_cpp_python-$VERSION.tar.gz"
+if [[ ! -f $sdist ]] || ! echo "$SHA256  $sdist" | sha256sum -c --quiet - 2>/dev/null; then
+  log "downloading llama-cpp-python $VERSION (source distribution)"
+  "$exporter" -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$cache"
+fi
+echo "$SHA256  $sdist" | sha256sum -c --quiet -
+rm -rf "$cache/src"
+mkdir -p "$cache/src"
+tar -xzf "$sdist" -C "$cache/src" --strip-components=3 --exclude=.git "llama_cpp_python-$VERSION/vendor/llama.cpp"
+
+log "configuring: $options"
+# shellcheck disable=SC2086 # options are separate words
+cmake -S "$cache/src" -B "$cache/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+  -DGGML_NATIVE=OFF $options -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >"$cache/cmake.log"
+log "building llama-mtmd-cli llama-bench llama-quantize ($(nproc) jobs)"
+ninja -C "$cache/build" -j "$(nproc)" llama-mtmd-cli llama-bench llama-quantize >"$cache/ninja.log"
+
+log "converter venv"
+rm -rf "$cache/venv"
+base="$("$exporter" -c 'import sys; print(sys.base_prefix)')/bin/python3"
+"$base" -m venv "$cache/venv"
+"$exporter" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+  >"$("$cache/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/stitch-exporter.pth"
+"$cache/venv/bin/pip" install --quiet --disable-pip-version-check "sentencepiece==$SENTENCEPIECE" "protobuf==$PROTOBUF"
+"$cache/venv/bin/python" -c 'import torch, transformers, safetensors, sentencepiece; print("converter venv: torch", torch.__version__, "transformers", transformers.__version__)' >&2
+
+{
+  echo "version: llama-cpp-python $VERSION ($SHA256)"
+  echo "options: $options"
+  echo "seconds: $((SECONDS - start)) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+} >"$stamp"
+log "built in $((SECONDS - start)) s"
+echo "$cache"
