@@ -7,7 +7,13 @@
  *   CLI's prompt timer also counts the vision tower (peers-llama-timings.ts says why).
  */
 import { spawn } from "node:child_process";
-import { type DecoderBench, type MtmdRun, parseLlamaBench, parseMtmdLog } from "./peers-llama-timings.js";
+import {
+  type DecoderBench,
+  type MtmdRun,
+  parseLlamaBench,
+  parseMtmdLog,
+  TimingsMissing,
+} from "./peers-llama-timings.js";
 
 export interface LlamaRequest {
   bin: (tool: string) => string;
@@ -58,13 +64,25 @@ export interface LlamaRequestRun extends MtmdRun {
   answer: string;
 }
 
+/**
+ * The request; run again (at most twice more) when its log lost the perf lines: llama.cpp's common log writes from a
+ * thread, and at exit its last lines are sometimes dropped (seen here in 1 of 6 runs of the same command).
+ */
 export async function runMtmd(r: LlamaRequest): Promise<LlamaRequestRun> {
-  const out = await run("/usr/bin/time", ["-f", "peak_rss_kib %M", r.bin("llama-mtmd-cli"), ...mtmdArgs(r)]);
-  const parsed = parseMtmdLog(out.stderr);
-  if (parsed.decodeRuns !== r.steps) {
-    throw new Error(`llama-mtmd-cli counted ${parsed.decodeRuns} decode runs, not ${r.steps}`);
+  for (let attempt = 1; ; attempt++) {
+    const out = await run("/usr/bin/time", ["-f", "peak_rss_kib %M", r.bin("llama-mtmd-cli"), ...mtmdArgs(r)]);
+    let parsed: MtmdRun;
+    try {
+      parsed = parseMtmdLog(out.stderr);
+    } catch (e) {
+      if (e instanceof TimingsMissing && !out.stderr.includes("llama_perf_context_print") && attempt < 3) continue;
+      throw e;
+    }
+    if (parsed.decodeRuns !== r.steps) {
+      throw new Error(`llama-mtmd-cli counted ${parsed.decodeRuns} decode runs, not ${r.steps}`);
+    }
+    return { ...parsed, wallMs: out.wallMs, answer: out.stdout.trim() };
   }
-  return { ...parsed, wallMs: out.wallMs, answer: out.stdout.trim() };
 }
 
 /** The decoder alone: a prefill of `promptTokens`, and `steps` generated tokens. */

@@ -31,6 +31,16 @@ export interface PeersResult {
     retention: number;
     pruneLayer: number;
   };
+  /** The large path through the HTTP function, beside the engine's time for the same number of tokens. */
+  http?: {
+    type: string;
+    image: string;
+    runs: { ms: number; completionTokens: number; promptTokens: number }[];
+    medianMs: number;
+    completionTokens: number;
+    engineMs: number;
+    overheadMs: number;
+  };
   /** The bench process's VmHWM at the end: every Stitch pair it loaded, one weight type at a time. */
   stitchPeakRssBytes: number;
   cells: (Comparison & {
@@ -189,6 +199,12 @@ export async function writeReport(dir: string, r: PeersResult): Promise<void> {
     "- llama.cpp's request = vision (llama-mtmd-cli's encode timer) + prefill and decode (llama-bench pp at the request's prompt length, tg); Stitch's = the engine's wall clock over vision, prompt, prefill and steps (overhead = what is left after the three parts). SGL = small + (1 − exit rate) × SGP-pruned large.",
     `- Stitch's bench process peak RSS (all pairs loaded in turn): ${gib(r.stitchPeakRssBytes)}`,
     "",
+    ...(r.http
+      ? [
+          `Serving overhead (${r.http.type}, ${r.http.image}, the unpruned large path through the HTTP function, ${r.http.runs.length} request(s), ${r.http.completionTokens} tokens): ${ms(r.http.medianMs)} ms against the engine's ${ms(r.http.engineMs)} ms for as many tokens: **${ms(r.http.overheadMs)} ms** for upload decoding, validation, signing check and JSON.`,
+          "",
+        ]
+      : []),
     ...r.cells.flatMap((c) => cellMarkdown(c, r)),
   ];
   await writeFile(join(dir, "peers.md"), `${md.join("\n")}\n`);

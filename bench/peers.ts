@@ -9,16 +9,18 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
+import { median } from "simple-statistics";
 import { askAboutImage } from "../shared/index.js";
 import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { artefacts, SIZES, type Size, WEIGHT_TYPES, type WeightType } from "./peers-artefacts.js";
 import { requestMs } from "./peers-cost.js";
+import { httpRuns } from "./peers-http.js";
 import { runDecoderBench, runMtmd } from "./peers-llama.js";
 import { images, prepare, roles } from "./peers-prepare.js";
 import { type PeersResult, writeReport } from "./peers-report.js";
 import { loadPair, peakRssBytes, releasePair, sgp, stitchRequest } from "./peers-stitch.js";
-import { compare, type Run, summarise } from "./peers-summary.js";
+import { compare, type Run, type Summary, summarise } from "./peers-summary.js";
 
 const listOf =
   <T extends string>(allowed: readonly T[]) =>
@@ -61,6 +63,7 @@ const program = new Command()
   .option("--prune-layer <k>", "the large pack's split layer, where SGP prunes", integer(1, 100), 2)
   .option("--retention <r>", "SGP's retention", decimal(0.01, 1), 0.35)
   .option("--exit-rates <list>", "SGL exit rates", exitRates, exitRates("0,0.5,0.7,0.9"))
+  .option("--http-rounds <n>", "requests through the HTTP function (first type and image; 0: none)", integer(0, 20), 1)
   .option("--out <dir>", "results folder", "bench/results")
   .parse();
 
@@ -80,6 +83,7 @@ const o = program.opts<{
   pruneLayer: number;
   retention: number;
   exitRates: number[];
+  httpRounds: number;
   out: string;
 }>();
 
@@ -192,6 +196,33 @@ async function measureType(type: WeightType): Promise<PeersResult["cells"]> {
   return cells.map((c) => ({ ...c, stitchLoads: pair?.loads ?? [] }));
 }
 
+/** The large path once more through the HTTP function (before the engines load: the function loads its own). */
+async function measureHttp() {
+  const type = o.types[0];
+  const size = o.images[0];
+  if (o.llamaOnly || o.httpRounds === 0 || !small || !type || !size) return undefined;
+  const image = `${size.width}x${size.height}`;
+  const runs = await httpRuns({
+    small: a.pack(small, "small", type),
+    large: a.pack(large, "large", type),
+    threads: o.threads,
+    image: a.image(image),
+    question: o.question,
+    maxTokens: o.steps + 1,
+    rounds: o.httpRounds + o.warmup,
+  });
+  log(`HTTP: ${runs.map((r) => `${r.ms.toFixed(0)} ms (${r.completionTokens} tokens)`).join(", ")}`);
+  return { type, image, runs: runs.slice(o.warmup) };
+}
+
+/** Serving overhead: the HTTP request's time beyond the engine's own for the same tokens (medians). */
+function serving(http: NonNullable<Awaited<ReturnType<typeof measureHttp>>>, engine: Summary) {
+  const ms = median(http.runs.map((r) => r.ms));
+  const tokens = median(http.runs.map((r) => r.completionTokens));
+  const engineMs = requestMs(engine, Math.max(0, tokens - 1));
+  return { ...http, medianMs: ms, completionTokens: tokens, engineMs, overheadMs: ms - engineMs };
+}
+
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   const machine = describeMachine();
@@ -212,8 +243,10 @@ async function main(): Promise<void> {
       if (!existsSync(path)) throw new Error(`${path} is missing: run with --prepare`);
     }
   }
+  const http = await measureHttp();
   const cells: PeersResult["cells"] = [];
   for (const type of o.types) cells.push(...(await measureType(type)));
+  const engine = cells.find((c) => c.type === http?.type && c.image === http?.image)?.large;
   await writeReport(o.out, {
     command: `npm run bench:peers -- ${process.argv.slice(2).join(" ")}`,
     started,
@@ -232,6 +265,7 @@ async function main(): Promise<void> {
     },
     stitchPeakRssBytes: peakRssBytes(),
     cells,
+    ...(http && engine && { http: serving(http, engine) }),
   });
 }
 
