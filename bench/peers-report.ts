@@ -41,6 +41,8 @@ export interface PeersResult {
     engineMs: number;
     overheadMs: number;
   };
+  /** False with --llama-only: llama.cpp's side alone, no Stitch pack. */
+  stitchSide: boolean;
   /** The bench process's VmHWM at the end: every Stitch pair it loaded, one weight type at a time. */
   stitchPeakRssBytes: number;
   cells: (Comparison & {
@@ -197,7 +199,9 @@ export async function writeReport(dir: string, r: PeersResult): Promise<void> {
     `- Models: large ${r.sizes.large}${r.sizes.small ? `, small ${r.sizes.small} (guides the large one in SGL)` : ""} (${r.sizes.large.startsWith("tiny") ? "the tiny random-weight Qwen2.5-VL pair: a pipeline check, not a comparison" : "real-dimension random-weight Qwen2.5-VL"}); the vision tower in F16 on llama.cpp's side (mmproj), in the pack's type on Stitch's`,
     `- Request: ${r.request.photo} resized (fit fill) to each image size, "${r.request.question}" through each side's chat template, greedy, ${r.request.steps} decode steps after the prefill (${r.request.steps + 1} tokens; end of turn ignored), ${r.request.threads} threads; medians of ${r.request.repeats} rounds after ${r.request.warmup} uncounted, the paths in rotating order`,
     "- llama.cpp's request = vision (llama-mtmd-cli's encode timer) + prefill and decode (llama-bench pp at the request's prompt length, tg); Stitch's = the engine's wall clock over vision, prompt, prefill and steps (overhead = what is left after the three parts). SGL = small + (1 − exit rate) × SGP-pruned large.",
-    `- Stitch's bench process peak RSS (all pairs loaded in turn): ${gib(r.stitchPeakRssBytes)}`,
+    r.stitchSide
+      ? `- Stitch's bench process peak RSS (all pairs loaded in turn): ${gib(r.stitchPeakRssBytes)}`
+      : "- **Stitch's side was not run (`--llama-only`): llama.cpp's figures alone, no comparison and no verdict.**",
     "",
     ...(r.http
       ? [

@@ -263,6 +263,7 @@ async function main(): Promise<void> {
       retention: o.retention,
       pruneLayer: o.pruneLayer,
     },
+    stitchSide: !o.llamaOnly,
     stitchPeakRssBytes: peakRssBytes(),
     cells,
     ...(http && engine && { http: serving(http, engine) }),
