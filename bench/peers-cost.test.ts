@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { breakdown, fasterVerdict, type RequestParts, requestMs, sglMs, withinVerdict } from "./peers-cost.js";
+import { breakdown, fasterVerdict, type RequestParts, requestMs, withinVerdict } from "./peers-cost.js";
 
 const stitch: RequestParts = { visionMs: 900, prefillMs: 3000, decodeMsPerToken: 150, overheadMs: 40 };
 const llama: RequestParts = { visionMs: 1000, prefillMs: 2000, decodeMsPerToken: 100, overheadMs: 0 };
@@ -8,19 +8,6 @@ describe("requestMs", () => {
   it("adds vision, prefill, each decode step and overhead", () => {
     expect(requestMs(stitch, 8)).toBe(900 + 3000 + 8 * 150 + 40);
     expect(requestMs(stitch, 0)).toBe(900 + 3000 + 40);
-  });
-});
-
-describe("sglMs", () => {
-  it("is the small path plus the escalation for the requests that do not exit", () => {
-    expect(sglMs(500, 4000, 0)).toBe(4500);
-    expect(sglMs(500, 4000, 0.7)).toBeCloseTo(500 + 0.3 * 4000, 9);
-    expect(sglMs(500, 4000, 1)).toBe(500);
-  });
-
-  it("refuses an exit rate outside [0, 1]", () => {
-    expect(() => sglMs(1, 1, 1.2)).toThrow(RangeError);
-    expect(() => sglMs(1, 1, Number.NaN)).toThrow(RangeError);
   });
 });
 

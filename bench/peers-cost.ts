@@ -1,6 +1,6 @@
 /**
- * The arithmetic of the peers comparison, pure: one request's latency from its measured parts, SGL's expected
- * latency at an exit rate, the two verdicts of issue 29, and where a slower side loses its time.
+ * The arithmetic of the peers comparison, pure: one request's latency from its measured parts, the two verdicts of
+ * issue 29, and where a slower side loses its time (SGL's expected latency is sgl-cost.ts's).
  */
 
 /** One request's measured parts (medians), in ms. */
@@ -16,15 +16,6 @@ export interface RequestParts {
 /** The latency of a request: vision, prefill, `steps` decode steps, overhead. */
 export function requestMs(parts: RequestParts, steps: number): number {
   return parts.visionMs + parts.prefillMs + steps * parts.decodeMsPerToken + parts.overheadMs;
-}
-
-/**
- * SGL's expected latency per request: every request runs the small path; the share that does not exit
- * (1 − exitRate) runs the escalation (the large model pruned by the small model's ranking) after it.
- */
-export function sglMs(smallMs: number, escalationMs: number, exitRate: number): number {
-  if (!(exitRate >= 0 && exitRate <= 1)) throw new RangeError(`exit rate ${exitRate} is not in [0, 1]`);
-  return smallMs + (1 - exitRate) * escalationMs;
 }
 
 export interface Verdict {

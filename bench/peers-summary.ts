@@ -8,10 +8,10 @@ import {
   fasterVerdict,
   type PartGap,
   type RequestParts,
-  sglMs,
   type Verdict,
   withinVerdict,
 } from "./peers-cost.js";
+import { sglMs } from "./sgl-cost.js";
 
 /** One measured request of either side. */
 export interface Run extends RequestParts {
@@ -67,9 +67,9 @@ export function compare(
   steps: number,
 ): Comparison {
   const { large, pruned, small } = stitch;
-  const sgl =
-    small && pruned ? exitRates.map((exitRate) => ({ exitRate, ms: sglMs(small.e2eMs, pruned.e2eMs, exitRate) })) : [];
-  const atVerdict = small && pruned ? sglMs(small.e2eMs, pruned.e2eMs, SGL_VERDICT_EXIT) : undefined;
+  const paths = small && pruned && { smallMs: small.e2eMs, escalationMs: pruned.e2eMs, largeMs: llama.e2eMs };
+  const sgl = paths ? exitRates.map((exitRate) => ({ exitRate, ms: sglMs(paths, exitRate) })) : [];
+  const atVerdict = paths ? sglMs(paths, SGL_VERDICT_EXIT) : undefined;
   return {
     llama,
     ...stitch,

@@ -7,7 +7,7 @@
  */
 
 import { requireConsistency } from "../gpu-worker/engine/decide-exit.js";
-import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/process-image.js";
+import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/fixed/fixed-processor.js";
 import { sceneImage } from "../gpu-worker/engine/testing.js";
 import type { LargeEngine, LargeMode, LargeResult, SmallEngine } from "../gpu-worker/engine/types.js";
 import { generateItem } from "../scene-generator/index.js";

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Command } from "commander";
 import { loadLargeEngine, loadSmallEngine, readModelPack } from "../gpu-worker/engine/engine.js";
-import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/process-image.js";
+import { fixedVisualTokens } from "../gpu-worker/engine/image-processor/fixed/fixed-processor.js";
 import { resolveServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { PACKS_DIR } from "../gpu-worker/engine/testing.js";
 import { integer } from "../tools/cli-options.js";

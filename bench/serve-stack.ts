@@ -36,6 +36,10 @@ export interface Stack {
 export interface StackOptions {
   /** Also start the empty Worker of bench/empty-worker/ under `wrangler dev` with the edge's flags. */
   emptyWorker?: boolean;
+  /** Extra environment of each GPU function (another pair of packs, threads, deadlines). */
+  functionEnv?: { small?: Record<string, string>; large?: Record<string, string> };
+  /** How long the processes may take to be ready (real-size packs load for minutes). */
+  readyTimeoutMs?: number;
 }
 
 /**
@@ -73,6 +77,8 @@ async function startStackOnce(log: (line: string) => void, options: StackOptions
       persistTo: join(dir, "state"),
       devVarsPath,
       log,
+      ...(options.functionEnv && { functionEnv: options.functionEnv }),
+      ...(options.readyTimeoutMs && { readyTimeoutMs: options.readyTimeoutMs }),
     });
     let empty: DevWorker | undefined;
     try {

@@ -17,8 +17,6 @@ import {
   StitchError,
 } from "../shared/index.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
-import { detailedRecipe } from "./engine/image-processor/image-detail.js";
-import { tokenLayout } from "./engine/image-processor/process-image.js";
 import type {
   DecodedImage,
   ImageDetail,
@@ -32,7 +30,7 @@ import { type EscalateToLarge, modelVersion } from "./escalation/escalate.js";
 import type { Logger } from "./http/logger.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
 import type { DetailPolicy } from "./resolve-detail.js";
-import { type PruneDefaults, resolveMethod } from "./resolve-method.js";
+import { largeMethod, type PruneDefaults, resolveMethod } from "./resolve-method.js";
 
 export interface AnswerDeps {
   small: SmallEngine;
@@ -69,7 +67,7 @@ export async function answerQuestion(
   const occupancy = options.occupancy ?? new SlotClock();
   const method = resolveMethod(req, deps.largePack, deps.defaults, deps.detail);
   deps.small.checkConversation(req.messages);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.decodeSize });
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.processor.decodeSize });
   const settle = (
     answer: Omit<AnswerResponse, "request_id" | "mode" | "models" | "explanation" | "image_detail">,
     explained?: { ranking: number[] | null; kept: number[] | null },
@@ -79,7 +77,7 @@ export async function answerQuestion(
     models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
     image_detail: method.imageDetail.level,
     ...answer,
-    ...(req.explain && {
+    ...(method.explain && {
       explanation: explain(image, deps.small.pack, method.imageDetail, answer.metering, method.pruneLayer, explained),
     }),
   });
@@ -113,7 +111,7 @@ export async function answerQuestion(
       imageDetail: method.imageDetail,
       exitThreshold: method.exitThreshold,
       cachePartition: req.cache_partition,
-      ...(smallMayAnswer && req.logprobs !== undefined && { logprobs: req.logprobs }),
+      ...(smallMayAnswer && method.logprobs !== undefined && { logprobs: method.logprobs }),
       signal: options.signal,
     });
     if (method.mode === "small" || (method.mode === "sgl" && small.shouldExit)) {
@@ -135,14 +133,8 @@ export async function answerQuestion(
       decoded: image,
       cachePartition: req.cache_partition,
       messages: req.messages,
-      mode: largeMode,
-      maxTokens: method.maxTokens,
-      imageDetail: method.imageDetail,
-      retention: largeMode === "large" ? 1 : method.retention,
-      pruneLayer: method.pruneLayer,
+      method: largeMethod(method, largeMode),
       ranking: largeMode === "sgp" ? small?.ranking : undefined,
-      explain: req.explain,
-      logprobs: req.logprobs,
       onToken:
         options.onToken &&
         ((text, logprobs) => {
@@ -201,7 +193,7 @@ function explain(
   const answering = metering.large ?? metering.small;
   return {
     visual_tokens: answering?.visual_tokens_total ?? 0,
-    layout: tokenLayout(image.width, image.height, detailedRecipe(pack.image, detail)),
+    layout: pack.processor.withDetail(detail).tokenLayout(image.width, image.height),
     ranking: explained.ranking,
     kept: explained.kept,
     prune_layer: explained.kept ? pruneLayer : null,

@@ -1,35 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { SmartResizeRecipe, StitchError, TiledImageRecipe } from "../shared/index.js";
-import { detailedRecipe } from "./engine/image-processor/image-detail.js";
-import { visualTokenCount } from "./engine/image-processor/plan-tiles.js";
-import { smartResizeGrid } from "./engine/image-processor/smart-resize.js";
-import { INTERNVL3_RECIPE } from "./engine/testing.js";
+import { smartResizeGrid } from "./engine/image-processor/smart-resize/smart-resize.js";
+import { visualTokenCount } from "./engine/image-processor/tiles/plan-tiles.js";
+import { INTERNVL3_RECIPE, packInfo, QWEN25VL_RECIPE } from "./engine/testing.js";
 import type { PackInfo } from "./engine/types.js";
 import { DEFAULT_DETAIL_POLICY, resolveImageDetail } from "./resolve-detail.js";
 
-const pack = (image: PackInfo["image"]): PackInfo => ({
-  name: "p",
-  version: "1",
-  family: "f",
-  image,
-  splitLayers: [1],
-  layers: 2,
-});
+const pack = (image: PackInfo["image"]) => packInfo(image);
 const tiles = pack(INTERNVL3_RECIPE);
-// Qwen2.5-VL's own processor bounds (preprocessor_config.json): 56² .. 28² · 1280 pixels.
-const qwenRecipe: SmartResizeRecipe = {
-  processor: "smart_resize",
-  patch_px: 14,
-  merge: 2,
-  temporal_patch: 2,
-  min_pixels: 3136,
-  max_pixels: 28 * 28 * 1280,
-  window_px: 112,
-  resample: "bicubic",
-  rescale: 1 / 255,
-  mean: [0.48145466, 0.4578275, 0.40821073],
-  std: [0.26862954, 0.26130258, 0.27577711],
-};
+const qwenRecipe = QWEN25VL_RECIPE;
 const qwen = pack(qwenRecipe);
 const fixed = pack({ ...INTERNVL3_RECIPE, processor: "fixed", max_tiles: 1, thumbnail: false });
 
@@ -50,7 +29,7 @@ describe("image detail per processor kind", () => {
     expect(high).toEqual({ level: "high" });
     // 1200 × 400 is cut 3 × 1 (plus the thumbnail) at the recipe's detail.
     const tokens = (d: typeof low) =>
-      visualTokenCount(1200, 400, detailedRecipe(INTERNVL3_RECIPE, d) as TiledImageRecipe);
+      visualTokenCount(1200, 400, tiles.processor.withDetail(d).recipe as TiledImageRecipe);
     expect(tokens(high)).toBe(4 * 256);
     expect(tokens(low)).toBe(256);
   });
@@ -60,7 +39,8 @@ describe("image detail per processor kind", () => {
     const high = resolveImageDetail({ detail: "high" }, qwen);
     expect(low).toEqual({ level: "low", minPixels: 3136, maxPixels: 448 * 448 });
     expect(high).toEqual({ level: "high", minPixels: 3136, maxPixels: 28 * 28 * 1280 });
-    const tokens = (d: typeof low) => smartResizeGrid(1080, 1920, detailedRecipe(qwenRecipe, d) as SmartResizeRecipe);
+    const tokens = (d: typeof low) =>
+      smartResizeGrid(1080, 1920, qwen.processor.withDetail(d).recipe as SmartResizeRecipe);
     expect(tokens(low).tokens).toBeLessThanOrEqual(256);
     expect(tokens(high).tokens).toBeGreaterThan(1000);
   });
@@ -83,7 +63,7 @@ describe("image detail per processor kind", () => {
   it("fixed: the same single tile at every level", () => {
     for (const detail of ["low", "high"] as const) {
       const d = resolveImageDetail({ detail }, fixed);
-      expect(detailedRecipe(fixed.image, d)).toEqual(fixed.image);
+      expect(fixed.processor.withDetail(d).recipe).toEqual(fixed.image);
     }
   });
 

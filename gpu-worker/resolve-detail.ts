@@ -1,6 +1,6 @@
 /**
  * A request's image detail, checked against the pack's recipe before any pixel is decoded: the level (`auto` is the
- * deployment's default) and what it means for the pack's processor (README, "Image detail"):
+ * deployment's default) and what it means for the pack's processor (its `resolveDetail`; README, "Image detail"):
  * - `tiles` (InternVL): `low` cuts one tile (the whole image resized to 448 px, no thumbnail: 256 tokens), `high`
  *   the recipe's grid of up to max_tiles tiles plus the thumbnail;
  * - `smart_resize` (Qwen2.5-VL): `low` resizes to at most the low budget (STITCH_LOW_DETAIL_MAX_PIXELS, clamped into
@@ -9,7 +9,7 @@
  * `stitch.min_pixels` / `stitch.max_pixels` narrow the level's range and must lie within it: a request for more than
  * its level allows is refused, never silently clamped. A tiling pack refuses them (it has no pixel budget).
  */
-import { InvalidRequestError, type MethodParams, type ResolvedDetail } from "../shared/index.js";
+import type { MethodParams, ResolvedDetail } from "../shared/index.js";
 import type { ImageDetail, PackInfo } from "./engine/types.js";
 
 export interface DetailPolicy {
@@ -34,29 +34,12 @@ export function resolveImageDetail(
   policy: DetailPolicy = DEFAULT_DETAIL_POLICY,
   forwarded = false,
 ): ImageDetail {
-  const level = params.detail === "auto" ? policy.default : params.detail;
-  const recipe = pack.image;
-  const param = params.max_pixels !== undefined ? "stitch.max_pixels" : "stitch.min_pixels";
-  const pixelsAsked = params.min_pixels !== undefined || params.max_pixels !== undefined;
-  if (recipe.processor !== "smart_resize") {
-    if (pixelsAsked) {
-      throw new InvalidRequestError(
-        `${pack.name} cuts images into fixed tiles; min_pixels and max_pixels do not apply`,
-        "image_detail_unsupported",
-        param,
-      );
-    }
-    return recipe.processor === "tiles" && level === "low" ? { level, maxTiles: 1 } : { level };
-  }
-  const low = Math.min(recipe.max_pixels, Math.max(recipe.min_pixels, policy.lowMaxPixels));
-  const ceiling = level === "low" && !(forwarded && pixelsAsked) ? low : recipe.max_pixels;
-  const detail = { level, minPixels: params.min_pixels ?? recipe.min_pixels, maxPixels: params.max_pixels ?? ceiling };
-  if (detail.minPixels < recipe.min_pixels || detail.maxPixels > ceiling || detail.minPixels > detail.maxPixels) {
-    throw new InvalidRequestError(
-      `min_pixels and max_pixels must lie within ${recipe.min_pixels}..${ceiling} for ${pack.name} at detail ${level}, min ≤ max`,
-      "invalid_image_detail",
-      param,
-    );
-  }
-  return detail;
+  return pack.processor.resolveDetail(
+    {
+      level: params.detail === "auto" ? policy.default : params.detail,
+      ...(params.min_pixels !== undefined && { minPixels: params.min_pixels }),
+      ...(params.max_pixels !== undefined && { maxPixels: params.max_pixels }),
+    },
+    { packName: pack.name, lowMaxPixels: policy.lowMaxPixels, forwarded },
+  );
 }

@@ -1,11 +1,12 @@
 /**
- * The per-request method parameters, checked against the loaded packs and
- * completed with the serving defaults (request → env → calibration file → built-in),
- * before any model runs, so a bad `prune_layer` costs no compute.
+ * The per-request method parameters (shared MethodParams), checked against the loaded packs and completed with the
+ * serving defaults (request → env → calibration file → built-in), before any model runs, so a bad `prune_layer` costs
+ * no compute; and the large model's part of them, sent on (LargeMethod) and resolved again by the function that runs
+ * it. The one place the wire's knobs become the engine's request fields.
  */
-import type { MethodParams, Mode } from "../shared/index.js";
+import type { LargeMethod, MethodParams, Mode } from "../shared/index.js";
 import { checkPruneLayer, checkRetention } from "./engine/check-pruning.js";
-import type { ImageDetail, PackInfo } from "./engine/types.js";
+import type { ImageDetail, LargeMode, LargeRequest, PackInfo } from "./engine/types.js";
 import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
 
 export interface PruneDefaults {
@@ -23,6 +24,8 @@ export interface ResolvedMethod {
   exitThreshold?: number;
   fallback: MethodParams["fallback"];
   imageDetail: ImageDetail;
+  explain: boolean;
+  logprobs?: number;
 }
 
 export function resolveMethod(
@@ -44,5 +47,44 @@ export function resolveMethod(
     fallback: params.fallback,
     // The pair shares one image recipe (checked at start-up), so the large pack's stands for both.
     imageDetail: resolveImageDetail(params, large, detail),
+    explain: params.explain,
+    ...(params.logprobs !== undefined && { logprobs: params.logprobs }),
+  };
+}
+
+/** What the large model is asked to run, as it travels (EscalateRequest's knobs): everything already resolved. */
+export function largeMethod(method: ResolvedMethod, mode: LargeMode): LargeMethod {
+  const { level, minPixels, maxPixels } = method.imageDetail;
+  return {
+    mode,
+    max_tokens: method.maxTokens,
+    retention: mode === "large" ? 1 : method.retention,
+    prune_layer: method.pruneLayer,
+    detail: level,
+    ...(minPixels !== undefined && { min_pixels: minPixels }),
+    ...(maxPixels !== undefined && { max_pixels: maxPixels }),
+    explain: method.explain,
+    ...(method.logprobs !== undefined && { logprobs: method.logprobs }),
+  };
+}
+
+export type LargeRun = Pick<
+  LargeRequest,
+  "mode" | "maxTokens" | "imageDetail" | "retention" | "pruneLayer" | "logprobs"
+>;
+
+/**
+ * A forwarded LargeMethod as the large engine's request fields, its pixel budget checked against this pack's own
+ * bounds (the small function's resolution is used as is, so both read the same tokens). Pruning is checked by the
+ * engine against its pack.
+ */
+export function resolveLargeMethod(method: LargeMethod, pack: PackInfo, policy?: DetailPolicy): LargeRun {
+  return {
+    mode: method.mode,
+    maxTokens: method.max_tokens,
+    imageDetail: resolveImageDetail(method, pack, policy, true),
+    retention: method.retention,
+    pruneLayer: method.prune_layer,
+    ...(method.logprobs !== undefined && { logprobs: method.logprobs }),
   };
 }

@@ -8,7 +8,8 @@ import { type DecodeLimits, decodeImage } from "./decode-image.js";
 import type { LargeEngine, LargeResult, OnToken } from "./engine/types.js";
 import { modelVersion } from "./escalation/escalate.js";
 import { type Occupancy, SlotClock } from "./occupancy.js";
-import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
+import type { DetailPolicy } from "./resolve-detail.js";
+import { resolveLargeMethod } from "./resolve-method.js";
 
 export interface LargeDeps {
   large: LargeEngine;
@@ -25,19 +26,14 @@ export async function runPrunedLarge(
   const occupancy = options.occupancy ?? new SlotClock();
   const { large } = deps;
   large.checkConversation(req.messages);
-  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.decodeSize });
+  const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: large.pack.processor.decodeSize });
   // Pruning parameters and the ranking are checked by the engine against its own pack.
   const result = await large.runLarge({
     image,
     cachePartition: req.cache_partition,
     messages: req.messages,
-    maxTokens: req.max_tokens,
-    imageDetail: resolveImageDetail(req, large.pack, deps.detail, true),
-    mode: req.mode,
-    retention: req.retention,
-    pruneLayer: req.prune_layer,
+    ...resolveLargeMethod(req, large.pack, deps.detail),
     ranking: req.ranking,
-    logprobs: req.logprobs,
     onToken: options.onToken,
     signal: options.signal,
   });

@@ -114,7 +114,7 @@ def write(model_name: str, out: Path, seed: int) -> dict:
     index = {"metadata": {"total_size": sum((out / f).stat().st_size for f in renamed.values())},
              "weight_map": {k: renamed[v] for k, v in sorted(weight_map.items())}}
     (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-    config.torch_dtype = torch.bfloat16
+    config.dtype = torch.bfloat16
     config.architectures = [spec.model_class.__name__]
     config.save_pretrained(out)
     spec.finish(out, tokenizer)

@@ -5,6 +5,7 @@ export * from "./schemas/chat-completions.js";
 export * from "./schemas/error-body.js";
 export * from "./schemas/inference.js";
 export * from "./schemas/metering.js";
+export * from "./schemas/method-params.js";
 export * from "./schemas/model-pack.js";
 export * from "./schemas/responses.js";
 export * from "./schemas/usage-report.js";

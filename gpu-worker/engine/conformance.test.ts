@@ -20,9 +20,9 @@ import { describe, expect, it } from "vitest";
 import type { Conversation } from "../../shared/index.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { generate } from "./generate.js";
-import { normalisePlanar, patchify } from "./image-processor/patchify.js";
-import { toPixelValues } from "./image-processor/pixel-values.js";
-import { visionInputs } from "./image-processor/vision-inputs.js";
+import { normalisePlanar, patchify } from "./image-processor/smart-resize/patchify.js";
+import { visionInputs } from "./image-processor/smart-resize/vision-inputs.js";
+import { toPixelValues } from "./image-processor/tiles/pixel-values.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { readModelPack } from "./model-pack.js";
 import { floatTensor, Meter } from "./onnx-sessions.js";
@@ -84,6 +84,9 @@ const PACKS = [
     "qwen25vl-tiny-small",
     "qwen25vl-tiny-large",
   ].map((name) => join(FIXTURE_PACKS_DIR, name)),
+  // A pack you exported yourself, checked the same way: STITCH_CONFORMANCE_PACKS=dir[,dir…] npx vitest run
+  // gpu-worker/engine/conformance.test.ts
+  ...(process.env.STITCH_CONFORMANCE_PACKS?.split(",").filter(Boolean) ?? []),
 ];
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {

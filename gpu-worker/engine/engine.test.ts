@@ -6,7 +6,7 @@ import { askAboutImage, InvalidRequestError } from "../../shared/index.js";
 import { requireConsistency } from "./decide-exit.js";
 import { DecoderRun } from "./decoder-run.js";
 import { loadLargeEngine, loadSmallEngine, preparePrompt } from "./engine.js";
-import { fixedVisualTokens } from "./image-processor/process-image.js";
+import { fixedVisualTokens } from "./image-processor/fixed/fixed-processor.js";
 import { Meter } from "./onnx-sessions.js";
 import { PACKS_DIR, sceneImage } from "./testing.js";
 

@@ -9,7 +9,6 @@ import { checkPruneLayer, checkRetention } from "./check-pruning.js";
 import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
 import { DecoderRun, type PruneAt } from "./decoder-run.js";
 import { type Generation, generate } from "./generate.js";
-import { warmUpSize } from "./image-processor/process-image.js";
 import { type LoadedModel, loadModel } from "./loaded-model.js";
 import { checkPair, readModelPack, readPackManifest } from "./model-pack.js";
 import { Meter } from "./onnx-sessions.js";
@@ -67,7 +66,7 @@ async function load(options: EngineOptions, role: "small" | "large"): Promise<Lo
 
 /** One throwaway pass so the first real request does not pay for lazy initialisation. */
 async function warmUp(model: LoadedModel): Promise<void> {
-  const { width, height } = warmUpSize(model.info.image);
+  const { width, height } = model.info.processor.warmUpSize;
   const blank: DecodedImage = { hash: "warm-up", width, height, rgb: new Uint8Array(width * height * 3).fill(235) };
   const meter = new Meter();
   const { embeds, grid } = await model.vision.embed(blank, meter);

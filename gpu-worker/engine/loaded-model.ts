@@ -46,10 +46,10 @@ export async function loadModel(
   const table = d.vocab * d.hidden <= TABULATE_MAX_FLOATS ? await runEmbed([...Array(d.vocab).keys()]) : undefined;
   return {
     pack,
-    info: packInfo(m),
+    info: packInfo(m, pack.processor),
     sessions,
     prompt: await loadPromptBuilder(pack),
-    vision: new VisionEmbeddings(sessions.vision, m, visionCacheBytes),
+    vision: new VisionEmbeddings(sessions.vision, pack.processor, m.vision.flops_per_token, visionCacheBytes),
     dims: {
       hidden: d.hidden,
       layers: d.layers,

@@ -4,7 +4,8 @@ import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ModelPackManifest, ModelPackManifestSchema } from "../../shared/index.js";
-import { decodeSize } from "./image-processor/process-image.js";
+import type { ImageProcessor } from "./image-processor/image-processor.js";
+import { imageProcessor } from "./image-processor/registry.js";
 import type { PackInfo } from "./types.js";
 
 export class ModelPackError extends Error {
@@ -14,6 +15,8 @@ export class ModelPackError extends Error {
 export interface ModelPack {
   dir: string;
   manifest: ModelPackManifest;
+  /** The image processor of the manifest's recipe, chosen once here. */
+  processor: ImageProcessor;
 }
 
 /** Reads and validates a pack's manifest only: enough to check a pair or name a version, no graph is read. */
@@ -48,8 +51,12 @@ export async function readModelPack(dir: string): Promise<ModelPack> {
       throw new ModelPackError(`${dir}: checksum mismatch for ${file}`);
   }
   checkSegments(dir, manifest);
-  checkRecipe(dir, manifest);
-  return { dir, manifest };
+  checkDecoder(dir, manifest);
+  const processor = imageProcessor(manifest.image);
+  // The numbers of the recipe must agree with each other, or token i would not mean what the pair assumes.
+  const problem = processor.recipeProblem();
+  if (problem) throw new ModelPackError(`${dir}: ${problem}`);
+  return { dir, manifest, processor };
 }
 
 /** Streams the file: external weight files of a real model are gigabytes. */
@@ -75,23 +82,6 @@ function checkSegments(dir: string, m: ModelPackManifest): void {
   const bounds = m.graphs.segments.slice(1).map((s) => s.first_layer);
   if (JSON.stringify(bounds) !== JSON.stringify(m.split_layers))
     throw new ModelPackError(`${dir}: split_layers do not match the segments`);
-}
-
-/** The numbers of the recipe must agree with each other, or token i would not mean what the pair assumes. */
-function checkRecipe(dir: string, m: ModelPackManifest): void {
-  checkDecoder(dir, m);
-  const r = m.image;
-  if (r.processor === "smart_resize") {
-    if (r.min_pixels > r.max_pixels) throw new ModelPackError(`${dir}: image.min_pixels exceeds max_pixels`);
-    return;
-  }
-  if (r.grid.rows * r.grid.cols !== r.tokens_per_tile)
-    throw new ModelPackError(
-      `${dir}: image.grid is ${r.grid.rows}x${r.grid.cols} but tokens_per_tile is ${r.tokens_per_tile}`,
-    );
-  if (r.min_tiles > r.max_tiles) throw new ModelPackError(`${dir}: image.min_tiles exceeds max_tiles`);
-  if (r.processor === "fixed" && (r.max_tiles !== 1 || r.thumbnail))
-    throw new ModelPackError(`${dir}: the fixed image processor makes exactly one tile and no thumbnail`);
 }
 
 function checkDecoder(dir: string, m: ModelPackManifest): void {
@@ -125,13 +115,14 @@ export function checkPair(small: ModelPackManifest, large: ModelPackManifest): v
   }
 }
 
-export function packInfo(m: ModelPackManifest): PackInfo {
+/** The manifest's facts the functions read; `processor`: the pack's own when read (readModelPack), else looked up. */
+export function packInfo(m: ModelPackManifest, processor = imageProcessor(m.image)): PackInfo {
   return {
     name: m.name,
     version: m.version,
     family: m.family,
     image: m.image,
-    decodeSize: decodeSize(m.image),
+    processor,
     splitLayers: m.split_layers,
     layers: m.decoder.layers,
   };

@@ -85,13 +85,6 @@ function expectedNames(seg: { firstLayer: number; endLayer: number }, last: bool
   };
 }
 
-/** The vision graph's inputs per image processor: Qwen2-VL's tower also takes the patch positions and windows. */
-function visionInputNames(processor: ModelPack["manifest"]["image"]["processor"]): string[] {
-  return processor === "smart_resize"
-    ? ["pixel_values", "vision_position_ids", "window_index", "window_segments"]
-    : ["pixel_values"];
-}
-
 /** Refuses, at load, a graph whose names are not the contract's: a wrong pack fails at start-up, not mid-request. */
 function checkGraphNames(pack: ModelPack, s: PackSessions): void {
   const check = (file: string, session: ort.InferenceSession, want: { inputs: string[]; outputs: string[] }) => {
@@ -105,7 +98,7 @@ function checkGraphNames(pack: ModelPack, s: PackSessions): void {
     }
   };
   const g = pack.manifest.graphs;
-  check(g.vision, s.vision, { inputs: visionInputNames(pack.manifest.image.processor), outputs: ["visual_embeds"] });
+  check(g.vision, s.vision, { inputs: [...pack.processor.visionInputNames], outputs: ["visual_embeds"] });
   check(g.embed, s.embed, { inputs: ["input_ids"], outputs: ["inputs_embeds"] });
   s.segments.forEach((seg, i) => {
     check(g.segments[i]?.file as string, seg.session, expectedNames(seg, i === s.segments.length - 1));

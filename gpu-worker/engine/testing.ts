@@ -3,8 +3,9 @@
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { generateItem } from "../../scene-generator/index.js";
-import type { TiledImageRecipe } from "../../shared/index.js";
-import type { DecodedImage } from "./types.js";
+import type { ImageRecipe, SmartResizeRecipe, TiledImageRecipe } from "../../shared/index.js";
+import { imageProcessor } from "./image-processor/registry.js";
+import type { DecodedImage, PackInfo } from "./types.js";
 
 export const PACKS_DIR = process.env.STITCH_PACKS_DIR ?? "model-packs";
 
@@ -33,6 +34,32 @@ export const INTERNVL3_RECIPE: TiledImageRecipe = {
   grid: { rows: 16, cols: 16 },
   tokens_per_tile: 256,
 };
+
+/** Qwen2.5-VL's own processor bounds and statistics (preprocessor_config.json): 56² .. 28² · 1280 pixels. */
+export const QWEN25VL_RECIPE: SmartResizeRecipe = {
+  processor: "smart_resize",
+  patch_px: 14,
+  merge: 2,
+  temporal_patch: 2,
+  min_pixels: 56 * 56,
+  max_pixels: 28 * 28 * 1280,
+  window_px: 112,
+  resample: "bicubic",
+  rescale: 1 / 255,
+  mean: [0.48145466, 0.4578275, 0.40821073],
+  std: [0.26862954, 0.26130258, 0.27577711],
+};
+
+/** A pack's manifest facts for checks that read only its recipe and split layers (no weights). */
+export const packInfo = (image: ImageRecipe, splitLayers = [1]): PackInfo => ({
+  name: "p",
+  version: "1",
+  family: "f",
+  image,
+  processor: imageProcessor(image),
+  splitLayers,
+  layers: 2,
+});
 
 /** A photograph of test/fixtures/photos/ decoded to packed RGB by sharp, as the engine's decode stage does. */
 export async function decodePhoto(file: string): Promise<{ width: number; height: number; rgb: Uint8Array }> {

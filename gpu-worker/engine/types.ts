@@ -2,11 +2,22 @@
  * The engine's surface, as the HTTP functions see it. Implemented in
  * `engine.ts` on onnxruntime-node over a pair of model packs.
  */
-import type { Conversation, ImageRecipe, Metering, ResolvedDetail, TokenLogprob } from "../../shared/index.js";
+import type {
+  Conversation,
+  ImageRecipe,
+  LargeMode,
+  Metering,
+  ResolvedDetail,
+  TokenLogprob,
+} from "../../shared/index.js";
+
+import type { ImageProcessor } from "./image-processor/image-processor.js";
+
+export type { LargeMode };
 
 /**
  * An image decoded to packed RGB (see `decode-image.ts`): at its own size, or already at the tile size when the
- * pack's processor stretches every image to one tile (`decodeSize`).
+ * pack's processor stretches every image to one tile (its `decodeSize`).
  */
 export interface DecodedImage {
   /** sha256 hex of the original bytes: the vision-embedding cache key (with the request's partition). */
@@ -76,8 +87,6 @@ export interface SmallResult {
   logprobs?: TokenLogprob[];
 }
 
-export type LargeMode = "large" | "sgp" | "fastv";
-
 export interface LargeRequest extends CachePartitioned {
   image: DecodedImage;
   messages: Conversation;
@@ -111,8 +120,8 @@ export interface PackInfo {
   version: string;
   family: string;
   image: ImageRecipe;
-  /** Where decoding resizes straight to the tile (the `fixed` processor); undefined: decode at the image's size. */
-  decodeSize?: { width: number; height: number };
+  /** The recipe's image processor (image-processor/registry.ts): everything that depends on its kind. */
+  processor: ImageProcessor;
   splitLayers: number[];
   layers: number;
 }

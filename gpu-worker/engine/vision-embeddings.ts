@@ -1,14 +1,12 @@
 /**
- * Visual-token embeddings of an image: the pack's image processor cuts it into tiles, the vision graph embeds
+ * Visual-token embeddings of an image: the pack's image processor turns it into the graph's input, the vision graph embeds
  * them. An LRU cache lets a repeated image with a new question skip both. Bounded in bytes. Its key is the
  * request's cache partition, the image hash and the image detail (pixel budget, tile count): a hit is faster, and the
  * time shows in the metering, so an entry serves only its own partition (one tenant never learns what another sent).
  */
 import { LRUCache } from "lru-cache";
 import type ort from "onnxruntime-node";
-import type { ModelPackManifest } from "../../shared/index.js";
-import { detailedRecipe, detailKey } from "./image-processor/image-detail.js";
-import { processImage } from "./image-processor/process-image.js";
+import type { ImageProcessor } from "./image-processor/image-processor.js";
 import type { Meter } from "./onnx-sessions.js";
 import type { MergedGrid } from "./positions/mrope.js";
 import type { DecodedImage, ImageDetail } from "./types.js";
@@ -31,7 +29,9 @@ export class VisionEmbeddings {
 
   constructor(
     private readonly session: ort.InferenceSession,
-    private readonly manifest: ModelPackManifest,
+    private readonly processor: ImageProcessor,
+    /** The vision tower's FLOPs per visual token (the manifest's estimate). */
+    private readonly flopsPerToken: number,
     maxBytes: number,
   ) {
     this.cache = new LRUCache<string, VisualTokens>({
@@ -56,10 +56,10 @@ export class VisionEmbeddings {
       return { ...cached, cached: true };
     }
     this.stats.misses++;
-    const { feeds, visualTokens, grid } = await processImage(image, detailedRecipe(this.manifest.image, detail));
+    const { feeds, visualTokens, grid } = await this.processor.withDetail(detail).process(image);
     const out = await meter.run(this.session, feeds);
     const embeds = out.visual_embeds?.data as Float32Array;
-    meter.flops += visualTokens * this.manifest.vision.flops_per_token;
+    meter.flops += visualTokens * this.flopsPerToken;
     if (embeds.byteLength <= this.cache.maxSize) this.cache.set(key, { embeds, grid });
     return { embeds, grid, cached: false };
   }
@@ -67,4 +67,9 @@ export class VisionEmbeddings {
   cacheStats(): VisionCacheStats {
     return { ...this.stats, bytes: this.cache.calculatedSize };
   }
+}
+
+/** The part of a detail that changes the visual tokens (the level alone does not: a fixed pack ignores it). */
+function detailKey(detail: ImageDetail | undefined): [number | null, number | null, number | null] {
+  return [detail?.minPixels ?? null, detail?.maxPixels ?? null, detail?.maxTiles ?? null];
 }

@@ -9,9 +9,10 @@ import {
   type Conversation,
   type EscalateRequest,
   type EscalateResponse,
+  type LargeMethod,
   UpstreamTimeoutError,
 } from "../../shared/index.js";
-import type { DecodedImage, ImageDetail, LargeMode, OnToken } from "../engine/types.js";
+import type { DecodedImage, OnToken } from "../engine/types.js";
 
 export interface EscalateCall {
   requestId: string;
@@ -22,16 +23,10 @@ export interface EscalateCall {
   /** The request's vision-cache partition, so the large model's cache is partitioned as the small one's is. */
   cachePartition?: string;
   messages: Conversation;
-  mode: LargeMode;
-  maxTokens: number;
-  imageDetail: ImageDetail;
-  retention: number;
-  pruneLayer: number;
+  /** The large model's part of the resolved method (resolve-method.ts, largeMethod). */
+  method: LargeMethod;
+  /** The small model's ranking; required for `sgp`. */
   ranking?: number[];
-  /** Report the visual tokens kept (for the explanation). */
-  explain?: boolean;
-  /** The answer's logprobs with this many alternatives each; absent: none. */
-  logprobs?: number;
   onToken?: OnToken;
   /** The request's own signal (deadline, client gone): its reason is rethrown as is. */
   signal?: AbortSignal;

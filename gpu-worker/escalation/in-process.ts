@@ -1,6 +1,7 @@
 /** Escalation to the large engine in this process (`STITCH_ROLE=both`): a direct call, no HTTP hop. */
 import { StitchError, UpstreamError } from "../../shared/index.js";
 import type { LargeEngine } from "../engine/types.js";
+import { resolveLargeMethod } from "../resolve-method.js";
 import { escalateResponse } from "../run-pruned-large.js";
 import { boundedSignal, type EscalateToLarge, modelVersion } from "./escalate.js";
 
@@ -16,17 +17,13 @@ export function inProcessEscalation(large: LargeEngine, options: { timeoutMs: nu
           image: call.decoded,
           cachePartition: call.cachePartition,
           messages: call.messages,
-          maxTokens: call.maxTokens,
-          imageDetail: call.imageDetail,
-          mode: call.mode,
-          retention: call.retention,
-          pruneLayer: call.pruneLayer,
+          // The same resolution the large function makes of a forwarded method: one path to the large model.
+          ...resolveLargeMethod(call.method, large.pack),
           ranking: call.ranking,
-          logprobs: call.logprobs,
           onToken: call.onToken,
           signal,
         });
-        return escalateResponse(result, { requestId: call.requestId, model, explain: call.explain });
+        return escalateResponse(result, { requestId: call.requestId, model, explain: call.method.explain });
       } catch (err) {
         if (call.signal?.aborted) throw call.signal.reason;
         if (err instanceof StitchError) throw err;

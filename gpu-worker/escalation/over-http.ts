@@ -75,17 +75,9 @@ export function httpEscalation(options: HttpEscalationOptions): EscalateToLarge 
         ...(call.cachePartition !== undefined && { cache_partition: call.cachePartition }),
         image: call.image,
         messages: call.messages,
-        mode: call.mode,
-        max_tokens: call.maxTokens,
-        retention: call.retention,
-        prune_layer: call.pruneLayer,
-        detail: call.imageDetail.level,
-        ...(call.imageDetail.minPixels !== undefined && { min_pixels: call.imageDetail.minPixels }),
-        ...(call.imageDetail.maxPixels !== undefined && { max_pixels: call.imageDetail.maxPixels }),
+        ...call.method,
         ranking: call.ranking,
         stream: call.onToken !== undefined,
-        explain: call.explain === true,
-        ...(call.logprobs !== undefined && { logprobs: call.logprobs }),
       };
       const deadline = Math.min(Date.now() + options.timeoutMs, call.deadline ?? Number.POSITIVE_INFINITY);
       const { signal, done } = boundedSignal(call, options.timeoutMs);

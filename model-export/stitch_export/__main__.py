@@ -1,12 +1,12 @@
 """python -m stitch_export --checkpoint DIR --role small|large --out PACKDIR [--split-layers 1,2] [--name N]
 [--version V] [--external-data auto|always|never] [--source TEXT] [--dtype float32|float16|int8|int4]
-[--block-size 32]"""
+[--block-size 32] [--piece-mb 2048] [--cases N]"""
 
 import argparse
 import sys
 
 from .family import Unsupported
-from .pack import EXTERNAL_DATA, export_pack
+from .pack import DEFAULT_PIECE_MB, EXTERNAL_DATA, export_pack
 from .verify import VerificationError
 from .weights import DEFAULT_BLOCK_SIZE, REFUSED, WEIGHT_TYPES
 
@@ -26,6 +26,12 @@ def main(argv=None) -> int:
                         help="the pack's weight type (see stitch_export/weights.py)")
     parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
                         help="int8/int4: weights per quantization block (embedding tables; int4 matrices)")
+    parser.add_argument("--piece-mb", type=int, default=DEFAULT_PIECE_MB,
+                        help="decoder layers are traced and converted this many float32 MB at a time (at least one "
+                             "layer): the export's memory is bounded by a piece, not by the model")
+    parser.add_argument("--cases", type=int, default=None,
+                        help="verify on the family's first N conformance cases only (default: all; at real sizes "
+                             "each case costs minutes on a CPU, every check stays)")
     args = parser.parse_args(argv)
     try:
         split = [int(k) for k in args.split_layers.split(",") if k.strip()]
@@ -33,7 +39,7 @@ def main(argv=None) -> int:
         parser.error(f"--split-layers {args.split_layers!r}: comma-separated integers")
     try:
         export_pack(args.checkpoint, args.role, args.out, split, args.name, args.version, args.external_data,
-                    args.source, dtype=args.dtype, block_size=args.block_size)
+                    args.source, dtype=args.dtype, block_size=args.block_size, piece_mb=args.piece_mb, cases=args.cases)
     except Unsupported as e:
         print(f"stitch_export: unsupported: {e}", file=sys.stderr)
         return 2

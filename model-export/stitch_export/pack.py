@@ -5,6 +5,7 @@ import gc
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import onnx
@@ -16,7 +17,9 @@ from . import EXPORTER_VERSION, PACK_FORMAT
 from .decoder import EmbedGraph, SegmentGraph, check_text_config, decoder_manifest
 from .families import family_for
 from .family import Unsupported
-from .onnx_io import OPSET, export_graph, sha256
+from .lazy_model import LazyModel
+from .onnx_io import INLINE_LIMIT_BYTES, OPSET, export_graph, sha256
+from .pieces import chain, layers_per_piece, piece_bounds
 from .runtime import PackRunner
 from .verify import MAX_TOKENS, Verifier
 from .weights import DEFAULT_BLOCK_SIZE, check_weight_type, convert, weights_manifest
@@ -25,6 +28,9 @@ from .weights import DEFAULT_BLOCK_SIZE, check_weight_type, convert, weights_man
 # (consistency check), the large prunes at its first split layer.
 PRUNE_PLAN = {"small": (None, 0.05), "large": ("first_split", 0.35)}
 EXTERNAL_DATA = ("auto", "always", "never")
+# Decoder layers are traced and converted this many float32 megabytes at a time (the export's peak memory is a
+# few times this, plus the largest single piece: the embedding table or lm_head with the last layer).
+DEFAULT_PIECE_MB = 2048
 
 
 def weights_digest(checkpoint: Path) -> str:
@@ -43,13 +49,16 @@ def segments_of(layers: int, split_layers: list[int]) -> list[tuple[int, int]]:
 
 def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int], name: str | None = None,
                 version: str | None = None, external_data: str = "auto", source: str | None = None,
-                log=print, dtype: str = "float32", block_size: int = DEFAULT_BLOCK_SIZE) -> dict:
+                log=print, dtype: str = "float32", block_size: int = DEFAULT_BLOCK_SIZE,
+                piece_mb: int = DEFAULT_PIECE_MB, cases: int | None = None) -> dict:
     checkpoint, out = Path(checkpoint), Path(out)
     if role not in PRUNE_PLAN:
         raise Unsupported(f"role {role!r} (small or large)")
     if external_data not in EXTERNAL_DATA:
         raise Unsupported(f"external data {external_data!r} (one of {EXTERNAL_DATA})")
     check_weight_type(dtype, block_size)
+    if cases is not None and cases < 1:
+        raise Unsupported(f"--cases {cases}: at least one conformance case")
     to_type = lambda graph: convert(graph, dtype, block_size)
     family = family_for(checkpoint)
     cfg = family.text_config
@@ -60,24 +69,27 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
         raise Unsupported("a large pack needs split_layers (the layers the engine prunes at)")
     prune_layer = split_layers[0] if prune_at == "first_split" else 0
 
-    model = family.load_model()
-    decoder, lm_head = family.language_model(model)
+    lazy = LazyModel(family)
+    decoder, lm_head = family.language_model(lazy.model)
     out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
-    log(f"exporting {checkpoint} ({role}, {dtype} weights) to {out}")
-    vision, sample = family.vision_graph(model)
-    vision_inputs, vision_axes = family.vision_io()
-    files += export_graph(vision, sample if isinstance(sample, tuple) else (sample,), out / "vision.onnx",
-                          vision_inputs, ["visual_embeds"], vision_axes, external_data, to_type)
-    files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
-                          ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
-                          external_data, to_type)
+    log(f"exporting {checkpoint} ({role}, {dtype} weights) to {out}, one piece at a time")
+    with lazy.loaded(*lazy.outside(decoder, lm_head)):
+        vision, sample = family.vision_graph(lazy.model)
+        vision_inputs, vision_axes = family.vision_io()
+        files += export_graph(vision, sample if isinstance(sample, tuple) else (sample,), out / "vision.onnx",
+                              vision_inputs, ["visual_embeds"], vision_axes, external_data, to_type)
+    with lazy.loaded(decoder.embed_tokens):
+        files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
+                              ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
+                              external_data, to_type)
+    layer_bytes = 4 * sum(p.numel() for p in decoder.layers[0].parameters())
+    per_piece = layers_per_piece(layer_bytes, piece_mb << 20)
     segment_entries = []
     for first, end in segments:
-        graph = SegmentGraph(cfg, decoder, lm_head, first, end).eval()
         file = f"decoder-{first}-{end}.onnx"
-        files += export_graph(graph, graph.sample_inputs(), out / file, graph.input_names(), graph.output_names(),
-                              graph.dynamic_axes(), external_data, to_type)
+        files += export_segment(lazy, cfg, decoder, lm_head, (first, end), per_piece, out / file, external_data,
+                                to_type, log)
         segment_entries.append({"file": file, "first_layer": first, "end_layer": end})
     shutil.copyfile(family.tokenizer_file(), out / "tokenizer.json")
 
@@ -92,19 +104,16 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
                    "external_data": [f for f in files if f.endswith(".data")]},
     }
 
-    log("verifying against transformers (eager)")
-    verifier = Verifier(family, model, manifest, (prune_layer, fraction))
-    references = [verifier.reference(case) for case in family.cases()]
-    # The transformers model goes before onnxruntime loads the pack: at real sizes (InternVL3-2B: 8.4 GB in
-    # float32) the two copies of the weights side by side do not fit a 24 GB machine.
-    verifier.release_model()
-    del model, decoder, lm_head, vision, sample, graph
-    gc.collect()
+    log("verifying against transformers (eager), layer by layer")
+    verifier = Verifier(family, lazy, manifest, (prune_layer, fraction), log)
     runner = PackRunner(out, manifest)
-    cases = [verifier.compare(runner, ref) for ref in references]
+    runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
+    # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
     del runner
+    gc.collect()
+    fixture_cases = verifier.compare(runs)
     tolerance = verifier.tolerances()
-    fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": cases}
+    fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": fixture_cases}
     if dtype != "float32":
         fixture["onnxruntime_tolerance"] = verifier.onnxruntime_tolerance()
     (out / "fixture.json").write_text(json.dumps(fixture, separators=(",", ":")))
@@ -125,3 +134,30 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log(f"verified: {json.dumps(verifier.figures)}; tolerance {tolerance}")
     return manifest
+
+
+def export_segment(lazy: LazyModel, cfg, decoder, lm_head, bounds: tuple[int, int], per_piece: int, path: Path,
+                   external_data: str, to_type, log) -> list[str]:
+    """Layers [first, end) traced `per_piece` layers at a time (each piece's weights loaded, traced, converted,
+    written and released), then chained into `path`; returns the pack files written."""
+    first, end = bounds
+    last = end == cfg.num_hidden_layers
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        pieces = []
+        for a, b in piece_bounds(first, end, per_piece):
+            modules = [*decoder.layers[a:b], *([decoder.norm, lm_head] if last and b == end else [])]
+            with lazy.loaded(*modules):
+                graph = SegmentGraph(cfg, decoder, lm_head, a, b).eval()
+                piece = Path(tmp) / f"piece-{a}-{b}.onnx"
+                export_graph(graph, graph.sample_inputs(), piece, graph.input_names(), graph.output_names(),
+                             graph.dynamic_axes(), "always", to_type)
+                pieces.append(piece)
+            log(f"  layers {a}-{b} exported")
+        data = f"{path.name}.data"
+        chain(pieces, path, data)
+    weights = (path.parent / data).stat().st_size
+    if external_data == "always" or (external_data == "auto" and weights > INLINE_LIMIT_BYTES):
+        return [path.name, data]
+    onnx.save_model(onnx.load(str(path)), str(path))  # small enough to carry its weights inline
+    (path.parent / data).unlink()
+    return [path.name]

@@ -12,7 +12,8 @@ from PIL import Image
 
 from . import reference
 from .family import Case, Family, Prepared
-from .runtime import PackRunner
+from .lazy_model import LazyModel
+from .runtime import PackRunner, Run
 
 MAX_TOKENS = 6
 # Float32 graphs that compute what transformers computes differ by rounding only; beyond these it is a bug.
@@ -76,29 +77,25 @@ def floats(t) -> list[float]:
 
 
 @dataclass
-class CaseReference:
-    """What transformers computed for one case, kept so the model can be freed before onnxruntime loads the pack
-    (at real sizes the two copies of the weights do not fit side by side). Attentions are kept only as the sums
-    the comparison reads."""
+class PackRun:
+    """What the pack did on one case, kept so that onnxruntime can be freed before transformers reads its layers
+    (at real sizes the two copies of the weights do not fit side by side)."""
 
     case: Case
     prepared: Prepared
     visual: np.ndarray
-    ref: reference.Reference  # attentions dropped
-    segment_received: list[list[np.ndarray]]  # per segment, per call
-    segment_last: list[list[np.ndarray]]  # per call, per segment
-    visual_received: torch.Tensor
-    keep: list[int]
-    pref: reference.Reference
+    run: Run  # greedy, the pack's own choices
+    visual_received: np.ndarray  # SGP's sum over every call of the greedy run
+    keep: list[int]  # the top visual tokens by that sum: what the pruned run keeps
+    pruned: Run
 
 
 class Verifier:
-    """Two phases: `reference(case)` with the transformers model for every case, then `release_model()`, then
-    `compare(runner, ref)` with onnxruntime."""
+    """Two phases: `run_pack(runner, case)` with onnxruntime for every case, then `compare(runs)` with transformers,
+    one layer at a time, teacher-forced along the pack's tokens."""
 
-    def __init__(self, family: Family, model, manifest: dict, prune: tuple[int, float]):
-        self.family, self.model, self.manifest = family, model, manifest
-        self.runner: PackRunner | None = None
+    def __init__(self, family: Family, lazy: LazyModel, manifest: dict, prune: tuple[int, float], log=lambda line: None):
+        self.family, self.lazy, self.manifest, self.log = family, lazy, manifest, log
         self.prune_layer, self.prune_fraction = prune
         self.stop_ids = set(manifest["prompt"]["stop_token_ids"])
         self.dtype = manifest["weights"]["dtype"]
@@ -108,8 +105,9 @@ class Verifier:
         if self.dtype != "float32":
             self.figures |= {"rounding_logits": 0.0, "rounding_attention": 0.0}
         self.scales: dict[str, float] = {}
-        # (where, transformers' top-2 gap, the pack's argmax, transformers' token) for every step compared.
+        # (where, transformers' top-2 gap, the pack's token, transformers' argmax) for every step compared.
         self.steps: list[tuple[str, float, int, int]] = []
+        self.onnxruntime_records: dict[str, dict] = {}
 
     def worse(self, key: str, value: float) -> None:
         value = float(value)
@@ -120,58 +118,54 @@ class Verifier:
         self.worse(key, np.abs(ours - theirs).max())
         self.scales[key] = max(self.scales.get(key, 0.0), float(np.abs(theirs).max()))
 
-    def reference(self, case: Case) -> CaseReference:
+    def run_pack(self, runner: PackRunner, case: Case) -> PackRun:
+        """The pack on one case as the engine runs it: greedy, then pruned by its own ranking."""
+        self.log(f"  the pack on {case.name}")
         prepared = self.family.prepare(case)
-        recipe = self.manifest["image"]
-        rebuilt = self.family.rebuilt_pixel_values(prepared, recipe)
+        rebuilt = self.family.rebuilt_pixel_values(prepared, self.manifest["image"])
         self.worse("pixels_rebuilt", np.abs(rebuilt - prepared.pixel_values.numpy()).max())
-        with torch.no_grad():
-            ref_visual = self.family.reference_visual(self.model, prepared).numpy()
-        ref = reference.greedy(self.family, self.model, prepared, MAX_TOKENS, self.stop_ids)
-        segments = self.manifest["graphs"]["segments"]
-        weighted = [[w.numpy() for w in reference.received(ref, prepared, range(s["first_layer"], s["end_layer"]))]
-                    for s in segments]
-        lasts = [[attentions[s["end_layer"] - 1][0, :, -1].sum(0).numpy() for s in segments]
-                 for attentions in ref.attentions]
-        o, n = prepared.visual_offset, prepared.visual_length
-        all_layers = range(self.manifest["decoder"]["layers"])
-        visual_received = sum(r[o:o + n] for r in reference.received(ref, prepared, all_layers))
-        ref.attentions = []
-        keep = keep_top(visual_received, self.prune_fraction)
-        pref = reference.pruned_greedy(self.family, self.model, prepared, self.prune_layer, keep, MAX_TOKENS, self.stop_ids)
-        return CaseReference(case, prepared, ref_visual, ref, weighted, lasts, visual_received, keep, pref)
-
-    def release_model(self) -> None:
-        self.model = None
-
-    def compare(self, runner: PackRunner, r: CaseReference) -> dict:
-        """The pack teacher-forced along transformers' tokens (greedy, then pruned): every step's logits and
-        attention sums are compared on the same prefix, whatever the pack's own choice at a near-tie."""
-        self.runner = runner
-        prepared, case, ref = r.prepared, r.case, r.ref
         visual = runner.visual(prepared.feeds())
-        self.differ("vision", visual, r.visual)
-        positions = prepared.prefill_positions()
-        run = runner.generate(prepared.input_ids, prepared.visual_offset, visual, MAX_TOKENS, self.stop_ids,
-                              positions=positions, forced=ref.tokens)
-        self.compare_steps(case.name, "greedy", ref, run)
-        self.compare_attention(r, run)
         o, n = prepared.visual_offset, prepared.visual_length
-        # Without pruning a key keeps its index in every call, so the engine's sum is over the same visual slice.
-        ort_visual = sum(sum(x[o:o + n] for x in step.received) for step in run.steps)
-        self.differ("attention_received", ort_visual, r.visual_received.numpy())
-        prun = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, r.keep),
-                               positions=positions, forced=r.pref.tokens)
-        self.compare_steps(case.name, f"pruned at layer {self.prune_layer}", r.pref, prun, key="pruned_logits")
-        fixture = self.fixture_case(case, prepared, ref, r.visual_received, r.keep, r.pref)
+        positions = prepared.prefill_positions()
+        run = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, positions=positions)
+        # Without pruning a key keeps its index in every call, so the sum is over the same visual slice.
+        received = sum(sum(x[o:o + n] for x in step.received) for step in run.steps)
+        keep = keep_top(torch.from_numpy(received), self.prune_fraction)
+        pruned = runner.generate(prepared.input_ids, o, visual, MAX_TOKENS, self.stop_ids, (self.prune_layer, keep),
+                                 positions=positions)
         if self.dtype != "float32":
             # The pack's own outputs on the same path: the engine must reproduce these closely (same graphs,
             # same onnxruntime kernels), which the wide tolerance against transformers alone could not show.
-            ours = lambda run: {"tokens": run.tokens, "gaps": [top2_gap(torch.from_numpy(x)) for x in run.logits],
-                                "first_logits": floats(run.logits[0])}
-            fixture["onnxruntime"] = ours(run) | {"attention_received": floats(ort_visual), "pruned": ours(prun)}
-            self.rounding_sensitivity(runner, prepared, ref.tokens, run, ort_visual)
-        return fixture
+            ours = lambda r: {"tokens": r.tokens, "gaps": [top2_gap(torch.from_numpy(x)) for x in r.logits],
+                              "first_logits": floats(r.logits[0])}
+            self.onnxruntime_records[case.name] = ours(run) | {"attention_received": floats(received),
+                                                               "pruned": ours(pruned)}
+            self.rounding_sensitivity(runner, prepared, run.tokens, run, received)
+        return PackRun(case, prepared, visual, run, received, keep, pruned)
+
+    def compare(self, runs: list[PackRun]) -> list[dict]:
+        """transformers along every run's tokens (plain and pruned), layer by layer; every step's logits and
+        attention sums compared on the same prefix, whatever transformers' own choice at a near-tie. Returns the
+        fixture's cases."""
+        segments = [(s["first_layer"], s["end_layer"]) for s in self.manifest["graphs"]["segments"]]
+        plain = [reference.Forced(r.prepared, r.run.tokens, segments=segments) for r in runs]
+        pruned = [reference.Forced(r.prepared, r.pruned.tokens, prune=(self.prune_layer, r.keep)) for r in runs]
+        visual = reference.embed(self.family, self.lazy, plain + pruned)
+        reference.run_layers(self.family, self.lazy, plain + pruned, self.log)
+        cases = []
+        for r, ref, pref in zip(runs, plain, pruned, strict=True):
+            self.differ("vision", r.visual, visual[id(r.prepared)].numpy())
+            self.compare_steps(r.case.name, "greedy", ref, r.run)
+            self.compare_attention(ref, r.run)
+            theirs = reference.visual_received(ref)
+            self.differ("attention_received", r.visual_received, theirs)
+            self.compare_steps(r.case.name, f"pruned at layer {self.prune_layer}", pref, r.pruned,
+                               key="pruned_logits")
+            fixture = self.fixture_case(r.case, r.prepared, ref, theirs, r.keep, pref)
+            if r.case.name in self.onnxruntime_records:
+                fixture["onnxruntime"] = self.onnxruntime_records[r.case.name]
+            cases.append(fixture)
+        return cases
 
     def rounding_sensitivity(self, runner: PackRunner, prepared: Prepared, tokens, run, visual_sum) -> None:
         """How far the pack's outputs move when every pixel value moves by one unit in the last place: float32
@@ -196,23 +190,25 @@ class Verifier:
         return {"logits": nice_ceil(max(ROUNDING_MARGIN * f["rounding_logits"], 1e-4)),
                 "attention": nice_ceil(max(ROUNDING_MARGIN * f["rounding_attention"], 1e-4))}
 
-    def compare_steps(self, name, what, ref, run, key="logits"):
+    def compare_steps(self, name, what, ref: reference.Forced, run: Run, key="logits"):
         """Logits at every step; the tokens are judged in tolerances(), once the type's tolerance is known."""
         for step, (ours, theirs) in enumerate(zip(run.logits, ref.logits, strict=True)):
             self.differ(key, ours, theirs.numpy())
-            self.steps.append((f"{name}, {what}, step {step}", top2_gap(theirs), run.tokens[step], ref.tokens[step]))
+            self.steps.append((f"{name}, {what}, step {step}", top2_gap(theirs), run.tokens[step], int(theirs.argmax())))
 
-    def compare_attention(self, r: CaseReference, run):
+    def compare_attention(self, ref: reference.Forced, run: Run):
         """Per call and segment: attention_received against transformers' attentions over the same layers, heads
         and weighted queries; attention_last against the last query at the segment's last layer."""
-        segments = self.manifest["graphs"]["segments"]
         for call, step in enumerate(run.steps):
-            for index in range(len(segments)):
-                self.differ("attention_segment", step.received[index], r.segment_received[index][call])
-                self.differ("attention_last", step.last[index], r.segment_last[call][index])
+            for index in range(len(ref.segments)):
+                self.differ("attention_segment", step.received[index], ref.received[index][call].numpy())
+                self.differ("attention_last", step.last[index], ref.last[index][call].numpy())
 
-    def fixture_case(self, case: Case, prepared: Prepared, ref, visual_received, keep, pref) -> dict:
-        """Values recorded from transformers, not from onnxruntime."""
+    def fixture_case(self, case: Case, prepared: Prepared, ref: reference.Forced, visual_received, keep,
+                     pref: reference.Forced) -> dict:
+        """Values recorded from transformers, not from onnxruntime. `tokens` is the path transformers was run along:
+        the pack's greedy choices, which are transformers' own argmax at every step whose top-2 gap is not a near-tie
+        (tolerances() checks it); the logits and gaps are transformers' on that path."""
         return {
             "name": case.name,
             "image_png_base64": png_base64(np.asarray(case.image.convert("RGB"))),

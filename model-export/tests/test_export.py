@@ -9,9 +9,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from checkpoint_edits import edited_checkpoint
 
@@ -119,3 +121,45 @@ def test_cli_refuses_with_a_clear_message(checkpoints, tmp_path, capsys):
     assert cli(["--checkpoint", str(checkpoints / "small"), "--role", "small", "--out", str(tmp_path),
                 "--split-layers", "5"]) == 2
     assert "split_layers [5]" in capsys.readouterr().err
+
+
+def test_a_segment_exported_one_layer_at_a_time_computes_what_the_whole_segment_does(checkpoints, packs, tmp_path):
+    """--piece-mb 0 traces every layer alone and chains them: the chained graph answers the same feeds as the
+    one-piece graph (same ops, same weights), its tensors lie page-aligned in the segment's one data file, and the
+    pack verifies against transformers."""
+    manifest = export_pack(checkpoints / "large", "large", tmp_path, [1, 2], external_data="always", piece_mb=0,
+                           log=lambda *a: None)
+    assert manifest["provenance"]["verification"]["tokens_equal"]
+    whole = ort.InferenceSession(str(packs["large"][0] / "decoder-2-4.onnx"))
+    chained = ort.InferenceSession(str(tmp_path / "decoder-2-4.onnx"))
+    assert [i.name for i in chained.get_inputs()] == [i.name for i in whole.get_inputs()]
+    assert [o.name for o in chained.get_outputs()] == [o.name for o in whole.get_outputs()]
+    rng = np.random.default_rng(0)
+    cfg = manifest["decoder"]
+    t, p = 5, 3
+    feeds = {"hidden_states": rng.standard_normal((1, t, cfg["hidden"]), dtype=np.float32),
+             "position_ids": np.arange(p, p + t, dtype=np.int64)[None], "attention_mask": np.ones((1, p + t), np.int64),
+             "query_weights": np.ones((1, t), np.float32), "logit_rows": np.array([t - 1], np.int64)}
+    for layer in (2, 3):
+        for kind in ("key", "value"):
+            feeds[f"past_{kind}_{layer}"] = rng.standard_normal((1, cfg["kv_heads"], p, cfg["head_dim"]),
+                                                                 dtype=np.float32)
+    for a, b, name in zip(whole.run(None, feeds), chained.run(None, feeds), [o.name for o in whole.get_outputs()]):
+        assert np.abs(a - b).max() < 1e-5, name
+    model = onnx.load(str(tmp_path / "decoder-2-4.onnx"), load_external_data=False)
+    offsets = [int(e.value) for t in model.graph.initializer for e in t.external_data if e.key == "offset"]
+    assert offsets and all(o % 4096 == 0 for o in offsets)
+    locations = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {"decoder-2-4.onnx.data"}
+
+
+def test_a_checkpoint_missing_a_tensor_is_refused_before_anything_is_written(checkpoints, tmp_path):
+    target = tmp_path / "partial"
+    shutil.copytree(checkpoints / "small", target)
+    tensors = load_file(target / "model.safetensors")
+    dropped = next(k for k in tensors if "layers.1.mlp.up_proj" in k)
+    del tensors[dropped]
+    save_file(tensors, target / "model.safetensors")
+    with pytest.raises(Unsupported, match="lacks 1 of the model's tensors"):
+        export_pack(target, "small", tmp_path / "pack", [])
+    assert not (tmp_path / "pack").exists()

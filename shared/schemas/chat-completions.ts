@@ -5,15 +5,8 @@
  */
 import { z } from "zod";
 import { MODES, PATHS } from "../paths.js";
-import {
-  ExplanationSchema,
-  FALLBACKS,
-  IMAGE_DETAILS,
-  MAX_TOP_LOGPROBS,
-  MethodParamsSchema,
-  RESOLVED_DETAILS,
-  TokenLogprobSchema,
-} from "./inference.js";
+import { ExplanationSchema, TokenLogprobSchema } from "./inference.js";
+import { FALLBACKS, IMAGE_DETAILS, MAX_TOP_LOGPROBS, MethodParamsSchema, RESOLVED_DETAILS } from "./method-params.js";
 
 export const DEFAULT_MODEL = "stitch-sgl";
 /** Longest cache TTL a request may ask for (the edge may clamp it further). */

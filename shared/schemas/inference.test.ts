@@ -7,9 +7,9 @@ import {
   askAboutImage,
   EscalateRequestSchema,
   EscalateResponseSchema,
-  MethodParamsSchema,
 } from "./inference.js";
 import { MeteringSchema } from "./metering.js";
+import { MethodParamsSchema } from "./method-params.js";
 
 const metering = {
   accelerator_ms: 12.5,
@@ -130,7 +130,13 @@ describe("AnswerRequestSchema", () => {
 
 describe("MethodParamsSchema", () => {
   it("parses an empty object to the defaults", () => {
-    expect(MethodParamsSchema.parse({})).toEqual({ mode: "sgl", max_tokens: 8, detail: "auto", fallback: "error" });
+    expect(MethodParamsSchema.parse({})).toEqual({
+      mode: "sgl",
+      max_tokens: 8,
+      detail: "auto",
+      fallback: "error",
+      explain: false,
+    });
   });
 });
 
@@ -212,6 +218,7 @@ describe("EscalateRequestSchema", () => {
     ["a missing retention (no default between functions)", { retention: undefined }, ["retention"]],
     ["a missing prune layer", { prune_layer: undefined }, ["prune_layer"]],
     ["max_tokens over 64", { max_tokens: 100 }, ["max_tokens"]],
+    ["a missing max_tokens (no default between functions)", { max_tokens: undefined }, ["max_tokens"]],
     ["an unresolved image detail (auto never travels to the large function)", { detail: "auto" }, ["detail"]],
   ])("rejects %s", (_, change, path) => {
     expectIssueAt(EscalateRequestSchema, { ...escalateRequest, ...change }, path);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { MODES } from "../paths.js";
 import { MeteringSchema } from "./metering.js";
+import { LargeMethodSchema, MethodParamsSchema, RESOLVED_DETAILS } from "./method-params.js";
 
 /** The image as it travels between functions: base64 bytes, decoded only by the GPU functions. */
 export const ImagePayloadSchema = z.object({
@@ -8,20 +9,6 @@ export const ImagePayloadSchema = z.object({
   /** Declared type (from a data: URL or Content-Type); the decoder still sniffs the bytes. */
   media_type: z.string().optional(),
 });
-
-export const FALLBACKS = ["error", "small"] as const;
-
-/**
- * Image detail, OpenAI's `detail`: how many visual tokens an image becomes, per processor kind (README, "Image
- * detail"): `low` the fewest the pack's recipe allows (tiles: one tile and no thumbnail; smart_resize: a small pixel
- * budget), `high` the pack's full recipe, `auto` the deployment's default (`STITCH_DEFAULT_DETAIL`). A `fixed`
- * processor reads every image the same way at each level.
- */
-export const IMAGE_DETAILS = ["auto", "low", "high"] as const;
-export type ImageDetailLevel = (typeof IMAGE_DETAILS)[number];
-/** The levels `auto` resolves to: what a function reports it ran. */
-export const RESOLVED_DETAILS = ["low", "high"] as const;
-export type ResolvedDetail = (typeof RESOLVED_DETAILS)[number];
 
 /**
  * The conversation as the model's chat template reads it: roles and content parts, with the request's one
@@ -81,36 +68,6 @@ export const TokenLogprobSchema = TopLogprobSchema.extend({ top_logprobs: z.arra
   id: "TokenLogprob",
 });
 export type TokenLogprob = z.infer<typeof TokenLogprobSchema>;
-export const MAX_TOP_LOGPROBS = 20;
-/** Asked for: the answer's tokens' logprobs with this many alternatives each. Absent: none (not computed). */
-const LogprobsParam = z.number().int().min(0).max(MAX_TOP_LOGPROBS).optional();
-
-/** Per-request knobs of the method; each is validated again against the loaded packs. */
-export const MethodParamsSchema = z.object({
-  mode: z.enum(MODES).default("sgl"),
-  max_tokens: z.number().int().min(1).max(64).default(8),
-  /** Fraction of visual tokens the large model keeps from layer K on (sgp, fastv, sgl escalation). */
-  retention: z.number().gt(0).max(1).optional(),
-  /** Layer K at which the large model is pruned; must be one of the pack's split boundaries. */
-  prune_layer: z.number().int().min(1).optional(),
-  /** Exit threshold on the SEE decision score, overriding the configured one. */
-  exit_threshold: z.number().min(0).max(1).optional(),
-  /** Image detail level; `auto` (the default) is the small function's STITCH_DEFAULT_DETAIL. */
-  detail: z.enum(IMAGE_DETAILS).default("auto"),
-  /**
-   * Image detail, for packs whose processor resizes by a pixel budget (smart_resize): bounds on the resized image's
-   * area, within the range the detail level allows (`high`: the pack's own; `low`: up to the low budget). The visual
-   * token count follows, the same for small and large.
-   */
-  min_pixels: z.number().int().positive().optional(),
-  max_pixels: z.number().int().positive().optional(),
-  /** If the large function fails: `error` (default) or answer with the small model's answer marked degraded. */
-  fallback: z.enum(FALLBACKS).default("error"),
-  /** Return the logprobs of the answer's tokens, with this many top alternatives each (0-20). */
-  logprobs: LogprobsParam,
-});
-export type MethodParams = z.infer<typeof MethodParamsSchema>;
-
 /**
  * Whose vision-embedding cache entries a request may use: an opaque name set by the caller (the edge: `shared` for
  * keys with the shared cache scope, `key:<keyId>` otherwise). A cached image's embeddings serve only requests of the
@@ -126,8 +83,6 @@ export const AnswerRequestSchema = MethodParamsSchema.extend({
   image: ImagePayloadSchema,
   messages: ConversationSchema,
   stream: z.boolean().default(false),
-  /** Return the explanation (ranking, kept tokens, layout) with the answer. */
-  explain: z.boolean().default(false),
 });
 export type AnswerRequest = z.infer<typeof AnswerRequestSchema>;
 export type AnswerRequestInput = z.input<typeof AnswerRequestSchema>;
@@ -163,27 +118,15 @@ export const AnswerResponseSchema = z.object({
 export type AnswerResponse = z.infer<typeof AnswerResponseSchema>;
 
 /** Small function → large function: POST /v1/escalate, carrying the small model's ranking. */
-export const EscalateRequestSchema = z.object({
+export const EscalateRequestSchema = LargeMethodSchema.extend({
   request_id: z.string().min(1).max(128),
   /** The AnswerRequest's partition, forwarded: the large function's vision cache is partitioned alike. */
   cache_partition: CachePartitionSchema.optional(),
   image: ImagePayloadSchema,
   messages: ConversationSchema,
-  mode: z.enum(["large", "sgp", "fastv"]),
-  max_tokens: z.number().int().min(1).max(64),
-  retention: z.number().gt(0).max(1),
-  prune_layer: z.number().int().min(1),
-  /** The detail level the small function resolved (`auto` never travels this hop). */
-  detail: z.enum(RESOLVED_DETAILS).default("high"),
-  /** The pixel budget the small function resolved (smart_resize packs): used as is, within the pack's bounds. */
-  min_pixels: z.number().int().positive().optional(),
-  max_pixels: z.number().int().positive().optional(),
   /** Importance of each visual token (higher = keep); required for `sgp`. */
   ranking: z.array(z.number()).optional(),
   stream: z.boolean().default(false),
-  /** Return the indices of the visual tokens kept. */
-  explain: z.boolean().default(false),
-  logprobs: LogprobsParam,
 });
 export type EscalateRequest = z.infer<typeof EscalateRequestSchema>;
 export type EscalateRequestInput = z.input<typeof EscalateRequestSchema>;

@@ -13,7 +13,8 @@ import {
   StitchOptionsSchema,
   StitchResultSchema,
 } from "./chat-completions.js";
-import { IMAGE_DETAILS, MAX_TOP_LOGPROBS, TokenLogprobSchema } from "./inference.js";
+import { TokenLogprobSchema } from "./inference.js";
+import { IMAGE_DETAILS, MAX_TOP_LOGPROBS } from "./method-params.js";
 
 const InputTextSchema = z.object({ type: z.literal("input_text"), text: z.string() });
 

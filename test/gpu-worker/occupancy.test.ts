@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-worker/decode-image.js";
-import { decodeSize } from "../../gpu-worker/engine/image-processor/process-image.js";
+import { imageProcessor } from "../../gpu-worker/engine/image-processor/registry.js";
 import { readPackManifest } from "../../gpu-worker/engine/model-pack.js";
 import { AnswerResponseSchema, type ErrorBody } from "../../shared/index.js";
 import { greyPng } from "../fuzz/images.js";
@@ -56,7 +56,7 @@ describe("metered accelerator time includes decoding", () => {
       .toBuffer();
     // Decoded the way the function decodes it (same decoder, same limits, the small pack's size), at its quickest.
     const manifest = await readPackManifest(pair.small().config.smallPackDir);
-    const limits = { maxBytes: 4 << 20, maxPixels: 4096 ** 2, resizeTo: decodeSize(manifest.image) };
+    const limits = { maxBytes: 4 << 20, maxPixels: 4096 ** 2, resizeTo: imageProcessor(manifest.image).decodeSize };
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = performance.now();

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { smartResizeGrid } from "../../gpu-worker/engine/image-processor/smart-resize.js";
+import { smartResizeGrid } from "../../gpu-worker/engine/image-processor/smart-resize/smart-resize.js";
 import { AnswerResponseSchema, askAboutImage, type SmartResizeRecipe } from "../../shared/index.js";
 import { FIXTURE_PACKS as PACKS, readSse, signedPost, startFixturePair } from "./harness.js";
 

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { planTiles } from "../../gpu-worker/engine/image-processor/plan-tiles.js";
+import { planTiles } from "../../gpu-worker/engine/image-processor/tiles/plan-tiles.js";
 import { AnswerResponseSchema, type Conversation } from "../../shared/index.js";
 import { FIXTURE_PACKS as PACKS, signedPost, startFixturePair } from "./harness.js";
 

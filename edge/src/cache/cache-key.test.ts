@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { askAboutImage } from "../../../shared/index.js";
+import { askAboutImage, type MethodParams, MethodParamsSchema } from "../../../shared/index.js";
 import { type CacheKeyParts, cacheKey } from "./cache-key.js";
 
 const base: CacheKeyParts = {
@@ -7,9 +7,7 @@ const base: CacheKeyParts = {
   keyId: "k1",
   imageSha256: "a".repeat(64),
   messages: askAboutImage("What colour is the circle?"),
-  mode: "sgl",
-  maxTokens: 8,
-  detail: "auto",
+  method: MethodParamsSchema.parse({}),
   versions: { small: "s1", large: "l1" },
 };
 
@@ -48,19 +46,37 @@ describe("cacheKey", () => {
         ],
       },
     ],
-    ["mode", { mode: "large" }],
-    ["max_tokens", { maxTokens: 9 }],
-    ["retention", { retention: 0.3 }],
-    ["prune_layer", { pruneLayer: 2 }],
-    ["exit_threshold", { exitThreshold: 0.5 }],
-    ["image detail low", { detail: "low" }],
-    ["image detail high", { detail: "high" }],
-    ["max_pixels", { pixels: { max: 200_704 } }],
-    ["min_pixels", { pixels: { min: 3136 } }],
+    ["mode", { method: { ...base.method, mode: "large" } }],
+    ["max_tokens", { method: { ...base.method, max_tokens: 9 } }],
+    ["retention", { method: { ...base.method, retention: 0.3 } }],
+    ["prune_layer", { method: { ...base.method, prune_layer: 2 } }],
+    ["exit_threshold", { method: { ...base.method, exit_threshold: 0.5 } }],
+    ["image detail low", { method: { ...base.method, detail: "low" } }],
+    ["image detail high", { method: { ...base.method, detail: "high" } }],
+    ["max_pixels", { method: { ...base.method, max_pixels: 200_704 } }],
+    ["min_pixels", { method: { ...base.method, min_pixels: 3136 } }],
     ["small pack version", { versions: { small: "s2", large: "l1" } }],
     ["large pack version", { versions: { small: "s1", large: "l2" } }],
   ])("changes with the %s", async (_what, change) => {
     expect(await cacheKey({ ...base, ...change })).not.toBe(await cacheKey(base));
+  });
+  it.each<[string, Partial<MethodParams>]>([
+    ["fallback (a degraded answer is never stored)", { fallback: "small" }],
+    ["explain (such a request bypasses the cache)", { explain: true }],
+    ["logprobs (such a request bypasses the cache)", { logprobs: 3 }],
+  ])("does not change with %s", async (_what, change) => {
+    expect(await cacheKey({ ...base, method: { ...base.method, ...change } })).toBe(await cacheKey(base));
+  });
+  it("keys a knob by its name, whatever the order the method's fields were built in", async () => {
+    const { mode, ...rest } = { ...base.method, retention: 0.3 };
+    const reordered = { ...rest, mode };
+    expect(await cacheKey({ ...base, method: reordered })).toBe(
+      await cacheKey({ ...base, method: { ...base.method, retention: 0.3 } }),
+    );
+    // Knobs are keyed with their names: the same value in two different knobs is two different requests.
+    expect(await cacheKey({ ...base, method: { ...base.method, prune_layer: 3 } })).not.toBe(
+      await cacheKey({ ...base, method: { ...base.method, max_pixels: 3 } }),
+    );
   });
   it("shares entries across keys in the shared scope", async () => {
     expect(await cacheKey({ ...base, scope: "shared", keyId: "k2" })).toBe(

@@ -2,7 +2,7 @@
  * The answer-cache key: a SHA-256 over everything that decides the answer and
  * who may read it. Tenant scope first, so one tenant never reads another's entry.
  */
-import type { CacheScope, Conversation, ImageDetailLevel, Mode } from "../../../shared/index.js";
+import type { CacheScope, Conversation, MethodParams } from "../../../shared/index.js";
 import { sha256Hex } from "../util/sha256.js";
 
 export interface PackVersions {
@@ -15,18 +15,26 @@ export interface CacheKeyParts {
   keyId: string;
   imageSha256: string;
   messages: Conversation;
-  mode: Mode;
-  maxTokens: number;
-  retention?: number;
-  pruneLayer?: number;
-  exitThreshold?: number;
   /**
-   * Image detail, as asked (`auto` is its own entry: the deployment's default decides what it reads, as it does for
-   * the other defaults): the token count, and so the answer, follows it.
+   * The method's knobs, as asked (`auto` detail and absent knobs are their own entries: the deployment's defaults
+   * decide what they read): every one that can change the answer is in the key.
    */
-  detail: ImageDetailLevel;
-  pixels?: { min?: number; max?: number };
+  method: MethodParams;
   versions: PackVersions;
+}
+
+/**
+ * Knobs that never change a cached answer: `fallback` only decides a degraded answer, which is never stored;
+ * `explain` and `logprobs` describe one run, so such requests bypass the cache. Every other knob, including one
+ * added later, is part of the key: an unneeded one costs hits, a missing one would serve a wrong answer.
+ */
+const NOT_IN_KEY: ReadonlySet<string> = new Set<keyof MethodParams>(["fallback", "explain", "logprobs"]);
+
+/** The knobs that decide the answer, by name in a fixed order, absent ones left out. */
+export function methodKey(method: MethodParams): [string, unknown][] {
+  return Object.entries(method)
+    .filter(([name, value]) => value !== undefined && !NOT_IN_KEY.has(name))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
 /**
@@ -45,18 +53,11 @@ export function tenantScope(scope: CacheScope, keyId: string): string {
 export function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
-      "stitch-answer/4",
+      "stitch-answer/5",
       tenantScope(parts.scope, parts.keyId),
       parts.imageSha256,
       conversationKey(parts.messages),
-      parts.mode,
-      parts.maxTokens,
-      parts.retention ?? null,
-      parts.pruneLayer ?? null,
-      parts.exitThreshold ?? null,
-      parts.detail,
-      parts.pixels?.min ?? null,
-      parts.pixels?.max ?? null,
+      methodKey(parts.method),
       parts.versions.small,
       parts.versions.large,
     ]),

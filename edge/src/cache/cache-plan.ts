@@ -28,13 +28,7 @@ export async function planCache(
       keyId: key.id,
       imageSha256: image.sha256,
       messages: task.messages,
-      mode: task.mode,
-      maxTokens: task.maxTokens,
-      retention: task.method.retention,
-      pruneLayer: task.method.prune_layer,
-      exitThreshold: task.method.exit_threshold,
-      detail: task.method.detail,
-      pixels: { min: task.method.min_pixels, max: task.method.max_pixels },
+      method: task.method,
       versions,
     });
   const known = await cache.versions();

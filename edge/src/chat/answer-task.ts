@@ -132,16 +132,6 @@ function answerRequest(requestId: string, task: ChatTask, image: Image, partitio
     cache_partition: partition,
     image: image.payload,
     messages: task.messages,
-    mode: task.mode,
-    max_tokens: task.maxTokens,
-    detail: task.method.detail,
-    ...(task.method.retention !== undefined && { retention: task.method.retention }),
-    ...(task.method.prune_layer !== undefined && { prune_layer: task.method.prune_layer }),
-    ...(task.method.exit_threshold !== undefined && { exit_threshold: task.method.exit_threshold }),
-    ...(task.method.min_pixels !== undefined && { min_pixels: task.method.min_pixels }),
-    ...(task.method.max_pixels !== undefined && { max_pixels: task.method.max_pixels }),
-    fallback: task.method.fallback,
-    ...(task.method.explain && { explain: true }),
-    ...(task.method.logprobs !== undefined && { logprobs: task.method.logprobs }),
+    ...task.method,
   };
 }

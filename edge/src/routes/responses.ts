@@ -16,7 +16,7 @@ export const responses = new Hono<AppEnv>().post("/", apiKeyAuth(), async functi
     created: Math.floor(read.now / 1000),
     instructions: task.instructions,
     metadata: task.metadata,
-    maxOutputTokens: task.maxTokens,
+    maxOutputTokens: task.method.max_tokens,
     ...(task.user !== undefined && { user: task.user }),
   });
   const result = await answerTask(await answerContext(c), { task, ...read }, shape);

@@ -8,10 +8,10 @@ import {
   ChatCompletionRequestSchema,
   type Conversation,
   type ConversationPart,
-  type FALLBACKS,
   type ImageDetailLevel,
   InvalidRequestError,
-  type Mode,
+  type MethodParams,
+  MethodParamsSchema,
   modeOfModel,
   NotFoundError,
   quoted,
@@ -27,33 +27,22 @@ export interface CacheControl {
 
 export interface ChatTask {
   model: string;
-  mode: Mode;
   /** The conversation with the image as an `image` part where the client put it. */
   messages: Conversation;
   /** The image reference (`data:` or `https:` URL) and where it sat in the request. */
   image: { url: string; param: string; detail?: ImageDetailLevel };
-  maxTokens: number;
   stream: boolean;
   /** A stream ends with the usage chunk (chat completions' `stream_options.include_usage`, on unless false). */
   streamUsage: boolean;
-  method: {
-    /** The image part's `detail` (`auto` when absent): resolved per pack by the functions. */
-    detail: ImageDetailLevel;
-    retention?: number;
-    prune_layer?: number;
-    exit_threshold?: number;
-    min_pixels?: number;
-    max_pixels?: number;
-    fallback: (typeof FALLBACKS)[number];
-    /** Return the explanation; the models then always run (it describes this run), so the cache is bypassed. */
-    explain: boolean;
-    /** Return the answer's logprobs with this many alternatives per token (the cache is bypassed); absent: none. */
-    logprobs?: number;
-  };
+  /**
+   * The method's knobs as the small function takes them: the model's mode, the answer's length, the image part's
+   * `detail` (`auto` when absent: resolved per pack by the functions), the `stitch` extension's, logprobs. With
+   * `explain` the models always run (the explanation describes this run), so the cache is bypassed.
+   */
+  method: MethodParams;
   cache: CacheControl;
 }
 
-export const DEFAULT_MAX_TOKENS = 8;
 const MAX_QUESTION_CHARS = 2000;
 /** All text of the conversation together (system prompt and earlier turns included). */
 const MAX_CONVERSATION_CHARS = 16000;
@@ -146,35 +135,31 @@ export function taskOf(request: RequestParts, headerCache: Partial<CacheControl>
   if (!mode) throw new NotFoundError(`The model ${quoted(request.model)} does not exist`, "model_not_found", "model");
   checkGreedy(request);
   const { messages, image } = readMessages(request.messages, maxImages);
-  const stitch = request.stitch ?? {};
+  const { cache, ...knobs } = request.stitch ?? {};
   return {
     model: request.model,
-    mode,
     messages,
     image,
-    maxTokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
     stream: request.stream,
     streamUsage: true,
-    method: {
-      detail: image.detail ?? "auto",
-      retention: stitch.retention,
-      prune_layer: stitch.prune_layer,
-      exit_threshold: stitch.exit_threshold,
-      min_pixels: stitch.min_pixels,
-      max_pixels: stitch.max_pixels,
-      fallback: stitch.fallback ?? "error",
-      explain: stitch.explain === true,
-      ...(request.logprobs !== undefined && { logprobs: request.logprobs }),
-    },
+    // Every knob was validated by the request's own schema (StitchOptionsSchema takes its fields from this one); the
+    // parse fills in the defaults, so they live in one place.
+    method: MethodParamsSchema.parse({
+      ...knobs,
+      mode,
+      max_tokens: request.maxTokens ?? undefined,
+      detail: image.detail,
+      logprobs: request.logprobs,
+    }),
     cache: {
       // Logprobs describe a run too (and would make entries of up to ~60 KB, against the isolate memo's few KB an
       // answer): such a request neither reads nor writes the cache.
       bypass:
-        stitch.cache?.bypass === true ||
+        cache?.bypass === true ||
         headerCache.bypass === true ||
-        stitch.explain === true ||
+        knobs.explain === true ||
         request.logprobs !== undefined,
-      ttl: stitch.cache?.ttl ?? headerCache.ttl,
+      ttl: cache?.ttl ?? headerCache.ttl,
     },
   };
 }

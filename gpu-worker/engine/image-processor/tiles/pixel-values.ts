@@ -2,7 +2,7 @@
  * Tiles to the vision graph's input: planar float32 [tiles, 3, height, width], value = (u · rescale − mean[c]) /
  * std[c], bit-identical to transformers' rescale + normalize.
  */
-import type { TiledImageRecipe } from "../../../shared/index.js";
+import type { TiledImageRecipe } from "../../../../shared/index.js";
 
 type NormaliseRecipe = Pick<TiledImageRecipe, "tile" | "rescale" | "mean" | "std">;
 

@@ -11,10 +11,10 @@
  * 2×2 groups are consecutive rows); each row is channel, then frame, then the patch's pixels row-major.
  * Bit-identical to transformers' pixel_values on its own resized image (patchify.test.ts).
  */
-import type { SmartResizeRecipe } from "../../../shared/index.js";
-import type { RgbImage } from "./cut-tiles.js";
+import type { SmartResizeRecipe } from "../../../../shared/index.js";
+import type { RgbImage } from "../tiles/cut-tiles.js";
+import { normaliseTables } from "../tiles/pixel-values.js";
 import { mergeOrder } from "./merge-order.js";
-import { normaliseTables } from "./pixel-values.js";
 import { resizeToSmartSize, type SmartResizeGrid, smartResizeGrid } from "./smart-resize.js";
 
 type PatchRecipe = Pick<SmartResizeRecipe, "patch_px" | "merge" | "temporal_patch">;

@@ -12,7 +12,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodePhoto, INTERNVL3_RECIPE } from "../testing.js";
+import { decodePhoto, INTERNVL3_RECIPE } from "../../testing.js";
+import { oneTile } from "../fixed/fixed-processor.js";
 import { cutTiles, type RgbImage } from "./cut-tiles.js";
 import { normaliseTables, toPixelValues } from "./pixel-values.js";
 
@@ -31,7 +32,7 @@ interface PhotoReference {
   tile_samples: string[];
   pixel_value_means: number[][];
 }
-const PHOTOS = new URL("../../../test/fixtures/photos/", import.meta.url);
+const PHOTOS = new URL("../../../../test/fixtures/photos/", import.meta.url);
 const reference: {
   tile: number;
   sample_index: number[];
@@ -111,7 +112,7 @@ describe("cutTiles on real photographs vs transformers", () => {
 
   it("the fixed processor is the whole image resized to one tile: transformers' thumbnail", async () => {
     const rocket = reference.photos.find((p) => p.file === "rocket.jpg") as PhotoReference;
-    const [tile, ...rest] = await cutTiles(image(rocket), { ...recipe, processor: "fixed" });
+    const [tile, ...rest] = await cutTiles(image(rocket), oneTile({ ...recipe, processor: "fixed" }));
     expect(rest).toEqual([]);
     const thumbnailOnly = { ...rocket, tile_samples: rocket.tile_samples.slice(-1) };
     expect(within(compare([tile as Uint8Array], thumbnailOnly))).toBe(true);

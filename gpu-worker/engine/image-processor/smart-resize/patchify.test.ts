@@ -12,11 +12,11 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { SmartResizeRecipe } from "../../../shared/index.js";
-import { decodePhoto } from "../testing.js";
-import type { RgbImage } from "./cut-tiles.js";
+import type { SmartResizeRecipe } from "../../../../shared/index.js";
+import { decodePhoto } from "../../testing.js";
+import type { RgbImage } from "../tiles/cut-tiles.js";
+import { normaliseTables } from "../tiles/pixel-values.js";
 import { normalisePlanar, patchify, smartResizePixelValues } from "./patchify.js";
-import { normaliseTables } from "./pixel-values.js";
 import { resizeToSmartSize } from "./smart-resize.js";
 
 /**
@@ -71,7 +71,7 @@ const reference: {
     pixel_values_sha256: string;
     pixel_values_head: number[];
   }[];
-} = JSON.parse(readFileSync(new URL("qwen-vl-photos.json", import.meta.url), "utf8"));
+} = JSON.parse(readFileSync(new URL("../qwen-vl-photos.json", import.meta.url), "utf8"));
 
 const recipe: SmartResizeRecipe = {
   processor: "smart_resize",
@@ -86,7 +86,7 @@ const recipe: SmartResizeRecipe = {
   mean: reference.mean,
   std: reference.std,
 };
-const _PHOTOS = new URL("../../../test/fixtures/photos/", import.meta.url);
+const _PHOTOS = new URL("../../../../test/fixtures/photos/", import.meta.url);
 const sha256 = (a: ArrayBufferView) =>
   createHash("sha256")
     .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))

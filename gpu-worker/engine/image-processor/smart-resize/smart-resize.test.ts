@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { InvalidRequestError } from "../../../shared/index.js";
+import { InvalidRequestError } from "../../../../shared/index.js";
 import {
   MAX_ASPECT_RATIO,
   roundHalfEven,
@@ -15,7 +15,7 @@ import {
 } from "./smart-resize.js";
 
 const fixture: { settings: (SmartResizeBounds & { cases: string })[] } = JSON.parse(
-  readFileSync(new URL("smart-resize-cases.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../smart-resize-cases.json", import.meta.url), "utf8"),
 );
 
 interface Case {

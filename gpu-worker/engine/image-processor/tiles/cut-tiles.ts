@@ -5,7 +5,7 @@
  * on PIL's sample positions; see `resizeRgb`.
  */
 import sharp from "sharp";
-import type { TiledImageRecipe } from "../../../shared/index.js";
+import type { TiledImageRecipe } from "../../../../shared/index.js";
 import { planTiles } from "./plan-tiles.js";
 
 export interface RgbImage {
@@ -15,7 +15,7 @@ export interface RgbImage {
   rgb: Uint8Array;
 }
 
-type TileRecipe = Pick<TiledImageRecipe, "processor" | "tile" | "min_tiles" | "max_tiles" | "thumbnail" | "resample">;
+type TileRecipe = Pick<TiledImageRecipe, "tile" | "min_tiles" | "max_tiles" | "thumbnail" | "resample">;
 
 /** Tiles in transformers' order (row-major over the canvas, then the thumbnail), each tile.width × tile.height × 3. */
 export async function cutTiles(image: RgbImage, recipe: TileRecipe): Promise<Uint8Array[]> {

@@ -3,7 +3,7 @@
  * `crop_to_patches`), so the engine cuts the same tiles, and counts the same visual tokens, as the model was trained
  * on. Pure: depends on the image's size and the recipe only, never on its pixels.
  */
-import type { TiledImageRecipe } from "../../../shared/index.js";
+import type { TiledImageRecipe } from "../../../../shared/index.js";
 
 export interface TilePlan {
   /** Tiles across and down: the image is resized to (cols × tile.width) × (rows × tile.height) and cut row-major. */
@@ -15,13 +15,12 @@ export interface TilePlan {
   thumbnail: boolean;
 }
 
-type GridRecipe = Pick<TiledImageRecipe, "processor" | "tile" | "min_tiles" | "max_tiles" | "thumbnail">;
+type GridRecipe = Pick<TiledImageRecipe, "tile" | "min_tiles" | "max_tiles" | "thumbnail">;
 
 export function planTiles(width: number, height: number, recipe: GridRecipe): TilePlan {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new Error(`image size must be positive integers (got ${width}x${height})`);
   }
-  if (recipe.processor === "fixed") return { cols: 1, rows: 1, tiles: 1, thumbnail: false };
   // GotOcr2ImageProcessor.preprocess only crops when max_patches > 1; otherwise the whole image is resized to one
   // tile, which is the 1×1 grid anyway.
   const [cols, rows] = recipe.max_tiles > 1 ? optimalGrid(width, height, recipe) : [1, 1];

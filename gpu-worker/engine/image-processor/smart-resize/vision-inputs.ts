@@ -12,7 +12,7 @@
  * Checked against rot_pos_emb / get_window_index on grids divisible and not divisible by the window
  * (vision-inputs.test.ts). Arrays are int32; the graph takes them as int64.
  */
-import type { SmartResizeRecipe } from "../../../shared/index.js";
+import type { SmartResizeRecipe } from "../../../../shared/index.js";
 import { mergeOrder } from "./merge-order.js";
 import type { Grid } from "./smart-resize.js";
 

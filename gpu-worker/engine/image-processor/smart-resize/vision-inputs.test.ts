@@ -18,7 +18,7 @@ interface Case {
   window_segments: number[];
 }
 const fixture: { patch_px: number; merge: number; cases: Case[] } = JSON.parse(
-  readFileSync(new URL("vision-inputs-cases.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../vision-inputs-cases.json", import.meta.url), "utf8"),
 );
 const { patch_px, merge } = fixture;
 const name = (c: Case) => `${c.grid_thw.join("x")} patches, window ${c.window_px} px`;

@@ -8,8 +8,8 @@
  * up (Math.round) where Python rounds them to even, and first scales images with a side under `factor` up to
  * `factor`, which 4.57.1 does not do, so it gives other sizes (e.g. 70 px: 84 there, 56 here).
  */
-import { InvalidRequestError, type SmartResizeRecipe } from "../../../shared/index.js";
-import { type RgbImage, resizeRgb } from "./cut-tiles.js";
+import { InvalidRequestError, type SmartResizeRecipe } from "../../../../shared/index.js";
+import { type RgbImage, resizeRgb } from "../tiles/cut-tiles.js";
 
 /** What the size computation reads from the recipe; min/max_pixels may be a request's image detail instead. */
 export type SmartResizeBounds = Pick<SmartResizeRecipe, "patch_px" | "merge" | "min_pixels" | "max_pixels">;

@@ -1,12 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { INTERNVL3_RECIPE } from "../testing.js";
+import { INTERNVL3_RECIPE } from "../../testing.js";
+import { oneTile } from "../fixed/fixed-processor.js";
 import { planTiles, visualTokenCount } from "./plan-tiles.js";
 
 /** transformers' get_optimal_tiled_canvas on ~3,800 sizes × 5 settings, by model-export/record_image_processor.py. */
 const recorded: {
   settings: { tile: { width: number; height: number }; min_tiles: number; max_tiles: number; cases: string }[];
-} = JSON.parse(readFileSync(new URL("./canvas-cases.json", import.meta.url), "utf8"));
+} = JSON.parse(readFileSync(new URL("../canvas-cases.json", import.meta.url), "utf8"));
 
 const internvl3 = INTERNVL3_RECIPE;
 
@@ -47,7 +48,7 @@ describe("planTiles", () => {
   });
 
   it("is always one tile without thumbnail for the fixed processor", () => {
-    const fixed = { ...internvl3, processor: "fixed" as const };
+    const fixed = oneTile({ ...internvl3, processor: "fixed" as const });
     for (const [w, h] of [
       [4000, 100],
       [100, 4000],
@@ -68,6 +69,6 @@ describe("visualTokenCount", () => {
     expect(visualTokenCount(512, 512, internvl3)).toBe(256); // 1x1, no thumbnail
     expect(visualTokenCount(640, 427, internvl3)).toBe((6 + 1) * 256); // 3x2 + thumbnail
     expect(visualTokenCount(600, 50, internvl3)).toBe((12 + 1) * 256); // 12x1 + thumbnail
-    expect(visualTokenCount(640, 427, { ...internvl3, processor: "fixed", tokens_per_tile: 64 })).toBe(64);
+    expect(visualTokenCount(640, 427, oneTile({ ...internvl3, processor: "fixed", tokens_per_tile: 64 }))).toBe(64);
   });
 });
