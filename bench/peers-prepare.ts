@@ -82,8 +82,9 @@ function ggufs(a: Artefacts, size: Size, types: WeightType[], threads: number): 
   else rmSync(f16, { force: true });
 }
 
-function pack(a: Artefacts, size: Size, role: "small" | "large", type: WeightType, pruneLayer: number): void {
-  const split = role === "large" ? ["--split-layers", String(pruneLayer)] : [];
+function pack(a: Artefacts, size: Size, role: "small" | "large", type: WeightType, o: PrepareOptions): void {
+  const split = role === "large" ? ["--split-layers", String(o.pruneLayer)] : [];
+  const cases = o.exportCases ? ["--cases", String(o.exportCases)] : [];
   const name = `qwen25vl-${size}-${role}`;
   once(a.pack(size, role, type), (out) =>
     must(
@@ -104,6 +105,7 @@ function pack(a: Artefacts, size: Size, role: "small" | "large", type: WeightTyp
         name,
         "--source",
         `bench:peers random weights (${size})`,
+        ...cases,
       ],
       join(root, "model-export"),
     ),
@@ -132,6 +134,8 @@ export interface PrepareOptions {
   threads: number;
   /** Keep the checkpoints once converted and exported (a 7B one is 16 GB). */
   keepCheckpoints: boolean;
+  /** Verify each export on the family's first N conformance cases only (undefined: all; hours at 7B on 2 cores). */
+  exportCases?: number;
   /** Leave Stitch's packs out (llama.cpp's side only, e.g. while the exporter cannot export this size here). */
   skipPacks: boolean;
 }
@@ -159,7 +163,7 @@ export function prepare(a: Artefacts, o: PrepareOptions): void {
     if (done()) continue;
     checkpoint(a, size);
     ggufs(a, size, o.types, o.threads);
-    if (!o.skipPacks) for (const t of o.types) pack(a, size, role, t, o.pruneLayer);
+    if (!o.skipPacks) for (const t of o.types) pack(a, size, role, t, o);
     if (!o.keepCheckpoints && done() && !size.startsWith("tiny-")) rmSync(a.checkpoint(size), { recursive: true });
   }
   for (const [size] of members) for (const t of o.types) smokeTest(a, a.gguf(size, t), o.threads);

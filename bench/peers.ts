@@ -52,6 +52,11 @@ const program = new Command()
   ] as WeightType[])
   .option("--prepare", "make the missing checkpoints, GGUFs, packs (resumable) and build llama.cpp first")
   .option("--keep-checkpoints", "keep the checkpoints after converting and exporting them")
+  .option(
+    "--export-cases <n>",
+    "verify each Stitch export on the first N conformance cases (default: all)",
+    integer(1, 100),
+  )
   .option("--llama-only", "llama.cpp's side only (no Stitch packs: e.g. while the exporter cannot export the size)")
   .option("--repeats <n>", "rounds per configuration (medians)", integer(1, 50), 3)
   .option("--warmup <n>", "uncounted rounds first", integer(0, 10), 1)
@@ -73,6 +78,7 @@ const o = program.opts<{
   prepare?: boolean;
   keepCheckpoints?: boolean;
   llamaOnly?: boolean;
+  exportCases?: number;
   repeats: number;
   warmup: number;
   steps: number;
@@ -235,6 +241,7 @@ async function main(): Promise<void> {
       threads: o.threads,
       keepCheckpoints: Boolean(o.keepCheckpoints),
       skipPacks: Boolean(o.llamaOnly),
+      ...(o.exportCases && { exportCases: o.exportCases }),
     });
   }
   await images(a, o.photo, o.images);
