@@ -11,6 +11,11 @@
 # a GGML_NATIVE build on a VM of this kind died with "Illegal instruction" (issue 29), and a VM may list AMX yet not
 # grant its tile state. STITCH_LLAMA_AMX=1 turns it on for a machine where it is known to run.
 #
+# One patch, to mtmd-cli, checked: llama.cpp's common log is written by a thread that nobody drains at exit (its
+# common/log.cpp says so: "this design may cause logs to be lost if not flushed before the program exits", upstream
+# issue 22142), so mtmd-cli's closing perf lines were lost in some runs here, in most of them under load. The patch
+# pauses (drains and joins) that thread right after the perf lines are queued; it changes no timing.
+#
 # The converter's venv: llama.cpp's converter needs torch + transformers + safetensors only to read the checkpoint.
 # The exporter's venv (.venv-export, model-export/setup-venv.sh) already holds pinned copies of those (about 7 GB with
 # torch's CUDA libraries); this venv reads them through a .pth file instead of installing another copy, and installs
@@ -42,8 +47,9 @@ cpu_options() {
 }
 
 options="$(cpu_options | tr '\n' ' ')"
+PATCH="log drained at exit"
 stamp="$cache/build.stamp"
-if [[ -f $stamp ]] && grep -qxF "options: $options" "$stamp"; then
+if [[ -f $stamp ]] && grep -qxF "options: $options" "$stamp" && grep -qxF "patch: $PATCH" "$stamp"; then
   log "reusing $cache ($(grep '^seconds' "$stamp"))"
   echo "$cache"
   exit 0
@@ -61,9 +67,17 @@ if [[ ! -f $sdist ]] || ! echo "$SHA256  $sdist" | sha256sum -c --quiet - 2>/dev
   "$exporter" -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$cache"
 fi
 echo "$SHA256  $sdist" | sha256sum -c --quiet -
-rm -rf "$cache/src"
-mkdir -p "$cache/src"
-tar -xzf "$sdist" -C "$cache/src" --strip-components=3 --exclude=.git "llama_cpp_python-$VERSION/vendor/llama.cpp"
+if [[ ! -f $cache/src/.unpacked ]]; then # kept once whole, so that a rebuild (other options) is incremental
+  rm -rf "$cache/src"
+  mkdir -p "$cache/src"
+  tar -xzf "$sdist" -C "$cache/src" --strip-components=3 --exclude=.git "llama_cpp_python-$VERSION/vendor/llama.cpp"
+  touch "$cache/src/.unpacked"
+fi
+cli="$cache/src/tools/mtmd/mtmd-cli.cpp"
+if ! grep -q "bench:peers" "$cli"; then
+  sed -i 's|^    llama_perf_context_print(ctx.lctx);$|&\n    common_log_pause(common_log_main()); // bench:peers: drain the log thread before exit|' "$cli"
+  grep -q "bench:peers" "$cli" || { log "the mtmd-cli patch did not apply"; exit 3; }
+fi
 
 log "configuring: $options"
 # shellcheck disable=SC2086 # options are separate words
@@ -73,18 +87,20 @@ cmake -S "$cache/src" -B "$cache/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBU
 log "building llama-mtmd-cli llama-bench llama-quantize ($(nproc) jobs)"
 ninja -C "$cache/build" -j "$(nproc)" llama-mtmd-cli llama-bench llama-quantize >"$cache/ninja.log"
 
-log "converter venv"
-rm -rf "$cache/venv"
-base="$("$exporter" -c 'import sys; print(sys.base_prefix)')/bin/python3"
-"$base" -m venv "$cache/venv"
-"$exporter" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
-  >"$("$cache/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/stitch-exporter.pth"
-"$cache/venv/bin/pip" install --quiet --disable-pip-version-check "sentencepiece==$SENTENCEPIECE" "protobuf==$PROTOBUF"
+if [[ ! -x $cache/venv/bin/python ]]; then
+  log "converter venv"
+  base="$("$exporter" -c 'import sys; print(sys.base_prefix)')/bin/python3"
+  "$base" -m venv "$cache/venv"
+  "$exporter" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+    >"$("$cache/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/stitch-exporter.pth"
+  "$cache/venv/bin/pip" install --quiet --disable-pip-version-check "sentencepiece==$SENTENCEPIECE" "protobuf==$PROTOBUF"
+fi
 "$cache/venv/bin/python" -c 'import torch, transformers, safetensors, sentencepiece; print("converter venv: torch", torch.__version__, "transformers", transformers.__version__)' >&2
 
 {
   echo "version: llama-cpp-python $VERSION ($SHA256)"
   echo "options: $options"
+  echo "patch: $PATCH"
   echo "seconds: $((SECONDS - start)) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 } >"$stamp"
 log "built in $((SECONDS - start)) s"

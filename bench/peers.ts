@@ -124,7 +124,9 @@ async function measureType(type: WeightType): Promise<PeersResult["cells"]> {
     const runs: Record<string, Run[]> = { llama: [], large: [], pruned: [], small: [] };
     // The small model's ranking of this image (deterministic), for the pruned large runs; also its token count.
     const first = pair?.small ? await stitchRequest(pair.small, image, messages, 1) : undefined;
-    const visualTokens = pair ? (await stitchRequest(pair.large, image, messages, 0)).visualTokens : undefined;
+    // The pair check guarantees one visual grid, so the small model's count is the large one's.
+    const visualTokens =
+      first?.visualTokens ?? (pair ? (await stitchRequest(pair.large, image, messages, 0)).visualTokens : undefined);
     const llamaRequest = {
       bin: a.llama.bin,
       model: a.gguf(large, type),
