@@ -64,5 +64,6 @@ describe("parseLlamaBench", () => {
     expect(() => parseLlamaBench(BENCH_JSON, 300, 7)).toThrow(TimingsMissing);
     expect(() => parseLlamaBench(BENCH_JSON, 290, 8)).toThrow(TimingsMissing);
     expect(() => parseLlamaBench("| model | size |", 290, 7)).toThrow(/JSON/);
+    expect(() => parseLlamaBench(JSON.stringify([{ n_prompt: 290, n_gen: 0 }]), 290, 7)).toThrow(/JSON/);
   });
 });

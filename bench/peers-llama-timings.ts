@@ -13,6 +13,8 @@
  *   few MB beside GBs of weights read per token).
  */
 
+import { z } from "zod";
+
 export class TimingsMissing extends Error {}
 
 const NUMBER = String.raw`([0-9]+(?:\.[0-9]+)?)`;
@@ -65,18 +67,17 @@ export interface DecoderBench {
   decodeMsPerToken: number;
 }
 
-interface BenchRecord {
-  n_prompt: number;
-  n_gen: number;
-  avg_ns: number;
-}
+/** The fields of llama-bench's JSON records that are read (it prints many more). */
+const BenchRecords = z.array(
+  z.object({ n_prompt: z.number().int(), n_gen: z.number().int(), avg_ns: z.number().positive() }),
+);
 
 export function parseLlamaBench(json: string, promptTokens: number, steps: number): DecoderBench {
-  let records: BenchRecord[];
+  let records: z.infer<typeof BenchRecords>;
   try {
-    records = JSON.parse(json) as BenchRecord[];
+    records = BenchRecords.parse(JSON.parse(json));
   } catch {
-    throw new TimingsMissing("llama-bench did not print JSON (-o json)");
+    throw new TimingsMissing("llama-bench did not print its JSON records (-o json)");
   }
   const pp = records.find((r) => r.n_prompt === promptTokens && r.n_gen === 0);
   const tg = records.find((r) => r.n_prompt === 0 && r.n_gen === steps);

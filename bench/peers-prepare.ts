@@ -20,7 +20,7 @@ const exporterPython = join(root, ".venv-export", "bin", "python");
 const log = (line: string) => console.error(`[peers:prepare] ${line}`);
 
 /** Runs a command to completion with its output passed through; a failure names the command and how it ended. */
-export function must(command: string, args: string[], cwd = root): void {
+function must(command: string, args: string[], cwd = root): void {
   log(`$ ${command} ${args.join(" ")}`);
   const r = spawnSync(command, args, { cwd, stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) {
@@ -123,7 +123,7 @@ export async function images(a: Artefacts, photo: string, sizes: { width: number
 }
 
 /** llama-bench on a few tokens: the GGUF loads and its kernels run on this CPU. */
-export function smokeTest(a: Artefacts, gguf: string, threads: number): void {
+function smokeTest(a: Artefacts, gguf: string, threads: number): void {
   must(a.llama.bin("llama-bench"), ["-m", gguf, "-p", "8", "-n", "2", "-r", "1", "-t", String(threads)]);
 }
 
