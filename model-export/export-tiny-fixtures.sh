@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Rebuilds the committed test fixtures under test/fixtures/packs/: two tiny random-weight checkpoints of each real
-# architecture (make_tiny.py for InternVL3, make_tiny_qwen25vl.py for Qwen2.5-VL; seeded, built offline by
-# transformers), exported and verified against transformers by the exporter. Deterministic: a rerun writes the same
-# weights.
+# architecture (make_tiny.py for InternVL3 and, --form internvl25-llama, for InternVL2/2.5's Llama text and
+# InternViT-6B form; make_tiny_qwen25vl.py for Qwen2.5-VL; seeded, built offline by transformers), exported and
+# verified against transformers by the exporter. Deterministic: a rerun writes the same weights.
 #   internvl3: internvl3-tiny-{small,large}          qwen25vl: qwen25vl-tiny-{small,large}
+#   internvl25-llama: internvl25-llama-tiny-{small,large}
 #   types:     internvl3-tiny-large-{float16,int8,int4} (the same large checkpoint in the other weight types)
-# Usage: export-tiny-fixtures.sh [internvl3] [qwen25vl] [types]   (default: all three)
+# Usage: export-tiny-fixtures.sh [internvl3] [qwen25vl] [internvl25-llama] [types]   (default: all four)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$root/.venv-export/bin/python"
@@ -13,7 +14,7 @@ py="$root/.venv-export/bin/python"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(internvl3 qwen25vl types)
+[ ${#targets[@]} -gt 0 ] || targets=(internvl3 qwen25vl internvl25-llama types)
 cd "$root/model-export"
 
 export_role() {  # checkpoint-dir role pack-name source [--dtype T]
@@ -45,6 +46,13 @@ for target in "${targets[@]}"; do
         export_role "$work/qwen25vl/$role" "$role" "qwen25vl-tiny-$role" "model-export/make_tiny_qwen25vl.py ($role: random weights, seeded)"
       done
       ;;
-    *) echo "unknown target $target (internvl3, qwen25vl, types)" >&2; exit 2 ;;
+    internvl25-llama)
+      "$py" "$root/model-export/make_tiny.py" --out "$work/internvl25-llama" --form internvl25-llama
+      for role in small large; do
+        export_role "$work/internvl25-llama/$role" "$role" "internvl25-llama-tiny-$role" \
+          "model-export/make_tiny.py --form internvl25-llama ($role: random weights, seeded)"
+      done
+      ;;
+    *) echo "unknown target $target (internvl3, qwen25vl, internvl25-llama, types)" >&2; exit 2 ;;
   esac
 done

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from transformers import (GotOcr2ImageProcessor, InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor,
-                          InternVLVideoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Config)
+from transformers import (InternVLConfig, InternVLForConditionalGeneration, Qwen2_5_VLConfig,
+                          Qwen2_5_VLForConditionalGeneration, Qwen2Config)
 from transformers.integrations.accelerate import init_empty_weights
 
 import make_tiny
 import make_tiny_qwen25vl
+import real_configs
 
 
 @dataclass
@@ -33,8 +34,8 @@ class Spec:
 
 # --- InternVL3 (InternViT-300M-448px-V2_5 + pixel-shuffle projector + Qwen2.5 decoder) ---------------------------
 
-# The text part of OpenGVLab/InternVL3-{1B,2B,8B}-hf config.json (Qwen2.5-0.5B / -1.5B / -7B as InternVL3 ships
-# them: lm_head untied from the embedding).
+# The text part of OpenGVLab/InternVL3-{1B,2B,8B,14B,38B}-hf config.json (Qwen2.5-0.5B / -1.5B / -7B / -14B / -32B
+# as InternVL3 ships them: lm_head untied from the embedding).
 INTERNVL3_TEXT = {
     "1b": dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
                intermediate_size=4864),
@@ -42,6 +43,10 @@ INTERNVL3_TEXT = {
                intermediate_size=8960),
     "8b": dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
                intermediate_size=18944),
+    "14b": dict(hidden_size=5120, num_hidden_layers=48, num_attention_heads=40, num_key_value_heads=8,
+                intermediate_size=13824),
+    "38b": dict(hidden_size=5120, num_hidden_layers=64, num_attention_heads=40, num_key_value_heads=8,
+                intermediate_size=27648),
 }
 INTERNVL3_VOCAB = 151674  # Qwen2.5's 151643 + InternVL3's added tokens: the text config's vocab_size
 # InternViT-300M-448px-V2_5 (transformers' InternVLVisionConfig defaults are exactly these, except attention_bias).
@@ -61,8 +66,10 @@ def internvl3_config(size: str) -> Callable:
             use_sliding_window=False, attention_dropout=0.0, initializer_range=0.02,
             bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), **t,
         )
+        # 38B carries InternViT-6B-448px-V2_5 (45 layers, qk-norm), the others InternViT-300M.
+        vision = real_configs.INTERNVIT_6B if size == "38b" else INTERNVIT_300M
         return InternVLConfig(
-            vision_config=INTERNVIT_300M, text_config=text,
+            vision_config=vision, text_config=text,
             image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"), image_seq_length=256,
             downsample_ratio=0.5, projector_hidden_act="gelu", vision_feature_layer=-1,
             vision_feature_select_strategy="default",
@@ -70,13 +77,7 @@ def internvl3_config(size: str) -> Callable:
     return build
 
 
-def internvl_processor(out: Path, tokenizer) -> None:
-    image_processor = GotOcr2ImageProcessor(
-        size={"height": 448, "width": 448}, crop_to_patches=False, min_patches=1, max_patches=12,
-        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
-    )
-    InternVLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=InternVLVideoProcessor(),
-                      image_seq_length=256, chat_template=make_tiny.CHAT_TEMPLATE).save_pretrained(out)
+internvl_processor = make_tiny.save_processor  # the InternVL -hf processor files, one definition
 
 
 @torch.no_grad()
@@ -136,6 +137,7 @@ def qwen25vl(size: str) -> Spec:
 CONFIGS: dict[str, Spec] = {
     **{f"internvl3-{size}": internvl3(size) for size in INTERNVL3_TEXT},
     **{f"qwen2.5-vl-{size}": qwen25vl(size) for size in QWEN25VL_TEXT},
+    **{f"internvl2.5-{size}": real_configs.spec(size) for size in real_configs.TEXT},
 }
 
 

@@ -84,8 +84,9 @@ describe("budget", () => {
   });
 
   it("clamps a charge to its hold, so a function reporting more than its deadline allows cannot pass the budget", async () => {
-    // Fee 0.01 $ and 0.001 $/s: the hold is 0.01 $ + 60 s (the deadline) × 0.001 $/s = 0.07 $; the stub claims 600 s.
-    const { id, key } = await createKey({ budget_usd: 0.07 });
+    // Fee 0.01 $ and 0.001 $/s: the hold is 0.01 $ + 60 s (the deadline) × 0.001 $/s + 1 nano (rounding) =
+    // 0.070000001 $; the stub claims 600 s.
+    const { id, key } = await createKey({ budget_usd: 0.070000001 });
     const pricey = {
       ...scenario("overreport"),
       PRICE_TABLE: JSON.stringify({
@@ -96,8 +97,8 @@ describe("budget", () => {
     };
     const res = await ask(key, chatBody(), nocache, pricey);
     expect(res.status).toBe(200);
-    expect(res.json.stitch.cost).toBeCloseTo(0.07, 9);
-    expect(await accountStub(id).spent(0)).toBe(70_000_000);
+    expect(res.json.stitch.cost).toBeCloseTo(0.070000001, 10);
+    expect(await accountStub(id).spent(0)).toBe(70_000_001);
   });
 
   it("takes the rate limit and the budget before fetching an image: a refused key's https: image is never fetched", async () => {

@@ -83,6 +83,8 @@ const PACKS = [
     "internvl3-tiny-large-int4",
     "qwen25vl-tiny-small",
     "qwen25vl-tiny-large",
+    "internvl25-llama-tiny-small",
+    "internvl25-llama-tiny-large",
   ].map((name) => join(FIXTURE_PACKS_DIR, name)),
   // A pack you exported yourself, checked the same way: STITCH_CONFORMANCE_PACKS=dir[,dir…] npx vitest run
   // gpu-worker/engine/conformance.test.ts

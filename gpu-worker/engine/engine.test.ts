@@ -108,33 +108,21 @@ describe("the pruned large engine", () => {
   it("keeps ceil(r·N) visual tokens from layer K on, at every split layer and for FastV", async () => {
     const ranking = Array.from({ length: 64 }, (_, i) => (i * 37) % 64);
     for (const pruneLayer of large.pack.splitLayers) {
-      const sgp = await large.runLarge({
-        image,
-        messages: askAboutImage(QUESTION),
-        maxTokens: 4,
-        mode: "sgp",
-        retention: 0.09,
-        pruneLayer,
-        ranking,
-      });
+      const run = (mode: "sgp" | "fastv" | "large", retention: number) =>
+        large.runLarge({
+          image,
+          messages: askAboutImage(QUESTION),
+          maxTokens: 4,
+          mode,
+          retention,
+          pruneLayer,
+          ...(mode === "sgp" && { ranking }), // fastv ranks by the large model's own attention
+        });
+      const sgp = await run("sgp", 0.09);
       expect(sgp.metering.visual_tokens_kept).toBe(6);
-      const fastv = await large.runLarge({
-        image,
-        messages: askAboutImage(QUESTION),
-        maxTokens: 4,
-        mode: "fastv",
-        retention: 0.09,
-        pruneLayer,
-      });
+      const fastv = await run("fastv", 0.09);
       expect(fastv.metering.visual_tokens_kept).toBe(6);
-      const full = await large.runLarge({
-        image,
-        messages: askAboutImage(QUESTION),
-        maxTokens: 4,
-        mode: "large",
-        retention: 1,
-        pruneLayer,
-      });
+      const full = await run("large", 1);
       expect(sgp.metering.flops).toBeLessThan(full.metering.flops);
     }
   });

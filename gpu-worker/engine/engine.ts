@@ -3,7 +3,7 @@
  * large model pruned at layer K. Loaders verify the packs, create sessions once,
  * and warm up before returning.
  */
-import { InvalidRequestError, type Metering } from "../../shared/index.js";
+import { type Conversation, InvalidRequestError, type Metering } from "../../shared/index.js";
 import type { VisualSpan } from "./build-prompt.js";
 import { checkPruneLayer, checkRetention } from "./check-pruning.js";
 import { decideExit, type ExitPolicy, needsReread } from "./decide-exit.js";
@@ -171,14 +171,19 @@ function checkContext(model: LoadedModel, promptLength: number, maxTokens: numbe
   }
 }
 
+/** What both engines expose besides their run: the loaded model, its pack's facts, the prompt's own check. */
+const surface = (model: LoadedModel) => ({
+  model,
+  pack: model.info,
+  checkConversation: (messages: Conversation) => model.prompt.check(messages),
+});
+
 export async function loadSmallEngine(options: EngineOptions): Promise<SmallEngine & { model: LoadedModel }> {
   const model = await load(options, "small");
   const policy = options.exit ?? FALLBACK_DEFAULTS.exit;
   const gpuClass = options.gpuClass ?? "cpu";
   return {
-    model,
-    pack: model.info,
-    checkConversation: (messages) => model.prompt.check(messages),
+    ...surface(model),
     async runSmall(req: SmallRequest): Promise<SmallResult> {
       const answered = await answerWith(model, req);
       const { gen, run, meter } = answered;
@@ -204,9 +209,7 @@ export async function loadLargeEngine(options: EngineOptions): Promise<LargeEngi
   const model = await load(options, "large");
   const gpuClass = options.gpuClass ?? "cpu";
   return {
-    model,
-    pack: model.info,
-    checkConversation: (messages) => model.prompt.check(messages),
+    ...surface(model),
     async runLarge(req: LargeRequest): Promise<LargeResult> {
       checkPruning(model, req);
       const answered = await answerWith(model, req, (n) => pruning(req, n));

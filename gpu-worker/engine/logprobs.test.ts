@@ -183,6 +183,18 @@ function expectRecomputed(logprobs: TokenLogprob[], tokens: number[], rows: numb
   });
 }
 
+/** The answer's logprobs, each checked against a teacher-forced recomputation along the answer. */
+async function expectAlongAnswer(
+  model: LoadedModel,
+  result: { answer: string; logprobs?: TokenLogprob[] },
+  image: DecodedImage,
+  messages: Conversation,
+  top: number,
+): Promise<void> {
+  const ids = answerIds(model, result.logprobs ?? [], result.answer);
+  expectRecomputed(result.logprobs ?? [], ids, await teacherForced(model, image, messages, ids), model, top);
+}
+
 describe.each(["internvl3", "qwen25vl"])("%s tiny packs: logprobs of what the engine decoded", (family) => {
   it("small model: every token against a teacher-forced float64 recomputation, the first against transformers", async () => {
     const dir = join(FIXTURE_PACKS_DIR, `${family}-tiny-small`);
@@ -192,14 +204,7 @@ describe.each(["internvl3", "qwen25vl"])("%s tiny packs: logprobs of what the en
     expect(result.logprobs?.length).toBeGreaterThan(0);
     const gen = await engine.runSmall({ image, messages: c.messages, maxTokens: 6 });
     expect(gen.logprobs).toBeUndefined();
-    const ids = answerIds(engine.model, result.logprobs ?? [], result.answer);
-    expectRecomputed(
-      result.logprobs ?? [],
-      ids,
-      await teacherForced(engine.model, image, c.messages, ids),
-      engine.model,
-      5,
-    );
+    await expectAlongAnswer(engine.model, result, image, c.messages, 5);
     // transformers' own first logits (its eager run of the same prompt), within twice the fixture's logits tolerance
     const reference = logSoftmax(c.first_logits);
     for (const t of result.logprobs?.[0]?.top_logprobs ?? []) {
@@ -222,14 +227,7 @@ describe.each(["internvl3", "qwen25vl"])("%s tiny packs: logprobs of what the en
     expect(streamed).toEqual(result.logprobs);
     const plain = await engine.runLarge({ ...request, logprobs: 3 });
     expect(plain.logprobs).toEqual(result.logprobs);
-    const ids = answerIds(engine.model, result.logprobs ?? [], result.answer);
-    expectRecomputed(
-      result.logprobs ?? [],
-      ids,
-      await teacherForced(engine.model, image, c.messages, ids),
-      engine.model,
-      3,
-    );
+    await expectAlongAnswer(engine.model, result, image, c.messages, 3);
   });
 });
 

@@ -1,40 +1,73 @@
-"""Generic Qwen2-style decoder graphs: the embed graph and a segment of layers [first, end) with explicit attention,
+"""Generic Llama-style decoder graphs: the embed graph and a segment of layers [first, end) with explicit attention,
 reading the weights of transformers' own layers. A segment also reports the attention each key position receives
 (SGP's weighted sum) and the last query's attention at its last layer (FastV)."""
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .family import Unsupported
 
-# Decoders whose layers this module reproduces: pre-norm RMSNorm, q/k/v with biases, rotary (default type), GQA,
-# SwiGLU. Keyed by the text config's model_type, not by a family. The position scheme (1d or M-RoPE) is the one
-# thing that differs between them: `rope_positions` reads it from the config.
-SUPPORTED_TEXT_MODEL_TYPES = ("qwen2", "qwen2_5_vl_text")
-# Text model types whose rotary is M-RoPE (Qwen2-VL's 3-D positions): they must carry rope_scaling.mrope_section.
-MROPE_TEXT_MODEL_TYPES = ("qwen2_5_vl_text",)
+
+@dataclass(frozen=True)
+class TextModelType:
+    """What sets one Llama-style decoder apart from another, as far as the segment graph is concerned. Everything
+    else (pre-norm RMSNorm, q/k/v/o projections with or without biases, GQA, SwiGLU MLP with or without biases) is
+    the same layer shape, and the graph calls transformers' own modules for it."""
+
+    positions: str  # "1d" (one index per token) or "mrope" (Qwen2-VL's 3-D positions, needs mrope_section)
+    head_dim_from_config: bool  # whether the attention reads config.head_dim (else hidden / heads)
+
+
+# Decoders whose layers this module reproduces, keyed by the text config's model_type (not by a family).
+TEXT_MODEL_TYPES = {
+    "qwen2": TextModelType(positions="1d", head_dim_from_config=True),  # InternVL3's Qwen2.5
+    # InternVL2/2.5's InternLM2 as transformers' convert_internvl_weights_to_hf.py writes it (wqkv split into
+    # q/k/v): no biases, rotary with InternLM2's rope_theta and dynamic NTK scaling.
+    "llama": TextModelType(positions="1d", head_dim_from_config=True),
+    "qwen2_5_vl_text": TextModelType(positions="mrope", head_dim_from_config=False),  # Qwen2_5_VLAttention
+}
+SUPPORTED_TEXT_MODEL_TYPES = tuple(TEXT_MODEL_TYPES)
+
+
+def text_model_type(cfg) -> TextModelType:
+    kind = TEXT_MODEL_TYPES.get(cfg.model_type)
+    if kind is None:
+        raise Unsupported(f"text model_type {cfg.model_type!r} is not supported (supported: {SUPPORTED_TEXT_MODEL_TYPES})")
+    return kind
+# lm_head weights of this many elements or more are sliced along the vocabulary (SegmentGraph.head): 1 GiB in float32.
+HEAD_SLICE_ELEMENTS = 1 << 28
 
 
 def check_text_config(cfg) -> None:
     """Refuse decoder options the segment graph does not reproduce."""
-    if cfg.model_type not in SUPPORTED_TEXT_MODEL_TYPES:
-        raise Unsupported(f"text model_type {cfg.model_type!r} is not supported (supported: {SUPPORTED_TEXT_MODEL_TYPES})")
-    rope_positions(cfg)  # refuses rope_scaling other than none (1d) / M-RoPE with default frequencies
-    if cfg.model_type in MROPE_TEXT_MODEL_TYPES and cfg.hidden_size % cfg.num_attention_heads:
-        raise Unsupported("hidden not divisible by heads (Qwen2.5-VL's attention uses head_dim = hidden / heads)")
+    kind = text_model_type(cfg)
+    rope_positions(cfg)  # refuses rope scaling the graph does not reproduce
+    if not kind.head_dim_from_config and cfg.hidden_size % cfg.num_attention_heads:
+        raise Unsupported(f"hidden not divisible by heads ({cfg.model_type} uses head_dim = hidden / heads)")
+    if getattr(cfg, "partial_rotary_factor", 1.0) != 1.0:
+        raise Unsupported(f"partial_rotary_factor {cfg.partial_rotary_factor} is not supported (rotary on all dims)")
     if getattr(cfg, "use_sliding_window", False) or "sliding_attention" in (getattr(cfg, "layer_types", None) or []):
         raise Unsupported("sliding-window attention is not supported")
     if cfg.hidden_act != "silu":
         raise Unsupported(f"hidden_act {cfg.hidden_act!r} is not supported (SwiGLU with silu only)")
+    # Llama's pretraining_tp is not read by transformers 4.57's forward (the slices it once summed are the same
+    # product), so any value gives the same layer.
+
+
+def rope_type(cfg) -> str:
+    scaling = getattr(cfg, "rope_scaling", None) or {}
+    return scaling.get("rope_type", scaling.get("type", "default"))
 
 
 def rope_positions(cfg) -> tuple[str, list[int] | None]:
     """("1d", None) or ("mrope", mrope_section); anything else is refused."""
     scaling = getattr(cfg, "rope_scaling", None)
-    if cfg.model_type in MROPE_TEXT_MODEL_TYPES:
+    kind = rope_type(cfg)
+    if text_model_type(cfg).positions == "mrope":
         # Qwen2.5-VL configs say {"type": "mrope", "mrope_section": [...]}; transformers rewrites the type to "default"
         # (M-RoPE uses the default frequencies). Any other type (linear, dynamic, yarn …) is refused.
-        kind = (scaling or {}).get("rope_type", (scaling or {}).get("type"))
         section = (scaling or {}).get("mrope_section")
         if kind not in ("default", "mrope") or not section:
             raise Unsupported(f"rope_scaling {scaling!r} is not supported (only M-RoPE with default frequencies)")
@@ -42,13 +75,25 @@ def rope_positions(cfg) -> tuple[str, list[int] | None]:
         if len(section) != 3 or sum(section) * 2 != head_dim(cfg):
             raise Unsupported(f"mrope_section {section} must have 3 parts summing to head_dim / 2 = {head_dim(cfg) // 2}")
         return "mrope", section
-    if scaling:
-        raise Unsupported(f"rope_scaling {scaling!r} is not supported (only default rotary)")
+    # Dynamic NTK (InternLM2's {"type": "dynamic", "factor": f}) rescales the base only once a sequence is longer
+    # than max_position_embeddings (transformers' dynamic_rope_update: "growth" when max(position) + 1 exceeds it);
+    # up to that length its frequencies are the default ones, computed by the same formula. The pack's
+    # context_tokens is max_position_embeddings (see context_tokens) and the engine refuses a prompt plus
+    # max_tokens beyond it, so the default rotary is exact for every sequence the engine runs.
+    if kind not in ("default", "dynamic"):
+        raise Unsupported(f"rope_scaling {scaling!r} is not supported (only default rotary, or dynamic NTK within "
+                          "max_position_embeddings)")
     return "1d", None
 
 
+def context_tokens(cfg) -> int:
+    """The longest sequence (prompt + generated) the pack may run: max_position_embeddings. Within it every rotary
+    type accepted above equals the graph's (dynamic NTK changes nothing until a sequence exceeds it)."""
+    return int(cfg.max_position_embeddings)
+
+
 def head_dim(cfg) -> int:
-    if cfg.model_type in MROPE_TEXT_MODEL_TYPES:  # Qwen2_5_VLAttention ignores any head_dim in the config
+    if not text_model_type(cfg).head_dim_from_config:  # Qwen2_5_VLAttention ignores any head_dim in the config
         return cfg.hidden_size // cfg.num_attention_heads
     return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
 
@@ -79,7 +124,7 @@ def rotate_half(x):
 
 
 class SegmentGraph(nn.Module):
-    """Layers [first, end) of a Qwen2-style decoder, batch 1, as the engine calls them (see the pack contract)."""
+    """Layers [first, end) of a Llama-style decoder, batch 1, as the engine calls them (see the pack contract)."""
 
     def __init__(self, cfg, decoder, lm_head, first: int, end: int):
         super().__init__()
@@ -143,8 +188,19 @@ class SegmentGraph(nn.Module):
             received = received + (probs * query_weights[:, None, :, None]).sum(dim=(1, 2))
         last = probs[:, :, -1, :].sum(dim=1)
         if self.last:
-            x = self.lm_head(self.norm(x.index_select(1, logit_rows)))
+            x = self.head(self.norm(x.index_select(1, logit_rows)))
         return (x, *presents, received, last)
+
+    def head(self, h):
+        """lm_head, as one MatMul, or over slices of the vocabulary when its weight would make a tensor of 1 GiB or
+        more (an 8B model's 151674 × 3584 is 2.2 GB in float32: protobuf cannot hold a tensor of 2 GiB, and the
+        quantizers copy tensors through it). Each logit is the same dot product either way."""
+        w, b = self.lm_head.weight, self.lm_head.bias
+        rows = max(1, HEAD_SLICE_ELEMENTS // w.shape[1])
+        if w.shape[0] <= rows:
+            return self.lm_head(h)
+        logits = torch.cat([h @ w[i:i + rows].T for i in range(0, w.shape[0], rows)], dim=-1)
+        return logits if b is None else logits + b
 
     def position_axis(self) -> int:
         return 1 if self.positions == "1d" else 2
@@ -154,7 +210,7 @@ class SegmentGraph(nn.Module):
         freqs = position_ids.to(torch.float32)[..., None] * self.inv_freq  # [1, T, d/2] or [3, 1, T, d/2]
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
-        if self.positions == "1d":  # Qwen2RotaryEmbedding: cat(freqs, freqs)
+        if self.positions == "1d":  # Qwen2RotaryEmbedding / LlamaRotaryEmbedding: cat(freqs, freqs)
             return cos[:, None], sin[:, None]
         # apply_multimodal_rotary_pos_emb: the head dims split by mrope_section (twice, for the two halves), chunk i
         # taken from row i % 3 (temporal, height, width).
@@ -163,7 +219,7 @@ class SegmentGraph(nn.Module):
         return pick(cos), pick(sin)
 
     def layer(self, layer, x, cos, sin, allowed, past_k, past_v):
-        """Qwen2DecoderLayer.forward with eager attention, the cache concatenated explicitly."""
+        """Qwen2DecoderLayer / LlamaDecoderLayer.forward with eager attention, the cache concatenated explicitly."""
         attn = layer.self_attn
         h = layer.input_layernorm(x)
         q = attn.q_proj(h).view(1, -1, self.heads, self.head_dim).transpose(1, 2)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from transformers import GenerationConfig
 
 
 class Unsupported(ValueError):
@@ -60,6 +61,19 @@ class Prepared:
         return self.vision_feeds if self.vision_feeds is not None else {"pixel_values": self.pixel_values.numpy()}
 
 
+def framed_chat_template(tokenizer, template: str) -> str:
+    """The chat template as the engine must render it. The engine encodes the rendered text without the
+    tokenizer's own framing (it encodes the text around the image separately); a tokenizer that puts BOS before
+    every text (Llama's add_bos_token: InternVL2.5's InternLM2 tokenizer) gets it written into the template instead,
+    which gives the ids transformers' processor gives. Any other framing is refused."""
+    framed, bare = tokenizer("x").input_ids, tokenizer("x", add_special_tokens=False).input_ids
+    if framed == bare:
+        return template
+    if tokenizer.bos_token is not None and framed == [tokenizer.bos_token_id, *bare]:
+        return "{{ bos_token }}" + template
+    raise Unsupported(f"the tokenizer frames text as {framed} around {bare} (only nothing, or BOS in front)")
+
+
 class Family(abc.ABC):
     """One model family. Subclasses refuse what they do not support in `__init__` (raise Unsupported)."""
 
@@ -83,6 +97,18 @@ class Family(abc.ABC):
         """The transformers model in float32, eval, eager attention (the reference)."""
         model = self.model_class.from_pretrained(self.checkpoint, attn_implementation="eager", dtype=torch.float32)
         return model.eval()
+
+    def generation_eos(self) -> list[int]:
+        """The stop ids: generation_config.json's eos_token_id (InternVL2.5-hf: <|im_end|>, while its text config
+        says </s>), else the text config's."""
+        try:
+            eos = GenerationConfig.from_pretrained(self.checkpoint).eos_token_id
+        except OSError:
+            eos = self.config.text_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if not eos:
+            raise Unsupported("no eos_token_id in generation_config.json or the text config")
+        return eos
 
     def language_model(self, model) -> tuple[torch.nn.Module, torch.nn.Module]:
         """(decoder with .embed_tokens, .layers, .norm, .rotary_emb; lm_head) inside `model`: where both LLaVA-style

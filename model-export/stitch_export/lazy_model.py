@@ -93,6 +93,22 @@ class LazyModel:
         finally:
             self.release(*modules)
 
+    @contextlib.contextmanager
+    def detached(self, *modules: torch.nn.Module):
+        """The model without `modules` for the duration of the block (each replaced by an empty module in its
+        parent): a graph traced from a wrapper that holds the whole model (InternVL's vision graph holds
+        model.model) must not meet the meta-device language model, which the exporter would try to serialise."""
+        names = [self.prefix[id(m)] for m in modules]
+        for name, module in zip(names, modules):
+            parent, _, attr = name.rpartition(".")
+            setattr(self.model.get_submodule(parent) if parent else self.model, attr, torch.nn.Module())
+        try:
+            yield
+        finally:
+            for name, module in zip(names, modules):
+                parent, _, attr = name.rpartition(".")
+                setattr(self.model.get_submodule(parent) if parent else self.model, attr, module)
+
     def outside(self, *language: torch.nn.Module) -> list[torch.nn.Module]:
         """The top-most modules holding parameters that are not under any of `language` (the vision tower and
         projector, whatever the family calls them)."""

@@ -1,5 +1,7 @@
 """Writing graphs (TorchScript exporter, opset 17) with or without ONNX external data, and checksums."""
 
+import ctypes
+import gc
 import hashlib
 import math
 import tempfile
@@ -15,15 +17,19 @@ INLINE_LIMIT_BYTES = 1_800_000_000
 
 
 def export_graph(module, args: tuple, path: Path, input_names, output_names, dynamic_axes, external: str,
-                 convert=lambda model: model) -> list[str]:
+                 convert=lambda model: model, release=lambda: None) -> list[str]:
     """Export `module` to `path`; returns the pack file names written (the graph, then its external data if any).
     external: "always", "never" or "auto" (external when the exported graph exceeds INLINE_LIMIT_BYTES).
-    convert: the pack's weight type applied to the traced float32 graph (weights.convert)."""
+    convert: the pack's weight type applied to the traced float32 graph (weights.convert).
+    release: drops the module's weights once traced, before the graph is loaded and converted: the traced copy,
+    the loaded one and the converted one never sit beside the module's own."""
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (sizes fixed by the recipe)
         raw = Path(tmp) / "graph.onnx"
         torch.onnx.export(module, args, str(raw), input_names=list(input_names), output_names=list(output_names),
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        release()
+        trim_memory()
         model = convert(onnx.load(str(raw)))  # onnx.load also reads any external data torch wrote
     # Sized from the exported graph, not from module.state_dict(): a wrapper module may hold a whole model of
     # which the graph uses a part (InternVL's vision graph holds the language model too).
@@ -35,6 +41,16 @@ def export_graph(module, args: tuple, path: Path, input_names, output_names, dyn
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=data,
                     size_threshold=0)
     return [path.name, data]
+
+
+def trim_memory() -> None:
+    """Collect Python's garbage and hand glibc's free heap back to the system, so that the peak RSS of one piece
+    does not carry into the next."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: nothing to trim
+        pass
 
 
 def initializer_bytes(model: onnx.ModelProto) -> int:

@@ -18,7 +18,7 @@ from .decoder import EmbedGraph, SegmentGraph, check_text_config, decoder_manife
 from .families import family_for
 from .family import Unsupported
 from .lazy_model import LazyModel
-from .onnx_io import INLINE_LIMIT_BYTES, OPSET, export_graph, sha256
+from .onnx_io import INLINE_LIMIT_BYTES, OPSET, export_graph, sha256, trim_memory
 from .pieces import chain, layers_per_piece, piece_bounds
 from .runtime import PackRunner
 from .verify import MAX_TOKENS, Verifier
@@ -74,15 +74,17 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     log(f"exporting {checkpoint} ({role}, {dtype} weights) to {out}, one piece at a time")
-    with lazy.loaded(*lazy.outside(decoder, lm_head)):
+    vision_parts = lazy.outside(decoder, lm_head)
+    with lazy.loaded(*vision_parts), lazy.detached(decoder, lm_head):
         vision, sample = family.vision_graph(lazy.model)
         vision_inputs, vision_axes = family.vision_io()
         files += export_graph(vision, sample if isinstance(sample, tuple) else (sample,), out / "vision.onnx",
-                              vision_inputs, ["visual_embeds"], vision_axes, external_data, to_type)
+                              vision_inputs, ["visual_embeds"], vision_axes, external_data, to_type,
+                              release=lambda: lazy.release(*vision_parts))
     with lazy.loaded(decoder.embed_tokens):
         files += export_graph(EmbedGraph(decoder.embed_tokens), (torch.tensor([[1, 2, 3]]),), out / "embed.onnx",
                               ["input_ids"], ["inputs_embeds"], {"input_ids": {1: "T"}, "inputs_embeds": {1: "T"}},
-                              external_data, to_type)
+                              external_data, to_type, release=lambda: lazy.release(decoder.embed_tokens))
     layer_bytes = 4 * sum(p.numel() for p in decoder.layers[0].parameters())
     per_piece = layers_per_piece(layer_bytes, piece_mb << 20)
     segment_entries = []
@@ -110,7 +112,7 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
     # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
     del runner
-    gc.collect()
+    trim_memory()
     fixture_cases = verifier.compare(runs)
     tolerance = verifier.tolerances()
     fixture = {"max_tokens": MAX_TOKENS, "tolerance": tolerance, "cases": fixture_cases}
@@ -150,7 +152,8 @@ def export_segment(lazy: LazyModel, cfg, decoder, lm_head, bounds: tuple[int, in
                 graph = SegmentGraph(cfg, decoder, lm_head, a, b).eval()
                 piece = Path(tmp) / f"piece-{a}-{b}.onnx"
                 export_graph(graph, graph.sample_inputs(), piece, graph.input_names(), graph.output_names(),
-                             graph.dynamic_axes(), "always", to_type)
+                             graph.dynamic_axes(), "always", to_type, release=lambda: lazy.release(*modules))
+                del graph
                 pieces.append(piece)
             log(f"  layers {a}-{b} exported")
         data = f"{path.name}.data"

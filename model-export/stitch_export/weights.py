@@ -200,6 +200,7 @@ def quantize_matmul_nbits(model: onnx.ModelProto, block_size: int) -> onnx.Model
 
 
 def quantize_dynamic_int8(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The int8 graph of `model`; `model` itself is emptied of its weights on the way."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quiet()
@@ -210,16 +211,21 @@ def quantize_dynamic_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
         onnx.save_model(model, str(src), save_as_external_data=True, location="in.onnx.data")
+        # The float weights are on disk now: freed here (the graph given is emptied), so that the quantizer's own
+        # copies are the only ones in memory (at real sizes a segment's weights are gigabytes).
+        del model.graph.initializer[:]
         quantize_dynamic(src, dst, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True,
                          weight_type=QuantType.QInt8, use_external_data_format=True)
         return onnx.load(str(dst))
 
 
 def drop_unused_initializers(model: onnx.ModelProto) -> None:
+    """In place, by index: copying the kept tensors into a new list would serialise each one, which protobuf
+    refuses for a tensor of 2 GiB or more (an 8B model's embedding table)."""
     used = {i for n in model.graph.node for i in n.input}
-    kept = [t for t in model.graph.initializer if t.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
+    for i in reversed(range(len(model.graph.initializer))):
+        if model.graph.initializer[i].name not in used:
+            del model.graph.initializer[i]
 
 
 def with_ms_domain(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -108,7 +108,7 @@ def test_external_data_always_loads_in_onnxruntime(checkpoints, tmp_path):
     (lambda c: c.update(architectures=["LlavaForConditionalGeneration"]), "architecture 'LlavaForConditionalGeneration' is not supported"),
     (lambda c: c["text_config"].update(rope_scaling={"rope_type": "linear", "factor": 2.0}), "rope_scaling"),
     (lambda c: c["text_config"].update(use_sliding_window=True, sliding_window=64, max_window_layers=0), "sliding-window"),
-    (lambda c: c["text_config"].update(model_type="llama"), "text model_type 'llama' is not supported"),
+    (lambda c: c["text_config"].update(model_type="mistral"), "text model_type 'mistral' is not supported"),
     (lambda c: c.update(vision_feature_layer=-2), "vision_feature_layer"),
     (lambda c: c.update(vision_feature_select_strategy="full"), "vision_feature_select_strategy"),
 ])

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { INTERNVL3_RECIPE } from "../testing.js";
 import { type ModelPackManifest, ModelPackManifestSchema } from "./model-pack.js";
 
 const digest = (c: string) => c.repeat(64);
@@ -13,21 +14,7 @@ const manifest: ModelPackManifest = {
   role: "small",
   name: "internvl3-1b",
   version: "1.0.0",
-  image: {
-    processor: "tiles",
-    tile: { width: 448, height: 448 },
-    min_tiles: 1,
-    max_tiles: 12,
-    thumbnail: true,
-    resample: "bicubic",
-    rescale: 1 / 255,
-    mean: [0.485, 0.456, 0.406],
-    std: [0.229, 0.224, 0.225],
-    patch_px: 14,
-    pixel_shuffle: 0.5,
-    grid: { rows: 16, cols: 16 },
-    tokens_per_tile: 256,
-  },
+  image: INTERNVL3_RECIPE,
   prompt: {
     tokenizer: "tokenizer.json",
     chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}",

@@ -5,26 +5,14 @@
  * kept-token count the API reported; the dashboard must list that request and export it as CSV. Screenshots go to
  * test/browser/screenshots/. Without Chromium this fails (it does not skip): `.ci/run` installs it.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng, generateItem, sceneWords } from "../../scene-generator/index.js";
 import { USAGE_CSV_COLUMNS } from "../../shared/index.js";
-import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
-import { CHROMIUM, type Dom, freePort, launchChromium, paintedPixels } from "./browser-kit.js";
-
-const SHOTS = path.resolve(import.meta.dirname, "screenshots");
+import type { LocalStack } from "../../tools/start-local-stack.js";
+import { type Dom, paintedPixels, SHOTS, type StackInBrowser, startStackInBrowser } from "./browser-kit.js";
 
 interface Stitch {
   request_id: string;
@@ -67,42 +55,19 @@ const overflowsX = (page: Page) =>
 
 describe("the playground and the dashboard in Chromium", () => {
   let stack: LocalStack;
-  let browser: Browser;
   let page: Page;
-  let workDir: string;
+  let running: StackInBrowser | undefined;
   const output: string[] = [];
   const figures: Record<string, unknown> = {};
   let asked: { text: string; stitch: Stitch } | undefined;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium is not installed at ${CHROMIUM}: run 'apt-get update && apt-get install -y chromium' (.ci/run does)`,
-      );
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    workDir = mkdtempSync(path.join(tmpdir(), "stitch-browser-"));
-    const [edgePort, smallPort, largePort] = [await freePort(), await freePort(), await freePort()];
-    [stack, browser] = await Promise.all([
-      startLocalStack({
-        edgePort,
-        smallPort,
-        largePort,
-        persistTo: path.join(workDir, "state"),
-        devVarsPath: path.join(workDir, "dev.vars"),
-        examplesDir: path.join(workDir, "examples"),
-        log: (line) => output.push(line),
-      }),
-      launchChromium(),
-    ]);
-    page = await browser.newPage({ viewport: { width: 1100, height: 1000 }, acceptDownloads: true });
-    page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
+    running = await startStackInBrowser(output, { acceptDownloads: true });
+    ({ stack, page } = running);
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await running?.close();
     if (Object.keys(figures).length)
       writeFileSync(path.join(SHOTS, "figures.json"), `${JSON.stringify(figures, null, 2)}\n`);
   }, 60_000);

@@ -3,58 +3,37 @@
  * weights): a photograph is cut into detail tiles plus a thumbnail, and the overlay draws the small model's ranking
  * and the kept tokens over each tile, switching between the detail tiles and the thumbnail.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalStack, startLocalStack } from "../../tools/start-local-stack.js";
-import { CHROMIUM, type Dom, freePort, launchChromium, paintedPixels } from "./browser-kit.js";
+import type { LocalStack } from "../../tools/start-local-stack.js";
+import { type Dom, paintedPixels, SHOTS, type StackInBrowser, startStackInBrowser } from "./browser-kit.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const SHOTS = path.resolve(import.meta.dirname, "screenshots");
 // 451 × 300 is cut into 3 × 2 tiles and a thumbnail: 7 × 256 visual tokens.
 const PHOTO = path.join(ROOT, "test/fixtures/photos/chelsea.jpg");
 const TOKENS = 7 * 256;
 
 describe("the playground on a multi-tile pack pair in Chromium", () => {
   let stack: LocalStack;
-  let browser: Browser;
   let page: Page;
-  let workDir: string;
+  let running: StackInBrowser | undefined;
   const output: string[] = [];
 
   beforeAll(async () => {
-    if (!(await import("node:fs")).existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}`);
-    mkdirSync(SHOTS, { recursive: true });
-    workDir = mkdtempSync(path.join(tmpdir(), "stitch-browser-tiles-"));
     // The functions inherit this process's environment: the pair they load.
     Object.assign(process.env, {
       STITCH_PACKS_DIR: path.join(ROOT, "test/fixtures/packs"),
       STITCH_SMALL_PACK: "internvl3-tiny-small",
       STITCH_LARGE_PACK: "internvl3-tiny-large",
     });
-    const [edgePort, smallPort, largePort] = [await freePort(), await freePort(), await freePort()];
-    [stack, browser] = await Promise.all([
-      startLocalStack({
-        edgePort,
-        smallPort,
-        largePort,
-        persistTo: path.join(workDir, "state"),
-        devVarsPath: path.join(workDir, "dev.vars"),
-        examplesDir: path.join(workDir, "examples"),
-        log: (line) => output.push(line),
-      }),
-      launchChromium(),
-    ]);
-    page = await browser.newPage({ viewport: { width: 1100, height: 1000 } });
-    page.on("pageerror", (err) => output.push(`[page error] ${err.message}`));
+    running = await startStackInBrowser(output);
+    ({ stack, page } = running);
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await running?.close();
   }, 60_000);
 
   it("draws the ranking and the kept tokens over every tile of a photograph, and over the thumbnail", async () => {

@@ -133,6 +133,23 @@ export function startPair(env: Record<string, string> = {}): { small: () => Test
   return { small: () => started(small), large: () => started(large) };
 }
 
+/**
+ * Asks a pair's small function about a JPEG photo ("What is in this picture?", 4 tokens; `body` overrides any of
+ * it): the status and the parsed JSON body.
+ */
+export function askAboutPhoto(pair: { small: () => TestWorker }, photo: Buffer, label: string) {
+  return async (body: Record<string, unknown>) => {
+    const { res } = await signedPost(pair.small().url, "/v1/answer", {
+      request_id: `req_${label}_${Math.random().toString(36).slice(2)}`,
+      image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
+      messages: askAboutImage("What is in this picture?"),
+      max_tokens: 4,
+      ...body,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+}
+
 /** The pair of one family's tiny fixture packs (startPair). */
 export const startFixturePair = (family: string) =>
   startPair({
@@ -208,10 +225,23 @@ export function rawPost(
   }).finally(() => socket.destroy());
 }
 
+/**
+ * The head the edge sends with `body` on a call to `path` (the small function's work route unless named): JSON,
+ * signed over those bytes (with the test secret unless another is given, to forge one) with the caller's deadline.
+ */
+export async function signedHead(
+  requestId: string,
+  body: Uint8Array,
+  options: { secret?: string; deadline?: number; path?: string } = {},
+): Promise<Record<string, string>> {
+  const { secret = SECRET, path = "/v1/answer", deadline } = options;
+  const signed = await signRequest(secret, { method: "POST", path, requestId, body, deadline });
+  return { ...signed, "content-type": "application/json" };
+}
+
 /** `rawPost` of a body signed as the edge signs it, head and body in one write. */
 export async function signedRawPost(base: string, path: string, body: string, requestId: string, deadline?: number) {
   const bytes = new TextEncoder().encode(body);
-  const signed = await signRequest(SECRET, { method: "POST", path, requestId, body: bytes, deadline });
-  const head = { ...signed, "content-type": "application/json", "content-length": String(bytes.length) };
+  const head = { ...(await signedHead(requestId, bytes, { path, deadline })), "content-length": String(bytes.length) };
   return rawPost(base, path, head, { body: bytes });
 }

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { smartResizeGrid } from "../../gpu-worker/engine/image-processor/smart-resize/smart-resize.js";
 import { AnswerResponseSchema, askAboutImage, type SmartResizeRecipe } from "../../shared/index.js";
-import { FIXTURE_PACKS as PACKS, readSse, signedPost, startFixturePair } from "./harness.js";
+import { askAboutPhoto, FIXTURE_PACKS as PACKS, readSse, signedPost, startFixturePair } from "./harness.js";
 
 const recipe = JSON.parse(readFileSync(`${PACKS}/qwen25vl-tiny-small/manifest.json`, "utf8"))
   .image as SmartResizeRecipe;
@@ -16,16 +16,7 @@ const photo = readFileSync("test/fixtures/photos/rocket-tall-142x427.jpg");
 
 const pair = startFixturePair("qwen25vl");
 
-async function answer(body: Record<string, unknown>) {
-  const { res } = await signedPost(pair.small().url, "/v1/answer", {
-    request_id: `req_qwen_${Math.random().toString(36).slice(2)}`,
-    image: { base64: photo.toString("base64"), media_type: "image/jpeg" },
-    messages: askAboutImage("What is in this picture?"),
-    max_tokens: 4,
-    ...body,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const answer = askAboutPhoto(pair, photo, "qwen");
 
 describe("an exported Qwen2.5-VL pair behind the functions", () => {
   it("answers a photo escalated and pruned, every token of its smart_resize grid ranked", async () => {

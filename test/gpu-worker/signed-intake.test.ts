@@ -8,8 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../shared/index.js";
-import { signRequest } from "../../shared/sign-request.js";
-import { type RawResponse, rawPost, SECRET, sceneRequest, startTestWorker, type TestWorker } from "./harness.js";
+import { type RawResponse, rawPost, sceneRequest, signedHead, startTestWorker, type TestWorker } from "./harness.js";
 
 let small: TestWorker;
 
@@ -24,6 +23,8 @@ afterAll(async () => {
 /** A POST to the small function's work route over raw TCP (the head, then `chunks` every `everyMs`). */
 const post = (head: Record<string, string>, chunks: Uint8Array[] = [], everyMs = 0) =>
   rawPost(small.url, "/v1/answer", head, { chunks, everyMs });
+
+const encode = (request: unknown) => new TextEncoder().encode(JSON.stringify(request));
 
 function errorOf(res: RawResponse): ErrorBody["error"] {
   return (JSON.parse(res.body) as ErrorBody).error;
@@ -44,33 +45,18 @@ describe("the work route reads no body before the signature", () => {
 
   it("refuses a forged signature the same way, without the body", async () => {
     const { request } = sceneRequest(3, 0);
-    const body = JSON.stringify(request);
-    const signed = await signRequest("not-the-secret", {
-      method: "POST",
-      path: "/v1/answer",
-      requestId: request.request_id,
-      body,
-    });
-    const res = await post({ ...signed, "content-type": "application/json", "content-length": String(body.length) });
+    const body = encode(request);
+    const head = await signedHead(request.request_id, body, { secret: "not-the-secret" });
+    const res = await post({ ...head, "content-length": String(body.length) });
     expect(res.status).toBe(401);
     expect(errorOf(res).code).toBe("signature_invalid");
   });
 
   it("refuses a signed head whose body is another one (401), once that body is read", async () => {
     const { request } = sceneRequest(3, 1);
-    const body = JSON.stringify(request);
-    const signed = await signRequest(SECRET, {
-      method: "POST",
-      path: "/v1/answer",
-      requestId: request.request_id,
-      body,
-    });
-    const other = new TextEncoder().encode(body.replace(/"messages"/, '"messages" '));
-    const res = await post(
-      { ...signed, "content-type": "application/json", "content-length": String(other.length) },
-      [other],
-      1,
-    );
+    const head = await signedHead(request.request_id, encode(request));
+    const other = new TextEncoder().encode(JSON.stringify(request).replace(/"messages"/, '"messages" '));
+    const res = await post({ ...head, "content-length": String(other.length) }, [other], 1);
     expect(res.status).toBe(401);
     expect(errorOf(res).code).toBe("signature_body_mismatch");
   });
@@ -79,22 +65,12 @@ describe("the work route reads no body before the signature", () => {
 describe("a signed body is read only until the request's deadline", () => {
   it("cuts a client trickling its body off at its deadline with 408, and closes the connection", async () => {
     const { request } = sceneRequest(3, 2);
-    const body = new TextEncoder().encode(JSON.stringify(request));
+    const body = encode(request);
     const deadlineMs = 1500;
-    const signed = await signRequest(SECRET, {
-      method: "POST",
-      path: "/v1/answer",
-      requestId: request.request_id,
-      body,
-      deadline: Date.now() + deadlineMs,
-    });
+    const head = await signedHead(request.request_id, body, { deadline: Date.now() + deadlineMs });
     // One byte every 250 ms: the whole body would take hours.
     const bytes = Array.from(body.subarray(0, 200), (b) => new Uint8Array([b]));
-    const res = await post(
-      { ...signed, "content-type": "application/json", "content-length": String(body.length) },
-      bytes,
-      250,
-    );
+    const res = await post({ ...head, "content-length": String(body.length) }, bytes, 250);
     expect(res.status).toBe(408);
     expect(errorOf(res)).toMatchObject({ code: "body_timeout", type: "invalid_request_error" });
     expect(errorOf(res).request_id).toBe(request.request_id);
@@ -107,17 +83,11 @@ describe("a signed body is read only until the request's deadline", () => {
 
   it("still answers a signed body that arrives in pieces before its deadline", async () => {
     const { request } = sceneRequest(3, 3, { mode: "small" });
-    const body = new TextEncoder().encode(JSON.stringify(request));
-    const signed = await signRequest(SECRET, {
-      method: "POST",
-      path: "/v1/answer",
-      requestId: request.request_id,
-      body,
-      deadline: Date.now() + 20_000,
-    });
+    const body = encode(request);
+    const head = await signedHead(request.request_id, body, { deadline: Date.now() + 20_000 });
     const half = Math.floor(body.length / 2);
     const res = await post(
-      { ...signed, "content-type": "application/json", "content-length": String(body.length) },
+      { ...head, "content-length": String(body.length) },
       [body.subarray(0, half), body.subarray(half)],
       200,
     );

@@ -7,8 +7,7 @@
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnswerResponseSchema, askAboutImage, type ErrorBody, MODES } from "../../shared/index.js";
-import { signRequest } from "../../shared/sign-request.js";
-import { readSse, SECRET, sceneRequest, signedPost, startTestWorker, type TestWorker } from "./harness.js";
+import { readSse, sceneRequest, signedHead, signedPost, startTestWorker, type TestWorker } from "./harness.js";
 
 let large: TestWorker;
 let small: TestWorker;
@@ -152,15 +151,8 @@ describe("signing", () => {
 
   it("a signed body altered in transit → 401 signature_body_mismatch", async () => {
     const { request } = sceneRequest(14, 1);
-    const body = JSON.stringify(request);
-    const signed = await signRequest(SECRET, {
-      method: "POST",
-      path: "/v1/answer",
-      requestId: request.request_id,
-      body,
-    });
+    const headers = await signedHead(request.request_id, new TextEncoder().encode(JSON.stringify(request)));
     const tampered = JSON.stringify({ ...request, messages: askAboutImage("what colour is the circle ?") });
-    const headers = { ...signed, "content-type": "application/json" };
     const res = await fetch(`${small.url}/v1/answer`, { method: "POST", headers, body: tampered });
     await expectError(res, 401, "signature_body_mismatch");
   });

@@ -74,6 +74,12 @@ function configOf(m: Manifest): WorkerConfig {
   return loadConfig(env);
 }
 
+/** A function's apps as the manifest's config builds them, before its engines are loaded. */
+function unloadedApp(role: "small" | "large", config: WorkerConfig) {
+  const options = { config, logger: createLogger({ write: () => {} }), services: () => null, defaultMetrics: false };
+  return role === "small" ? createSmallApp(options) : createLargeApp(options);
+}
+
 describe.each(PLATFORMS)("%s manifests", (platform) => {
   const manifests = Object.fromEntries(ROLES.map((r) => [r, load(platform, r)])) as Record<
     (typeof ROLES)[number],
@@ -135,13 +141,7 @@ describe.each(PLATFORMS)("%s manifests", (platform) => {
       expect(c.ports?.[0]?.containerPort).toBe(configOf(m).port);
       // The routes exist: before the engines load, /healthz is 200 and /readyz 503 (not 404).
       const config = configOf(m);
-      const options = {
-        config,
-        logger: createLogger({ write: () => {} }),
-        services: () => null,
-        defaultMetrics: false,
-      };
-      const fn = role === "small" ? createSmallApp(options) : createLargeApp(options);
+      const fn = unloadedApp(role, config);
       expect((await fn.app.request("/healthz")).status).toBe(200);
       expect((await fn.app.request("/readyz")).status).toBe(503);
     });
@@ -153,13 +153,7 @@ describe.each(PLATFORMS)("%s manifests", (platform) => {
       expect((c.ports ?? []).map((p) => p.containerPort)).not.toContain(config.metricsPort);
       // Knative's queue-proxy shares the pod's network and listens on these: a metrics port among them cannot bind.
       expect(KNATIVE_RESERVED_PORTS).not.toContain(config.metricsPort);
-      const options = {
-        config,
-        logger: createLogger({ write: () => {} }),
-        services: () => null,
-        defaultMetrics: false,
-      };
-      const fn = role === "small" ? createSmallApp(options) : createLargeApp(options);
+      const fn = unloadedApp(role, config);
       expect((await fn.app.request("/metrics")).status).toBe(404);
       expect((await fn.metricsApp.request("/metrics")).status).toBe(200);
     });

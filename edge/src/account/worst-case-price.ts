@@ -13,5 +13,9 @@ import { usdToNanos } from "../price/price.js";
 export function worstCasePriceNanos(config: Pick<Config, "prices" | "smallFunctionTimeoutMs">): number {
   const fee = Math.max(...Object.values(config.prices.request_fee_usd));
   const rate = Math.max(...Object.values(config.prices.accelerator_usd_per_second));
-  return usdToNanos(fee) + Math.ceil((config.smallFunctionTimeoutMs / 1000) * usdToNanos(rate));
+  // priceRequest rounds each function's part to the nearest nano-dollar, from the unrounded rate: two parts whose
+  // exact sum is the whole deadline's cost can round to one nano above it (both exactly halves). Without a rate
+  // there is nothing to round, and a flat price is its own bound.
+  const rounding = rate > 0 ? 1 : 0;
+  return usdToNanos(fee) + Math.ceil((config.smallFunctionTimeoutMs / 1000) * rate * 1e9) + rounding;
 }

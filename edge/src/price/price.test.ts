@@ -1,21 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { Metering } from "../../../shared/index.js";
+import { meteringOf } from "../../../shared/testing.js";
 import { type PriceTable, PriceTableSchema, priceRequest } from "./price.js";
 
 const prices: PriceTable = {
   request_fee_usd: { cache: 0.00001, small: 0.0001, large: 0.0004 },
   accelerator_usd_per_second: { default: 0.001, cpu: 0.0002, a10g: 0.0005 },
 };
-const metering = (ms: number, gpu_class: string): Metering => ({
-  accelerator_ms: ms,
-  flops: 0,
-  visual_tokens_total: 64,
-  visual_tokens_kept: 64,
-  visual_tokens_cached: 0,
-  prompt_tokens: 1,
-  completion_tokens: 1,
-  gpu_class,
-});
+const metering = meteringOf;
 
 describe("priceRequest", () => {
   it("charges the path fee plus accelerator seconds at each function's class rate", () => {

@@ -34,7 +34,7 @@ export interface DetailRequest {
   maxPixels?: number;
 }
 
-export interface DetailPolicyOf {
+export interface DetailContext {
   /** The pack's name, for error messages. */
   packName: string;
   /** A pixel-budget processor at `low`: the most pixels the image is resized to (STITCH_LOW_DETAIL_MAX_PIXELS). */
@@ -57,7 +57,7 @@ export interface ImageProcessor {
    * What a detail level means for this processor, checked before any pixel is decoded (InvalidRequestError: a
    * request for more than its level allows, or for bounds the processor does not have, is refused, never clamped).
    */
-  resolveDetail(request: DetailRequest, policy: DetailPolicyOf): ImageDetail;
+  resolveDetail(request: DetailRequest, policy: DetailContext): ImageDetail;
   /** The processor for the recipe as the detail narrows it (itself when the detail changes nothing). */
   withDetail(detail: ImageDetail | undefined): ImageProcessor;
   /** The decoded image → the vision graph's feeds, bit-identical to the family's transformers processor. */

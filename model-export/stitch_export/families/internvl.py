@@ -1,4 +1,6 @@
-"""InternVL (InternVL3-*-hf): InternViT + pixel-shuffle projector in front of a Qwen2 decoder; GotOcr2 tiling."""
+"""InternVL in transformers' form (InternVL3-*-hf, InternVL2.5-*-hf, InternVL2 through transformers' conversion):
+InternViT (300M or 6B form) + pixel-shuffle projector in front of a Qwen2 or Llama (InternLM2) decoder; GotOcr2
+tiling."""
 
 import math
 
@@ -8,7 +10,8 @@ from PIL import Image, ImageDraw
 from transformers import AutoProcessor, InternVLConfig, InternVLForConditionalGeneration
 from transformers.models.internvl.processing_internvl import InternVLProcessorKwargs
 
-from ..family import Case, Family, Prepared, Unsupported, user_asks, with_earlier_turns
+from ..decoder import context_tokens
+from ..family import Case, Family, Prepared, Unsupported, framed_chat_template, user_asks, with_earlier_turns
 
 PIL_RESAMPLE = {Image.Resampling.BICUBIC: "bicubic", Image.Resampling.BILINEAR: "bilinear",
                 Image.Resampling.LANCZOS: "lanczos"}
@@ -24,6 +27,28 @@ class VisionGraph(torch.nn.Module):
                                              vision_feature_select_strategy="default")
 
 
+def check_vision_config(c) -> None:
+    """The vision graph is traced from transformers' own tower and projector; these are the options of
+    InternVLConfig / InternVLVisionConfig that the fixtures verify (InternViT-300M form: layer_norm, q/k/v biases;
+    6B form: rms_norm, use_qk_norm, no biases; any width, depth, heads and layer scale). Dropouts do nothing in
+    eval. The rest is refused rather than exported unverified."""
+    v = c.vision_config
+    if c.vision_feature_select_strategy != "default":
+        raise Unsupported(f"vision_feature_select_strategy {c.vision_feature_select_strategy!r} (only 'default')")
+    if c.vision_feature_layer != -1:
+        raise Unsupported(f"vision_feature_layer {c.vision_feature_layer!r} (only -1)")
+    if v.use_mask_token or not v.use_absolute_position_embeddings:
+        raise Unsupported("vision mask tokens / no absolute position embeddings are not supported")
+    if not v.use_mean_pooling:  # InternVLVisionModel then adds a final LayerNorm that no InternViT checkpoint has
+        raise Unsupported("vision use_mean_pooling false (a final LayerNorm) is not supported")
+    if v.norm_type not in ("layer_norm", "rms_norm"):
+        raise Unsupported(f"vision norm_type {v.norm_type!r} (only layer_norm, rms_norm)")
+    if v.hidden_act != "gelu" or c.projector_hidden_act != "gelu":
+        raise Unsupported(f"vision/projector activations {(v.hidden_act, c.projector_hidden_act)} (only gelu)")
+    if v.num_channels != 3:
+        raise Unsupported(f"vision num_channels {v.num_channels} (only 3: the processor's RGB tiles)")
+
+
 class InternVLFamily(Family):
     family = "internvl"
     model_class = InternVLForConditionalGeneration
@@ -32,13 +57,13 @@ class InternVLFamily(Family):
         super().__init__(checkpoint)
         self.config = InternVLConfig.from_pretrained(self.checkpoint)
         c, v = self.config, self.config.vision_config
-        if c.vision_feature_select_strategy != "default":
-            raise Unsupported(f"vision_feature_select_strategy {c.vision_feature_select_strategy!r} (only 'default')")
-        if c.vision_feature_layer != -1:
-            raise Unsupported(f"vision_feature_layer {c.vision_feature_layer!r} (only -1)")
-        if v.use_mask_token or not v.use_absolute_position_embeddings:
-            raise Unsupported("vision mask tokens / no absolute position embeddings are not supported")
+        check_vision_config(c)
         self.processor = AutoProcessor.from_pretrained(self.checkpoint, use_fast=False)
+        # InternVLProcessor expands its context token (<IMG_CONTEXT>) into the tiles' span: a template that writes
+        # an image part otherwise (convert_internvl_weights_to_hf.py's own template says "<image>") gets no pixels.
+        part = self.processor.apply_chat_template([user_asks("x")])
+        if part.count(self.processor.image_token) != 1:
+            raise Unsupported(f"the chat template does not render an image part as {self.processor.image_token!r}")
         ip = self.processor.image_processor
         if type(ip).__name__ != "GotOcr2ImageProcessor":
             raise Unsupported(f"image processor {type(ip).__name__} (only GotOcr2ImageProcessor)")
@@ -98,25 +123,14 @@ class InternVLFamily(Family):
         tok, p = self.processor.tokenizer, self.processor
         eos = self.generation_eos()
         return {
-            "tokenizer": "tokenizer.json", "chat_template": p.chat_template,
+            "tokenizer": "tokenizer.json", "chat_template": framed_chat_template(tok, p.chat_template),
             "default_system_prompt": self.default_system_prompt(),
             # The template emits the context token for an image part; the processor expands it into the span.
             "image_placeholder": p.image_token,
             "image_span": {"start": p.start_image_token, "context": p.image_token, "end": p.end_image_token},
             "stop_token_ids": eos, "bos_token": tok.bos_token, "eos_token": tok.eos_token,
-            "max_text_tokens": 2048, "context_tokens": self.config.text_config.max_position_embeddings,
+            "max_text_tokens": 2048, "context_tokens": context_tokens(self.config.text_config),
         }
-
-    def generation_eos(self) -> list[int]:
-        from transformers import GenerationConfig
-        try:
-            eos = GenerationConfig.from_pretrained(self.checkpoint).eos_token_id
-        except OSError:
-            eos = self.config.text_config.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        if not eos:
-            raise Unsupported("no eos_token_id in generation_config.json or the text config")
-        return eos
 
     def default_system_prompt(self) -> str | None:
         """The system turn the template adds by itself to a conversation without one, if any."""

@@ -14,14 +14,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from transformers import AutoProcessor, GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
     Qwen2_5_VisionTransformerPretrainedModel,
     Qwen2_5_VLModel,
     apply_rotary_pos_emb_vision,
 )
 
-from ..family import Case, Family, Prepared, Unsupported, user_asks, with_earlier_turns
+from ..decoder import context_tokens
+from ..family import Case, Family, Prepared, Unsupported, framed_chat_template, user_asks, with_earlier_turns
 from .internvl import PIL_RESAMPLE, synthetic_image
 
 IMAGE_PART = "<|vision_start|><|image_pad|><|vision_end|>"
@@ -244,12 +245,12 @@ class Qwen25VLFamily(Family):
     def prompt_recipe(self):
         tok, p = self.processor.tokenizer, self.processor
         return {
-            "tokenizer": "tokenizer.json", "chat_template": p.chat_template,
+            "tokenizer": "tokenizer.json", "chat_template": framed_chat_template(tok, p.chat_template),
             "default_system_prompt": None,  # the template itself writes "You are a helpful assistant." (see below)
             "image_placeholder": p.image_token,
             "image_span": {"start": None, "context": p.image_token, "end": None},
             "stop_token_ids": self.generation_eos(), "bos_token": tok.bos_token, "eos_token": tok.eos_token,
-            "max_text_tokens": 2048, "context_tokens": self.config.text_config.max_position_embeddings,
+            "max_text_tokens": 2048, "context_tokens": context_tokens(self.config.text_config),
         }
 
     def template_system_prompt(self) -> str | None:
@@ -258,16 +259,6 @@ class Qwen25VLFamily(Family):
         text = self.render([{"role": "user", "content": [{"type": "text", "text": "x"}]}])
         head = "<|im_start|>system\n"
         return text[len(head):text.index("<|im_end|>")] if text.startswith(head) else None
-
-    def generation_eos(self) -> list[int]:
-        try:
-            eos = GenerationConfig.from_pretrained(self.checkpoint).eos_token_id
-        except OSError:
-            eos = self.config.text_config.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        if not eos:
-            raise Unsupported("no eos_token_id in generation_config.json or the text config")
-        return eos
 
     def vision_info(self):
         """FLOPs per visual token (merged, what the tower outputs): 4 patches' embedding and blocks plus the merger.

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { SmartResizeRecipe } from "../../../../shared/index.js";
-import { decodePhoto } from "../../testing.js";
+import { decodePhoto, QWEN25VL_RECIPE } from "../../testing.js";
 import type { RgbImage } from "../tiles/cut-tiles.js";
 import { normaliseTables } from "../tiles/pixel-values.js";
 import { normalisePlanar, patchify, smartResizePixelValues } from "./patchify.js";
@@ -73,19 +73,8 @@ const reference: {
   }[];
 } = JSON.parse(readFileSync(new URL("../qwen-vl-photos.json", import.meta.url), "utf8"));
 
-const recipe: SmartResizeRecipe = {
-  processor: "smart_resize",
-  patch_px: 14,
-  merge: 2,
-  temporal_patch: 2,
-  min_pixels: 56 * 56,
-  max_pixels: 28 * 28 * 1280,
-  window_px: 112,
-  resample: "bicubic",
-  rescale: 1 / 255,
-  mean: reference.mean,
-  std: reference.std,
-};
+// Qwen2.5-VL's recipe with the statistics recorded with the reference.
+const recipe: SmartResizeRecipe = { ...QWEN25VL_RECIPE, mean: reference.mean, std: reference.std };
 const _PHOTOS = new URL("../../../../test/fixtures/photos/", import.meta.url);
 const sha256 = (a: ArrayBufferView) =>
   createHash("sha256")

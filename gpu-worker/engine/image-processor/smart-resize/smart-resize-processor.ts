@@ -9,7 +9,7 @@ import ort from "onnxruntime-node";
 import { InvalidRequestError, type SmartResizeRecipe } from "../../../../shared/index.js";
 import { floatTensor } from "../../onnx-sessions.js";
 import type { DecodedImage, ImageDetail } from "../../types.js";
-import type { DetailPolicyOf, DetailRequest, ImageProcessor, VisionInput } from "../image-processor.js";
+import type { DetailContext, DetailRequest, ImageProcessor, VisionInput } from "../image-processor.js";
 import { smartResizePixelValues } from "./patchify.js";
 import { smartResizeGrid } from "./smart-resize.js";
 import { visionInputs } from "./vision-inputs.js";
@@ -44,7 +44,7 @@ export function smartResizeProcessor(recipe: SmartResizeRecipe): ImageProcessor 
  * bounds) is checked against the pack's own range, so both functions read the same tokens even if their low budgets
  * differ.
  */
-function pixelBudget(recipe: SmartResizeRecipe, request: DetailRequest, policy: DetailPolicyOf): ImageDetail {
+function pixelBudget(recipe: SmartResizeRecipe, request: DetailRequest, policy: DetailContext): ImageDetail {
   const { level } = request;
   const asked = request.minPixels !== undefined || request.maxPixels !== undefined;
   const low = Math.min(recipe.max_pixels, Math.max(recipe.min_pixels, policy.lowMaxPixels));

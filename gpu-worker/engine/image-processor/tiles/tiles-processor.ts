@@ -6,7 +6,7 @@
 import { InvalidRequestError, type TiledImageRecipe, type TokenTile } from "../../../../shared/index.js";
 import { floatTensor } from "../../onnx-sessions.js";
 import type { DecodedImage } from "../../types.js";
-import type { DetailPolicyOf, DetailRequest, ImageProcessor, VisionInput } from "../image-processor.js";
+import type { DetailContext, DetailRequest, ImageProcessor, VisionInput } from "../image-processor.js";
 import { cutTiles } from "./cut-tiles.js";
 import { toPixelValues } from "./pixel-values.js";
 import { planTiles } from "./plan-tiles.js";
@@ -41,7 +41,7 @@ export function tiledRecipeProblem(r: TiledImageRecipe): string | null {
 }
 
 /** A tiling processor has no pixel budget: `stitch.min_pixels` / `stitch.max_pixels` are refused, not ignored. */
-export function refusePixelBounds(request: DetailRequest, policy: DetailPolicyOf): void {
+export function refusePixelBounds(request: DetailRequest, policy: DetailContext): void {
   if (request.minPixels === undefined && request.maxPixels === undefined) return;
   throw new InvalidRequestError(
     `${policy.packName} cuts images into fixed tiles; min_pixels and max_pixels do not apply`,
