@@ -50,7 +50,7 @@ options="$(cpu_options | tr '\n' ' ')"
 PATCH="log drained at exit"
 stamp="$cache/build.stamp"
 if [[ -f $stamp ]] && grep -qxF "options: $options" "$stamp" && grep -qxF "patch: $PATCH" "$stamp"; then
-  log "reusing $cache ($(grep '^seconds' "$stamp"))"
+  log "reusing $cache ($(grep '^last build' "$stamp"))"
   echo "$cache"
   exit 0
 fi
@@ -101,7 +101,7 @@ fi
   echo "version: llama-cpp-python $VERSION ($SHA256)"
   echo "options: $options"
   echo "patch: $PATCH"
-  echo "seconds: $((SECONDS - start)) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+  echo "last build: $((SECONDS - start)) s on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 } >"$stamp"
 log "built in $((SECONDS - start)) s"
 echo "$cache"

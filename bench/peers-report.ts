@@ -163,7 +163,11 @@ function cellMarkdown(c: PeersResult["cells"][number], r: PeersResult): string[]
   } else {
     lines.push("", `Memory: llama.cpp's peak RSS (text model + mmproj + context) ${gib(c.llama.peakRssBytes)}.`);
   }
-  lines.push("", `llama.cpp's answer (random weights): \`${JSON.stringify(c.llamaAnswer.slice(0, 80))}\``, "");
+  lines.push(
+    "",
+    `llama.cpp's answer: \`${JSON.stringify(c.llamaAnswer.slice(0, 80))}\` (random weights; the checkpoints' small tokenizer prints nothing for the ids above its own ~1,300)`,
+    "",
+  );
   return lines;
 }
 
