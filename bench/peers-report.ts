@@ -165,7 +165,7 @@ function cellMarkdown(c: PeersResult["cells"][number], r: PeersResult): string[]
   }
   lines.push(
     "",
-    `llama.cpp's answer: \`${JSON.stringify(c.llamaAnswer.slice(0, 80))}\` (random weights; the checkpoints' small tokenizer prints nothing for the ids above its own ~1,300)`,
+    `llama.cpp's answer: \`${JSON.stringify(c.llamaAnswer.slice(0, 80))}\` (random weights; the checkpoints' small tokenizer has 1,137 tokens and prints nothing for the ids above them)`,
     "",
   );
   return lines;
