@@ -2,8 +2,9 @@
  * bench:peers' prepare step: the same checkpoints for both sides. Each artefact is made only when missing (written
  * under a `.partial` name and renamed when whole), so an interrupted prepare resumes where it stopped:
  *   checkpoint  model-export/make_tiny_qwen25vl.py (the tiny pair) or make_real_size.py (3B, 7B), random weights;
- *   GGUF        llama.cpp's converter (F16 text model and F16 --mmproj), then llama-quantize (Q8_0, Q4_K_M); the F16
- *               text model is deleted once quantized unless float16 is compared (a 7B one is 15 GB);
+ *   GGUF        the large model's only (llama.cpp runs it alone): llama.cpp's converter (F16 text model and F16
+ *               --mmproj), then llama-quantize (Q8_0, Q4_K_M); the F16 text model is deleted once quantized unless
+ *               float16 is compared (a 7B one is 15 GB);
  *   pack        Stitch's exporter, `python -m stitch_export --dtype float16|int8|int4`;
  *   images      the photograph resized (fit fill) to each request size, as PNG, so both sides read the same pixels.
  * Then each GGUF is run once through llama-bench (8 prompt tokens, 2 generated) before anything is timed: a build
@@ -150,6 +151,7 @@ export function roles(sizes: Size[]): { large: Size; small?: Size } {
 
 export function prepare(a: Artefacts, o: PrepareOptions): void {
   const { large, small } = roles(o.sizes);
+  // llama.cpp runs the large model alone, so only the large one gets GGUFs; Stitch's pair gets packs.
   const members: [Size, "small" | "large"][] = small
     ? [
         [small, "small"],
@@ -157,14 +159,16 @@ export function prepare(a: Artefacts, o: PrepareOptions): void {
       ]
     : [[large, "large"]];
   for (const [size, role] of members) {
+    const llama = role === "large";
+    const needsPacks = !o.skipPacks;
     const done = () =>
-      existsSync(a.mmproj(size)) &&
-      o.types.every((t) => existsSync(a.gguf(size, t)) && (o.skipPacks || existsSync(a.pack(size, role, t))));
+      (!llama || (existsSync(a.mmproj(size)) && o.types.every((t) => existsSync(a.gguf(size, t))))) &&
+      (!needsPacks || o.types.every((t) => existsSync(a.pack(size, role, t))));
     if (done()) continue;
     checkpoint(a, size);
-    ggufs(a, size, o.types, o.threads);
-    if (!o.skipPacks) for (const t of o.types) pack(a, size, role, t, o);
+    if (llama) ggufs(a, size, o.types, o.threads);
+    if (needsPacks) for (const t of o.types) pack(a, size, role, t, o);
     if (!o.keepCheckpoints && done() && !size.startsWith("tiny-")) rmSync(a.checkpoint(size), { recursive: true });
   }
-  for (const [size] of members) for (const t of o.types) smokeTest(a, a.gguf(size, t), o.threads);
+  for (const t of o.types) smokeTest(a, a.gguf(large, t), o.threads);
 }
