@@ -10,20 +10,17 @@
  * A benchmark command, not a test. With random weights the answers mean nothing; times and memory are the point.
  */
 import { execSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import sharp from "sharp";
 import { median } from "simple-statistics";
-import { DecoderRun } from "../gpu-worker/engine/decoder-run.js";
 import { loadLargeEngine, preparePrompt } from "../gpu-worker/engine/engine.js";
 import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { Meter } from "../gpu-worker/engine/onnx-sessions.js";
 import { packMemory } from "../gpu-worker/engine/pack-memory.js";
-import { argmax } from "../gpu-worker/engine/softmax.js";
 import type { DecodedImage } from "../gpu-worker/engine/types.js";
 import { askAboutImage } from "../shared/index.js";
+import { photoAt, timed, timeRequest } from "./engine-timing.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -50,24 +47,10 @@ const ms = (t: number) => (t >= 100 ? t.toFixed(0) : t.toFixed(1));
 const rss = () => process.memoryUsage().rss;
 const log = (line: string) => console.error(`[real-size-types] ${line}`);
 
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await f();
-  return [value, performance.now() - start];
-}
-
-async function tile(model: LoadedModel, tag: string): Promise<DecodedImage> {
+function tile(model: LoadedModel, tag: string): Promise<DecodedImage> {
   const recipe = model.info.image;
   if (recipe.processor !== "tiles") throw new Error(`${model.info.name}: processor ${recipe.processor}, not tiles`);
-  const { width, height } = recipe.tile;
-  const bytes = readFileSync(args.photo as string);
-  const { data, info } = await sharp(bytes)
-    .resize(width, height, { fit: "fill" })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const hash = createHash("sha256").update(bytes).update(tag).digest("hex");
-  return { hash, width: info.width, height: info.height, rgb: new Uint8Array(data) };
+  return photoAt(args.photo as string, recipe.tile.width, recipe.tile.height, tag);
 }
 
 interface Sample {
@@ -80,21 +63,12 @@ interface Sample {
 /** One request's pieces, timed: vision (uncached), prefill over the whole prompt, `steps` greedy decode steps. */
 async function once(model: LoadedModel, round: number, sample: Sample): Promise<void> {
   const image = await tile(model, `round-${round}-${Math.random()}`);
-  const [, vision] = await timed(() => model.vision.embed(image, new Meter()));
-  const prompt = await preparePrompt(model, { image, messages }, new Meter());
-  const run = new DecoderRun(model, new Meter(), prompt.span, prompt.positions);
-  const [logits, prefill] = await timed(() => run.prefill(prompt.embeds));
-  sample.logits ??= logits;
-  let token = argmax(logits);
-  for (let i = 0; i < steps; i++) {
-    const [next, t] = await timed(() => run.step(token, prompt.promptLength + i));
-    sample.step.push(t);
-    token = argmax(next);
-  }
-  run.release();
-  sample.vision.push(vision);
-  sample.prefill.push(prefill);
-  log(`${model.info.name} round ${round}: vision ${ms(vision)} ms, prefill ${ms(prefill)} ms`);
+  const t = await timeRequest(model, image, messages, steps);
+  sample.logits ??= t.firstLogits;
+  sample.step.push(...t.stepMs);
+  sample.vision.push(t.visionMs);
+  sample.prefill.push(t.prefillMs);
+  log(`${model.info.name} round ${round}: vision ${ms(t.visionMs)} ms, prefill ${ms(t.prefillMs)} ms`);
 }
 
 function machine(): string {

@@ -14,11 +14,9 @@
  *
  * A benchmark command, not a test. With random weights the answers mean nothing; times are the point.
  */
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Command } from "commander";
-import sharp from "sharp";
 import { median } from "simple-statistics";
 import { DecoderRun, type PruneAt } from "../gpu-worker/engine/decoder-run.js";
 import { loadLargeEngine, loadSmallEngine, type PreparedPrompt, preparePrompt } from "../gpu-worker/engine/engine.js";
@@ -26,9 +24,9 @@ import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { Meter } from "../gpu-worker/engine/onnx-sessions.js";
 import { packMemory } from "../gpu-worker/engine/pack-memory.js";
 import { topVisualTokens } from "../gpu-worker/engine/rank-visual-tokens.js";
-import type { DecodedImage } from "../gpu-worker/engine/types.js";
 import { askAboutImage } from "../shared/index.js";
 import { decimal, integer } from "../tools/cli-options.js";
+import { photoAt, timed } from "./engine-timing.js";
 import { describeMachine } from "./machine.js";
 import {
   type ExportFigures,
@@ -69,29 +67,8 @@ const log = (line: string) => console.error(`[real-size] ${line}`);
 const rss = () => process.memoryUsage().rss;
 const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0) * 1024;
 
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await f();
-  return [value, performance.now() - start];
-}
-
 /** The photo resized (fit fill) to width × height, decoded as the worker does; `tag` makes the cache key unique. */
-async function photo(width: number, height: number, tag: string): Promise<DecodedImage> {
-  const bytes = readFileSync(opts.photo);
-  const { data, info } = await sharp(bytes)
-    .resize(width, height, { fit: "fill" })
-    .toColourspace("srgb")
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const hash = createHash("sha256").update(bytes).update(`${width}x${height}:${tag}`).digest("hex");
-  return {
-    hash,
-    width: info.width,
-    height: info.height,
-    rgb: new Uint8Array(data.buffer, data.byteOffset, data.length),
-  };
-}
+const photo = (width: number, height: number, tag: string) => photoAt(opts.photo, width, height, tag);
 
 function tileOf(model: LoadedModel): { width: number; height: number; tokens: number } {
   const recipe = model.info.image;

@@ -124,16 +124,41 @@ def write(model_name: str, out: Path, seed: int) -> dict:
     return {"parameters": total, "shards": len(shards)}
 
 
+# Weights' bytes per parameter, measured on this project's InternVL3-2B packs (bench/results/real-size-types.md:
+# 7.78 / 1.99 / 1.25 GiB on disk for 2.089 B parameters) and the InternVL3-1B int8 pack (1.03); int4's MatMulNBits
+# weights take 1.6× their file once onnxruntime's CPU provider has repacked them (2.00 GiB for 2B), float16 is cast
+# back to float32 by the CPU provider (gpu-worker/engine/pack-memory.ts).
+BYTES_PER_PARAMETER = {"float32": 4.0, "float16": 2.0, "int8": 1.02, "int4": 0.64}
+CPU_LOADED = {"float16": 2.0, "int4": 1.6}
+
+
+def memory_table() -> str:
+    """Parameters and weights' memory per type of every model make_real_size knows (counted on the meta device),
+    with the KV cache per token (float32 keys and values, all layers) and for a 12-tile image (13 × 256 tokens)."""
+    gb = lambda params, dtype, loaded=1.0: f"{params * BYTES_PER_PARAMETER[dtype] * loaded / 2**30:.1f}"
+    rows = ["| model | parameters | float32 GiB | float16 GiB (GPU; CPU ×2) | int8 GiB | int4 GiB (disk / CPU) | KV cache "
+            "per token | KV of 13 × 256 tokens (12 tiles + thumbnail) |", "|---|---|---|---|---|---|---|---|"]
+    for name, spec in sorted(real_models.CONFIGS.items(), key=lambda kv: real_models.parameter_count(kv[1])):
+        params = real_models.parameter_count(spec)
+        t = spec.build_config(spec.build_tokenizer()).get_text_config()
+        head = getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads
+        kv = 2 * t.num_hidden_layers * t.num_key_value_heads * head * 4
+        rows.append(f"| {name} | {params / 1e9:.2f} B | {gb(params, 'float32')} | {gb(params, 'float16')} | "
+                    f"{gb(params, 'int8')} | {gb(params, 'int4')} / {gb(params, 'int4', CPU_LOADED['int4'])} | "
+                    f"{kv // 1024} KiB | {kv * 13 * 256 / 2**30:.2f} GiB |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(real_models.CONFIGS))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--list", action="store_true", help="print the models and their parameter counts")
+    parser.add_argument("--list", action="store_true",
+                        help="print the models with their parameters and weights' memory per type (Markdown)")
     args = parser.parse_args()
     if args.list:
-        for name, spec in sorted(real_models.CONFIGS.items()):
-            print(f"{name}: {real_models.parameter_count(spec) / 1e9:.3f} B parameters ({spec.source})")
+        print(memory_table())
         return
     if not args.model or not args.out:
         parser.error("--model and --out are required (or --list)")
