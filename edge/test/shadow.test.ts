@@ -118,8 +118,9 @@ describe("the exit threshold served", () => {
     const thresholdFor = async (dial: number) => {
       const res = await ask(key, chatBody({ stitch: { max_disagreement: dial } }), {}, FRESH);
       expect(res.status).toBe(200);
-      return ((await stubLastCall(res.json.stitch.request_id))?.request.exit_calibration as { threshold: number })
-        .threshold;
+      const sent = (await stubLastCall(res.json.stitch.request_id))?.request.exit_calibration;
+      if (!sent) throw new Error("the edge sent no exit calibration");
+      return (sent as { threshold: number }).threshold;
     };
     const strict = await thresholdFor(0.02);
     const loose = await thresholdFor(0.3);
