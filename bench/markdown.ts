@@ -11,3 +11,10 @@ export function markdownTable(head: string[], rows: string[][]): string {
 
 /** A number with `digits` decimals, or an en dash when it is not finite (no measurement). */
 export const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : "–");
+
+/** Counts by name, sorted ("200: 373, 503: 737"), or an en dash when there are none. */
+export const counts = (c: Record<string, number>): string =>
+  Object.entries(c)
+    .sort()
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(", ") || "–";

@@ -1,6 +1,6 @@
 /** `bench:serve`'s Markdown tables and the overload verdicts, from its results. */
 import { type Machine, machineLine } from "./machine.js";
-import { markdownTable } from "./markdown.js";
+import { counts, fixed, markdownTable } from "./markdown.js";
 import type { LoadResult } from "./serve-load.js";
 
 export interface Overhead {
@@ -116,13 +116,6 @@ export function floorCheck(hits: LoadResult, target: number, references: LoadRes
   return { target, cacheHit, rows, pass };
 }
 
-const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
-const counts = (c: Record<string, number>) =>
-  Object.entries(c)
-    .sort()
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(", ") || "–";
-
 function floorSection(f: FloorCheck): string {
   const floor = f.rows[0];
   if (!floor) return "";
@@ -138,18 +131,18 @@ ${markdownTable(
       String(row.connections),
       String(row.responses),
       counts(row.statuses),
-      num(row.p50),
-      num(row.p95),
-      num(row.p99),
-      num(row.ratios.p50, 2),
-      num(row.ratios.p95, 2),
-      num(row.ratios.p99, 2),
+      fixed(row.p50),
+      fixed(row.p95),
+      fixed(row.p99),
+      fixed(row.ratios.p50, 2),
+      fixed(row.ratios.p95, 2),
+      fixed(row.ratios.p99, 2),
     ]),
-    ["cache hits", "", "", "", num(f.cacheHit.p50), num(f.cacheHit.p95), num(f.cacheHit.p99), "", "", ""],
+    ["cache hits", "", "", "", fixed(f.cacheHit.p50), fixed(f.cacheHit.p95), fixed(f.cacheHit.p99), "", "", ""],
   ],
 )}
 
-**Cache hit ÷ floor at p50: ${num(floor.ratios.p50, 2)} (target ≤ ${f.target}): ${f.pass ? "pass" : "FAIL"}.** At p95 ${num(floor.ratios.p95, 2)}, at p99 ${num(floor.ratios.p99, 2)}.
+**Cache hit ÷ floor at p50: ${fixed(floor.ratios.p50, 2)} (target ≤ ${f.target}): ${f.pass ? "pass" : "FAIL"}.** At p95 ${fixed(floor.ratios.p95, 2)}, at p99 ${fixed(floor.ratios.p99, 2)}.
 
 `;
 }
@@ -179,7 +172,7 @@ export function renderServeMarkdown(r: ServeResults): string {
   const overloads = runs.filter((run) => run.offeredRate !== null);
   return `# bench:serve
 
-\`${r.command}\` — through the real local stack (edge under \`wrangler dev\` with local D1, small and large function on CPU), with autocannon; each run bounded in requests and seconds, on its own API key (its own cache scope and ledger). The stack started in ${num(r.stackStartSeconds, 0)} s; the whole benchmark took ${num(r.tookSeconds, 0)} s.
+\`${r.command}\` — through the real local stack (edge under \`wrangler dev\` with local D1, small and large function on CPU), with autocannon; each run bounded in requests and seconds, on its own API key (its own cache scope and ledger). The stack started in ${fixed(r.stackStartSeconds, 0)} s; the whole benchmark took ${fixed(r.tookSeconds, 0)} s.
 Machine: ${machineLine(r.machine)}. The load generator shares this machine with the stack: compare ratios, not absolute times.
 
 Runs: **cache hits** repeat a few primed questions (stitch-sgl, cache on); **small exits** force SEE to exit (\`stitch.exit_threshold: 0\`, cache bypassed); **escalated** use \`stitch-sgp\` (always the pruned large model, cache bypassed); the **mix** is stitch-sgl with the cache on and ${Math.round(r.repeatRate * 100)}% of requests repeating an earlier one. Every run but the cache hits sends images no function has seen. Latency is of 2xx responses.
@@ -194,10 +187,10 @@ ${markdownTable(
       run.name,
       String(run.connections),
       String(run.responses),
-      num(run.goodput),
-      num(run.okLatencyMs.p50),
-      num(run.okLatencyMs.p95),
-      num(run.okLatencyMs.p99),
+      fixed(run.goodput),
+      fixed(run.okLatencyMs.p50),
+      fixed(run.okLatencyMs.p95),
+      fixed(run.okLatencyMs.p99),
       counts(run.statuses),
       String(run.errors + run.timeouts),
       counts(run.paths),
@@ -213,18 +206,18 @@ ${markdownTable(
   ["path", "edge p50 ms", "direct p50 ms", "p50 ratio", "p95 ratio", "p99 ratio", "edge ÷ direct throughput"],
   r.overhead.map((o) => [
     o.label,
-    num(o.edgeP50Ms),
-    num(o.directP50Ms),
-    num(o.p50Ratio, 2),
-    num(o.p95Ratio, 2),
-    num(o.p99Ratio, 2),
-    num(o.throughputRatio, 2),
+    fixed(o.edgeP50Ms),
+    fixed(o.directP50Ms),
+    fixed(o.p50Ratio, 2),
+    fixed(o.p95Ratio, 2),
+    fixed(o.p99Ratio, 2),
+    fixed(o.throughputRatio, 2),
   ]),
 )}
 
 ${r.floor ? floorSection(r.floor) : ""}## Overload
 
-Capacity = ${num(r.capacity)} escalated requests/s: the 2xx per second of the closed-loop escalated run above. Offered at 2× and 4× open loop (a request every 1/rate s whatever the answers do, then a wait for every answer; autocannon is closed loop and would offer less as the server slows), cycling over a fixed set of images (the functions' vision caches may help; the edge cache is bypassed). Expected: only 2xx, 429 and 503; every 429/503 with Retry-After; no other 5xx; a ledger row for each 2xx and none for shed requests.
+Capacity = ${fixed(r.capacity)} escalated requests/s: the 2xx per second of the closed-loop escalated run above. Offered at 2× and 4× open loop (a request every 1/rate s whatever the answers do, then a wait for every answer; autocannon is closed loop and would offer less as the server slows), cycling over a fixed set of images (the functions' vision caches may help; the edge cache is bypassed). Expected: only 2xx, 429 and 503; every 429/503 with Retry-After; no other 5xx; a ledger row for each 2xx and none for shed requests.
 
 ${markdownTable(
   [
@@ -249,16 +242,16 @@ ${markdownTable(
     return [
       run.name,
       String(run.offeredRate),
-      num(run.achievedOfferedRate ?? Number.NaN),
+      fixed(run.achievedOfferedRate ?? Number.NaN),
       String(run.connections),
       String(run.responses),
-      num(run.goodput),
+      fixed(run.goodput),
       counts(run.statuses),
       String(run.shedWithoutRetryAfter),
       String(run.otherServerErrors),
       String(run.errors + run.timeouts),
-      num(run.okLatencyMs.p50),
-      num(run.okLatencyMs.p99),
+      fixed(run.okLatencyMs.p50),
+      fixed(run.okLatencyMs.p99),
       `${l?.ledgerRequests ?? "?"} for ${l?.okResponses ?? "?"} 2xx`,
       v.pass ? "pass" : `FAIL: ${v.why.join("; ")}`,
     ];

@@ -1,6 +1,6 @@
 /** `bench:soak`'s verdicts and its Markdown report, from its results. */
 import { type Machine, machineLine } from "./machine.js";
-import { markdownTable } from "./markdown.js";
+import { counts, fixed, markdownTable } from "./markdown.js";
 import type { LoadResult } from "./serve-load.js";
 import { FLAT_MIB_PER_MIN, FLAT_PCT_PER_MIN, type MemoryVerdict, type Sample } from "./soak-memory.js";
 
@@ -99,7 +99,7 @@ export function judgeMemory(m: MemoryVerdict, all: MemoryVerdict[], workerIsolat
   return {
     judged: true,
     flat: excess <= m.thresholdMiBPerMin,
-    basis: `against the control's ${num(control.slopeMiBPerMin, 2)} MiB/min: ${num(excess, 2)} more`,
+    basis: `against the control's ${fixed(control.slopeMiBPerMin, 2)} MiB/min: ${fixed(excess, 2)} more`,
   };
 }
 
@@ -160,7 +160,7 @@ export function soakViolations(r: SoakResults): string[] {
     if (m.pids.length > 1) why.push(`${m.name} was replaced during the soak (pid ${m.pids.join(" → ")})`);
     else if (!judgement.flat)
       why.push(
-        `${m.name}: memory not flat, ${num(m.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(m.thresholdMiBPerMin, 2)}${judgement.basis ? `, ${judgement.basis}` : ""})`,
+        `${m.name}: memory not flat, ${fixed(m.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${fixed(m.thresholdMiBPerMin, 2)}${judgement.basis ? `, ${judgement.basis}` : ""})`,
       );
   }
   for (const name of ["small function", "large function", "edge: workerd runtime"])
@@ -178,16 +178,10 @@ export function isolateViolations(i: IsolateHeaps): string[] {
   if (!worker) return [`the Worker's isolate ${i.worker}: no heap readings${i.error ? ` (${i.error})` : ""}`];
   if (worker.flat) return [];
   return [
-    `the Worker's isolate ${i.worker}: heap after GC not flat, ${num(worker.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${num(worker.thresholdMiBPerMin, 2)}${worker.note ? `; ${worker.note}` : ""})`,
+    `the Worker's isolate ${i.worker}: heap after GC not flat, ${fixed(worker.slopeMiBPerMin, 2)} MiB/min over the second half (threshold ${fixed(worker.thresholdMiBPerMin, 2)}${worker.note ? `; ${worker.note}` : ""})`,
   ];
 }
 
-const num = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : "–");
-const counts = (c: Record<string, number>) =>
-  Object.entries(c)
-    .sort()
-    .map(([k, v]) => `${k}: ${v}`)
-    .join(", ") || "–";
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 
 /** The runtime's isolates, the Worker's first: heap after GC at the start and end, and the second half's slope. */
@@ -214,11 +208,11 @@ ${markdownTable(
   ordered.map((v) => [
     v.name === i.worker ? `**${v.name}** (the Worker)` : v.name,
     String(v.samples),
-    num(v.startMiB, 2),
-    num(v.endMiB, 2),
-    `${num(v.fitStartMiB, 2)} → ${num(v.fitEndMiB, 2)} (${v.fitSamples} readings)`,
-    num(v.slopeMiBPerMin, 3),
-    num(v.thresholdMiBPerMin, 2),
+    fixed(v.startMiB, 2),
+    fixed(v.endMiB, 2),
+    `${fixed(v.fitStartMiB, 2)} → ${fixed(v.fitEndMiB, 2)} (${v.fitSamples} readings)`,
+    fixed(v.slopeMiBPerMin, 3),
+    fixed(v.thresholdMiBPerMin, 2),
     v.name === i.worker ? (v.flat ? "yes" : "NO") : `not judged (${v.flat ? "would be flat" : "would not be flat"})`,
   ]),
 )}`;
@@ -243,9 +237,9 @@ function perMinute(r: SoakResults): string {
   return markdownTable(
     ["minute", ...names.map((n) => `${n} MiB`), "load (1 min)"],
     marks.map((t) => [
-      num(t / 60, 1),
-      ...names.map((n) => num(at(r.samples[n] ?? [], t)?.rssMiB ?? Number.NaN)),
-      num(loadAt(t)?.load1 ?? Number.NaN, 2),
+      fixed(t / 60, 1),
+      ...names.map((n) => fixed(at(r.samples[n] ?? [], t)?.rssMiB ?? Number.NaN)),
+      fixed(loadAt(t)?.load1 ?? Number.NaN, 2),
     ]),
   );
 }
@@ -260,8 +254,8 @@ export function renderSoakMarkdown(r: SoakResults, violations: string[]): string
   const okP99 = Math.max(...r.windows.map((w) => w.run.okLatencyMs.p99));
   return `# bench:soak
 
-\`${r.command}\` — the real local stack (edge under \`wrangler dev\` with local D1, the small and the large function on CPU) held at its capacity for ${num(r.soakSeconds / 60, 1)} minutes. The stack started in ${num(r.stackStartSeconds, 0)} s; the whole benchmark took ${num(r.tookSeconds / 60, 1)} min.
-Machine: ${machineLine(r.machine)}. Load average (1 min) during the soak: mean ${num(meanLoad, 2)}, max ${num(maxLoad, 2)} on ${r.machine.cores} cores${shared ? ": **the machine was shared** (other work ran beside the stack and the load generator), so absolute rates and latencies are lower and noisier than the stack alone would give; the checks below do not depend on them" : ""}.
+\`${r.command}\` — the real local stack (edge under \`wrangler dev\` with local D1, the small and the large function on CPU) held at its capacity for ${fixed(r.soakSeconds / 60, 1)} minutes. The stack started in ${fixed(r.stackStartSeconds, 0)} s; the whole benchmark took ${fixed(r.tookSeconds / 60, 1)} min.
+Machine: ${machineLine(r.machine)}. Load average (1 min) during the soak: mean ${fixed(meanLoad, 2)}, max ${fixed(maxLoad, 2)} on ${r.machine.cores} cores${shared ? ": **the machine was shared** (other work ran beside the stack and the load generator), so absolute rates and latencies are lower and noisier than the stack alone would give; the checks below do not depend on them" : ""}.
 
 **Verdict: ${violations.length === 0 ? "pass" : "FAIL"}.**${violations.length > 0 ? `\n\n${violations.map((v) => `- ${v}`).join("\n")}` : " Only 2xx, 429 and 503 with Retry-After; every request answered; the ledger exactly one row per 2xx on every key, path by path; every process's memory flat over the second half; no process died or was replaced."}
 
@@ -271,24 +265,24 @@ The mix: ${pct(r.mix.cache)} cache hits (stitch-sgl, cache on, repeating ${r.pri
 
 ${
   r.edgeWarmup
-    ? `- **Dev-runtime warm-up**: ${r.edgeWarmup.run.responses} \`GET /healthz\` to the edge first (${num(r.edgeWarmup.run.seconds, 0)} s, ${num(r.edgeWarmup.run.goodput, 0)}/s; statuses ${counts(r.edgeWarmup.run.statuses)}). \`wrangler dev\`'s workerd processes grow with the requests they have served, whatever the Worker does (an empty Worker and this GET /healthz, which touches no binding, grow the same), for about their first 100,000, then level off; at the soak's rate that would take most of the soak and read as a leak. RSS before → after: ${Object.keys(
+    ? `- **Dev-runtime warm-up**: ${r.edgeWarmup.run.responses} \`GET /healthz\` to the edge first (${fixed(r.edgeWarmup.run.seconds, 0)} s, ${fixed(r.edgeWarmup.run.goodput, 0)}/s; statuses ${counts(r.edgeWarmup.run.statuses)}). \`wrangler dev\`'s workerd processes grow with the requests they have served, whatever the Worker does (an empty Worker and this GET /healthz, which touches no binding, grow the same), for about their first 100,000, then level off; at the soak's rate that would take most of the soak and read as a leak. RSS before → after: ${Object.keys(
         r.edgeWarmup.after,
       )
         .map(
           (name) =>
-            `${name} ${num(r.edgeWarmup?.before[name] ?? Number.NaN, 0)} → ${num(r.edgeWarmup?.after[name] ?? Number.NaN, 0)} MiB`,
+            `${name} ${fixed(r.edgeWarmup?.before[name] ?? Number.NaN, 0)} → ${fixed(r.edgeWarmup?.after[name] ?? Number.NaN, 0)} MiB`,
         )
         .join("; ")}.
 `
     : ""
-}- **Capacity**: the mix closed loop (autocannon, ${r.capacity.connections} connections, ${num(r.capacity.seconds, 0)} s), as \`bench:serve\` measures it${r.capacity.aloneGoodput !== undefined ? `, then again while the control is sent the mix at that rate (${num(r.capacity.aloneGoodput)}/s), as it is throughout the soak` : ""}: ${num(r.capacity.goodput)} 2xx/s (statuses ${counts(r.capacity.statuses)}; p50 ${num(r.capacity.okLatencyMs.p50)} ms).
-- **Soak**: offered open loop at ${r.offeredRate}/s (${r.load} × capacity; a request every 1/rate s whatever the answers do) in ${r.windows.length} windows, each waiting for its last answer; ${t.sent} requests in ${num(r.soakSeconds, 0)} s (${num(t.sent / r.soakSeconds)}/s sent on average, the pauses between windows included).
+}- **Capacity**: the mix closed loop (autocannon, ${r.capacity.connections} connections, ${fixed(r.capacity.seconds, 0)} s), as \`bench:serve\` measures it${r.capacity.aloneGoodput !== undefined ? `, then again while the control is sent the mix at that rate (${fixed(r.capacity.aloneGoodput)}/s), as it is throughout the soak` : ""}: ${fixed(r.capacity.goodput)} 2xx/s (statuses ${counts(r.capacity.statuses)}; p50 ${fixed(r.capacity.okLatencyMs.p50)} ms).
+- **Soak**: offered open loop at ${r.offeredRate}/s (${r.load} × capacity; a request every 1/rate s whatever the answers do) in ${r.windows.length} windows, each waiting for its last answer; ${t.sent} requests in ${fixed(r.soakSeconds, 0)} s (${fixed(t.sent / r.soakSeconds)}/s sent on average, the pauses between windows included).
 
 ## Answers
 
 | requests | 2xx | shed (429/503) | statuses | no Retry-After | no HTTP answer | timeouts | 2xx paths | 2xx p50 ms (median of windows) | 2xx p99 ms (worst window) |
 |---|---|---|---|---|---|---|---|---|---|
-| ${t.sent} | ${t.ok} | ${t.shed} (${pct(t.shed / Math.max(1, t.responses))}) | ${counts(t.statuses)} | ${t.shedWithoutRetryAfter} | ${t.errors} | ${t.timeouts} | ${counts(t.paths)} | ${num(okP50[Math.floor(okP50.length / 2)] ?? Number.NaN)} | ${num(okP99)} |
+| ${t.sent} | ${t.ok} | ${t.shed} (${pct(t.shed / Math.max(1, t.responses))}) | ${counts(t.statuses)} | ${t.shedWithoutRetryAfter} | ${t.errors} | ${t.timeouts} | ${counts(t.paths)} | ${fixed(okP50[Math.floor(okP50.length / 2)] ?? Number.NaN)} | ${fixed(okP99)} |
 
 Per window:
 
@@ -296,15 +290,15 @@ ${markdownTable(
   ["window", "from s", "to s", "sent/s", "answers", "2xx/s", "statuses", "errors", "2xx p50 ms", "2xx p99 ms"],
   r.windows.map((w) => [
     w.run.name,
-    num(w.fromSeconds, 0),
-    num(w.toSeconds, 0),
-    num(w.run.achievedOfferedRate ?? Number.NaN),
+    fixed(w.fromSeconds, 0),
+    fixed(w.toSeconds, 0),
+    fixed(w.run.achievedOfferedRate ?? Number.NaN),
     String(w.run.responses),
-    num(w.run.goodput),
+    fixed(w.run.goodput),
     counts(w.run.statuses),
     String(w.run.errors + w.run.timeouts),
-    num(w.run.okLatencyMs.p50),
-    num(w.run.okLatencyMs.p99),
+    fixed(w.run.okLatencyMs.p50),
+    fixed(w.run.okLatencyMs.p99),
   ]),
 )}
 
@@ -338,7 +332,7 @@ ${markdownTable(
 
 ## Memory
 
-RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **The control**: an empty Worker (\`bench/empty-worker/\`) under its own \`wrangler dev\`, warmed up like the edge and sent the soak's very requests at the same rate throughout; its proxy and runtime are shown, not judged. The edge's workerd proxy (\`wrangler dev\`'s, which forwards every request to the runtime and runs none of this project's code; nothing of it is deployed) is judged against the control's proxy: it fails only when its slope exceeds the control proxy's by more than its threshold. **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${num(t.sent / r.soakSeconds, 0)} requests/s is ${num((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
+RSS from \`/proc/<pid>/status\` every few seconds (${Object.values(r.samples)[0]?.length ?? 0} samples per process), for each process of the stack: the edge's three (\`wrangler dev\`'s Node CLI, its workerd proxy on the public port, and the workerd runtime that runs the Worker, its Durable Object, D1, queue and cache), the small and the large function. The slope is the least-squares fit over the second half of the soak (after warm-up: caches, JIT and heaps have settled by then). \`wrangler dev\`'s own Node CLI is shown but not judged: nothing of it is deployed, and its heap is a garbage-collected sawtooth hundreds of MiB tall with a period of minutes (it formats a log line per request). **The control**: an empty Worker (\`bench/empty-worker/\`) under its own \`wrangler dev\`, warmed up like the edge and sent the soak's very requests at the same rate throughout; its proxy and runtime are shown, not judged. The edge's workerd proxy (\`wrangler dev\`'s, which forwards every request to the runtime and runs none of this project's code; nothing of it is deployed) is judged against the control's proxy: it fails only when its slope exceeds the control proxy's by more than its threshold. **Flat** means a slope of at most ${FLAT_PCT_PER_MIN}% of the process's mean RSS per minute or ${FLAT_MIB_PER_MIN} MiB/min, whichever is larger: a leak grows without bound and shows as a steady climb at capacity; ${FLAT_PCT_PER_MIN}%/min is +60% an hour, and ${FLAT_MIB_PER_MIN} MiB/min at ${fixed(t.sent / r.soakSeconds, 0)} requests/s is ${fixed((1024 * 1024) / (60 * (t.sent / r.soakSeconds)), 0)} bytes per request; much below that, a garbage-collected heap's sawtooth over a few minutes cannot be told from a slow climb.
 
 ${markdownTable(
   [
@@ -356,13 +350,13 @@ ${markdownTable(
   r.memory.map((m) => [
     m.name,
     m.pids.join(" → "),
-    num(m.startMiB),
-    num(m.endMiB),
-    `${num(m.minMiB)}–${num(m.maxMiB)}`,
-    `${num(m.fitStartMiB)} → ${num(m.fitEndMiB)} (${num(m.fitFromSeconds / 60, 1)}–${num(m.fitToSeconds / 60, 1)} min, ${m.fitSamples} samples)`,
-    num(m.slopeMiBPerMin, 2),
-    num(m.slopePctPerMin, 2),
-    num(m.thresholdMiBPerMin, 2),
+    fixed(m.startMiB),
+    fixed(m.endMiB),
+    `${fixed(m.minMiB)}–${fixed(m.maxMiB)}`,
+    `${fixed(m.fitStartMiB)} → ${fixed(m.fitEndMiB)} (${fixed(m.fitFromSeconds / 60, 1)}–${fixed(m.fitToSeconds / 60, 1)} min, ${m.fitSamples} samples)`,
+    fixed(m.slopeMiBPerMin, 2),
+    fixed(m.slopePctPerMin, 2),
+    fixed(m.thresholdMiBPerMin, 2),
     ((j) =>
       j.judged
         ? `${j.flat ? "yes" : "NO"}${j.basis ? ` (${j.basis})` : ""}${m.note ? ` (${m.note})` : ""}`
@@ -386,7 +380,7 @@ Lines of the stack's own output that tell of a reload, a restart or a death (sec
 
 ${r.events
   .slice(0, 30)
-  .map((e) => `- ${num(e.t, 0)} s: \`${e.line.replace(/`/g, "'")}\``)
+  .map((e) => `- ${fixed(e.t, 0)} s: \`${e.line.replace(/`/g, "'")}\``)
   .join("\n")}
 `
     : ""
