@@ -9,9 +9,10 @@
  *   npx tsx bench/device-bytes.ts --small DIR --large DIR [--tiles 1,13] [--tokens 8] [--text 20]
  *     [--retention 0.35] [--link-gbs 50] [--out bench/results/device-bytes.md]
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Command } from "commander";
+import { readPackManifest } from "../gpu-worker/engine/model-pack.js";
 import { decimal, integer } from "../tools/cli-options.js";
 import { markdownTable } from "./markdown.js";
 
@@ -96,23 +97,24 @@ export function residentBytes(p: PackShape, r: Request): Bytes {
   return { vision, prefill, decode, total: vision + prefill + decode };
 }
 
-export function shapeOf(dir: string): PackShape {
-  const m = JSON.parse(readFileSync(`${dir}/manifest.json`, "utf8"));
+export async function shapeOf(dir: string): Promise<PackShape> {
+  const m = await readPackManifest(dir);
   if (m.image.processor !== "tiles") throw new Error(`${dir}: processor ${m.image.processor}: only tiles packs here`);
+  const d = m.decoder;
   return {
     name: m.name,
-    hidden: m.decoder.hidden,
-    layers: m.decoder.layers,
-    kvHeads: m.decoder.kv_heads,
-    headDim: m.decoder.head_dim,
-    vocab: m.decoder.vocab,
-    segments: m.graphs.segments.map((s: { first_layer: number; end_layer: number }) => [s.first_layer, s.end_layer]),
+    hidden: d.hidden,
+    layers: d.layers,
+    kvHeads: d.kv_heads,
+    headDim: d.head_dim,
+    vocab: d.vocab,
+    segments: m.graphs.segments.map((s) => [s.first_layer, s.end_layer]),
     tile: m.image.tile,
     tokensPerTile: m.image.tokens_per_tile,
   };
 }
 
-function main() {
+async function main() {
   const list = (v: string) => v.split(",").map(integer(1, 40));
   const opts = new Command()
     .requiredOption("--small <dir>")
@@ -125,8 +127,8 @@ function main() {
     .option("--out <file>", "Markdown results", "bench/results/device-bytes.md")
     .parse()
     .opts();
-  const small = shapeOf(opts.small);
-  const large = shapeOf(opts.large);
+  const small = await shapeOf(opts.small);
+  const large = await shapeOf(opts.large);
   const K = large.segments[0]?.[1] ?? 0;
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const ms = (b: number) => ((b / (opts.linkGbs * 1e9)) * 1e3).toFixed(1);
@@ -174,4 +176,4 @@ function main() {
   writeFileSync(opts.out, md);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main();
+if (import.meta.url === `file://${process.argv[1]}`) await main();

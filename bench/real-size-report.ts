@@ -2,6 +2,7 @@
  * bench/real-size.ts's results and their Markdown: every verdict is computed here from the measurements.
  */
 import type { PackMemory } from "../gpu-worker/engine/pack-memory.js";
+import type { ModelPackManifest } from "../shared/index.js";
 import type { Machine } from "./machine.js";
 import { machineLine } from "./machine.js";
 import { markdownTable } from "./markdown.js";
@@ -37,11 +38,6 @@ export interface ExportFigures {
   peakRssBytes?: number;
   verification: Verification;
   tolerance: Record<string, number>;
-}
-
-interface ManifestRecord {
-  provenance?: { verification?: Verification };
-  conformance?: { tolerance?: Record<string, number> };
 }
 
 interface PackLine {
@@ -107,14 +103,15 @@ const err = (x: number | undefined) =>
   x === undefined || !Number.isFinite(x) ? "–" : Math.abs(x) < 0.01 ? x.toExponential(1) : x.toPrecision(3);
 
 /** GNU `time -v` output (wall clock and peak RSS of the export) and the pack's own verification record. */
-export function exportFigures(timeOutput: string | undefined, manifest: ManifestRecord): ExportFigures {
+export function exportFigures(timeOutput: string | undefined, manifest: ModelPackManifest): ExportFigures {
   const wall = timeOutput && /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(timeOutput)?.[1];
   const peak = timeOutput && /Maximum resident set size \(kbytes\): (\d+)/.exec(timeOutput)?.[1];
   return {
     ...(wall && { wallSeconds: wall.split(":").reduce((acc, part) => acc * 60 + Number(part), 0) }),
     ...(peak && { peakRssBytes: Number(peak) * 1024 }),
-    verification: manifest.provenance?.verification ?? {},
-    tolerance: manifest.conformance?.tolerance ?? {},
+    // The exporter's record (provenance is free-form in the pack contract).
+    verification: (manifest.provenance.verification ?? {}) as Verification,
+    tolerance: manifest.conformance.tolerance,
   };
 }
 

@@ -36,7 +36,8 @@ import {
   renderRealSize,
 } from "./real-size-report.js";
 import { type ProfileTotals, SessionProfile } from "./session-profile.js";
-import { breakEvenExitRate, costCurve, flopsLimit, flopsLimitForPrompt } from "./sgl-cost.js";
+import { breakEvenExitRate, costCurve, flopsLimitForPrompt } from "./sgl-cost.js";
+import { speedupLimit } from "./stats.js";
 
 const list = (value: string) => value.split(",").map(decimal(0, 1));
 const opts = new Command()
@@ -114,9 +115,8 @@ async function prefillSweep(model: LoadedModel, prompt: PreparedPrompt, configs:
   return times.map((t) => ({ ms: median(t), runsMs: t }));
 }
 
-function exportOf(log: string | undefined, dir: string): ExportFigures | undefined {
-  const manifest = JSON.parse(readFileSync(`${dir}/manifest.json`, "utf8"));
-  return exportFigures(log ? readFileSync(log, "utf8") : undefined, manifest);
+function exportOf(log: string | undefined, model: LoadedModel): ExportFigures {
+  return exportFigures(log ? readFileSync(log, "utf8") : undefined, model.pack.manifest);
 }
 
 async function main() {
@@ -142,7 +142,8 @@ async function main() {
   const tile = tileOf(lm);
   const maxTokens = opts.maxTokens;
 
-  // The three paths, fresh image each run, rotating order; the escalation uses the same run's small ranking.
+  // The three paths, fresh image each run, rotating order; the escalation uses the latest small ranking (repeat 0
+  // runs the small path first, so there always is one).
   const runs = { small: [] as number[], large: [] as number[], escalation: [] as number[] };
   const profiles = { small: [] as ProfileTotals[], large: [] as ProfileTotals[], escalation: [] as ProfileTotals[] };
   let tokens = { small: 0, large: 0, escalation: 0 };
@@ -152,7 +153,6 @@ async function main() {
     const order = ["small", "large", "escalation"] as const;
     for (let k = 0; k < order.length; k++) {
       const path = order[(k + r) % order.length] as (typeof order)[number];
-      if (path === "escalation" && ranking.length === 0) continue; // first repeat: after the small run
       const image = await photo(tile.width, tile.height, `${path}-${r}`);
       profile.take();
       if (path === "small") {
@@ -161,9 +161,9 @@ async function main() {
         tokens.small = res.metering.completion_tokens;
         runs.small.push(t);
       } else {
-        const mode = path === "large" ? "large" : "sgp";
+        const mode = path === "large" ? ("large" as const) : ("sgp" as const);
         const req = { image, messages, maxTokens, mode, retention: opts.escalationRetention, pruneLayer: K, ranking };
-        const [res, t] = await timed(() => large.runLarge({ ...req, mode } as Parameters<typeof large.runLarge>[0]));
+        const [res, t] = await timed(() => large.runLarge(req));
         tokens = { ...tokens, [path]: res.metering.completion_tokens };
         if (path === "escalation") kept = res.metering.visual_tokens_kept;
         runs[path].push(t);
@@ -171,24 +171,6 @@ async function main() {
       profiles[path].push(profile.take());
       log(`${path} repeat ${r}: ${runs[path].at(-1)?.toFixed(0)} ms`);
     }
-  }
-  if (runs.escalation.length < opts.repeats) {
-    // The first repeat skipped the escalation until a ranking existed: one more, so every path has `repeats` runs.
-    const image = await photo(tile.width, tile.height, "escalation-extra");
-    profile.take();
-    const [, t] = await timed(() =>
-      large.runLarge({
-        image,
-        messages,
-        maxTokens,
-        mode: "sgp",
-        retention: opts.escalationRetention,
-        pruneLayer: K,
-        ranking,
-      }),
-    );
-    runs.escalation.push(t);
-    profiles.escalation.push(profile.take());
   }
   const paths = {
     small: pathRun("small path (runSmall: vision, prefill, decoding, SEE)", runs.small, profiles.small, tokens.small),
@@ -216,7 +198,7 @@ async function main() {
   const pruned = opts.retentions.map((r: number, j: number) => {
     const s = sweep[j + 1] as { ms: number; runsMs: number[] };
     const speedUp = base.ms / s.ms;
-    const limit = flopsLimit(L, K, r);
+    const limit = speedupLimit(L, K, r);
     return {
       retention: r,
       keptVisual: topVisualTokens(ranking, r).length,
@@ -287,7 +269,7 @@ async function main() {
     },
     prefill: { unprunedMs: base.ms, unprunedRunsMs: (sweep[0] as { runsMs: number[] }).runsMs, pruned },
     multiTile,
-    exports: { small: exportOf(opts.smallExportLog, opts.small), large: exportOf(opts.largeExportLog, opts.large) },
+    exports: { small: exportOf(opts.smallExportLog, sm), large: exportOf(opts.largeExportLog, lm) },
     peakRss: peakRss(),
   };
   const md = renderRealSize(results);

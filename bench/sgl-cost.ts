@@ -40,12 +40,7 @@ export function breakEvenExitRate(t: PathTimes): number | null {
   return Math.max(0, 1 - (t.largeMs - t.smallMs) / t.escalationMs);
 }
 
-/** The prefill speed-up pruning at layer K of L, keeping a share r of the visual tokens, can reach at most when the
- * visual tokens are the whole prompt: L / (K + (L − K)·r). */
-export const flopsLimit = (layers: number, pruneLayer: number, retention: number): number =>
-  layers / (pruneLayer + (layers - pruneLayer) * retention);
-
-/** The same limit for the prompt as it is: the text tokens are never pruned. */
+/** stats.ts speedupLimit's L / (K + (L − K)·r) for the prompt as it is: the text tokens are never pruned. */
 export function flopsLimitForPrompt(
   layers: number,
   pruneLayer: number,
