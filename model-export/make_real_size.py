@@ -138,8 +138,8 @@ def memory_table() -> str:
     gb = lambda params, dtype, loaded=1.0: f"{params * BYTES_PER_PARAMETER[dtype] * loaded / 2**30:.1f}"
     rows = ["| model | parameters | float32 GiB | float16 GiB (GPU; CPU ×2) | int8 GiB | int4 GiB (disk / CPU) | KV cache "
             "per token | KV of 13 × 256 tokens (12 tiles + thumbnail) |", "|---|---|---|---|---|---|---|---|"]
-    for name, spec in sorted(real_models.CONFIGS.items(), key=lambda kv: real_models.parameter_count(kv[1])):
-        params = real_models.parameter_count(spec)
+    counted = [(real_models.parameter_count(spec), name, spec) for name, spec in real_models.CONFIGS.items()]
+    for params, name, spec in sorted(counted, key=lambda row: row[0]):
         t = spec.build_config(spec.build_tokenizer()).get_text_config()
         head = getattr(t, "head_dim", None) or t.hidden_size // t.num_attention_heads
         kv = 2 * t.num_hidden_layers * t.num_key_value_heads * head * 4

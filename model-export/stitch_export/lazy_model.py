@@ -35,7 +35,9 @@ class LazyModel:
                    if k not in self.index and k not in tied]
         if missing:
             raise Unsupported(f"the checkpoint lacks {len(missing)} of the model's tensors, e.g. {missing[:3]}")
-        self.tied_to = {k: self.tied_source(k) for k in tied}
+        # A tied parameter (lm_head.weight) reads the tensor it shares: the input embedding's.
+        embedding = f"{self.prefix[id(self.model.get_input_embeddings())]}.weight"
+        self.tied_to = {k: embedding for k in tied}
 
     def tensor_index(self) -> dict[str, tuple[str, str]]:
         """model parameter name → (safetensors file, name in that file)."""
@@ -56,13 +58,8 @@ class LazyModel:
                 break
         return key
 
-    def tied_source(self, key: str) -> str:
-        """The parameter a tied one shares its tensor with (lm_head.weight → the input embedding's)."""
-        embedding = self.model.get_input_embeddings()
-        return f"{self.prefix[id(embedding)]}.weight"
-
     def tensor(self, key: str) -> torch.Tensor:
-        file, name = self.index[self.tied_to.get(key, key)] if key not in self.index else self.index[key]
+        file, name = self.index[key] if key in self.index else self.index[self.tied_to[key]]
         if file not in self.files:
             self.files[file] = safe_open(self.checkpoint / file, "pt")
         return self.files[file].get_tensor(name).to(torch.float32)

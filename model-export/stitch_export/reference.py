@@ -126,13 +126,13 @@ def record_attention(seq: Forced, layer: int, probs: torch.Tensor) -> None:
         return
     s = seq.prompt_rows
     start = seq.prepared.visual_offset + seq.prepared.visual_length
-    calls = [probs[:, start:s, :s].sum(dim=(0, 1))]
-    calls += [probs[:, s + c - 1, :s + c].sum(0) for c in range(1, len(seq.tokens))]
+    # A decode call's one query is both its weighted queries and its last query.
+    decode = [probs[:, s + c - 1, :s + c].sum(0) for c in range(1, len(seq.tokens))]
+    calls = [probs[:, start:s, :s].sum(dim=(0, 1)), *decode]
     sums = seq.received[segment]
     seq.received[segment] = [c if not sums else sums[i] + c for i, c in enumerate(calls)]
     if layer == seq.segments[segment][1] - 1:
-        seq.last[segment] = [probs[:, s - 1, :s].sum(0)] + [probs[:, s + c - 1, :s + c].sum(0)
-                                                             for c in range(1, len(seq.tokens))]
+        seq.last[segment] = [probs[:, s - 1, :s].sum(0), *decode]
 
 
 def visual_received(seq: Forced) -> np.ndarray:
