@@ -13,7 +13,7 @@ import onnxruntime
 import torch
 import transformers
 
-from . import EXPORTER_VERSION, PACK_FORMAT
+from . import EXPORTER_VERSION, PACK_FORMAT, decode_steps_check
 from .decode_steps import DecodeStepsGraph, check_decode_steps, dedupe, untie
 from .decoder import EmbedGraph, SegmentGraph, check_text_config, decoder_manifest
 from .families import family_for
@@ -23,7 +23,7 @@ from .onnx_io import INLINE_LIMIT_BYTES, OPSET, export_graph, sha256, trim_memor
 from .pieces import chain, layers_per_piece, piece_bounds
 from .runtime import PackRunner
 from .shared_weights import share_weights
-from .verify import MAX_TOKENS, Verifier
+from .verify import MAX_TOKENS, VerificationError, Verifier
 from .weights import DEFAULT_BLOCK_SIZE, check_weight_type, convert, weights_manifest
 
 # Where the engine prunes for the fixture's pruned run, and how much it keeps: the small model re-reads at layer 0
@@ -120,6 +120,12 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     verifier = Verifier(family, lazy, manifest, (prune_layer, fraction), log)
     runner = PackRunner(out, manifest)
     runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
+    if decode_steps is not None:
+        log("verifying decode_steps against the segment graphs' single steps")
+        try:
+            verifier.figures["decode_steps"] = decode_steps_check.compare(runner, out, manifest)
+        except decode_steps_check.DecodeStepsMismatch as e:
+            raise VerificationError(str(e)) from e
     # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
     del runner
     trim_memory()

@@ -2,13 +2,12 @@
 K/V and per-query attention sums, on a pruned large pack (each segment's past of a different length), in float32 and
 int8; its weights shared with the segments' data files; M-RoPE refused."""
 
-import copy
-
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
+from stitch_export import decode_steps_check
+from stitch_export.decode_steps_check import decode_steps_outputs, step_by_step
 from stitch_export.family import Unsupported
 from stitch_export.pack import export_pack
 from stitch_export.runtime import PackRunner
@@ -17,37 +16,6 @@ K = 4
 # float32: the same ops in another graph, rounding only. int8: onnxruntime quantizes activations per call the same
 # way in both graphs, so the same bound holds up to summation order.
 TOLERANCE = {"float32": 1e-5, "int8": 1e-4}
-
-
-def softmax_probability(logits: np.ndarray, token: int) -> float:
-    z = np.exp(logits.astype(np.float64) - logits.max())
-    return float(z[token] / z.sum())
-
-
-def step_by_step(runner: PackRunner, pack, manifest, steps: int):
-    """Prefill a prompt with the visual rows pruned at layer 1 (so layers 1+ hold fewer columns), then `steps` greedy
-    steps with the segment graphs; returns the cache after prefill, the first token and what each step gave."""
-    d = manifest["decoder"]
-    rng = np.random.default_rng(1)
-    s, offset, n = 12, 2, 6
-    x = rng.standard_normal((1, s, d["hidden"]), dtype=np.float32)
-    positions = np.arange(s, dtype=np.int64)[None]
-    weights = (np.arange(s) >= offset + n).astype(np.float32)[None]
-    rows = np.array([i for i in range(s) if not offset <= i < offset + n or i - offset in (1, 4)])
-    cache: dict = {}
-    logits, _ = runner.call(x, positions, weights, cache, 1, rows)
-    after_prefill = copy.deepcopy(cache)
-    token = int(np.argmax(logits))
-    first, tokens, probabilities, received = token, [], [], []
-    for i in range(steps):
-        emb = runner.embed.run(None, {"input_ids": np.array([[token]], dtype=np.int64)})[0]
-        logits, step = runner.call(emb, np.array([[s + i]], dtype=np.int64), np.ones((1, 1), np.float32), cache,
-                                   None, None)
-        token = int(np.argmax(logits))
-        tokens.append(token)
-        probabilities.append(softmax_probability(logits, token))
-        received.append(step.received)
-    return after_prefill, first, s, tokens, probabilities, received, cache
 
 
 @pytest.fixture(scope="module", params=["float32", "int8"])
@@ -62,14 +30,9 @@ def test_the_graph_decodes_what_the_segment_graphs_decode_step_by_step(decode_pa
     pack, manifest = decode_pack
     tol = TOLERANCE[manifest["weights"]["dtype"]]
     runner = PackRunner(pack, manifest)
-    past, first, position, tokens, probabilities, received, cache = step_by_step(runner, pack, manifest, K)
-    graph = manifest["graphs"]["decode_steps"]
-    assert graph == {"file": "decode-steps.onnx", "steps": K}
-    session = ort.InferenceSession(str(pack / graph["file"]), providers=["CPUExecutionProvider"])
-    feeds = {"token_id": np.array([first], np.int64), "position": np.array([position], np.int64)}
-    for layer, (k, v) in past.items():
-        feeds[f"past_key_{layer}"], feeds[f"past_value_{layer}"] = k, v
-    out = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    past, first, position, tokens, probabilities, received, cache = step_by_step(runner, manifest, K)
+    assert manifest["graphs"]["decode_steps"] == {"file": "decode-steps.onnx", "steps": K}
+    out = decode_steps_outputs(pack, manifest, past, first, position)
     assert out["token_ids"].tolist() == tokens
     assert np.abs(out["probabilities"] - np.array(probabilities)).max() < tol
     for layer, (k, v) in cache.items():
@@ -106,3 +69,24 @@ def test_decode_steps_is_refused_for_m_rope_and_below_two(checkpoints, tmp_path)
                                                 rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}), 4)
     with pytest.raises(Unsupported, match="at least 2"):
         export_pack(checkpoints / "small", "small", tmp_path, [], decode_steps=1)
+
+
+def test_the_export_records_its_own_check_of_the_graph(decode_pack):
+    _, manifest = decode_pack
+    figures = manifest["provenance"]["verification"]["decode_steps"]
+    assert set(figures) == {"probabilities", "present", "attention"}
+    assert max(figures.values()) <= TOLERANCE[manifest["weights"]["dtype"]]
+
+
+def test_a_graph_that_disagrees_with_single_steps_is_refused(decode_pack, monkeypatch):
+    """The export-time check fails on a graph whose outputs are off (here: its attention rows, scaled)."""
+    pack, manifest = decode_pack
+    real = decode_steps_check.decode_steps_outputs
+
+    def off(*args):
+        out = real(*args)
+        return out | {"attention_received_0": out["attention_received_0"] * 1.01}
+
+    monkeypatch.setattr(decode_steps_check, "decode_steps_outputs", off)
+    with pytest.raises(decode_steps_check.DecodeStepsMismatch, match="differs from single steps"):
+        decode_steps_check.compare(PackRunner(pack, manifest), pack, manifest)
