@@ -101,7 +101,8 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     if decode_steps is not None:
         file = "decode-steps.onnx"
         files.append(export_decode_steps(lazy, cfg, decoder, lm_head, segments, decode_steps, out / file,
-                                         ["embed.onnx", *(s["file"] for s in segment_entries)], to_type, log))
+                                         ["embed.onnx", *(s["file"] for s in segment_entries)], to_type,
+                                         dtype in ("int8", "int4"), log))
         graphs_extra["decode_steps"] = {"file": file, "steps": decode_steps}
     shutil.copyfile(family.tokenizer_file(), out / "tokenizer.json")
 
@@ -183,14 +184,16 @@ def export_segment(lazy: LazyModel, cfg, decoder, lm_head, bounds: tuple[int, in
 
 
 def export_decode_steps(lazy: LazyModel, cfg, decoder, lm_head, segments, steps: int, path: Path, donors: list[str],
-                        to_type, log) -> str:
+                        to_type, quantized: bool, log) -> str:
     """The decode_steps graph (decode_steps.py), its weights read from the donors' data files where they hold
-    them (shared_weights.py). Traced whole: at real sizes this needs the whole decoder in memory once."""
+    them (shared_weights.py). Traced whole: at real sizes this needs the whole decoder in memory once. Quantized
+    types get each weight use its own copy while they are applied (decode_steps.untie), merged back after."""
+    convert = (lambda model: dedupe(to_type(untie(model)))) if quantized else to_type
     modules = [decoder.embed_tokens, *decoder.layers, decoder.norm, lm_head]
     with lazy.loaded(*modules):
         graph = DecodeStepsGraph(cfg, decoder, lm_head, segments, steps).eval()
         export_graph(graph, graph.sample_inputs(), path, graph.input_names(), graph.output_names(),
-                     graph.dynamic_axes(), "always", lambda model: dedupe(to_type(untie(model))),
+                     graph.dynamic_axes(), "always", convert,
                      release=lambda: lazy.release(*modules))
         del graph
     sizes = share_weights(path, f"{path.name}.data", donors)

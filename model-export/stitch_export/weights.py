@@ -123,7 +123,9 @@ def float32_nodes(model: onnx.ModelProto) -> set[str]:
              if o.name.startswith("attention_received") or o.name in ("attention_last", "probabilities")]
     while stack:
         n = producer.get(stack.pop())
-        if n is None or n.name in keep or n.op_type == "Softmax":
+        # ArgMax: the token index a probability is gathered at (decode_steps) comes from the logits, which stay in
+        # the pack's type as the segments' do; walking through it would keep the whole network float32.
+        if n is None or n.name in keep or n.op_type in ("Softmax", "ArgMax"):
             continue
         keep.add(n.name)
         stack += list(n.input)
