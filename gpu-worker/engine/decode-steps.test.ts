@@ -172,3 +172,12 @@ describe("decode_steps (K = 4) against step-by-step decoding, tiny InternVL3 pac
     expect(Math.abs(a.exit.confidence - b.exit.confidence)).toBeLessThan(PROBABILITY_TOLERANCE);
   });
 });
+
+describe("decode_steps at start-up", () => {
+  it("the warm-up runs the graph, so the provider probe reports where it ran", async () => {
+    const engine = await loadSmallEngine({ packDir: join(FIXTURE_PACKS_DIR, "internvl3-tiny-small-decode4") });
+    const graph = engine.model.sessions.providers.finish().graphs.find((g) => g.graph === "decode-steps.onnx");
+    expect(graph?.ran).toBe(true);
+    expect(Object.keys(graph?.nodes ?? {})).toEqual(["CPUExecutionProvider"]);
+  });
+});
