@@ -93,3 +93,14 @@ def test_a_graph_that_disagrees_with_single_steps_is_refused(decode_pack, monkey
     monkeypatch.setattr(decode_steps_check, "decode_steps_outputs", off)
     with pytest.raises(decode_steps_check.DecodeStepsMismatch, match="differs from single steps"):
         decode_steps_check.compare(PackRunner(pack, manifest), pack, manifest)
+
+
+def test_with_inline_weights_the_graph_carries_its_own(checkpoints, tmp_path):
+    """A tiny pack keeps its weights inside the graphs (external data "auto"): nothing to share, the decode_steps
+    graph holds its own copy inline and still passes the export's check."""
+    manifest = export_pack(checkpoints / "small", "small", tmp_path, [], decode_steps=2, cases=1, log=lambda *a: None)
+    assert manifest["graphs"]["external_data"] == []
+    assert manifest["graphs"]["decode_steps"] == {"file": "decode-steps.onnx", "steps": 2}
+    model = onnx.load(str(tmp_path / "decode-steps.onnx"), load_external_data=False)
+    assert not any(t.external_data for t in model.graph.initializer)
+    assert max(manifest["provenance"]["verification"]["decode_steps"].values()) <= TOLERANCE["float32"]
