@@ -5,7 +5,9 @@
  * a different length) and with logprobs (which keep single steps). The fixture packs are the internvl3 tiny
  * checkpoints exported with --decode-steps 4 (model-export/export-tiny-fixtures.sh decode-steps).
  */
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type ort from "onnxruntime-node";
 import sharp from "sharp";
@@ -179,5 +181,18 @@ describe("decode_steps at start-up", () => {
     const graph = engine.model.sessions.providers.finish().graphs.find((g) => g.graph === "decode-steps.onnx");
     expect(graph?.ran).toBe(true);
     expect(Object.keys(graph?.nodes ?? {})).toEqual(["CPUExecutionProvider"]);
+  });
+});
+
+describe("a pack's decode_steps graph on an M-RoPE decoder", () => {
+  it("is refused at load: its decode positions (the rope delta on three rows) are not built", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stitch-decode-steps-mrope-"));
+    cpSync(join(FIXTURE_PACKS_DIR, "qwen25vl-tiny-small"), dir, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    writeFileSync(join(dir, "decode-steps.onnx"), "not read");
+    manifest.graphs.decode_steps = { file: "decode-steps.onnx", steps: 4 };
+    manifest.checksums["decode-steps.onnx"] = createHash("sha256").update("not read").digest("hex");
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    await expect(readModelPack(dir)).rejects.toThrow(/decode_steps needs 1-D positions/);
   });
 });
