@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type PackShape, requestBytes, residentBytes } from "./device-bytes.js";
+import { decodeStepsBytes, type PackShape, requestBytes, residentBytes } from "./device-bytes.js";
 
 // Small enough to count by hand: 2 layers in 2 segments, 1 KV head of 2 dims, hidden 4, vocabulary 10.
 const pack: PackShape = {
@@ -43,5 +43,18 @@ describe("host↔device bytes per request", () => {
   it("keeps only pixels, ids, logits and the attention sums crossing when the cache stays on the device", () => {
     const b = residentBytes(pack, { tiles: 1, text: 1, tokens: 2 });
     expect(b).toEqual({ vision: 48, prefill: 24 + 12 + 40, decode: 8 + 5 * 4 + 40, total: 48 + 76 + 68 });
+  });
+
+  it("with K decode steps a run, sends each segment's past KV down and takes it back K columns longer, once per K tokens", () => {
+    // 3 prompt tokens, 2 tokens generated: one run of K = 4. Down: token and position 16; up: ids 32, probabilities
+    // 16; per segment: past KV of 3 positions 48 down, 7 positions 112 up, attention rows 4 × 7 × 4 = 112 up.
+    const b = decodeStepsBytes(pack, { tiles: 1, text: 1, tokens: 2 }, 4);
+    expect(b.decode).toBe(16 + 32 + 16 + 2 * (48 + 112 + 112));
+    expect(b.prefill).toBe(requestBytes(pack, { tiles: 1, text: 1, tokens: 2 }).prefill);
+    // 9 tokens: the first from the prefill, then 8 = two runs of 4 (the second run's pasts 4 columns longer)
+    const two = decodeStepsBytes(pack, { tiles: 1, text: 1, tokens: 9 }, 4);
+    const run = (past: number) => 64 + 2 * (48 * (past / 3) + 16 * (past + 4) + 16 * (past + 4));
+    expect(two.decode).toBe(run(3) + run(7));
+    expect(two.decode).toBeLessThan(requestBytes(pack, { tiles: 1, text: 1, tokens: 9 }).decode);
   });
 });

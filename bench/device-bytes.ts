@@ -4,10 +4,11 @@
  * to the host (`preferredOutputLocation`, IO binding, is "available only in ONNXRuntime Web for WebGL and WebGPU
  * EP": onnxruntime-common's InferenceSession typings), so every call sends its inputs down and its outputs up:
  * each decode step sends the whole KV cache down and takes it back one position longer. Computed from the packs'
- * manifests (dimensions, segments), not measured: no GPU was at hand.
+ * manifests (dimensions, segments), not measured: no GPU was at hand. A third figure: the same request with a
+ * pack's decode_steps graph (K tokens per run, model-export --decode-steps K): the cache crosses once per K tokens.
  *
  *   npx tsx bench/device-bytes.ts --small DIR --large DIR [--tiles 1,13] [--tokens 8] [--text 20]
- *     [--retention 0.35] [--link-gbs 50] [--out bench/results/device-bytes.md]
+ *     [--retention 0.35] [--decode-steps 4] [--link-gbs 50] [--out bench/results/device-bytes.md]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -84,6 +85,28 @@ export function requestBytes(p: PackShape, r: Request): Bytes {
 }
 
 /**
+ * The same request with a decode_steps graph of K steps (gpu-worker/engine/decoder-run.ts decodeSteps): vision and
+ * prefill as today, then ⌈(tokens − 1) / K⌉ runs, each sending its token and position and every layer's past KV
+ * down, and taking K ids, K probabilities, every layer's present KV (past + K) and each segment's K attention rows
+ * (past + K wide) up. The last run may decode tokens past max_tokens that the engine discards: counted, they cross.
+ */
+export function decodeStepsBytes(p: PackShape, r: Request, k: number): Bytes {
+  const today = requestBytes(p, r);
+  const visual = r.tiles * p.tokensPerTile;
+  const kept = (first: number) =>
+    r.prune && first >= r.prune.layer ? r.text + Math.max(1, Math.round(r.prune.retention * visual)) : r.text + visual;
+  let decode = 0;
+  for (let run = 0; run * k < r.tokens - 1; run++) {
+    decode += 2 * 8 + k * 8 + k * F32;
+    for (const [first, end] of p.segments) {
+      const past = kept(first) + run * k;
+      decode += kv(p, first, end, past) + kv(p, first, end, past + k) + k * (past + k) * F32;
+    }
+  }
+  return { ...today, decode, total: today.vision + today.prefill + decode };
+}
+
+/**
  * The same request with the KV cache, the hidden states between segments and the visual embeddings kept on the
  * device (IO binding, or decoding inside one graph run): pixels and ids go down, each step's logits (or its
  * token and the SEE statistics) and SGP's attention sums come up.
@@ -123,6 +146,7 @@ async function main() {
     .option("--tokens <n>", "tokens generated", integer(1, 4096), 8)
     .option("--text <n>", "text tokens of the prompt", integer(1, 100_000), 20)
     .option("--retention <r>", "the escalation's share of visual tokens kept", decimal(0, 1), 0.35)
+    .option("--decode-steps <k>", "tokens per run of a decode_steps graph", integer(2, 64), 4)
     .option("--link-gbs <n>", "host link, GB/s per direction, to turn bytes into time (an assumption)", decimal(1), 50)
     .option("--out <file>", "Markdown results", "bench/results/device-bytes.md")
     .parse()
@@ -147,6 +171,7 @@ async function main() {
     for (const [name, pack, r] of paths) {
       const now = requestBytes(pack, r);
       const resident = residentBytes(pack, r);
+      const steps = decodeStepsBytes(pack, r, opts.decodeSteps);
       rows.push([
         String(tiles),
         `${name}: ${pack.name}`,
@@ -154,6 +179,7 @@ async function main() {
         mb(now.prefill),
         mb(now.decode),
         `${mb(now.total)} (${ms(now.total)} ms)`,
+        `${mb(steps.decode)} / ${mb(steps.total)} (${ms(steps.total)} ms)`,
         `${mb(resident.total)} (${ms(resident.total)} ms)`,
       ]);
     }
@@ -164,9 +190,19 @@ async function main() {
     `- Command: \`npx tsx bench/device-bytes.ts ${process.argv.slice(2).join(" ")}\``,
     `- ${opts.text} text tokens, ${opts.tokens} tokens generated; float32 graph inputs and outputs (every weight type keeps them float32); MB = 10⁶ bytes, both directions together; time at an assumed ${opts.linkGbs} GB/s`,
     "- Today: onnxruntime-node's CUDA provider returns every output to the host, so each call moves its inputs and outputs, the KV cache included; resident: the KV cache, hidden states and visual embeddings stay on the device and only pixels, ids, logits and SGP's sums cross",
+    `- K-step decode (K = ${opts.decodeSteps}): a pack exported with --decode-steps ${opts.decodeSteps} decodes K tokens per run, so the KV cache crosses down and up once per K tokens (vision and prefill as today; the last run's tokens past max_tokens are counted)`,
     "",
     markdownTable(
-      ["tiles", "path", "vision MB", "prefill MB", "decode MB", "today, total MB", "resident, total MB"],
+      [
+        "tiles",
+        "path",
+        "vision MB",
+        "prefill MB",
+        "decode MB",
+        "today, total MB",
+        `K-step decode: decode / total MB`,
+        "resident, total MB",
+      ],
       rows,
     ),
     "",

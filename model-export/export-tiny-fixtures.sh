@@ -6,7 +6,9 @@
 #   internvl3: internvl3-tiny-{small,large}          qwen25vl: qwen25vl-tiny-{small,large}
 #   internvl25-llama: internvl25-llama-tiny-{small,large}
 #   types:     internvl3-tiny-large-{float16,int8,int4} (the same large checkpoint in the other weight types)
-# Usage: export-tiny-fixtures.sh [internvl3] [qwen25vl] [internvl25-llama] [types]   (default: all four)
+#   decode-steps: internvl3-tiny-{small,large}-decode4 (the internvl3 checkpoints with --decode-steps 4, weights in
+#              external data so that decode-steps.onnx reads the segments' files)
+# Usage: export-tiny-fixtures.sh [internvl3] [qwen25vl] [internvl25-llama] [types] [decode-steps]   (default: all)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$root/.venv-export/bin/python"
@@ -14,7 +16,7 @@ py="$root/.venv-export/bin/python"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(internvl3 qwen25vl internvl25-llama types)
+[ ${#targets[@]} -gt 0 ] || targets=(internvl3 qwen25vl internvl25-llama types decode-steps)
 cd "$root/model-export"
 
 export_role() {  # checkpoint-dir role pack-name source [--dtype T]
@@ -27,9 +29,14 @@ export_role() {  # checkpoint-dir role pack-name source [--dtype T]
 
 for target in "${targets[@]}"; do
   case "$target" in
-    internvl3 | types)
+    internvl3 | types | decode-steps)
       [ -d "$work/tiny" ] || "$py" "$root/model-export/make_tiny.py" --out "$work/tiny"
-      if [ "$target" = internvl3 ]; then
+      if [ "$target" = decode-steps ]; then
+        for role in small large; do
+          export_role "$work/tiny/$role" "$role" "internvl3-tiny-$role-decode4" \
+            "model-export/make_tiny.py ($role: random weights, seeded)" --decode-steps 4 --external-data always
+        done
+      elif [ "$target" = internvl3 ]; then
         for role in small large; do
           export_role "$work/tiny/$role" "$role" "internvl3-tiny-$role" "model-export/make_tiny.py ($role: random weights, seeded)"
         done
@@ -53,6 +60,6 @@ for target in "${targets[@]}"; do
           "model-export/make_tiny.py --form internvl25-llama ($role: random weights, seeded)"
       done
       ;;
-    *) echo "unknown target $target (internvl3, qwen25vl, internvl25-llama, types)" >&2; exit 2 ;;
+    *) echo "unknown target $target (internvl3, qwen25vl, internvl25-llama, types, decode-steps)" >&2; exit 2 ;;
   esac
 done

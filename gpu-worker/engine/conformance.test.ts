@@ -85,6 +85,9 @@ const PACKS = [
     "qwen25vl-tiny-large",
     "internvl25-llama-tiny-small",
     "internvl25-llama-tiny-large",
+    // exported with --decode-steps 4: generate() takes K tokens a run (decode-steps.test.ts checks it against steps)
+    "internvl3-tiny-small-decode4",
+    "internvl3-tiny-large-decode4",
   ].map((name) => join(FIXTURE_PACKS_DIR, name)),
   // A pack you exported yourself, checked the same way: STITCH_CONFORMANCE_PACKS=dir[,dir…] npx vitest run
   // gpu-worker/engine/conformance.test.ts

@@ -26,6 +26,18 @@ export interface PruneAt {
 
 type Segment = LoadedModel["sessions"]["segments"][number];
 
+/** What one run of the decode_steps graph chose: K tokens, each with its softmax probability. */
+export interface DecodedSteps {
+  tokens: number[];
+  probabilities: number[];
+  /**
+   * Adds to SGP's sums the attention of the first `fed` decode queries (the tokens step-by-step decoding would have
+   * fed back: the run's input and each returned token that neither stopped the answer nor reached max_tokens),
+   * in the order step() would have added them. Call once, when the caller knows how many of the tokens it keeps.
+   */
+  count(fed: number): void;
+}
+
 interface SegmentState {
   past: ort.Tensor[];
   /** Original prompt position of each cache column of the prefill. */
@@ -100,6 +112,63 @@ export class DecoderRun {
       x = out.hidden;
     }
     return x;
+  }
+
+  /** Whether the pack's decode_steps graph can decode several tokens per run (decodeSteps). */
+  get stepsPerRun(): number {
+    return this.model.sessions.decodeSteps?.steps ?? 1;
+  }
+
+  /**
+   * Feeds `tokenId` at `position` and then each token the graph picks, K times in one run of the decode_steps graph
+   * (positions position … position + K − 1); returns the K tokens picked. The KV cache takes all K new columns: when
+   * the caller keeps every token, the last one is fed next (by the next run), as step() would; otherwise the run ends.
+   */
+  async decodeSteps(tokenId: number, position: number): Promise<DecodedSteps> {
+    const graph = this.model.sessions.decodeSteps;
+    if (!graph) throw new Error("this pack has no decode_steps graph");
+    const segs = this.model.sessions.segments;
+    const feeds: Record<string, ort.Tensor> = {
+      token_id: int64Tensor([tokenId], [1]),
+      position: int64Tensor([position], [1]),
+    };
+    segs.forEach((seg, i) => {
+      const past = (this.segments[i] as SegmentState).past;
+      for (let l = seg.firstLayer; l < seg.endLayer; l++) {
+        feeds[`past_key_${l}`] = past[2 * (l - seg.firstLayer)] as ort.Tensor;
+        feeds[`past_value_${l}`] = past[2 * (l - seg.firstLayer) + 1] as ort.Tensor;
+      }
+    });
+    const out = await this.meter.run(graph.session, feeds);
+    const k = graph.steps;
+    const rows = segs.map((seg, i) => {
+      const state = this.segments[i] as SegmentState;
+      const pastLen = state.past[0]?.dims[2] as number;
+      const presents: ort.Tensor[] = [];
+      for (let l = seg.firstLayer; l < seg.endLayer; l++) {
+        presents.push(out[`present_key_${l}`] as ort.Tensor, out[`present_value_${l}`] as ort.Tensor);
+      }
+      state.past = presents;
+      const final = seg.endLayer === this.model.dims.layers;
+      for (let s = 0; s < k; s++)
+        this.meter.flops += estimateSegment(this.model, seg, 1, pastLen + s + 1, final ? 1 : 0);
+      return { data: out[`attention_received_${seg.firstLayer}`]?.data as Float32Array, width: pastLen + k };
+    });
+    let counted = false;
+    return {
+      tokens: Array.from(out.token_ids?.data as BigInt64Array, Number),
+      probabilities: Array.from(out.probabilities?.data as Float32Array),
+      count: (fed) => {
+        if (counted) throw new Error("decodeSteps: count() twice");
+        counted = true;
+        for (let s = 0; s < fed; s++) {
+          rows.forEach((row, i) => {
+            const state = this.segments[i] as SegmentState;
+            this.attention.add(row.data.subarray(s * row.width, (s + 1) * row.width), state.cols);
+          });
+        }
+      },
+    };
   }
 
   /** Rows to keep at a pruning boundary: every text row, and the chosen visual ones, in prompt order. */

@@ -72,7 +72,10 @@ async function warmUp(model: LoadedModel): Promise<void> {
   const { embeds, grid } = await model.vision.embed(blank, meter);
   const span = { offset: 0, length: embeds.length / model.dims.hidden };
   const positions = positionScheme(model.dims.positions, span.length, grid ? { span, grid } : null);
-  await new DecoderRun(model, meter, span, positions).prefill(embeds);
+  const run = new DecoderRun(model, meter, span, positions);
+  await run.prefill(embeds);
+  // The decode_steps graph too, so that its first request is warm and the provider probe sees where it ran.
+  if (run.stepsPerRun > 1) await run.decodeSteps(0, span.length);
 }
 
 function metering(meter: Meter, answered: Answered, kept: number, gpuClass: string): Metering {

@@ -3,9 +3,15 @@
  * likely token until a stop token or `maxTokens`. Also returns the probability
  * of every chosen token (SEE's confidence) and, when asked, the logprobs of
  * every answer token from the same logits rows the tokens were picked from.
+ *
+ * With a pack's decode_steps graph and no logprobs asked for (they need whole logits rows), K tokens come from each
+ * decoder run: they are taken one at a time exactly as single steps would give them, so stop tokens and max_tokens
+ * cut the run (the tokens after the cut are discarded; their KV columns do not matter, the run ends), every kept
+ * token streams as its run returns, abort is checked between tokens, and SGP counts only the queries step-by-step
+ * decoding would have fed (DecodedSteps.count).
  */
 import type { TokenLogprob } from "../../shared/index.js";
-import type { DecoderRun, PruneAt } from "./decoder-run.js";
+import type { DecodedSteps, DecoderRun, PruneAt } from "./decoder-run.js";
 import { argmax, probabilityOf, tokenScores } from "./softmax.js";
 import type { TokenText } from "./token-bytes.js";
 import type { FinishReason, OnToken } from "./types.js";
@@ -44,7 +50,7 @@ export interface Generation {
 
 export async function generate(input: GenerateInput): Promise<Generation> {
   const { run } = input;
-  let logits = await run.prefill(input.embeds, input.prune);
+  const logits = await run.prefill(input.embeds, input.prune);
   // Generated tokens take the positions after the whole original prompt, pruned or not (as the reference does).
   let position = input.promptLength;
   const out: Omit<Generation, "finishReason" | "text"> = {
@@ -53,18 +59,57 @@ export async function generate(input: GenerateInput): Promise<Generation> {
     ...(input.logprobs && { logprobs: [] }),
   };
   const stream = input.onToken && textStream(input.decode, input.onToken);
+  const perRun = input.logprobs ? 1 : run.stepsPerRun;
+  const severalPerRun = perRun > 1;
+  let next: Choice = chosen(logits);
+  // Several tokens per run: those not taken yet, the run they came from, and how many of its queries count so far.
+  let queued: Choice[] = [];
+  let batch: DecodedSteps | undefined;
+  let fed = 0;
+  const end = (reason: FinishReason) => {
+    batch?.count(fed);
+    return finish(out, reason, input, stream);
+  };
   for (;;) {
     input.signal?.throwIfAborted();
-    const token = argmax(logits);
-    out.probabilities.push(probabilityOf(logits, token));
-    if (input.stopIds.has(token)) return finish(out, "stop", input, stream);
+    const { token, probability } = next;
+    out.probabilities.push(probability);
+    if (input.stopIds.has(token)) return end("stop");
     out.tokens.push(token);
-    const scored = input.logprobs && logprobOf(logits, token, input.logprobs);
+    const scored = input.logprobs && next.logits && logprobOf(next.logits, token, input.logprobs);
     if (scored) out.logprobs?.push(scored);
     stream?.push(out.tokens, scored);
-    if (out.tokens.length >= input.maxTokens) return finish(out, "length", input, stream);
-    logits = await run.step(token, position++);
+    if (out.tokens.length >= input.maxTokens) return end("length");
+    if (!severalPerRun) {
+      next = chosen(await run.step(token, position++));
+      continue;
+    }
+    const queuedNext = queued.shift();
+    if (queuedNext) {
+      fed++; // `token` was fed inside the run that picked queuedNext
+      next = queuedNext;
+      continue;
+    }
+    batch?.count(fed);
+    const steps = await run.decodeSteps(token, position);
+    batch = steps;
+    position += perRun;
+    fed = 1;
+    queued = steps.tokens.map((t, i) => ({ token: t, probability: steps.probabilities[i] as number }));
+    next = queued.shift() as Choice;
   }
+}
+
+interface Choice {
+  token: number;
+  probability: number;
+  /** The row it was picked from (single steps only: logprobs read it). */
+  logits?: Float32Array;
+}
+
+function chosen(logits: Float32Array): Choice {
+  const token = argmax(logits);
+  return { token, probability: probabilityOf(logits, token), logits };
 }
 
 /** The chosen token's logprob and the row's top alternatives, in the public shape. */

@@ -38,7 +38,14 @@ export async function readPackManifest(dir: string): Promise<ModelPackManifest> 
 /** Every file a pack lists: each must carry a checksum, verified at load. */
 export function packFiles(m: ModelPackManifest): string[] {
   const g = m.graphs;
-  return [g.vision, g.embed, ...g.segments.map((s) => s.file), ...g.external_data, m.prompt.tokenizer];
+  return [
+    g.vision,
+    g.embed,
+    ...g.segments.map((s) => s.file),
+    ...(g.decode_steps ? [g.decode_steps.file] : []),
+    ...g.external_data,
+    m.prompt.tokenizer,
+  ];
 }
 
 /** Parses and checks a pack's manifest and verifies the sha256 of every file it lists. */
@@ -87,6 +94,8 @@ function checkSegments(dir: string, m: ModelPackManifest): void {
 function checkDecoder(dir: string, m: ModelPackManifest): void {
   const d = m.decoder;
   if (d.heads % d.kv_heads !== 0) throw new ModelPackError(`${dir}: decoder.heads must be a multiple of kv_heads`);
+  if (m.graphs.decode_steps && d.rope.positions !== "1d")
+    throw new ModelPackError(`${dir}: graphs.decode_steps needs 1-D positions (M-RoPE decode positions are not built)`);
   if (d.rope.positions === "mrope") {
     const sum = (d.rope.mrope_section ?? []).reduce((a, b) => a + b, 0);
     if (sum * 2 !== d.head_dim)

@@ -17,6 +17,8 @@ export interface PackSessions {
   vision: ort.InferenceSession;
   embed: ort.InferenceSession;
   segments: { session: ort.InferenceSession; firstLayer: number; endLayer: number }[];
+  /** The pack's optional decode_steps graph: `steps` greedy tokens per run (decode-steps.ts). */
+  decodeSteps?: { session: ort.InferenceSession; steps: number };
   /** Which execution provider ran each graph: `finish()` after the warm-up (execution-providers.ts). */
   providers: ProviderProbe;
 }
@@ -57,6 +59,9 @@ async function openSessions(pack: ModelPack, options: SessionOptions): Promise<P
           endLayer: s.end_layer,
         })),
       ),
+      ...(g.decode_steps && {
+        decodeSteps: { session: await create(g.decode_steps.file), steps: g.decode_steps.steps },
+      }),
       providers,
     };
   } catch (err) {
@@ -103,6 +108,23 @@ function checkGraphNames(pack: ModelPack, s: PackSessions): void {
   s.segments.forEach((seg, i) => {
     check(g.segments[i]?.file as string, seg.session, expectedNames(seg, i === s.segments.length - 1));
   });
+  if (g.decode_steps && s.decodeSteps) check(g.decode_steps.file, s.decodeSteps.session, decodeStepsNames(pack));
+}
+
+/** The decode_steps graph's names (ModelPackManifestSchema's graphs.decode_steps). */
+function decodeStepsNames(pack: ModelPack) {
+  const m = pack.manifest;
+  const layers = (kind: string) =>
+    Array.from({ length: m.decoder.layers }, (_, l) => [`${kind}_key_${l}`, `${kind}_value_${l}`]).flat();
+  return {
+    inputs: ["token_id", "position", ...layers("past")],
+    outputs: [
+      "token_ids",
+      "probabilities",
+      ...layers("present"),
+      ...m.graphs.segments.map((s) => `attention_received_${s.first_layer}`),
+    ],
+  };
 }
 
 /** Accelerator time actually spent inside model runs for one request. */

@@ -13,6 +13,17 @@ const GRAPHS = ["vision.onnx", "embed.onnx", "decoder-0-1.onnx", "decoder-1-2.on
 const size = async (dir: string, file: string) => (await stat(join(dir, file))).size;
 
 describe("packMemory", () => {
+  it("counts a decode_steps graph at the embed's and segments' data it reads: its session holds its own copy", async () => {
+    const dir = join(FIXTURE_PACKS_DIR, "internvl3-tiny-large-decode4");
+    const memory = await packMemory(dir, await readPackManifest(dir), "cpu");
+    const graph = memory.graphs.find((g) => g.file === "decode-steps.onnx");
+    const data = ["embed.onnx.data", "decoder-0-1.onnx.data", "decoder-1-2.onnx.data", "decoder-2-4.onnx.data"];
+    const read = (await Promise.all(data.map((f) => size(dir, f)))).reduce((a, b) => a + b, 0);
+    expect(graph?.diskBytes).toBe(await size(dir, "decode-steps.onnx"));
+    expect(graph?.bytes).toBe((graph?.diskBytes ?? 0) + read);
+    expect(memory.bytes).toBe(memory.graphs.reduce((a, g) => a + g.bytes, 0));
+  });
+
   it("counts every graph file, times what the CPU provider makes of the type", async () => {
     const int4 = await packMemory(INT4, await readPackManifest(INT4), "cpu");
     expect(int4.graphs.map((g) => g.file)).toEqual(GRAPHS);

@@ -76,6 +76,16 @@ export async function packMemory(dir: string, m: ModelPackManifest, provider: st
       return { file, diskBytes, bytes: Math.round(diskBytes * factor) };
     }),
   );
+  if (g.decode_steps) {
+    // decode-steps.onnx reads the embed's and the segments' data files (or carries the weights inline when they
+    // do), and its session holds its own copy of them: two onnxruntime sessions over one data file hold the
+    // weights twice (bench/two_sessions_memory.py: +128 MiB for a second session over a 128 MiB weight).
+    const reads = [g.embed, ...g.segments.map((s) => s.file)];
+    const data = g.external_data.filter((d) => reads.some((f) => d.startsWith(`${f}.`)));
+    const diskBytes = await size(g.decode_steps.file);
+    const loaded = diskBytes + (await Promise.all(data.map(size))).reduce((a, b) => a + b, 0);
+    graphs.push({ file: g.decode_steps.file, diskBytes, bytes: Math.round(loaded * factor) });
+  }
   return { name: m.name, dtype: m.weights.dtype, provider, graphs, bytes: graphs.reduce((a, x) => a + x.bytes, 0) };
 }
 

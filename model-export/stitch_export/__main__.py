@@ -1,6 +1,6 @@
 """python -m stitch_export --checkpoint DIR --role small|large --out PACKDIR [--split-layers 1,2] [--name N]
 [--version V] [--external-data auto|always|never] [--source TEXT] [--dtype float32|float16|int8|int4]
-[--block-size 32] [--piece-mb 2048] [--cases N]"""
+[--block-size 32] [--piece-mb 2048] [--cases N] [--decode-steps K]"""
 
 import argparse
 import sys
@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=None,
                         help="verify on the family's first N conformance cases only (default: all; at real sizes "
                              "each case costs minutes on a CPU, every check stays)")
+    parser.add_argument("--decode-steps", type=int, default=None, metavar="K",
+                        help="also write decode-steps.onnx: K greedy decode steps in one graph run (GPUs: the KV "
+                             "cache crosses to the host once per K tokens); 1-D RoPE decoders only")
     args = parser.parse_args(argv)
     try:
         split = [int(k) for k in args.split_layers.split(",") if k.strip()]
@@ -39,7 +42,8 @@ def main(argv=None) -> int:
         parser.error(f"--split-layers {args.split_layers!r}: comma-separated integers")
     try:
         export_pack(args.checkpoint, args.role, args.out, split, args.name, args.version, args.external_data,
-                    args.source, dtype=args.dtype, block_size=args.block_size, piece_mb=args.piece_mb, cases=args.cases)
+                    args.source, dtype=args.dtype, block_size=args.block_size, piece_mb=args.piece_mb, cases=args.cases,
+                    decode_steps=args.decode_steps)
     except Unsupported as e:
         print(f"stitch_export: unsupported: {e}", file=sys.stderr)
         return 2

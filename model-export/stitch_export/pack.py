@@ -13,7 +13,8 @@ import onnxruntime
 import torch
 import transformers
 
-from . import EXPORTER_VERSION, PACK_FORMAT
+from . import EXPORTER_VERSION, PACK_FORMAT, decode_steps_check
+from .decode_steps import DecodeStepsGraph, check_decode_steps, dedupe, untie
 from .decoder import EmbedGraph, SegmentGraph, check_text_config, decoder_manifest
 from .families import family_for
 from .family import Unsupported
@@ -21,7 +22,8 @@ from .lazy_model import LazyModel
 from .onnx_io import INLINE_LIMIT_BYTES, OPSET, export_graph, sha256, trim_memory
 from .pieces import chain, layers_per_piece, piece_bounds
 from .runtime import PackRunner
-from .verify import MAX_TOKENS, Verifier
+from .shared_weights import share_weights
+from .verify import MAX_TOKENS, VerificationError, Verifier
 from .weights import DEFAULT_BLOCK_SIZE, check_weight_type, convert, weights_manifest
 
 # Where the engine prunes for the fixture's pruned run, and how much it keeps: the small model re-reads at layer 0
@@ -50,7 +52,7 @@ def segments_of(layers: int, split_layers: list[int]) -> list[tuple[int, int]]:
 def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int], name: str | None = None,
                 version: str | None = None, external_data: str = "auto", source: str | None = None,
                 log=print, dtype: str = "float32", block_size: int = DEFAULT_BLOCK_SIZE,
-                piece_mb: int = DEFAULT_PIECE_MB, cases: int | None = None) -> dict:
+                piece_mb: int = DEFAULT_PIECE_MB, cases: int | None = None, decode_steps: int | None = None) -> dict:
     checkpoint, out = Path(checkpoint), Path(out)
     if role not in PRUNE_PLAN:
         raise Unsupported(f"role {role!r} (small or large)")
@@ -64,6 +66,8 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
     cfg = family.text_config
     check_text_config(cfg)
     segments = segments_of(cfg.num_hidden_layers, split_layers)
+    if decode_steps is not None:
+        check_decode_steps(cfg, decode_steps)
     prune_at, fraction = PRUNE_PLAN[role]
     if prune_at == "first_split" and not split_layers:
         raise Unsupported("a large pack needs split_layers (the layers the engine prunes at)")
@@ -93,6 +97,13 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
         files += export_segment(lazy, cfg, decoder, lm_head, (first, end), per_piece, out / file, external_data,
                                 to_type, log)
         segment_entries.append({"file": file, "first_layer": first, "end_layer": end})
+    graphs_extra = {}
+    if decode_steps is not None:
+        file = "decode-steps.onnx"
+        files.append(export_decode_steps(lazy, cfg, decoder, lm_head, segments, decode_steps, out / file,
+                                         ["embed.onnx", *(s["file"] for s in segment_entries)], to_type,
+                                         dtype in ("int8", "int4"), log))
+        graphs_extra["decode_steps"] = {"file": file, "steps": decode_steps}
     shutil.copyfile(family.tokenizer_file(), out / "tokenizer.json")
 
     digest = weights_digest(checkpoint)
@@ -103,13 +114,19 @@ def export_pack(checkpoint: Path, role: str, out: Path, split_layers: list[int],
         "vision": family.vision_info(), "weights": weights_manifest(dtype, block_size),
         "split_layers": list(split_layers),
         "graphs": {"vision": "vision.onnx", "embed": "embed.onnx", "segments": segment_entries,
-                   "external_data": [f for f in files if f.endswith(".data")]},
+                   "external_data": [f for f in files if f.endswith(".data")]} | graphs_extra,
     }
 
     log("verifying against transformers (eager), layer by layer")
     verifier = Verifier(family, lazy, manifest, (prune_layer, fraction), log)
     runner = PackRunner(out, manifest)
     runs = [verifier.run_pack(runner, case) for case in family.cases()[:cases]]
+    if decode_steps is not None:
+        log("verifying decode_steps against the segment graphs' single steps")
+        try:
+            verifier.figures["decode_steps"] = decode_steps_check.compare(runner, out, manifest)
+        except decode_steps_check.DecodeStepsMismatch as e:
+            raise VerificationError(str(e)) from e
     # onnxruntime's copy of the weights goes before transformers reads its layers (at real sizes both would not fit).
     del runner
     trim_memory()
@@ -164,3 +181,22 @@ def export_segment(lazy: LazyModel, cfg, decoder, lm_head, bounds: tuple[int, in
     onnx.save_model(onnx.load(str(path)), str(path))  # small enough to carry its weights inline
     (path.parent / data).unlink()
     return [path.name]
+
+
+def export_decode_steps(lazy: LazyModel, cfg, decoder, lm_head, segments, steps: int, path: Path, donors: list[str],
+                        to_type, quantized: bool, log) -> str:
+    """The decode_steps graph (decode_steps.py), its weights read from the donors' data files where they hold
+    them (shared_weights.py). Traced whole: at real sizes this needs the whole decoder in memory once. Quantized
+    types get each weight use its own copy while they are applied (decode_steps.untie), merged back after."""
+    convert = (lambda model: dedupe(to_type(untie(model)))) if quantized else to_type
+    modules = [decoder.embed_tokens, *decoder.layers, decoder.norm, lm_head]
+    with lazy.loaded(*modules):
+        graph = DecodeStepsGraph(cfg, decoder, lm_head, segments, steps).eval()
+        export_graph(graph, graph.sample_inputs(), path, graph.input_names(), graph.output_names(),
+                     graph.dynamic_axes(), "always", convert,
+                     release=lambda: lazy.release(*modules))
+        del graph
+    sizes = share_weights(path, f"{path.name}.data", donors)
+    log(f"  decode_steps ({steps} steps) exported: {sizes['shared']} bytes read from the segments' data, "
+        f"{sizes['inline']} inline")
+    return path.name

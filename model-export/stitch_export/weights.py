@@ -117,11 +117,15 @@ def float32_nodes(model: onnx.ModelProto) -> set[str]:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
     keep: set[str] = set()
-    # SGP's and FastV's sums: everything between a Softmax and the attention outputs.
-    stack = [o.name for o in model.graph.output if o.name in ("attention_received", "attention_last")]
+    # SGP's and FastV's sums (and SEE's probabilities): everything between a Softmax and those outputs.
+    # decode_steps: attention_received_<first> per segment, and the chosen tokens' probabilities.
+    stack = [o.name for o in model.graph.output
+             if o.name.startswith("attention_received") or o.name in ("attention_last", "probabilities")]
     while stack:
         n = producer.get(stack.pop())
-        if n is None or n.name in keep or n.op_type == "Softmax":
+        # ArgMax: the token index a probability is gathered at (decode_steps) comes from the logits, which stay in
+        # the pack's type as the segments' do; walking through it would keep the whole network float32.
+        if n is None or n.name in keep or n.op_type in ("Softmax", "ArgMax"):
             continue
         keep.add(n.name)
         stack += list(n.input)

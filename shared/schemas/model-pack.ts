@@ -188,6 +188,15 @@ export const ModelPackManifestSchema = z.object({
     segments: z.array(SegmentSchema).min(1),
     /** External weight files (ONNX external data) the graphs read; checksummed like the graphs. */
     external_data: z.array(FileName).default([]),
+    /**
+     * Optional (packs without it decode step by step): `steps` greedy decode steps in one run, for GPUs where every
+     * run returns the KV cache to the host. `token_id` [1], `position` [1], `past_key_l` / `past_value_l` for every
+     * layer (each its own length) → `token_ids` [K], `probabilities` [K] (the chosen token's softmax probability),
+     * `present_key_l` / `present_value_l` (past + K columns), and per segment `attention_received_<first_layer>`
+     * [K, P + K]: row i the attention each key receives from the token fed at step i, summed over the segment's
+     * layers and heads (zero after the P + i + 1 keys that step has). 1-D positions only.
+     */
+    decode_steps: z.object({ file: FileName, steps: z.number().int().min(2) }).optional(),
   }),
   /** sha256 of every file the pack lists, checked at load. */
   checksums: z.record(z.string(), Sha256),
