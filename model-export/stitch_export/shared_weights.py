@@ -23,18 +23,24 @@ def read_bytes(path: Path, offset: int, length: int) -> bytes:
         return f.read(length)
 
 
+def external_tensors(model, pack_dir: Path):
+    """Each externally stored initializer of `model` with where its bytes are and the bytes: (tensor, (data file,
+    offset, length), bytes)."""
+    for t in model.graph.initializer:
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        e = external_entries(t)
+        where = (e["location"], int(e.get("offset", 0)), int(e["length"]))
+        yield t, where, read_bytes(pack_dir / where[0], where[1], where[2])
+
+
 def donor_index(pack_dir: Path, graphs: list[str]) -> dict[str, tuple[str, int, int]]:
     """sha256 of each externally stored tensor of `graphs` → (data file, offset, length)."""
     index = {}
     for graph in graphs:
         model = onnx.load(str(pack_dir / graph), load_external_data=False)
-        for t in model.graph.initializer:
-            if t.data_location != TensorProto.EXTERNAL:
-                continue
-            e = external_entries(t)
-            offset, length = int(e.get("offset", 0)), int(e["length"])
-            data = read_bytes(pack_dir / e["location"], offset, length)
-            index.setdefault(hashlib.sha256(data).hexdigest(), (e["location"], offset, length))
+        for _, where, data in external_tensors(model, pack_dir):
+            index.setdefault(hashlib.sha256(data).hexdigest(), where)
     return index
 
 
@@ -45,12 +51,7 @@ def share_weights(path: Path, own_data: str, donors: list[str]) -> dict:
     index = donor_index(pack_dir, donors)
     model = onnx.load(str(path), load_external_data=False)
     shared = inline = 0
-    for t in model.graph.initializer:
-        if t.data_location != TensorProto.EXTERNAL:
-            continue
-        e = external_entries(t)
-        offset, length = int(e.get("offset", 0)), int(e["length"])
-        data = read_bytes(pack_dir / e["location"], offset, length)
+    for t, (_, _, length), data in external_tensors(model, pack_dir):
         del t.external_data[:]
         found = index.get(hashlib.sha256(data).hexdigest())
         if found is None:
