@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
-import { type LoadResult, runLoad } from "./serve-load.js";
+import { type LoadResult, type LoadSpec, runLoad } from "./serve-load.js";
 import { runOpenLoop } from "./serve-open-loop.js";
 import {
   type FloorRound,
@@ -178,15 +178,13 @@ try {
   // under its own `wrangler dev` with the edge's flags, so the same wrangler, proxy and workerd. It is what any
   // request costs this runtime before a Worker does anything.
   const emptyUrl = stack.emptyUrl as string;
+  // Every reference and round below runs with the same load parameters; only the target and the request differ.
+  const load = (name: string, baseUrl: string, next: LoadSpec["next"]) =>
+    runLoad({ name, baseUrl, connections, amount, maxSeconds, next });
+  const floorRun = () => load(FLOOR_RUN, emptyUrl, () => ({ method: "GET", path: "/", headers: {} }));
+  const hitsRun = () => load("cache hits", stack.edgeUrl, hitRequest(cacheKey));
   log(FLOOR_RUN);
-  runs[FLOOR_RUN] = await runLoad({
-    name: FLOOR_RUN,
-    baseUrl: emptyUrl,
-    connections,
-    amount,
-    maxSeconds,
-    next: () => ({ method: "GET", path: "/", headers: {} }),
-  });
+  runs[FLOOR_RUN] = await floorRun();
   const hits = await edgeRun("cache hits", (apiKey) => hitRequest(apiKey), {
     apiKey: cacheKey,
     primed: primedItems.length,
@@ -195,44 +193,12 @@ try {
   // runtime carrying their ~10 KB bodies), and the edge's own GET /healthz (this Worker's routing, its static-assets
   // layer and its middleware, touching no binding).
   log(FLOOR_POST_RUN);
-  runs[FLOOR_POST_RUN] = await runLoad({
-    name: FLOOR_POST_RUN,
-    baseUrl: emptyUrl,
-    connections,
-    amount,
-    maxSeconds,
-    next: hitRequest(cacheKey),
-  });
+  runs[FLOOR_POST_RUN] = await load(FLOOR_POST_RUN, emptyUrl, hitRequest(cacheKey));
   log(HEALTHZ_RUN);
-  runs[HEALTHZ_RUN] = await runLoad({
-    name: HEALTHZ_RUN,
-    baseUrl: stack.edgeUrl,
-    connections,
-    amount,
-    maxSeconds,
-    next: () => ({ method: "GET", path: "/healthz", headers: {} }),
-  });
+  runs[HEALTHZ_RUN] = await load(HEALTHZ_RUN, stack.edgeUrl, () => ({ method: "GET", path: "/healthz", headers: {} }));
 
   // The verdict rests on rounds, not on one pair of runs: the pair above is round 1 (floor first); each further
   // round runs both again, in alternating order so that drift in the machine's load favours neither.
-  const floorRun = () =>
-    runLoad({
-      name: FLOOR_RUN,
-      baseUrl: emptyUrl,
-      connections,
-      amount,
-      maxSeconds,
-      next: () => ({ method: "GET", path: "/", headers: {} }),
-    });
-  const hitsRun = () =>
-    runLoad({
-      name: "cache hits",
-      baseUrl: stack.edgeUrl,
-      connections,
-      amount,
-      maxSeconds,
-      next: hitRequest(cacheKey),
-    });
   const rounds: FloorRound[] = [floorRound(runs[FLOOR_RUN] as LoadResult, hits, true)];
   const hitRuns = [hits];
   for (let i = 1; i < floorRounds; i++) {
