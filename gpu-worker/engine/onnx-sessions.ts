@@ -17,7 +17,7 @@ export interface PackSessions {
   vision: ort.InferenceSession;
   embed: ort.InferenceSession;
   segments: { session: ort.InferenceSession; firstLayer: number; endLayer: number }[];
-  /** The pack's optional decode_steps graph: `steps` greedy tokens per run (decode-steps.ts). */
+  /** The pack's optional decode_steps graph: `steps` greedy tokens per run (DecoderRun.decodeSteps). */
   decodeSteps?: { session: ort.InferenceSession; steps: number };
   /** Which execution provider ran each graph: `finish()` after the warm-up (execution-providers.ts). */
   providers: ProviderProbe;
