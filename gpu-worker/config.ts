@@ -69,8 +69,9 @@ export const EnvSchema = z.object({
   // The most memory the weights of this function's models may take (estimated per graph at start-up from the pack
   // files and the weight type, gpu-worker/engine/pack-memory.ts); unset: no limit. A pack over it is refused.
   STITCH_MAX_MODEL_MB: optional(z.coerce.number().positive()),
-  // Shadow escalation (small function; gpu-worker/shadow/): where samples go (unset: no shadows), the share of early
-  // exits shadowed (a few percent by default) and the most shadows a minute.
+  // Shadow escalation (gpu-worker/shadow/): where samples go (unset: no shadows), the share of early exits shadowed
+  // (a few percent by default) and the most shadows a minute: those a small function starts, and those a large
+  // function admits from all the small functions that call it (the bound on the operator's shadow compute).
   STITCH_EDGE_URL: optional(z.url({ protocol: /^https?$/ })),
   STITCH_SHADOW_RATE: optional(z.coerce.number().min(0).max(1)).default(0.03),
   STITCH_SHADOW_PER_MINUTE: optional(int(1)).default(600),

@@ -24,7 +24,7 @@ import { verifySignature } from "./verify-signature.js";
 export type GuardConfig = Pick<
   WorkerConfig,
   "signingSecret" | "signatureWindowS" | "maxConcurrency" | "maxQueue" | "requestTimeoutMs" | "maxImageBytes"
->;
+> & { shadow: Pick<WorkerConfig["shadow"], "perMinute"> };
 
 export interface FunctionAppOptions {
   config: GuardConfig;
@@ -63,7 +63,11 @@ export function maxBodyBytes(maxImageBytes: number): number {
 
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   const { config } = options;
-  const gate = new ConcurrencyGate(config.maxConcurrency, config.maxQueue);
+  const gate = new ConcurrencyGate({
+    maxConcurrent: config.maxConcurrency,
+    maxQueue: config.maxQueue,
+    shadowPerMinute: config.shadow.perMinute,
+  });
   const metrics = new WorkerMetrics({
     paths: [options.path, "/healthz", "/readyz"],
     gate,

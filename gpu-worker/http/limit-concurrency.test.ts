@@ -4,7 +4,7 @@ import { ConcurrencyGate } from "./limit-concurrency.js";
 
 describe("ConcurrencyGate", () => {
   it("admits up to the limit, queues up to the queue size, sheds the rest with Retry-After", async () => {
-    const gate = new ConcurrencyGate(1, 1);
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 1 });
     const first = await gate.acquire();
     let secondIn = false;
     const second = gate.acquire().then((release) => {
@@ -28,7 +28,7 @@ describe("ConcurrencyGate", () => {
   });
 
   it("serves the queue in order", async () => {
-    const gate = new ConcurrencyGate(1, 3);
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 3 });
     const order: number[] = [];
     const hold = await gate.acquire();
     const waiting = [1, 2, 3].map((n) =>
@@ -43,7 +43,7 @@ describe("ConcurrencyGate", () => {
   });
 
   it("a waiter whose signal aborts leaves the queue with the signal's reason", async () => {
-    const gate = new ConcurrencyGate(1, 2);
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 2 });
     const hold = await gate.acquire();
     const controller = new AbortController();
     const waiting = gate.acquire(controller.signal);
@@ -58,7 +58,7 @@ describe("ConcurrencyGate", () => {
   });
 
   it("admits a shadow only to an idle slot, refusing it at once (never queued) when busy or when work waits", async () => {
-    const gate = new ConcurrencyGate(1, 4);
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 4 });
     const paying = await gate.acquire();
     const busy = (() => {
       try {
@@ -78,7 +78,7 @@ describe("ConcurrencyGate", () => {
   });
 
   it("preempts a running shadow for paying work, which gets the slot once the shadow lets go", async () => {
-    const gate = new ConcurrencyGate(1, 0); // no queue: paying work would be shed, were it not for the shadow
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 0 }); // no queue: paying work would be shed, were it not for the shadow
     let preempted = 0;
     const releaseShadow = gate.acquireShadow(() => preempted++);
     let payingIn = false;
@@ -96,6 +96,29 @@ describe("ConcurrencyGate", () => {
     // A shadow that was preempted is not preempted again by later work.
     const second = await gate.acquire();
     expect(preempted).toBe(1);
+    expect(gate.shadowCounts.preempted).toBe(1);
     second();
+  });
+
+  it("bounds shadows to shadowPerMinute, counting each outcome, and spends no token on a shadow it turns away", () => {
+    const gate = new ConcurrencyGate({ maxConcurrent: 1, maxQueue: 0, shadowPerMinute: 2 });
+    const refusal = (at: number) => {
+      try {
+        gate.acquireShadow(() => {}, at)();
+      } catch (err) {
+        return (err as OverloadedError).code;
+      }
+      return "admitted";
+    };
+    const t0 = 1_000_000;
+    const busy = gate.acquireShadow(() => {}, t0); // token 1 of 2
+    expect(refusal(t0)).toBe("shadow_dropped"); // no idle slot: turned away without spending token 2
+    busy();
+    expect(refusal(t0)).toBe("admitted"); // token 2
+    expect(refusal(t0)).toBe("shadow_rate_limited");
+    expect(refusal(t0 + 30_000)).toBe("admitted"); // 2 a minute: one token back after 30 s
+    expect(gate.shadowCounts).toEqual({ admitted: 3, no_idle_slot: 1, rate_limited: 1, preempted: 0 });
+    // Paying work is never rate-bounded.
+    expect(gate.inFlight).toBe(0);
   });
 });

@@ -3,16 +3,30 @@
  * `maxConcurrent` requests at once (one model run saturates the accelerator);
  * up to `maxQueue` more wait in order; beyond that the request is shed at once
  * with 503 and a Retry-After estimated from recent service times, because a
- * longer queue only turns load into timeouts.
+ * longer queue only turns load into timeouts. Shadow escalations (lowest
+ * priority) take only an idle slot, at most `shadowPerMinute` a minute whatever
+ * number of small functions send them, and are preempted by paying work.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { OverloadedError } from "../../shared/errors.js";
 import { PRIORITY_HEADER } from "../../shared/schemas/shadow.js";
+import { TokenBucket } from "../../shared/token-bucket.js";
 import { SlotClock } from "../occupancy.js";
 import { afterBody } from "./after-body.js";
 import type { WorkerEnv } from "./env.js";
 
 type Release = () => void;
+
+/** What became of each shadow that asked this gate for a slot (counted for /metrics). */
+export const SHADOW_ADMISSIONS = ["admitted", "no_idle_slot", "rate_limited", "preempted"] as const;
+export type ShadowAdmission = (typeof SHADOW_ADMISSIONS)[number];
+
+export interface GateOptions {
+  maxConcurrent: number;
+  maxQueue: number;
+  /** The most shadows admitted a minute (a token bucket): the large function's own bound on shadow compute. */
+  shadowPerMinute?: number;
+}
 
 interface Waiter {
   admit: (release: Release) => void;
@@ -26,12 +40,24 @@ export class ConcurrencyGate {
   private readonly shadows: (() => void)[] = [];
   /** Exponentially weighted mean service time, for Retry-After. */
   private meanServiceMs = 1000;
+  private readonly shadowBucket = new TokenBucket();
+  readonly shadowCounts: Record<ShadowAdmission, number> = {
+    admitted: 0,
+    no_idle_slot: 0,
+    rate_limited: 0,
+    preempted: 0,
+  };
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+  readonly shadowPerMinute: number;
 
-  constructor(
-    readonly maxConcurrent: number,
-    readonly maxQueue: number,
-  ) {
-    if (!(maxConcurrent >= 1) || !(maxQueue >= 0)) throw new Error("ConcurrencyGate: maxConcurrent ≥ 1, maxQueue ≥ 0");
+  constructor({ maxConcurrent, maxQueue, shadowPerMinute = Number.POSITIVE_INFINITY }: GateOptions) {
+    if (!(maxConcurrent >= 1) || !(maxQueue >= 0) || !(shadowPerMinute >= 1)) {
+      throw new Error("ConcurrencyGate: maxConcurrent ≥ 1, maxQueue ≥ 0, shadowPerMinute ≥ 1");
+    }
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
+    this.shadowPerMinute = shadowPerMinute;
   }
 
   get inFlight(): number {
@@ -83,16 +109,37 @@ export class ConcurrencyGate {
 
   /**
    * A shadow's slot: only an idle one (no paying request waits, one is free), refused at once otherwise, never
-   * queued. `preempt` is called when paying work needs the slot; the shadow then ends and releases it.
+   * queued, and only within the shadow rate (an idle slot found does not spend a token it cannot use). `preempt` is
+   * called when paying work needs the slot; the shadow then ends and releases it.
    */
-  acquireShadow(preempt: () => void): Release {
+  acquireShadow(preempt: () => void, now = Date.now()): Release {
     if (this.running >= this.maxConcurrent || this.waiting.length > 0) {
+      this.shadowCounts.no_idle_slot++;
       throw new OverloadedError("No idle capacity for a shadow escalation", "shadow_dropped");
     }
-    this.shadows.push(preempt);
+    if (Number.isFinite(this.shadowPerMinute)) {
+      const taken = this.shadowBucket.take(this.shadowPerMinute, now);
+      if (!taken.allowed) {
+        this.shadowCounts.rate_limited++;
+        throw new OverloadedError(
+          "Shadow escalations are over this function's rate bound",
+          "shadow_rate_limited",
+          null,
+          {
+            retryAfter: taken.retryAfterSeconds,
+          },
+        );
+      }
+    }
+    this.shadowCounts.admitted++;
+    const stop = () => {
+      this.shadowCounts.preempted++;
+      preempt();
+    };
+    this.shadows.push(stop);
     const release = this.take();
     return () => {
-      const at = this.shadows.indexOf(preempt);
+      const at = this.shadows.indexOf(stop);
       if (at >= 0) this.shadows.splice(at, 1);
       release();
     };

@@ -8,7 +8,7 @@ import type { MiddlewareHandler } from "hono";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ProviderReport } from "../engine/execution-providers.js";
 import type { WorkerEnv } from "./env.js";
-import type { ConcurrencyGate } from "./limit-concurrency.js";
+import { type ConcurrencyGate, SHADOW_ADMISSIONS } from "./limit-concurrency.js";
 
 export interface VisionCacheStats {
   hits: number;
@@ -62,6 +62,16 @@ export class WorkerMetrics {
       registers,
     });
     const gate = options.gate;
+    new Counter({
+      name: "stitch_shadow_admissions_total",
+      help: "Shadow escalations asking this function for a slot, by outcome (admitted, no_idle_slot, rate_limited, preempted)",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        this.reset();
+        for (const outcome of SHADOW_ADMISSIONS) this.inc({ outcome }, gate.shadowCounts[outcome]);
+      },
+    });
     new Gauge({
       name: "stitch_queue_depth",
       help: "Requests waiting for a concurrency slot",

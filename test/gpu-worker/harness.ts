@@ -5,13 +5,21 @@
  */
 
 import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { afterAll, beforeAll } from "vitest";
 import { loadConfig, type WorkerConfig } from "../../gpu-worker/config.js";
 import { createLogger, type Logger } from "../../gpu-worker/http/logger.js";
 import { type RunningWorker, startWorker } from "../../gpu-worker/start-worker.js";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
-import { type AnswerRequestInput, askAboutImage } from "../../shared/index.js";
+import {
+  type AnswerRequestInput,
+  askAboutImage,
+  type ShadowSample,
+  ShadowSampleSchema,
+  verifyRequest,
+} from "../../shared/index.js";
 import { signRequest } from "../../shared/sign-request.js";
 
 export const SECRET = "test-signing-secret";
@@ -244,4 +252,68 @@ export async function signedRawPost(base: string, path: string, body: string, re
   const bytes = new TextEncoder().encode(body);
   const head = { ...(await signedHead(requestId, bytes, { path, deadline })), "content-length": String(bytes.length) };
   return rawPost(base, path, head, { body: bytes });
+}
+
+export interface ReceivedSample {
+  sample: ShadowSample;
+  /** performance.now() when it arrived. */
+  at: number;
+}
+
+export interface ShadowCollector {
+  /** For STITCH_EDGE_URL. */
+  url: string;
+  received: ReceivedSample[];
+  /** The sample of `requestId`, once it has arrived (throws after 10 s without it). */
+  sampleOf(requestId: string): Promise<ReceivedSample>;
+}
+
+/**
+ * Where a small function reports its shadow samples in these tests: a server that checks the signature as the edge
+ * does and keeps what it receives (the edge's own route is tested in edge/test/shadow.test.ts). Closed after the file.
+ */
+export async function startShadowCollector(): Promise<ShadowCollector> {
+  const received: ReceivedSample[] = [];
+  const server = createServer(async (req, res) => {
+    const body = await readAll(req);
+    try {
+      const header = (n: string) => req.headers[n] as string | undefined;
+      await verifyRequest(
+        SECRET,
+        { method: req.method ?? "", path: req.url ?? "", header, body },
+        { windowSeconds: 60 },
+      );
+      received.push({ sample: ShadowSampleSchema.parse(JSON.parse(body)), at: performance.now() });
+      res.writeHead(204).end();
+    } catch {
+      res.writeHead(401).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    async sampleOf(requestId) {
+      for (let i = 0; i < 200; i++) {
+        const found = received.find((r) => r.sample.request_id === requestId);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no shadow sample for ${requestId}`);
+    },
+  };
+}
+
+async function readAll(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** A counter's value in a Prometheus text exposition (0 when the series is absent). */
+export async function metricValue(metricsUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
 }

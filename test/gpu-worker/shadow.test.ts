@@ -4,45 +4,14 @@
  * exit's shadow at the large function after the response, and reports samples, signed, to STITCH_EDGE_URL: here a
  * collector that checks the signature as the edge does (the edge's own route is tested in edge/test/shadow.test.ts).
  */
-import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, describe, expect, it } from "vitest";
-import { type AnswerResponse, type ShadowSample, ShadowSampleSchema, verifyRequest } from "../../shared/index.js";
+import { describe, expect, it } from "vitest";
+import type { AnswerResponse } from "../../shared/index.js";
 import { sameAnswer } from "../../shared/shadow/normalise-answer.js";
-import { SECRET, sceneRequest, signedPost, startPair } from "./harness.js";
+import { sceneRequest, signedPost, startPair, startShadowCollector } from "./harness.js";
 
-interface Received {
-  sample: ShadowSample;
-  at: number;
-}
-const received: Received[] = [];
-const collector = createServer(async (req, res) => {
-  const body = await readAll(req);
-  try {
-    await verifyRequest(
-      SECRET,
-      { method: req.method ?? "", path: req.url ?? "", header: (n) => req.headers[n] as string | undefined, body },
-      { windowSeconds: 60 },
-    );
-    received.push({ sample: ShadowSampleSchema.parse(JSON.parse(body)), at: performance.now() });
-    res.writeHead(204).end();
-  } catch {
-    res.writeHead(401).end();
-  }
-});
-await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
-afterAll(() => new Promise<void>((resolve) => collector.close(() => resolve())));
-
-const pair = startPair({
-  STITCH_EDGE_URL: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
-  STITCH_SHADOW_RATE: "1",
-});
-
-async function readAll(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
+const collector = await startShadowCollector();
+const { received, sampleOf } = collector;
+const pair = startPair({ STITCH_EDGE_URL: collector.url, STITCH_SHADOW_RATE: "1" });
 
 /** Answers a request and notes when its whole body had been read. */
 async function answer(request: object): Promise<{ body: AnswerResponse; doneAt: number }> {
@@ -50,15 +19,6 @@ async function answer(request: object): Promise<{ body: AnswerResponse; doneAt: 
   const body = (await res.json()) as AnswerResponse;
   expect(res.status).toBe(200);
   return { body, doneAt: performance.now() };
-}
-
-async function sampleOf(requestId: string): Promise<Received> {
-  for (let i = 0; i < 200; i++) {
-    const found = received.find((r) => r.sample.request_id === requestId);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no shadow sample for ${requestId}`);
 }
 
 describe("shadow escalation", () => {
