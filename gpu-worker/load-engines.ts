@@ -75,6 +75,8 @@ async function checkModels(config: WorkerConfig, log: Logger, dirs: Record<strin
 export interface LoadHooks {
   /** Counts each shadow escalation's outcome (the small function's metrics). */
   countShadow?: (outcome: ShadowOutcome) => void;
+  /** An idle slot of this process's gate for a shadow run in process (role both): see ShadowRunnerDeps.slot. */
+  shadowSlot?: (preempt: () => void) => () => void;
 }
 
 export async function loadServices(config: WorkerConfig, log: Logger, hooks: LoadHooks = {}): Promise<LoadedServices> {
@@ -166,6 +168,7 @@ export async function loadServices(config: WorkerConfig, log: Logger, hooks: Loa
         report: reportToEdge(edgeUrl, config.signingSecret),
         settings: { rate, perMinute, timeoutMs: config.largeTimeoutMs },
         count: hooks.countShadow,
+        slot: hooks.shadowSlot,
       })
     : undefined;
   return {

@@ -65,6 +65,8 @@ export async function startWorker(config: WorkerConfig, options: StartOptions = 
 
   const ready = loadServices(config, logger, {
     countShadow: (outcome) => fn.metrics.shadows.inc({ outcome }),
+    // In process (role both) the large model shares this function's accelerator, so its gate: idle slots only.
+    shadowSlot: (preempt) => fn.gate.acquireShadow(preempt),
   }).then((loaded) => {
     services = loaded;
     logger.info("ready");

@@ -4,8 +4,10 @@
  * the escalation would have asked it (the small ranking, the request's K and r), at shadow priority; a sampled
  * escalation already has the large answer, so it is recorded at no extra compute. Sampling both sides at one rate
  * keeps the samples a uniform draw of the decisions (the threshold can come down again once raised; with exits
- * alone, a threshold that stops all exits would never see a sample again). The large function admits a shadow only to an idle slot and preempts it for
- * paying work (http/limit-concurrency.ts); a token bucket here bounds the rate. The outcome (pair, decision score,
+ * alone, a threshold that stops all exits would never see a sample again). A shadow runs only on an idle slot of
+ * the large model's accelerator and is preempted by paying work (http/limit-concurrency.ts): the large function's
+ * gate does that for a remote large model, this process's own gate (`slot`) for one in this process
+ * (`STITCH_ROLE=both`); a token bucket here bounds the rate. The outcome (pair, decision score,
  * whether the normalised answers agree, the large run's metering) goes to the edge, which owns the samples and
  * computes the threshold from them. A shadow never touches the client's answer, response or bill: it starts after
  * the response is sent, and any failure of it is counted and dropped.
@@ -53,6 +55,11 @@ export interface ShadowRunnerDeps {
   settings: ShadowSettings;
   count?: (outcome: ShadowOutcome) => void;
   random?: () => number;
+  /**
+   * An idle slot of this process's gate for an in-process shadow (ConcurrencyGate.acquireShadow): throws
+   * OverloadedError when there is none; `preempt` is called when paying work needs it back.
+   */
+  slot?: (preempt: () => void) => () => void;
 }
 
 export class ShadowRunner {
@@ -61,15 +68,21 @@ export class ShadowRunner {
 
   constructor(private readonly deps: ShadowRunnerDeps) {}
 
-  /** Whether this decision is sampled: a `rate` share of them, never in process (no idle slot to find there). */
+  /** Whether this decision is sampled: a `rate` share of them, where a shadow can be given the lowest priority. */
   wants(): boolean {
-    const { settings, escalation, random = Math.random } = this.deps;
-    return settings.rate > 0 && escalation.remote && random() < settings.rate;
+    const { settings, escalation, slot, random = Math.random } = this.deps;
+    return settings.rate > 0 && (escalation.remote || slot !== undefined) && random() < settings.rate;
   }
 
-  /** Starts the job in the background (the caller has sent its response); settles on its own. */
+  /**
+   * Starts the job in the background (the caller has sent its response); settles on its own. It begins on the next
+   * turn of the event loop, after the request's own teardown: its slot is released after this call returns, and an
+   * in-process shadow needs that slot idle.
+   */
   start(job: ShadowJob): void {
-    const run = this.run(job).then((outcome) => this.deps.count?.(outcome));
+    const run = new Promise((next) => setImmediate(next))
+      .then(() => this.run(job))
+      .then((outcome) => this.deps.count?.(outcome));
     this.running.add(run);
     void run.finally(() => this.running.delete(run));
   }
@@ -84,15 +97,25 @@ export class ShadowRunner {
     const { escalation, settings } = this.deps;
     if (!this.bucket.take(settings.perMinute).allowed) return "rate_limited";
     let large: Awaited<ReturnType<EscalateToLarge["escalate"]>>;
+    let release = () => {};
     try {
+      const preempted = new AbortController();
+      if (!escalation.remote && this.deps.slot) {
+        release = this.deps.slot(() =>
+          preempted.abort(new OverloadedError("A paying request needed the slot", "shadow_preempted")),
+        );
+      }
       large = await escalation.escalate({
         ...job.call,
         requestId: `${job.call.requestId}.shadow`,
         priority: "shadow",
+        signal: preempted.signal,
         deadline: Date.now() + settings.timeoutMs,
       });
     } catch (err) {
       return err instanceof OverloadedError ? "dropped" : "failed";
+    } finally {
+      release();
     }
     return this.report(job, large.answer, large.metering);
   }

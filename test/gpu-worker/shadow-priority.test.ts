@@ -1,6 +1,7 @@
 /**
  * A shadow escalation's place at the large function, over real HTTP between real functions: paying work preempts a
- * running shadow, and the large function bounds the shadows it admits a minute whatever sends them.
+ * running shadow, and the large function bounds the shadows it admits a minute whatever sends them. The same with
+ * the large model in the small function's process (`STITCH_ROLE=both`), where the process's own gate does it.
  *
  * The preemption needs a shadow that holds the large function's slot long enough for a paying request to arrive
  * while it runs (not a race): InternVL3's tiny fixture pair tiles a 1600 × 1600 photo into many tiles, so its large
@@ -8,9 +9,19 @@
  * the shadow holds the slot before sending the paying request.
  */
 import sharp from "sharp";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { askAboutImage } from "../../shared/index.js";
-import { FIXTURE_PACKS, metricValue, sceneRequest, signedPost, startPair, startShadowCollector } from "./harness.js";
+import { sameAnswer } from "../../shared/shadow/normalise-answer.js";
+import {
+  FIXTURE_PACKS,
+  metricValue,
+  sceneRequest,
+  signedPost,
+  startPair,
+  startShadowCollector,
+  startTestWorker,
+  type TestWorker,
+} from "./harness.js";
 
 const collector = await startShadowCollector();
 const pair = startPair({
@@ -96,5 +107,65 @@ describe("shadow priority at the large function", () => {
     expect(paying.res.status).toBe(200);
     expect(await metricValue(large.metricsUrl, 'stitch_shadow_admissions_total{outcome="admitted"}')).toBe(2);
     expect(await metricValue(large.metricsUrl, 'stitch_shadow_admissions_total{outcome="rate_limited"}')).toBe(1);
+  });
+});
+
+describe("shadows with the large model in process (STITCH_ROLE=both)", () => {
+  let both: TestWorker;
+  beforeAll(async () => {
+    both = await startTestWorker({
+      STITCH_ROLE: "both",
+      STITCH_PACKS_DIR: FIXTURE_PACKS,
+      STITCH_SMALL_PACK: "internvl3-tiny-small",
+      STITCH_LARGE_PACK: "internvl3-tiny-large",
+      STITCH_EDGE_URL: collector.url,
+      STITCH_SHADOW_RATE: "1",
+    });
+  }, 120_000);
+  afterAll(() => both?.close());
+
+  const ask = (body: object) => signedPost(both.url, "/v1/answer", body);
+
+  it("shadows an early exit after the response, on an idle slot, and reports the large answer's agreement", async () => {
+    const client = question(await photo(448), { mode: "sgl", exit_threshold: 0, max_tokens: 4 });
+    const { res } = await ask(client);
+    const body = (await res.json()) as {
+      answer: string;
+      path: string;
+      exit: { decision: number };
+      metering: { large: unknown };
+    };
+    const doneAt = performance.now();
+    expect(body.path).toBe("small");
+    expect(body.metering.large).toBeNull();
+    const { sample, at } = await collector.sampleOf(client.request_id);
+    expect(at).toBeGreaterThan(doneAt);
+    expect(sample.decision).toBe(body.exit.decision);
+    expect(sample.large?.accelerator_ms).toBeGreaterThan(0); // the operator's cost, measured in process
+    // The shadow asked what the escalation asks: the same request in sgp.
+    const sgp = await ask({ ...client, request_id: `${client.request_id}_sgp`, mode: "sgp", shadow: false });
+    expect(sample.agree).toBe(sameAnswer(body.answer, ((await sgp.res.json()) as { answer: string }).answer));
+  });
+
+  it("stops a running in-process shadow for a paying request, which is answered", async () => {
+    const admitted = both.fn.gate.shadowCounts.admitted;
+    const client = question(await photo(1600), { mode: "sgl", exit_threshold: 0 });
+    expect((await ask(client)).res.status).toBe(200);
+    for (let i = 0; both.fn.gate.shadowCounts.admitted === admitted; i++) {
+      if (i > 2000) throw new Error("the shadow never started");
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const paying = await ask(question(await photo(448), { mode: "large", max_tokens: 4 }));
+    expect(paying.res.status).toBe(200);
+    expect(both.fn.gate.shadowCounts.preempted).toBe(1);
+    for (
+      let i = 0;
+      (await metricValue(both.metricsUrl, 'stitch_shadow_escalations_total{outcome="dropped"}')) < 1;
+      i++
+    ) {
+      if (i > 200) throw new Error("the preempted shadow was never counted");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(collector.received.some((r) => r.sample.request_id === client.request_id)).toBe(false);
   });
 });
