@@ -30,6 +30,8 @@ export interface PeersResult {
     photo: string;
     retention: number;
     pruneLayer: number;
+    /** --apart: one side resident at a time (small, large, llama.cpp), each side's rounds together. */
+    apart?: boolean;
   };
   /** The large path through the HTTP function, beside the engine's time for the same number of tokens. */
   http?: {
@@ -201,7 +203,7 @@ export async function writeReport(dir: string, r: PeersResult): Promise<void> {
     `- Machine: ${m.cpu}, ${m.cores} cores (flags: ${cpuFlags().join(", ")}), ${m.memory_gib} GiB, ${m.os}, Node ${m.node}; load ${m.load_at_start} at start`,
     `- llama.cpp: ${llamaStamp(r.llamaBuild)}`,
     `- Models: large ${r.sizes.large}${r.sizes.small ? `, small ${r.sizes.small} (guides the large one in SGL)` : ""} (${r.sizes.large.startsWith("tiny") ? "the tiny random-weight Qwen2.5-VL pair: a pipeline check, not a comparison" : "real-dimension random-weight Qwen2.5-VL"}); the vision tower in F16 on llama.cpp's side (mmproj), in the pack's type on Stitch's`,
-    `- Request: ${r.request.photo} resized (fit fill) to each image size, "${r.request.question}" through each side's chat template, greedy, ${r.request.steps} decode steps after the prefill (${r.request.steps + 1} tokens; end of turn ignored), ${r.request.threads} threads; medians of ${r.request.repeats} rounds after ${r.request.warmup} uncounted, the paths in rotating order`,
+    `- Request: ${r.request.photo} resized (fit fill) to each image size, "${r.request.question}" through each side's chat template, greedy, ${r.request.steps} decode steps after the prefill (${r.request.steps + 1} tokens; end of turn ignored), ${r.request.threads} threads; medians of ${r.request.repeats} rounds after ${r.request.warmup} uncounted, ${r.request.apart ? "**one side resident at a time (`--apart`)**: the small model's rounds, then the large model's (unpruned and pruned in rotating order), then llama.cpp's, each side unloaded before the next" : "every side resident, the paths in rotating order"}`,
     "- llama.cpp's request = vision (llama-mtmd-cli's encode timer) + prefill and decode (llama-bench pp at the request's prompt length, tg); Stitch's = the engine's wall clock over vision, prompt, prefill and steps (overhead = what is left after the three parts). SGL = small + (1 − exit rate) × SGP-pruned large.",
     r.stitchSide
       ? `- Stitch's bench process peak RSS (all pairs loaded in turn): ${gib(r.stitchPeakRssBytes)}`

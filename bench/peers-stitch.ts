@@ -19,30 +19,42 @@ export interface StitchPair {
   loads: { role: "small" | "large"; ms: number; rssBytes: number }[];
 }
 
-export async function loadPair(dirs: { large: string; small?: string }, threads: number): Promise<StitchPair> {
-  const loads: StitchPair["loads"] = [];
-  let small: LoadedModel | undefined;
-  if (dirs.small) {
-    const before = process.memoryUsage().rss;
-    const [engine, ms] = await timed(() =>
-      loadSmallEngine({ packDir: dirs.small as string, partnerPackDir: dirs.large, threads }),
-    );
-    small = engine.model;
-    loads.push({ role: "small", ms, rssBytes: process.memoryUsage().rss - before });
-  }
+export type Loaded = { model: LoadedModel; load: StitchPair["loads"][number] };
+
+/** One model of the pair (the partner pack is read for the pair check only), timed with the RSS it added. */
+export async function loadModel(
+  role: "small" | "large",
+  dir: string,
+  partnerDir: string | undefined,
+  threads: number,
+): Promise<Loaded> {
   const before = process.memoryUsage().rss;
-  const [engine, ms] = await timed(() => loadLargeEngine({ packDir: dirs.large, partnerPackDir: dirs.small, threads }));
-  loads.push({ role: "large", ms, rssBytes: process.memoryUsage().rss - before });
-  return { large: engine.model, ...(small && { small }), loads };
+  const options = { packDir: dir, partnerPackDir: partnerDir, threads };
+  const load = async (): Promise<{ model: LoadedModel }> =>
+    role === "small" ? loadSmallEngine(options) : loadLargeEngine(options);
+  const [engine, ms] = await timed(load);
+  return { model: engine.model, load: { role, ms, rssBytes: process.memoryUsage().rss - before } };
+}
+
+export async function loadPair(dirs: { large: string; small?: string }, threads: number): Promise<StitchPair> {
+  const small = dirs.small ? await loadModel("small", dirs.small, dirs.large, threads) : undefined;
+  const large = await loadModel("large", dirs.large, dirs.small, threads);
+  return {
+    large: large.model,
+    ...(small && { small: small.model }),
+    loads: [...(small ? [small.load] : []), large.load],
+  };
+}
+
+/** Frees a model's ONNX sessions. */
+export async function releaseModel(model: LoadedModel): Promise<void> {
+  const { vision, embed, segments } = model.sessions;
+  await Promise.all([vision.release(), embed.release(), ...segments.map((s) => s.session.release())]);
 }
 
 /** Frees the pair's ONNX sessions (the next weight type loads its own). */
 export async function releasePair(pair: StitchPair): Promise<void> {
-  for (const model of [pair.large, pair.small]) {
-    if (!model) continue;
-    const { vision, embed, segments } = model.sessions;
-    await Promise.all([vision.release(), embed.release(), ...segments.map((s) => s.session.release())]);
-  }
+  for (const model of [pair.large, pair.small]) if (model) await releaseModel(model);
 }
 
 /** Peak resident set of this process so far (VmHWM). */

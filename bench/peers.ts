@@ -10,6 +10,8 @@ import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import { median } from "simple-statistics";
+import type { PruneAt } from "../gpu-worker/engine/decoder-run.js";
+import type { LoadedModel } from "../gpu-worker/engine/loaded-model.js";
 import { askAboutImage } from "../shared/index.js";
 import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
@@ -19,7 +21,16 @@ import { httpRuns } from "./peers-http.js";
 import { runDecoderBench, runMtmd } from "./peers-llama.js";
 import { images, prepare, roles } from "./peers-prepare.js";
 import { type PeersResult, writeReport } from "./peers-report.js";
-import { loadPair, peakRssBytes, releasePair, sgp, stitchRequest } from "./peers-stitch.js";
+import {
+  loadModel,
+  loadPair,
+  peakRssBytes,
+  releaseModel,
+  releasePair,
+  type StitchPair,
+  sgp,
+  stitchRequest,
+} from "./peers-stitch.js";
 import { compare, type Run, type Summary, summarise } from "./peers-summary.js";
 
 const listOf =
@@ -57,6 +68,10 @@ const program = new Command()
     "verify each Stitch export on the first N conformance cases (default: all)",
     integer(1, 100),
   )
+  .option(
+    "--apart",
+    "one side resident at a time (small, large, llama.cpp), for a request too large for both sides in memory together",
+  )
   .option("--llama-only", "llama.cpp's side only (no Stitch packs: e.g. while the exporter cannot export the size)")
   .option("--repeats <n>", "rounds per configuration (medians)", integer(1, 50), 3)
   .option("--warmup <n>", "uncounted rounds first", integer(0, 10), 1)
@@ -78,6 +93,7 @@ const o = program.opts<{
   prepare?: boolean;
   keepCheckpoints?: boolean;
   llamaOnly?: boolean;
+  apart?: boolean;
   exportCases?: number;
   repeats: number;
   warmup: number;
@@ -106,89 +122,162 @@ function buildLlama(): string {
   return out.trim().split("\n").at(-1) ?? "";
 }
 
-/** One weight type: Stitch's packs loaded once, then every image's configurations in rotating order. */
+type Config = [name: string, run: () => Promise<Run>];
+type RequestImage = { path: string; width: number; height: number };
+
+/** Uncounted warm-up rounds (page cache, lazy initialisation), then `repeats` rounds over `configs` in rotating order. */
+async function rounds(configs: Config[], label: string): Promise<Record<string, Run[]>> {
+  const runs: Record<string, Run[]> = Object.fromEntries(configs.map(([name]) => [name, []]));
+  for (let r = -o.warmup; r < o.repeats; r++) {
+    for (let k = 0; k < configs.length; k++) {
+      const [name, go] = configs[(k + r + o.warmup) % configs.length] as Config;
+      const run = await go();
+      if (r >= 0) (runs[name] as Run[]).push(run);
+      log(
+        `${label} ${name} ${r < 0 ? "warm-up" : `round ${r}`}: ${run.e2eMs.toFixed(0)} ms (vision ${run.visionMs.toFixed(0)}, prefill ${run.prefillMs.toFixed(0)}, decode ${run.decodeMsPerToken.toFixed(1)}/token)`,
+      );
+    }
+  }
+  return runs;
+}
+
+/** llama.cpp's request: its own timings of the image, the prompt's prefill and the decode. */
+function llamaConfig(type: WeightType, image: RequestImage, visualTokens: number | undefined) {
+  const request = {
+    bin: a.llama.bin,
+    model: a.gguf(large, type),
+    mmproj: a.mmproj(large),
+    image: image.path,
+    question: o.question,
+    steps: o.steps,
+    threads: o.threads,
+    ...(visualTokens && { imageMaxTokens: visualTokens }),
+  };
+  let answer = "";
+  const config: Config = [
+    "llama",
+    async () => {
+      const req = await runMtmd(request);
+      const dec = await runDecoderBench(request, req.promptTokens);
+      answer = req.answer;
+      return {
+        visionMs: req.visionMs,
+        prefillMs: dec.prefillMs,
+        decodeMsPerToken: dec.decodeMsPerToken,
+        overheadMs: 0,
+        e2eMs: requestMs({ ...dec, visionMs: req.visionMs, overheadMs: 0 }, o.steps),
+        promptTokens: req.promptTokens,
+        ...(req.peakRssKiB && { peakRssBytes: req.peakRssKiB * 1024 }),
+      };
+    },
+  ];
+  return { config, answer: () => answer };
+}
+
+/** One Stitch request timed on the engine. */
+async function stitchRun(model: LoadedModel, image: RequestImage, prune?: PruneAt): Promise<Run> {
+  const t = await stitchRequest(model, image, messages, o.steps, prune);
+  const steps = t.stepMs.reduce((x, y) => x + y, 0);
+  return {
+    visionMs: t.visionMs,
+    prefillMs: t.prefillMs,
+    decodeMsPerToken: steps / t.stepMs.length,
+    overheadMs: t.totalMs - t.visionMs - t.prefillMs - steps,
+    e2eMs: t.totalMs,
+    promptTokens: t.promptTokens,
+  };
+}
+
+interface Measured {
+  runs: Record<string, Run[]>;
+  visualTokens?: number;
+  answer: string;
+  loads: StitchPair["loads"];
+}
+
+/** Every side resident at once (both Stitch models loaded for the whole type), the configurations interleaved. */
+async function measureResident(
+  type: WeightType,
+  pair: StitchPair | undefined,
+  image: RequestImage,
+  label: string,
+): Promise<Measured> {
+  // The small model's ranking of this image (deterministic), for the pruned large runs; also its token count.
+  const first = pair?.small ? await stitchRequest(pair.small, image, messages, 1) : undefined;
+  // The pair check guarantees one visual grid, so the small model's count is the large one's.
+  const visualTokens =
+    first?.visualTokens ?? (pair ? (await stitchRequest(pair.large, image, messages, 0)).visualTokens : undefined);
+  const llama = llamaConfig(type, image, visualTokens);
+  const configs: Config[] = [llama.config];
+  if (pair) {
+    configs.push(["large", () => stitchRun(pair.large, image)]);
+    if (pair.small && first) {
+      const prune = sgp(pair.large, first.received, o.retention);
+      const smallModel = pair.small;
+      configs.push(["pruned", () => stitchRun(pair.large, image, prune)]);
+      configs.push(["small", () => stitchRun(smallModel, image)]);
+    }
+  }
+  const runs = await rounds(configs, label);
+  return { runs, visualTokens, answer: llama.answer(), loads: pair?.loads ?? [] };
+}
+
+/**
+ * `--apart`: one side resident at a time, for a request too large for both in memory: the small model (its ranking,
+ * its rounds), then the large model (alone and pruned, interleaved), then llama.cpp, each unloaded before the next.
+ */
+async function measureApart(
+  type: WeightType,
+  dirs: { large: string; small?: string },
+  image: RequestImage,
+  label: string,
+): Promise<Measured> {
+  const runs: Record<string, Run[]> = {};
+  const loads: StitchPair["loads"] = [];
+  let first: Awaited<ReturnType<typeof stitchRequest>> | undefined;
+  if (dirs.small) {
+    const small = await loadModel("small", dirs.small, dirs.large, o.threads);
+    loads.push(small.load);
+    logLoads(label, [small.load]);
+    first = await stitchRequest(small.model, image, messages, 1);
+    Object.assign(runs, await rounds([["small", () => stitchRun(small.model, image)]], label));
+    await releaseModel(small.model);
+  }
+  const largeModel = await loadModel("large", dirs.large, dirs.small, o.threads);
+  loads.push(largeModel.load);
+  logLoads(label, [largeModel.load]);
+  const visualTokens = first?.visualTokens ?? (await stitchRequest(largeModel.model, image, messages, 0)).visualTokens;
+  const configs: Config[] = [["large", () => stitchRun(largeModel.model, image)]];
+  if (first) {
+    const prune = sgp(largeModel.model, first.received, o.retention);
+    configs.push(["pruned", () => stitchRun(largeModel.model, image, prune)]);
+  }
+  Object.assign(runs, await rounds(configs, label));
+  await releaseModel(largeModel.model);
+  const llama = llamaConfig(type, image, visualTokens);
+  Object.assign(runs, await rounds([llama.config], label));
+  return { runs, visualTokens, answer: llama.answer(), loads };
+}
+
+function logLoads(label: string, loads: StitchPair["loads"]): void {
+  for (const l of loads)
+    log(`${label} ${l.role}: loaded in ${l.ms.toFixed(0)} ms, +${(l.rssBytes / 2 ** 30).toFixed(2)} GiB`);
+}
+
+/** One weight type: every image's configurations, with Stitch's packs loaded once (or per side with --apart). */
 async function measureType(type: WeightType): Promise<PeersResult["cells"]> {
-  const withStitch = !o.llamaOnly;
-  const pair = withStitch
-    ? await loadPair(
-        { large: a.pack(large, "large", type), ...(small && { small: a.pack(small, "small", type) }) },
-        o.threads,
-      )
-    : undefined;
-  if (pair)
-    for (const l of pair.loads)
-      log(`${type} ${l.role}: loaded in ${l.ms.toFixed(0)} ms, +${(l.rssBytes / 2 ** 30).toFixed(2)} GiB`);
+  const dirs = { large: a.pack(large, "large", type), ...(small && { small: a.pack(small, "small", type) }) };
+  const pair = o.llamaOnly || o.apart ? undefined : await loadPair(dirs, o.threads);
+  if (pair) logLoads(type, pair.loads);
   const cells: PeersResult["cells"] = [];
   for (const size of o.images) {
     const image = { path: a.image(`${size.width}x${size.height}`), ...size };
-    const runs: Record<string, Run[]> = { llama: [], large: [], pruned: [], small: [] };
-    // The small model's ranking of this image (deterministic), for the pruned large runs; also its token count.
-    const first = pair?.small ? await stitchRequest(pair.small, image, messages, 1) : undefined;
-    // The pair check guarantees one visual grid, so the small model's count is the large one's.
-    const visualTokens =
-      first?.visualTokens ?? (pair ? (await stitchRequest(pair.large, image, messages, 0)).visualTokens : undefined);
-    const llamaRequest = {
-      bin: a.llama.bin,
-      model: a.gguf(large, type),
-      mmproj: a.mmproj(large),
-      image: image.path,
-      question: o.question,
-      steps: o.steps,
-      threads: o.threads,
-      ...(visualTokens && { imageMaxTokens: visualTokens }),
-    };
-    let answer = "";
-    const configs: [string, () => Promise<Run>][] = [
-      [
-        "llama",
-        async () => {
-          const req = await runMtmd(llamaRequest);
-          const dec = await runDecoderBench(llamaRequest, req.promptTokens);
-          answer = req.answer;
-          return {
-            visionMs: req.visionMs,
-            prefillMs: dec.prefillMs,
-            decodeMsPerToken: dec.decodeMsPerToken,
-            overheadMs: 0,
-            e2eMs: requestMs({ ...dec, visionMs: req.visionMs, overheadMs: 0 }, o.steps),
-            promptTokens: req.promptTokens,
-            ...(req.peakRssKiB && { peakRssBytes: req.peakRssKiB * 1024 }),
-          };
-        },
-      ],
-    ];
-    if (pair) {
-      const stitchRun = async (model: typeof pair.large, prune?: ReturnType<typeof sgp>): Promise<Run> => {
-        const t = await stitchRequest(model, image, messages, o.steps, prune);
-        const steps = t.stepMs.reduce((x, y) => x + y, 0);
-        return {
-          visionMs: t.visionMs,
-          prefillMs: t.prefillMs,
-          decodeMsPerToken: steps / t.stepMs.length,
-          overheadMs: t.totalMs - t.visionMs - t.prefillMs - steps,
-          e2eMs: t.totalMs,
-          promptTokens: t.promptTokens,
-        };
-      };
-      configs.push(["large", () => stitchRun(pair.large)]);
-      if (pair.small && first) {
-        const prune = sgp(pair.large, first.received, o.retention);
-        configs.push(["pruned", () => stitchRun(pair.large, prune)]);
-        configs.push(["small", () => stitchRun(pair.small as typeof pair.large)]);
-      }
-    }
-    // Round −1 warms up (page cache, lazy initialisation) and is not counted.
-    for (let r = -o.warmup; r < o.repeats; r++) {
-      for (let k = 0; k < configs.length; k++) {
-        const [name, go] = configs[(k + r + o.warmup) % configs.length] as [string, () => Promise<Run>];
-        const run = await go();
-        if (r >= 0) (runs[name] as Run[]).push(run);
-        log(
-          `${type} ${size.width}x${size.height} ${name} ${r < 0 ? "warm-up" : `round ${r}`}: ${run.e2eMs.toFixed(0)} ms (vision ${run.visionMs.toFixed(0)}, prefill ${run.prefillMs.toFixed(0)}, decode ${run.decodeMsPerToken.toFixed(1)}/token)`,
-        );
-      }
-    }
-    const s = (name: string) => ((runs[name] as Run[]).length ? summarise(runs[name] as Run[]) : undefined);
+    const label = `${type} ${size.width}x${size.height}`;
+    const { runs, visualTokens, answer, loads } =
+      o.apart && !o.llamaOnly
+        ? await measureApart(type, dirs, image, label)
+        : await measureResident(type, pair, image, label);
+    const s = (name: string) => (runs[name]?.length ? summarise(runs[name]) : undefined);
     const llama = s("llama");
     if (!llama) throw new Error("no llama.cpp run");
     const stitchSides = { large: s("large"), pruned: s("pruned"), small: s("small") };
@@ -197,11 +286,12 @@ async function measureType(type: WeightType): Promise<PeersResult["cells"]> {
       image: `${size.width}x${size.height}`,
       visualTokens,
       llamaAnswer: answer,
+      stitchLoads: loads,
       ...compare(llama, Object.fromEntries(Object.entries(stitchSides).filter(([, v]) => v)), o.exitRates, o.steps),
     });
   }
   if (pair) await releasePair(pair);
-  return cells.map((c) => ({ ...c, stitchLoads: pair?.loads ?? [] }));
+  return cells;
 }
 
 /** The large path once more through the HTTP function (before the engines load: the function loads its own). */
@@ -271,6 +361,7 @@ async function main(): Promise<void> {
       photo: o.photo,
       retention: o.retention,
       pruneLayer: o.pruneLayer,
+      apart: Boolean(o.apart),
     },
     stitchSide: !o.llamaOnly,
     stitchPeakRssBytes: peakRssBytes(),

@@ -180,11 +180,16 @@ async function json<T>(res: Response, what: string): Promise<T> {
 }
 
 /** A fresh key per scenario: its own cache scope and its own ledger, with the rate limit out of the way. */
-export async function createKey(stack: Stack, name: string): Promise<{ id: string; key: string }> {
+/** A key with a rate limit no bench reaches; `fields` adds to the admin API's create body (e.g. `shadow: false`). */
+export async function createKey(
+  stack: Stack,
+  name: string,
+  fields: Record<string, unknown> = {},
+): Promise<{ id: string; key: string }> {
   const res = await fetch(`${stack.edgeUrl}/admin/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${stack.adminSecret}`, "content-type": "application/json" },
-    body: JSON.stringify({ name, rate_limit_per_minute: 100_000 }),
+    body: JSON.stringify({ name, rate_limit_per_minute: 100_000, ...fields }),
   });
   return json(res, "creating a bench key");
 }
