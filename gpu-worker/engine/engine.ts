@@ -116,6 +116,8 @@ async function answerWith(
 ): Promise<Answered> {
   const meter = new Meter();
   const prompt = await preparePrompt(model, req, meter);
+  // A request cancelled (client gone, deadline, a preempted shadow) while its image was encoded stops before the prefill.
+  req.signal?.throwIfAborted();
   checkContext(model, prompt.promptLength, req.maxTokens);
   const run = new DecoderRun(model, meter, prompt.span, prompt.positions);
   const gen = await generate({
