@@ -160,7 +160,7 @@ function cellMarkdown(c: PeersResult["cells"][number], r: PeersResult): string[]
   if (c.stitchLoads?.length) {
     lines.push(
       "",
-      `Memory: llama.cpp's peak RSS (text model + mmproj + context) ${gib(c.llama.peakRssBytes)}; Stitch's engines added ${c.stitchLoads.map((l) => `${l.role} ${gib(l.rssBytes)} (load ${ms(l.ms)} ms)`).join(", ")}.`,
+      `Memory: llama.cpp's peak RSS (text model + mmproj + context) ${gib(c.llama.peakRssBytes)}; Stitch's engines added ${c.stitchLoads.map((l) => `${l.role} ${gib(l.rssBytes)} (load ${ms(l.ms)} ms)`).join(", ")}${r.request.apart ? ` (with --apart each model loads after the previous one was released, so the second's figure is net of memory the first freed; the bench process's peak, ${gib(r.stitchPeakRssBytes)}, is the one to read)` : ""}.`,
     );
   } else {
     lines.push("", `Memory: llama.cpp's peak RSS (text model + mmproj + context) ${gib(c.llama.peakRssBytes)}.`);
