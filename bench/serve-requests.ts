@@ -67,6 +67,23 @@ export function edgeRequest(item: BenchItem, kind: Kind, options: EdgeOptions): 
   };
 }
 
+/** The body of a chat completion asking `question` about a PNG (base64), `stitch-sgl` unless `extra` says otherwise. */
+export function chatAboutPng(png: string, question: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    model: "stitch-sgl",
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
+          { type: "text", text: question },
+        ],
+      },
+    ],
+    ...extra,
+  });
+}
+
 export const ANSWER_PATH = "/v1/answer";
 
 /** A `/v1/answer` call signed now: usable once, within the function's signature window. */

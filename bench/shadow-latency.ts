@@ -17,6 +17,7 @@ import { encodePng, generateItem } from "../scene-generator/index.js";
 import { decimal, integer } from "../tools/cli-options.js";
 import { describeMachine } from "./machine.js";
 import { markdownTable } from "./markdown.js";
+import { chatAboutPng } from "./serve-requests.js";
 import { createKey, startStack } from "./serve-stack.js";
 import { compareLatency, type LatencyRound } from "./shadow-latency-report.js";
 
@@ -54,19 +55,7 @@ const machine = describeMachine();
 const bodies = Array.from({ length: o.requests }, (_, i) => {
   const item = generateItem(o.seed, i);
   const png = Buffer.from(encodePng(item.rgb, item.side)).toString("base64");
-  return JSON.stringify({
-    model: "stitch-sgl",
-    messages: [
-      {
-        role: "user",
-        content: [
-          { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
-          { type: "text", text: item.questions[0]?.question },
-        ],
-      },
-    ],
-    stitch: { cache: { bypass: true } },
-  });
+  return chatAboutPng(png, item.questions[0]?.question ?? "", { stitch: { cache: { bypass: true } } });
 });
 
 const stack = await startStack(log, {

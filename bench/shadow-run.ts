@@ -5,6 +5,7 @@
  * report (GET /admin/shadow) once the ledger has settled.
  */
 
+import { chatAboutPng } from "./serve-requests.js";
 import { createKey, type Stack, settledUsage, startStack } from "./serve-stack.js";
 import type { StreamItem } from "./shadow-offline.js";
 
@@ -94,19 +95,7 @@ async function ask(stack: Stack, key: string, item: StreamItem): Promise<Answere
   const res = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      model: "stitch-sgl",
-      messages: [
-        {
-          role: "user",
-          content: [
-            { type: "image_url", image_url: { url: `data:image/png;base64,${item.png}` } },
-            { type: "text", text: item.question },
-          ],
-        },
-      ],
-      stitch: { cache: { bypass: true } },
-    }),
+    body: chatAboutPng(item.png, item.question, { stitch: { cache: { bypass: true } } }),
   });
   const body = (await res.json()) as {
     choices?: { message: { content: string } }[];

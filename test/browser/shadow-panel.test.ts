@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chatAboutPng } from "../../bench/serve-requests.js";
 import { encodePng, generateItem } from "../../scene-generator/index.js";
 import type { ShadowReport } from "../../shared/index.js";
 import type { LocalStack } from "../../tools/start-local-stack.js";
@@ -54,19 +55,7 @@ describe("the dashboard's shadow escalation panel in Chromium", () => {
       const res = await fetch(`${stack.edgeUrl}/v1/chat/completions`, {
         method: "POST",
         headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({
-          model: "stitch-sgl",
-          messages: [
-            {
-              role: "user",
-              content: [
-                { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
-                { type: "text", text: item.questions[0]?.question },
-              ],
-            },
-          ],
-          stitch: { cache: { bypass: true } },
-        }),
+        body: chatAboutPng(png, item.questions[0]?.question ?? "", { stitch: { cache: { bypass: true } } }),
       });
       expect(res.status, output.slice(-20).join("\n")).toBe(200);
       // One at a time: a shadow runs only on an idle large function, so the next answer waits for this one's sample.

@@ -317,3 +317,11 @@ export async function metricValue(metricsUrl: string, series: string): Promise<n
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
+
+/** Waits until a counter reaches `atLeast` (it is bumped after a response, e.g. a shadow's outcome); throws after 10 s. */
+export async function untilMetric(metricsUrl: string, series: string, atLeast: number): Promise<void> {
+  for (let i = 0; (await metricValue(metricsUrl, series)) < atLeast; i++) {
+    if (i > 200) throw new Error(`${series} never reached ${atLeast}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -21,6 +21,7 @@ import {
   startShadowCollector,
   startTestWorker,
   type TestWorker,
+  untilMetric,
 } from "./harness.js";
 
 const collector = await startShadowCollector();
@@ -72,14 +73,7 @@ describe("shadow priority at the large function", () => {
     expect(((await paying.res.json()) as { path: string }).path).toBe("large");
 
     const small = pair.small();
-    for (
-      let i = 0;
-      (await metricValue(small.metricsUrl, 'stitch_shadow_escalations_total{outcome="dropped"}')) < 1;
-      i++
-    ) {
-      if (i > 200) throw new Error("the small function never counted the preempted shadow");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilMetric(small.metricsUrl, 'stitch_shadow_escalations_total{outcome="dropped"}', 1);
     expect(await metricValue(large.metricsUrl, 'stitch_shadow_admissions_total{outcome="preempted"}')).toBe(1);
     expect(
       await metricValue(large.metricsUrl, 'stitch_http_requests_total{path="/v1/escalate",method="POST",status="503"}'),
@@ -158,14 +152,7 @@ describe("shadows with the large model in process (STITCH_ROLE=both)", () => {
     const paying = await ask(question(await photo(448), { mode: "large", max_tokens: 4 }));
     expect(paying.res.status).toBe(200);
     expect(both.fn.gate.shadowCounts.preempted).toBe(1);
-    for (
-      let i = 0;
-      (await metricValue(both.metricsUrl, 'stitch_shadow_escalations_total{outcome="dropped"}')) < 1;
-      i++
-    ) {
-      if (i > 200) throw new Error("the preempted shadow was never counted");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await untilMetric(both.metricsUrl, 'stitch_shadow_escalations_total{outcome="dropped"}', 1);
     expect(collector.received.some((r) => r.sample.request_id === client.request_id)).toBe(false);
   });
 });
