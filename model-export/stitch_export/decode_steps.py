@@ -86,7 +86,7 @@ class DecodeStepsGraph(nn.Module):
                 x, k, v, probs = b.layer(layer, x, cos, sin, allowed, past[2 * l], past[2 * l + 1])
                 past[2 * l], past[2 * l + 1] = k, v
                 s = segment_of[l]
-                summed = probs.sum(dim=(1, 2))  # [1, P_s + step + 1], heads and the one query
+                summed = probs.sum(dim=(1, 2, 3))  # [1, P_s + step + 1]: both head axes and the one query
                 received[s] = summed if received[s] is None else received[s] + summed
             for s, r in enumerate(received):
                 rows[s].append(F.pad(r, (0, self.steps - 1 - step)))
