@@ -8,6 +8,20 @@ import { join } from "node:path";
 import { z } from "zod";
 import { COMBINE_RULES, type CombineRule } from "./decide-exit.js";
 
+/**
+ * The offline calibrated score (`npm run calibrate`): the isotonic fit of "the escalation would have given the same
+ * answer" on the decision score under the file's rule, on labelled items; `calibration` names it in every answer
+ * (`offline:<seed>/<count>`). Read only with the rule it was fitted under.
+ */
+export const AgreementFitSchema = z.object({
+  calibration: z.string().min(1).max(200),
+  steps: z
+    .array(z.object({ from: z.number().min(0).max(1), p: z.number().min(0).max(1) }))
+    .min(1)
+    .max(10_000),
+});
+export type AgreementFit = z.infer<typeof AgreementFitSchema>;
+
 export const ServingDefaultsSchema = z.object({
   pair: z.object({ small: z.string(), large: z.string() }),
   exit: z.object({
@@ -17,6 +31,7 @@ export const ServingDefaultsSchema = z.object({
   }),
   prune: z.object({ layer: z.number().int().min(1), retention: z.number().gt(0).max(1) }),
   calibration: z.record(z.string(), z.unknown()).optional(),
+  agreement: AgreementFitSchema.optional(),
 });
 export type ServingDefaults = z.infer<typeof ServingDefaultsSchema>;
 
@@ -86,5 +101,9 @@ export async function resolveServingDefaults(
       retention: overrides.pruneRetention ?? base.prune.retention,
     },
     ...(base.calibration ? { calibration: base.calibration } : {}),
+    // The fit maps the decision score of the file's rule: another rule's score is another scale.
+    ...(base.agreement && (overrides.exitRule ?? base.exit.rule) === base.exit.rule
+      ? { agreement: base.agreement }
+      : {}),
   };
 }
