@@ -4,25 +4,32 @@
  * it with its 95% upper bound, the exit rate (from the ledger), and the shadows' cost against all large compute.
  */
 import type { ShadowReport } from "../../../shared/index.js";
-import { agreementByBand } from "../../../shared/shadow/exit-curve.js";
+import { agreementByBand, NEVER_EXIT } from "../../../shared/shadow/exit-curve.js";
 import type { Config } from "../config.js";
-import { certifiedFor, currentCalibration, exitPolicy } from "./calibration.js";
+import { certifiedFor, currentCalibrations } from "./calibration.js";
 import { shadowCost } from "./samples-db.js";
 
-export async function shadowReport(db: D1Database, config: Config["shadow"]): Promise<ShadowReport> {
-  const calibration = await currentCalibration(db, config);
-  const policy = exitPolicy(calibration, config);
-  const point = policy && calibration && config.target ? certifiedFor(calibration, config.target) : null;
+/**
+ * `pair` (`<small>|<large>`, as GET /admin/shadow?pair= names it) selects the pack pair reported on; default the one
+ * that reported last (the pair being served, in a deployment of one). A pair without samples reports none.
+ */
+export async function shadowReport(db: D1Database, config: Config["shadow"], pair?: string): Promise<ShadowReport> {
+  const calibrations = await currentCalibrations(db, config);
+  const calibration = (pair === undefined ? calibrations[0] : calibrations.find((c) => c.pair === pair)) ?? null;
+  // The threshold a request without a dial is served: the target's, once the pair has enough samples.
+  const served = config.target !== undefined && calibration && calibration.samples.length >= config.minSamples;
+  const point = served && config.target !== undefined ? certifiedFor(calibration, config.target) : null;
   const [cost, paths] = await Promise.all([shadowCost(db), ledgerPaths(db)]);
   const exits = paths.small + paths.large;
   const large = paths.largeMs + cost.acceleratorMsLarge;
   return {
-    pair: calibration?.pair ?? null,
+    pair: calibration?.pair ?? pair ?? null,
+    pairs: calibrations.map((c) => ({ pair: c.pair, samples: c.samples.length })),
     samples: calibration?.samples.length ?? 0,
     target: config.target ?? null,
     min_samples: config.minSamples,
-    threshold: policy?.threshold ?? null,
-    calibration: policy?.calibration ?? "offline",
+    threshold: served ? (point?.threshold ?? NEVER_EXIT) : null,
+    calibration: served ? `${calibration.id}/${config.target}` : "offline",
     estimate: point && {
       exits: point.exits,
       disagreements: point.disagreements,
@@ -55,7 +62,7 @@ async function ledgerPaths(db: D1Database) {
   };
 }
 
-/** The report as Prometheus gauges, appended to the ledger's. */
+/** The report (of the pair that reported last) as Prometheus gauges, appended to the ledger's; not labelled by pair. */
 export function shadowMetrics(r: ShadowReport): string {
   const gauge = (name: string, help: string, value: number | null) =>
     value === null ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
