@@ -172,9 +172,17 @@ describe("the exit threshold served", () => {
     const report = await edge("/admin/shadow", { headers: ADMIN }, config);
     expect(report.json.pair).toBe(pairKey(a.pair));
     expect(report.json.pairs.slice(0, 2)).toEqual([
-      { pair: pairKey(a.pair), samples: 400 },
-      { pair: pairKey(b.pair), samples: 800 },
+      { pair: pairKey(a.pair), samples: 400, threshold: threshold(a.samples)?.threshold },
+      { pair: pairKey(b.pair), samples: 800, threshold: threshold(b.samples)?.threshold },
     ]);
+    const metrics = await edge("/admin/metrics", { headers: ADMIN }, config);
+    for (const [pair, samples, point] of [
+      [a.pair, 400, threshold(a.samples)],
+      [b.pair, 800, threshold(b.samples)],
+    ] as const) {
+      expect(metrics.text).toContain(`stitch_shadow_pair_samples{pair="${pairKey(pair)}"} ${samples}\n`);
+      expect(metrics.text).toContain(`stitch_shadow_pair_threshold{pair="${pairKey(pair)}"} ${point?.threshold}\n`);
+    }
     const ofB = await edge(`/admin/shadow?pair=${encodeURIComponent(pairKey(b.pair))}`, { headers: ADMIN }, config);
     expect(ofB.json).toMatchObject({ pair: pairKey(b.pair), samples: 800, threshold: threshold(b.samples)?.threshold });
     const none = await edge("/admin/shadow?pair=nobody%7Cnothing", { headers: ADMIN }, config);

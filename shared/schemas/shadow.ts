@@ -85,8 +85,8 @@ export const PRIORITY_HEADER = "x-stitch-priority";
 export interface ShadowReport {
   /** The pair reported on (`<small>|<large>`): `?pair=`, default the one that reported last. */
   pair: string | null;
-  /** Every pair calibrated now (at most MAX_CALIBRATED_PAIRS), the one that reported last first. */
-  pairs: { pair: string; samples: number }[];
+  /** Every pair calibrated now (at most MAX_CALIBRATED_PAIRS), the one that reported last first, with its threshold. */
+  pairs: { pair: string; samples: number; threshold: number | null }[];
   samples: number;
   target: number | null;
   min_samples: number;

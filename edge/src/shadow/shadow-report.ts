@@ -6,7 +6,7 @@
 import type { ShadowReport } from "../../../shared/index.js";
 import { agreementByBand, NEVER_EXIT } from "../../../shared/shadow/exit-curve.js";
 import type { Config } from "../config.js";
-import { certifiedFor, currentCalibrations } from "./calibration.js";
+import { type Calibration, certifiedFor, currentCalibrations } from "./calibration.js";
 import { shadowCost } from "./samples-db.js";
 
 /**
@@ -24,7 +24,11 @@ export async function shadowReport(db: D1Database, config: Config["shadow"], pai
   const large = paths.largeMs + cost.acceleratorMsLarge;
   return {
     pair: calibration?.pair ?? pair ?? null,
-    pairs: calibrations.map((c) => ({ pair: c.pair, samples: c.samples.length })),
+    pairs: calibrations.map((c) => ({
+      pair: c.pair,
+      samples: c.samples.length,
+      threshold: servedThreshold(c, config),
+    })),
     samples: calibration?.samples.length ?? 0,
     target: config.target ?? null,
     min_samples: config.minSamples,
@@ -46,6 +50,12 @@ export async function shadowReport(db: D1Database, config: Config["shadow"], pai
   };
 }
 
+/** The threshold a pair's requests without a dial are served (null: the offline one, too few samples or no target). */
+function servedThreshold(c: Calibration, config: Config["shadow"]): number | null {
+  if (config.target === undefined || c.samples.length < config.minSamples) return null;
+  return certifiedFor(c, config.target)?.threshold ?? NEVER_EXIT;
+}
+
 /** stitch-sgl answers by path, and all large compute billed, from the D1 ledger. */
 async function ledgerPaths(db: D1Database) {
   const { results } = await db
@@ -62,11 +72,27 @@ async function ledgerPaths(db: D1Database) {
   };
 }
 
-/** The report (of the pair that reported last) as Prometheus gauges, appended to the ledger's; not labelled by pair. */
+/**
+ * The report as Prometheus gauges, appended to the ledger's: the unlabelled ones of the pair reported on (the one
+ * that reported last), and each pair's samples and served threshold labelled `pair`.
+ */
 export function shadowMetrics(r: ShadowReport): string {
   const gauge = (name: string, help: string, value: number | null) =>
     value === null ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
+  const perPair = (name: string, help: string, value: (p: ShadowReport["pairs"][number]) => number | null) => {
+    const lines = r.pairs.flatMap((p) => {
+      const v = value(p);
+      return v === null ? [] : [`${name}{pair="${prometheusLabel(p.pair)}"} ${v}\n`];
+    });
+    return lines.length === 0 ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${lines.join("")}`;
+  };
   return [
+    perPair("stitch_shadow_pair_samples", "Shadow samples in the calibration window, per pack pair", (p) => p.samples),
+    perPair(
+      "stitch_shadow_pair_threshold",
+      "Exit threshold served from the shadow calibration, per pack pair",
+      (p) => p.threshold,
+    ),
     gauge("stitch_shadow_samples", "Shadow samples in the calibration window", r.samples),
     gauge("stitch_shadow_samples_total", "Shadow samples kept", r.shadow_cost.samples),
     gauge("stitch_shadow_threshold", "Exit threshold served from the shadow calibration", r.threshold),
@@ -81,3 +107,6 @@ export function shadowMetrics(r: ShadowReport): string {
     gauge("stitch_shadow_large_share", "Shadows' share of all large-model compute", r.shadow_cost.share_of_large),
   ].join("");
 }
+
+/** A Prometheus label value: backslash, double quote and line feed escaped. */
+const prometheusLabel = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
