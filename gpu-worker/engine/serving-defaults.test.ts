@@ -49,13 +49,23 @@ describe("the offline calibrated score in the calibration file", () => {
     });
   });
 
-  it("is served with the file's rule, dropped under another rule (another score) and absent without a fit", async () => {
+  it("is served as measured, dropped under another score or escalation (rule, re-read, K, r), absent without a fit", async () => {
     const dir = await mkdtemp(join(tmpdir(), "stitch-defaults-"));
     const agreement = { calibration: "offline:1/10", steps: [{ from: 0.2, p: 0.4 }] };
     await writeFile(join(dir, SERVING_DEFAULTS_FILE), JSON.stringify({ ...calibrated, agreement }));
     expect((await resolveServingDefaults(dir, versions)).agreement).toEqual(agreement);
     expect((await resolveServingDefaults(dir, versions, { exitThreshold: 0.9 })).agreement).toEqual(agreement);
-    expect((await resolveServingDefaults(dir, versions, { exitRule: "average" })).agreement).toBeUndefined();
+    for (const other of [
+      { exitRule: "average" },
+      { exitRetention: 0.1 },
+      { pruneLayer: 3 },
+      { pruneRetention: 0.5 },
+    ] as const)
+      expect((await resolveServingDefaults(dir, versions, other)).agreement).toBeUndefined();
+    // The same values as the file's are no override of what was measured.
+    expect((await resolveServingDefaults(dir, versions, { pruneLayer: 2, exitRule: "confidence" })).agreement).toEqual(
+      agreement,
+    );
     const plain = await mkdtemp(join(tmpdir(), "stitch-defaults-"));
     await writeFile(join(plain, SERVING_DEFAULTS_FILE), JSON.stringify(calibrated));
     expect((await resolveServingDefaults(plain, versions)).agreement).toBeUndefined();

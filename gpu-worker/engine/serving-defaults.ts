@@ -90,20 +90,26 @@ export async function resolveServingDefaults(
     read === FALLBACK_DEFAULTS && packLayer !== undefined
       ? { ...read, prune: { ...read.prune, layer: packLayer } }
       : read;
+  const exit = {
+    threshold: overrides.exitThreshold ?? base.exit.threshold,
+    retention: overrides.exitRetention ?? base.exit.retention,
+    rule: overrides.exitRule ?? base.exit.rule,
+  };
+  const prune = {
+    layer: overrides.pruneLayer ?? base.prune.layer,
+    retention: overrides.pruneRetention ?? base.prune.retention,
+  };
+  // The fit holds for the score it was fitted on (rule, re-read) and the escalation it was measured against (K, r):
+  // an override of any of them makes it another measurement's. The threshold is free: the fit covers every score.
+  const measured =
+    exit.rule === base.exit.rule &&
+    exit.retention === base.exit.retention &&
+    prune.layer === base.prune.layer &&
+    prune.retention === base.prune.retention;
   return {
-    exit: {
-      threshold: overrides.exitThreshold ?? base.exit.threshold,
-      retention: overrides.exitRetention ?? base.exit.retention,
-      rule: overrides.exitRule ?? base.exit.rule,
-    },
-    prune: {
-      layer: overrides.pruneLayer ?? base.prune.layer,
-      retention: overrides.pruneRetention ?? base.prune.retention,
-    },
+    exit,
+    prune,
     ...(base.calibration ? { calibration: base.calibration } : {}),
-    // The fit maps the decision score of the file's rule: another rule's score is another scale.
-    ...(base.agreement && (overrides.exitRule ?? base.exit.rule) === base.exit.rule
-      ? { agreement: base.agreement }
-      : {}),
+    ...(base.agreement && measured ? { agreement: base.agreement } : {}),
   };
 }
