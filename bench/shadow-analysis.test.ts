@@ -23,6 +23,7 @@ const answered = (index: number, path: string, answer: string, agreement: number
   threshold: 0.5,
   calibration: "offline",
   agreement,
+  agreementCalibration: agreement === null ? null : "shadow:10@1",
   largeMs: path === "large" ? 10 : 0,
 });
 
@@ -54,6 +55,9 @@ describe("bench:shadow's analysis", () => {
     expect(ece.exits).toBeCloseTo(0.5 / 3, 12);
     // With the escalated item (0 against a disagreeing truth: exact), a quarter of the items are off by 0.5.
     expect(ece.all).toBeCloseTo(0.5 / 4, 12);
+    // An answer scored by the offline fit (before the pair's minimum of samples) is not the shadow fit's to count.
+    const offline = run.map((a, i) => (i === 1 ? { ...a, agreement: 0, agreementCalibration: "offline:9000/600" } : a));
+    expect(calibrationError(offline, items)).toMatchObject({ exitItems: 2, allItems: 3, exits: 0 });
   });
 
   it("computes its verdicts from the measurements, either way", () => {

@@ -61,12 +61,15 @@ export function shadowShare(run: RunResult) {
 }
 
 /**
- * The calibrated score against the truth (does the escalation's answer equal the small one, offline). Every answer's
- * score came from a fit made before its own shadow sample, if any, reached the edge: all are held out. Over the early
- * exits (the scores the samples cover) and over every answer that had a score.
+ * The shadow-fitted calibrated score against the truth (does the escalation's answer equal the small one, offline).
+ * Every answer's score came from a fit made before its own shadow sample, if any, reached the edge: all are held out.
+ * Over the early exits (the scores the samples cover) and over every answer that had a score from the shadow fit
+ * (before the minimum of samples the edge passes the small function's offline score on: not this figure's).
  */
 export function calibrationError(answered: Answered[], items: StreamItem[]) {
-  const scored = answered.flatMap((a, i) => (a.agreement === null ? [] : [{ a, item: items[i] as StreamItem }]));
+  const scored = answered.flatMap((a, i) =>
+    a.agreement === null || !a.agreementCalibration?.startsWith("shadow:") ? [] : [{ a, item: items[i] as StreamItem }],
+  );
   const ece = (rows: typeof scored) =>
     rows.length === 0
       ? null

@@ -17,6 +17,8 @@ export interface Answered {
   threshold: number | null;
   calibration: string | null;
   agreement: number | null;
+  /** Which fit gave `agreement`: the edge's shadow samples (`shadow:…`) or the small function's offline one. */
+  agreementCalibration: string | null;
   largeMs: number;
 }
 
@@ -105,6 +107,7 @@ async function ask(stack: Stack, key: string, item: StreamItem): Promise<Answere
       exit_threshold?: number | null;
       exit_calibration?: string | null;
       agreement_probability?: number | null;
+      agreement_calibration?: string | null;
       accelerator_ms: { large: number };
     };
   };
@@ -119,6 +122,7 @@ async function ask(stack: Stack, key: string, item: StreamItem): Promise<Answere
     threshold: body.stitch.exit_threshold ?? null,
     calibration: body.stitch.exit_calibration ?? null,
     agreement: body.stitch.agreement_probability ?? null,
+    agreementCalibration: body.stitch.agreement_calibration ?? null,
     largeMs: body.stitch.accelerator_ms.large,
   };
 }

@@ -16,7 +16,9 @@ import {
   type Mode,
   StitchError,
 } from "../shared/index.js";
+import { predictIsotonic } from "../shared/shadow/isotonic.js";
 import { type DecodeLimits, decodeImage } from "./decode-image.js";
+import type { AgreementFit } from "./engine/serving-defaults.js";
 import type {
   DecodedImage,
   ImageDetail,
@@ -44,6 +46,8 @@ export interface AnswerDeps {
   limits: Pick<DecodeLimits, "maxBytes" | "maxPixels" | "timeoutMs">;
   /** Shadow escalation of a share of early exits; absent: off. */
   shadow?: ShadowRunner;
+  /** The offline calibrated score (serving-defaults.json `agreement`); absent: the deployment has none. */
+  agreement?: AgreementFit;
 }
 
 export interface AnswerOptions {
@@ -74,7 +78,15 @@ export async function answerQuestion(
   options: AnswerOptions = {},
 ): Promise<AnswerResponse> {
   const occupancy = options.occupancy ?? new SlotClock();
-  const method = resolveMethod(req, deps.largePack, deps.defaults, deps.detail);
+  const pair = { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) };
+  const method = resolveMethod(req, deps.largePack, deps.defaults, deps.detail, pair);
+  /** The exit decision as answered: its calibration, and the offline calibrated score at it when the deployment has one. */
+  const exitScores = (exit: SmallResult["exit"]) => ({
+    ...exit,
+    calibration: method.calibration,
+    agreement_probability: deps.agreement ? predictIsotonic(deps.agreement.steps, exit.decision) : null,
+    agreement_calibration: deps.agreement?.calibration ?? null,
+  });
   deps.small.checkConversation(req.messages);
   const image = await decodeImage(req.image.base64, { ...deps.limits, resizeTo: deps.small.pack.processor.decodeSize });
   const settle = (
@@ -83,7 +95,7 @@ export async function answerQuestion(
   ): AnswerResponse => ({
     request_id: req.request_id,
     mode: method.mode,
-    models: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
+    models: pair,
     image_detail: method.imageDetail.level,
     ...answer,
     ...(method.explain && {
@@ -98,7 +110,7 @@ export async function answerQuestion(
       {
         answer: small.answer,
         path: "small",
-        exit: { ...small.exit, calibration: method.calibration },
+        exit: exitScores(small.exit),
         degraded,
         finish_reason: small.finishReason,
         metering: { small: occupied(small.metering, occupiedMs), large: null },
@@ -127,7 +139,7 @@ export async function answerQuestion(
       ...(escalated !== undefined && { escalated }),
       call: escalateCall(small.ranking),
       smallAnswer: small.answer,
-      pair: { small: modelVersion(deps.small.pack), large: modelVersion(deps.largePack) },
+      pair,
       decision: small.exit.decision,
       threshold: small.exit.threshold,
       calibration: method.calibration,
@@ -187,7 +199,7 @@ export async function answerQuestion(
     {
       answer: large.answer,
       path: "large",
-      exit: small ? { ...small.exit, calibration: method.calibration } : null,
+      exit: small ? exitScores(small.exit) : null,
       degraded: false,
       finish_reason: large.finish_reason,
       ...(large.logprobs && { logprobs: large.logprobs }),

@@ -180,6 +180,7 @@ export async function loadServices(config: WorkerConfig, log: Logger, hooks: Loa
       detail: config.detail,
       limits,
       shadow,
+      ...(defaults.agreement && { agreement: defaults.agreement }),
     },
     visionCaches: () => ({
       small: small.model.vision.cacheStats(),

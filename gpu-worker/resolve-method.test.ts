@@ -6,8 +6,9 @@ import { largeMethod, resolveLargeMethod, resolveMethod } from "./resolve-method
 const defaults = { pruneLayer: 2, retention: 0.5 };
 const internvl = packInfo(INTERNVL3_RECIPE, [2, 4]);
 const qwen = packInfo(QWEN25VL_RECIPE, [2, 4]);
+const pair = { small: "s@1", large: "l@1" };
 const resolve = (params: MethodParamsInput, pack = internvl) =>
-  resolveMethod(MethodParamsSchema.parse(params), pack, defaults);
+  resolveMethod(MethodParamsSchema.parse(params), pack, defaults, undefined, pair);
 
 describe("resolveMethod", () => {
   it("completes absent knobs with the serving defaults and keeps the asked ones", () => {
@@ -17,6 +18,23 @@ describe("resolveMethod", () => {
       retention: 0.25,
       exitThreshold: 0.7,
       logprobs: 3,
+    });
+  });
+
+  it("takes the edge's exit calibration of its own pack pair, else the one for any pair, else the offline one", () => {
+    const other = { pair: { small: "s@2", large: "l@1" }, threshold: 0.3, calibration: "shadow:900@40/0.05" };
+    const own = { pair, threshold: 0.7, calibration: "shadow:300@41/0.05" };
+    const any = { pair: null, threshold: 2, calibration: "shadow:0/0.05" };
+    const picked = (exit_calibration: MethodParamsInput["exit_calibration"]) => {
+      const { exitThreshold, calibration } = resolve({ exit_calibration });
+      return { exitThreshold, calibration };
+    };
+    expect(picked([other, own, any])).toEqual({ exitThreshold: 0.7, calibration: own.calibration });
+    expect(picked([other, any])).toEqual({ exitThreshold: 2, calibration: any.calibration });
+    expect(picked([other])).toEqual({ exitThreshold: undefined, calibration: "offline" });
+    expect(resolve({ exit_calibration: [own], exit_threshold: 0.5 })).toMatchObject({
+      exitThreshold: 0.5,
+      calibration: "request",
     });
   });
 

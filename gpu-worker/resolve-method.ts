@@ -4,7 +4,7 @@
  * no compute; and the large model's part of them, sent on (LargeMethod) and resolved again by the function that runs
  * it. The one place the wire's knobs become the engine's request fields.
  */
-import type { LargeMethod, MethodParams, Mode } from "../shared/index.js";
+import { exitCalibrationFor, type LargeMethod, type MethodParams, type Mode, type PackPair } from "../shared/index.js";
 import { checkPruneLayer, checkRetention } from "./engine/check-pruning.js";
 import type { ImageDetail, LargeMode, LargeRequest, PackInfo } from "./engine/types.js";
 import { type DetailPolicy, resolveImageDetail } from "./resolve-detail.js";
@@ -33,24 +33,29 @@ export interface ResolvedMethod {
 /** The calibration id of the deployment's own threshold (serving-defaults.json or STITCH_EXIT_THRESHOLD). */
 export const OFFLINE_CALIBRATION = "offline";
 
+/**
+ * `pair`: the packs this function runs (as the answer's `models` names them): the edge's exit calibration is taken
+ * for it alone, since another pair's curve measures other models (no entry for it: the offline threshold).
+ */
 export function resolveMethod(
   params: MethodParams,
   large: PackInfo,
   defaults: PruneDefaults,
-  detail?: DetailPolicy,
+  detail: DetailPolicy | undefined,
+  pair: PackPair,
 ): ResolvedMethod {
   const pruneLayer = params.prune_layer ?? defaults.pruneLayer;
   checkPruneLayer(pruneLayer, large);
   const retention = params.retention ?? defaults.retention;
   checkRetention(retention);
+  const shadow = exitCalibrationFor(params.exit_calibration, pair);
   return {
     mode: params.mode,
     maxTokens: params.max_tokens,
     pruneLayer,
     retention,
-    exitThreshold: params.exit_threshold ?? params.exit_calibration?.threshold,
-    calibration:
-      params.exit_threshold !== undefined ? "request" : (params.exit_calibration?.calibration ?? OFFLINE_CALIBRATION),
+    exitThreshold: params.exit_threshold ?? shadow?.threshold,
+    calibration: params.exit_threshold !== undefined ? "request" : (shadow?.calibration ?? OFFLINE_CALIBRATION),
     fallback: params.fallback,
     // The pair shares one image recipe (checked at start-up), so the large pack's stands for both.
     imageDetail: resolveImageDetail(params, large, detail),

@@ -4,6 +4,11 @@
  * `--max-drop` points of large-only accuracy, or the most accurate threshold
  * that escalates at most `--max-escalation` of requests. Prints the curve and writes
  * the threshold (with the prune defaults) to <packs>/serving-defaults.json.
+ * With it, the offline calibrated score: per item, whether the escalation the
+ * exit would have made (sgp at K and r with the small ranking, what a shadow
+ * runs) gives the small model's answer (shared/shadow/normalise-answer.ts);
+ * its isotonic fit on the decision score, fitted on the even-numbered items,
+ * and its expected calibration error on the odd-numbered ones (not fitted on).
  *
  *   npm run calibrate -- --seed 9000 --count 600 --max-drop 1
  */
@@ -20,6 +25,8 @@ import { loadLargeEngine, loadSmallEngine } from "../gpu-worker/engine/engine.js
 import { SERVING_DEFAULTS_FILE, type ServingDefaults } from "../gpu-worker/engine/serving-defaults.js";
 import { generateItem } from "../scene-generator/index.js";
 import { askAboutImage } from "../shared/index.js";
+import { expectedCalibrationError, fitIsotonic, predictIsotonic } from "../shared/shadow/isotonic.js";
+import { sameAnswer } from "../shared/shadow/normalise-answer.js";
 import { decimal, integer } from "./cli-options.js";
 
 const opts = new Command()
@@ -71,6 +78,8 @@ interface Row {
   small: boolean;
   escalated: boolean;
   large: boolean;
+  /** The escalation would have answered the same as the small model: what a shadow of this decision measures. */
+  agree: boolean;
 }
 const rows: Row[] = [];
 for (let i = 0; i < opts.count; i++) {
@@ -87,6 +96,7 @@ for (let i = 0; i < opts.count; i++) {
     small: s.answer === qa.answer,
     escalated: sgp.answer === qa.answer,
     large: full.answer === qa.answer,
+    agree: sameAnswer(s.answer, sgp.answer),
   });
 }
 
@@ -122,6 +132,26 @@ for (const p of curve.filter((_, i) => i % step === 0 || curve[i] === chosen)) {
   );
 }
 
+// The calibrated score under the chosen rule: fitted on the even items, its calibration error on the odd ones
+// (over every scored answer, and over the early exits at the chosen threshold alone).
+const labelled = rows.map((r, i) => ({ score: scores[i] as number, agree: r.agree }));
+const steps = fitIsotonic(labelled.filter((_, i) => i % 2 === 0));
+const heldOut = labelled.filter((_, i) => i % 2 === 1);
+const heldExits = heldOut.filter((l) => l.score >= chosen.threshold);
+const ece = (items: typeof labelled) =>
+  items.length === 0
+    ? null
+    : expectedCalibrationError(
+        items.map((l) => predictIsotonic(steps, l.score) ?? 0),
+        items.map((l) => l.agree),
+      );
+const [eceAll, eceExits] = [ece(heldOut), ece(heldExits)];
+console.log(
+  `agreement of the escalation with the small answer ${(mean(labelled.map((l) => (l.agree ? 1 : 0))) * 100).toFixed(1)}%; ` +
+    `isotonic fit (${steps.length} steps, even items) ECE on the ${heldOut.length} odd items ${eceAll?.toFixed(4)}, ` +
+    `on their ${heldExits.length} early exits ${eceExits?.toFixed(4) ?? "n/a"}`,
+);
+
 const defaults: ServingDefaults = {
   pair: { small: small.pack.version, large: large.pack.version },
   exit: { threshold: Math.min(1, round(chosen.threshold)), retention: opts.rereadRetention, rule },
@@ -137,6 +167,10 @@ const defaults: ServingDefaults = {
     large_accuracy: round(largeAccuracy),
     accuracy: round(chosen.accuracy),
     escalation: round(chosen.escalation),
+  },
+  agreement: {
+    calibration: `offline:${opts.seed}/${opts.count}`,
+    steps: steps.map((step) => ({ from: step.from, p: round(step.p) })),
   },
 };
 if (!opts.dryRun) {

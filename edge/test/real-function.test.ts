@@ -33,6 +33,10 @@ describe("with the real small function", () => {
     expect(res.json.choices[0].message.content).toEqual(expect.any(String));
     expect(res.json.stitch.path).toBe("small");
     expect(res.json.stitch.accelerator_ms.small).toBeGreaterThan(0);
+    // No shadow samples of this pair here: the calibrated score is the deployment's offline fit (serving-defaults.json).
+    expect(res.json.stitch.agreement_calibration).toBe("offline:9000/600");
+    expect(res.json.stitch.agreement_probability).toBeGreaterThanOrEqual(0);
+    expect(res.json.stitch.agreement_probability).toBeLessThanOrEqual(1);
     const [row] = await ledgerRows(id);
     expect(row).toMatchObject({ path: res.json.stitch.path, gpu_class_small: "cpu" });
     expect((await ask(key, body, {}, real)).headers.get("x-stitch-cache")).toBe("HIT");

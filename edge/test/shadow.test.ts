@@ -10,6 +10,7 @@ import { certifiedPoint, exitCurve } from "../../shared/shadow/exit-curve.js";
 import { fitIsotonic, predictIsotonic } from "../../shared/shadow/isotonic.js";
 import { insertSample, pairKey } from "../src/shadow/samples-db.js";
 import { ADMIN, ask, chatBody, createKey, edge, ledgerRows, stubLastCall } from "./helpers.js";
+import { STUB_AGREEMENT } from "./stub-agreement.js";
 
 /** Every request recomputes the curve (no isolate memo), with a small minimum so a test can reach it. */
 const FRESH = { SHADOW_REFRESH_MS: "0", SHADOW_MIN_SAMPLES: "60", SHADOW_STEP: "10" };
@@ -40,16 +41,27 @@ function sample(pair: ShadowSample["pair"], i: number, decision: number, agree: 
   };
 }
 
-/** Seeds `n` samples of a fresh pair: disagreement only below 0.5, so a strict target certifies a threshold above it. */
-async function seed(n: number) {
+/**
+ * Seeds `n` samples of a fresh pair: disagreement only below `cut` (default 0.5), so a strict target certifies a
+ * threshold above it.
+ */
+async function seed(n: number, cut = 0.5) {
   const pair = newPair();
   const samples = Array.from({ length: n }, (_, i) => {
     const decision = (i + 0.5) / n;
-    return sample(pair, i, decision, decision >= 0.5 || i % 3 !== 0);
+    return sample(pair, i, decision, decision >= cut || i % 3 !== 0);
   });
   for (const s of samples) await insertSample(env.DB, s, Date.now());
   return { pair, samples: samples.map((s) => ({ score: s.decision, agree: s.agree })) };
 }
+
+/** The stub small function answering as `pair` (its `models`; it serves that pair's entry of the exit calibration). */
+const servedBy = (pair: ShadowSample["pair"]) => ({
+  SMALL_FUNCTION_URL: `${env.TEST_STUB_URL}/s/ok/pair/${encodeURIComponent(pair.small)}/${encodeURIComponent(pair.large)}`,
+});
+
+type Sent = { pair: ShadowSample["pair"] | null; threshold: number; calibration: string }[] | undefined;
+const sentFor = async (requestId: string) => (await stubLastCall(requestId))?.request.exit_calibration as Sent;
 
 async function post(body: string, signed = true) {
   const headers = signed
@@ -88,39 +100,105 @@ describe("shadow samples", () => {
 });
 
 describe("the exit threshold served", () => {
-  it("follows the operator's target once there are enough samples, and names its calibration", async () => {
+  it("follows the operator's target once the answering pair has enough samples, and names its calibration", async () => {
     const { key } = await createKey();
     const few = await seed(30);
-    const early = await ask(key, chatBody(), {}, { ...FRESH, SHADOW_TARGET: "0.05" });
-    expect((await stubLastCall(early.json.stitch.request_id))?.request.exit_calibration).toBeUndefined();
+    const early = await ask(key, chatBody(), {}, { ...FRESH, SHADOW_TARGET: "0.05", ...servedBy(few.pair) });
+    // Too few samples of this pair: no entry for it (other pairs' may travel), so the offline threshold serves.
+    expect((await sentFor(early.json.stitch.request_id))?.some((e) => e.pair?.small === few.pair.small)).not.toBe(true);
     expect(early.json.stitch.exit_calibration).toBe("offline");
-    expect(few.samples).toHaveLength(30);
+    expect(early.json.stitch.exit_threshold).toBe(0.6);
+    // Before the pair's minimum, the calibrated score is the small function's offline one, with its label.
+    expect(early.json.stitch.agreement_probability).toBe(predictIsotonic(STUB_AGREEMENT.steps, 0.85));
+    expect(early.json.stitch.agreement_calibration).toBe(STUB_AGREEMENT.calibration);
 
-    const { samples } = await seed(400);
-    const res = await ask(key, chatBody(), {}, { ...FRESH, SHADOW_TARGET: "0.05" });
+    const { pair, samples } = await seed(400);
+    const res = await ask(key, chatBody(), {}, { ...FRESH, SHADOW_TARGET: "0.05", ...servedBy(pair) });
     const expected = certifiedPoint(exitCurve(samples, 0.05, { step: 10 }), 0.05);
     expect(expected?.threshold).toBeLessThan(1); // certified: some exits allowed
-    const sent = (await stubLastCall(res.json.stitch.request_id))?.request.exit_calibration as {
-      threshold: number;
-      calibration: string;
-    };
-    expect(sent.threshold).toBe(expected?.threshold);
-    expect(sent.calibration).toMatch(/^shadow:400@\d+\/0\.05$/);
+    const sent = (await sentFor(res.json.stitch.request_id))?.find((e) => e.pair?.small === pair.small);
+    expect(sent?.threshold).toBe(expected?.threshold);
+    expect(sent?.calibration).toMatch(/^shadow:400@\d+\/0\.05$/);
     expect(res.json.stitch.exit_threshold).toBe(expected?.threshold);
-    expect(res.json.stitch.exit_calibration).toBe(sent.calibration);
-    // The calibrated score of the stub's decision score (0.85), from the same samples.
+    expect(res.json.stitch.exit_calibration).toBe(sent?.calibration);
+    // After it, the shadow fit of the stub's decision score (0.85) replaces the offline one.
     expect(res.json.stitch.agreement_probability).toBe(predictIsotonic(fitIsotonic(samples), 0.85));
+    expect(res.json.stitch.agreement_calibration).toBe(sent?.calibration.replace(/\/0\.05$/, ""));
+    expect(res.json.stitch.agreement_probability).not.toBe(early.json.stitch.agreement_probability);
+  });
+
+  it("calibrates each pack pair on its own samples: the answering pair's threshold and calibrated score", async () => {
+    const { key } = await createKey();
+    // B measured a stricter curve (disagreement up to 0.88, above the stub's 0.85); A reports after it, so A is the
+    // last to have reported.
+    const b = await seed(800, 0.88);
+    const a = await seed(400);
+    const config = { ...FRESH, SHADOW_TARGET: "0.05" };
+    const threshold = (samples: typeof a.samples) => certifiedPoint(exitCurve(samples, 0.05, { step: 10 }), 0.05);
+    expect(threshold(b.samples)?.threshold).toBeGreaterThan(threshold(a.samples)?.threshold ?? 2);
+
+    const res = await ask(key, chatBody(), {}, { ...config, ...servedBy(b.pair) });
+    const sent = (await sentFor(res.json.stitch.request_id)) ?? [];
+    const entryOf = (pair: ShadowSample["pair"]) => sent.find((e) => e.pair?.small === pair.small);
+    // The edge sends every pair's policy; the function serves its own: B's.
+    expect(entryOf(a.pair)?.threshold).toBe(threshold(a.samples)?.threshold);
+    expect(entryOf(b.pair)?.threshold).toBe(threshold(b.samples)?.threshold);
+    expect(res.json.stitch.exit_threshold).toBe(threshold(b.samples)?.threshold);
+    expect(res.json.stitch.exit_calibration).toBe(entryOf(b.pair)?.calibration);
+    expect(res.json.stitch.agreement_probability).toBe(predictIsotonic(fitIsotonic(b.samples), 0.85));
+    expect(predictIsotonic(fitIsotonic(b.samples), 0.85)).not.toBe(predictIsotonic(fitIsotonic(a.samples), 0.85));
+
+    // A dial is served per pair too; a pair with no samples at all gets nothing-exits from the catch-all entry.
+    const dialled = await ask(
+      key,
+      chatBody({ stitch: { max_disagreement: 0.3 } }),
+      {},
+      { ...config, ...servedBy(b.pair) },
+    );
+    expect(dialled.json.stitch.exit_threshold).toBe(
+      certifiedPoint(exitCurve(b.samples, 0.3, { step: 10 }), 0.3)?.threshold,
+    );
+    const stranger = await ask(
+      key,
+      chatBody({ stitch: { max_disagreement: 0.3 } }),
+      {},
+      { ...config, ...servedBy(newPair()) },
+    );
+    expect(stranger.json.stitch.exit_threshold).toBe(2);
+    expect(stranger.json.stitch.exit_calibration).toBe("shadow:0/0.3");
+    expect(stranger.json.stitch.agreement_calibration).toBe(STUB_AGREEMENT.calibration);
+
+    // The operator's view: every pair listed, the last to report by default, another by ?pair=.
+    const report = await edge("/admin/shadow", { headers: ADMIN }, config);
+    expect(report.json.pair).toBe(pairKey(a.pair));
+    expect(report.json.pairs.slice(0, 2)).toEqual([
+      { pair: pairKey(a.pair), samples: 400, threshold: threshold(a.samples)?.threshold },
+      { pair: pairKey(b.pair), samples: 800, threshold: threshold(b.samples)?.threshold },
+    ]);
+    const metrics = await edge("/admin/metrics", { headers: ADMIN }, config);
+    for (const [pair, samples, point] of [
+      [a.pair, 400, threshold(a.samples)],
+      [b.pair, 800, threshold(b.samples)],
+    ] as const) {
+      expect(metrics.text).toContain(`stitch_shadow_pair_samples{pair="${pairKey(pair)}"} ${samples}\n`);
+      expect(metrics.text).toContain(`stitch_shadow_pair_threshold{pair="${pairKey(pair)}"} ${point?.threshold}\n`);
+    }
+    const ofB = await edge(`/admin/shadow?pair=${encodeURIComponent(pairKey(b.pair))}`, { headers: ADMIN }, config);
+    expect(ofB.json).toMatchObject({ pair: pairKey(b.pair), samples: 800, threshold: threshold(b.samples)?.threshold });
+    const none = await edge("/admin/shadow?pair=nobody%7Cnothing", { headers: ADMIN }, config);
+    expect(none.json).toMatchObject({ pair: "nobody|nothing", samples: 0, threshold: null, calibration: "offline" });
   });
 
   it("serves a request's dial from the same samples: stricter, looser, or nothing exits when none can be certified", async () => {
     const { key } = await createKey();
-    const { samples } = await seed(400);
+    const { pair, samples } = await seed(400);
     const thresholdFor = async (dial: number) => {
-      const res = await ask(key, chatBody({ stitch: { max_disagreement: dial } }), {}, FRESH);
+      const res = await ask(key, chatBody({ stitch: { max_disagreement: dial } }), {}, { ...FRESH, ...servedBy(pair) });
       expect(res.status).toBe(200);
-      const sent = (await stubLastCall(res.json.stitch.request_id))?.request.exit_calibration;
-      if (!sent) throw new Error("the edge sent no exit calibration");
-      return (sent as { threshold: number }).threshold;
+      const sent = (await sentFor(res.json.stitch.request_id))?.find((e) => e.pair?.small === pair.small);
+      if (!sent) throw new Error("the edge sent no exit calibration for the pair");
+      expect(res.json.stitch.exit_threshold).toBe(sent.threshold);
+      return sent.threshold;
     };
     const strict = await thresholdFor(0.02);
     const loose = await thresholdFor(0.3);

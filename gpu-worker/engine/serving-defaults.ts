@@ -8,6 +8,20 @@ import { join } from "node:path";
 import { z } from "zod";
 import { COMBINE_RULES, type CombineRule } from "./decide-exit.js";
 
+/**
+ * The offline calibrated score (`npm run calibrate`): the isotonic fit of "the escalation would have given the same
+ * answer" on the decision score under the file's rule, on labelled items; `calibration` names it in every answer
+ * (`offline:<seed>/<count>`). Read only with the rule it was fitted under.
+ */
+export const AgreementFitSchema = z.object({
+  calibration: z.string().min(1).max(200),
+  steps: z
+    .array(z.object({ from: z.number().min(0).max(1), p: z.number().min(0).max(1) }))
+    .min(1)
+    .max(10_000),
+});
+export type AgreementFit = z.infer<typeof AgreementFitSchema>;
+
 export const ServingDefaultsSchema = z.object({
   pair: z.object({ small: z.string(), large: z.string() }),
   exit: z.object({
@@ -17,6 +31,7 @@ export const ServingDefaultsSchema = z.object({
   }),
   prune: z.object({ layer: z.number().int().min(1), retention: z.number().gt(0).max(1) }),
   calibration: z.record(z.string(), z.unknown()).optional(),
+  agreement: AgreementFitSchema.optional(),
 });
 export type ServingDefaults = z.infer<typeof ServingDefaultsSchema>;
 
@@ -75,16 +90,26 @@ export async function resolveServingDefaults(
     read === FALLBACK_DEFAULTS && packLayer !== undefined
       ? { ...read, prune: { ...read.prune, layer: packLayer } }
       : read;
+  const exit = {
+    threshold: overrides.exitThreshold ?? base.exit.threshold,
+    retention: overrides.exitRetention ?? base.exit.retention,
+    rule: overrides.exitRule ?? base.exit.rule,
+  };
+  const prune = {
+    layer: overrides.pruneLayer ?? base.prune.layer,
+    retention: overrides.pruneRetention ?? base.prune.retention,
+  };
+  // The fit holds for the score it was fitted on (rule, re-read) and the escalation it was measured against (K, r):
+  // an override of any of them makes it another measurement's. The threshold is free: the fit covers every score.
+  const measured =
+    exit.rule === base.exit.rule &&
+    exit.retention === base.exit.retention &&
+    prune.layer === base.prune.layer &&
+    prune.retention === base.prune.retention;
   return {
-    exit: {
-      threshold: overrides.exitThreshold ?? base.exit.threshold,
-      retention: overrides.exitRetention ?? base.exit.retention,
-      rule: overrides.exitRule ?? base.exit.rule,
-    },
-    prune: {
-      layer: overrides.pruneLayer ?? base.prune.layer,
-      retention: overrides.pruneRetention ?? base.prune.retention,
-    },
+    exit,
+    prune,
     ...(base.calibration ? { calibration: base.calibration } : {}),
+    ...(base.agreement && measured ? { agreement: base.agreement } : {}),
   };
 }

@@ -172,7 +172,11 @@ export const StitchResultSchema = z
     }),
     agreement_probability: z.number().min(0).max(1).nullable().optional().meta({
       description:
-        "The calibrated score: the probability that the large model gives the same answer, from the shadow samples (null before enough of them, or with no exit decision).",
+        "The calibrated score: the probability that the large model gives the same answer at this decision score, from the answering pack pair's shadow samples once there are enough of them, else from the deployment's offline calibration (null when neither exists, or with no exit decision).",
+    }),
+    agreement_calibration: z.string().nullable().optional().meta({
+      description:
+        "The fit agreement_probability came from: the shadow samples `shadow:<samples>@<newest sample>`, or the offline calibration `offline:<seed>/<count>` (null: none).",
     }),
     degraded: z.boolean(),
     image_detail: z

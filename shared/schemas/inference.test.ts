@@ -90,7 +90,10 @@ describe("AnswerRequestSchema", () => {
       detail: "low",
       fallback: "small",
       max_disagreement: 0.02,
-      exit_calibration: { threshold: 2, calibration: "shadow:240@17/0.02" },
+      exit_calibration: [
+        { pair: { small: "s@1", large: "l@1" }, threshold: 0.7, calibration: "shadow:240@17/0.02" },
+        { pair: null, threshold: 2, calibration: "shadow:0/0.02" },
+      ],
       shadow: false,
       stream: true,
       explain: true,
@@ -99,6 +102,32 @@ describe("AnswerRequestSchema", () => {
   });
 
   it.each([
+    [
+      "an exit calibration that is not a list",
+      { exit_calibration: { threshold: 2, calibration: "x" } },
+      ["exit_calibration"],
+    ],
+    [
+      "two entries for one pair",
+      { exit_calibration: [0.5, 0.6].map((threshold) => ({ pair: null, threshold, calibration: "x" })) },
+      ["exit_calibration"],
+    ],
+    [
+      "more entries than pairs calibrated",
+      {
+        exit_calibration: Array.from({ length: 6 }, (_, i) => ({
+          pair: { small: `s@${i}`, large: "l@1" },
+          threshold: 0.5,
+          calibration: "x",
+        })),
+      },
+      ["exit_calibration"],
+    ],
+    [
+      "an entry with an unknown field",
+      { exit_calibration: [{ pair: null, threshold: 0.5, calibration: "x", extra: 1 }] },
+      ["exit_calibration", 0],
+    ],
     ["no image bytes", { image: { base64: "" } }, ["image", "base64"]],
     ["an image that is a string", { image: "iVBORw0KGgo=" }, ["image"]],
     ["a non-string media type", { image: { base64: "x", media_type: 7 } }, ["image", "media_type"]],

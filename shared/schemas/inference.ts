@@ -95,6 +95,10 @@ export const ExitScoresSchema = z.object({
   threshold: z.number(),
   /** Which calibration the threshold came from (`offline`, `request`, or the edge's shadow curve id). */
   calibration: CalibrationIdSchema.optional(),
+  /** The calibrated score from the deployment's offline fit (serving-defaults.json): P(the escalation agrees). */
+  agreement_probability: z.number().min(0).max(1).nullable().optional(),
+  /** That fit's name (`offline:<seed>/<count>`); null or absent: the deployment has none. */
+  agreement_calibration: CalibrationIdSchema.nullable().optional(),
 });
 
 /** Small function → edge: the answer, the path that produced it, and what each function metered. */

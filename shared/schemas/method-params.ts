@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { MODES } from "../paths.js";
-import { ExitCalibrationSchema, MaxDisagreementSchema } from "./shadow.js";
+import { ExitCalibrationsSchema, MaxDisagreementSchema } from "./shadow.js";
 
 export const FALLBACKS = ["error", "small"] as const;
 
@@ -56,8 +56,11 @@ export const MethodParamsSchema = z.object({
    * edge serves it from its shadow curve as `exit_calibration`; it is not read past the edge.
    */
   max_disagreement: MaxDisagreementSchema.optional(),
-  /** Set by the edge: the threshold of its shadow calibration for this request (below `exit_threshold`). */
-  exit_calibration: ExitCalibrationSchema.optional(),
+  /**
+   * Set by the edge: the threshold of its shadow calibration for this request, one entry per pack pair it has
+   * calibrated; the small function takes its own pair's (below `exit_threshold`).
+   */
+  exit_calibration: ExitCalibrationsSchema.optional(),
   /** Set by the edge: false when the key opted out of shadow escalation (absent: the request may be sampled). */
   shadow: z.boolean().optional(),
 });

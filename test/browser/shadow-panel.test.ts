@@ -71,6 +71,9 @@ describe("the dashboard's shadow escalation panel in Chromium", () => {
     await page.fill("#admin-secret", adminSecret);
     await page.click("#shadow-load");
     await page.waitForSelector("#shadow-result:not([hidden])");
+    // One deployment, one pack pair: the real function's, as its samples name it.
+    expect(shown.pairs).toEqual([{ pair: shown.pair, samples: shown.samples, threshold: shown.threshold }]);
+    expect(await page.textContent("#sh-pair")).toBe(shown.pair);
     expect(await page.textContent("#sh-samples")).toBe(`${shown.samples} (minimum 5)`);
     expect(await page.textContent("#sh-calibration")).toBe(shown.calibration);
     expect(shown.calibration).toMatch(new RegExp(`^shadow:${shown.samples}@\\d+/0\\.05$`));

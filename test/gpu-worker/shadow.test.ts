@@ -4,13 +4,23 @@
  * exit's shadow at the large function after the response, and reports samples, signed, to STITCH_EDGE_URL: here a
  * collector that checks the signature as the edge does (the edge's own route is tested in edge/test/shadow.test.ts).
  */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { AnswerResponse } from "../../shared/index.js";
+import { SERVING_DEFAULTS_FILE, ServingDefaultsSchema } from "../../gpu-worker/engine/serving-defaults.js";
+import type { AnswerResponse, ExitCalibration } from "../../shared/index.js";
+import { predictIsotonic } from "../../shared/shadow/isotonic.js";
 import { sameAnswer } from "../../shared/shadow/normalise-answer.js";
-import { sceneRequest, signedPost, startPair, startShadowCollector } from "./harness.js";
+import { PACKS_DIR, sceneRequest, signedPost, startPair, startShadowCollector } from "./harness.js";
 
 const collector = await startShadowCollector();
 const { received, sampleOf } = collector;
+
+/** The calibration file the pair serves with (the committed one, written by `npm run calibrate`). */
+const defaults = ServingDefaultsSchema.parse(
+  JSON.parse(await readFile(join(PACKS_DIR, SERVING_DEFAULTS_FILE), "utf8")),
+);
+
 const pair = startPair({ STITCH_EDGE_URL: collector.url, STITCH_SHADOW_RATE: "1" });
 
 /** Answers a request and notes when its whole body had been read. */
@@ -56,16 +66,42 @@ describe("shadow escalation", () => {
     expect(sample.agree).toBe(sameAnswer(small.body.answer, escalated.body.answer));
   });
 
-  it("serves the edge's threshold and names its calibration in the answer", async () => {
-    const { request } = sceneRequest(31, 3, {
-      mode: "sgl",
-      exit_calibration: { threshold: 2, calibration: "shadow:300@42/0.02" },
-      shadow: false,
-    });
-    const { body } = await answer(request);
+  it("serves the edge's threshold of its own pack pair, ignores another pair's, and names its calibration", async () => {
+    const probe = await answer(sceneRequest(31, 3, { mode: "small", shadow: false }).request);
+    const own = probe.body.models;
+    const other = { small: `${own.small}-next`, large: own.large };
+    const ask = async (index: number, exit_calibration: ExitCalibration[]) =>
+      (await answer(sceneRequest(31, index, { mode: "sgl", exit_calibration, shadow: false }).request)).body;
+    // Another pair's curve would let everything exit; this pair's lets nothing.
+    const body = await ask(3, [
+      { pair: other, threshold: 0, calibration: "shadow:900@41/0.02" },
+      { pair: own, threshold: 2, calibration: "shadow:300@42/0.02" },
+    ]);
     expect(body.path).toBe("large"); // 2 is above every decision score: nothing exits
     expect(body.exit?.threshold).toBe(2);
     expect(body.exit?.calibration).toBe("shadow:300@42/0.02");
+    // Only another pair's entry: the deployment's offline threshold, as without any.
+    const offline = await ask(3, [{ pair: other, threshold: 0, calibration: "shadow:900@41/0.02" }]);
+    expect(offline.exit?.calibration).toBe("offline");
+    expect(offline.exit?.threshold).toBe(defaults.exit.threshold);
+  });
+
+  it("carries the offline calibrated score of the committed calibration file at the answer's decision", async () => {
+    const { agreement } = defaults;
+    if (!agreement) throw new Error("model-packs/serving-defaults.json has no agreement fit");
+    const paths = new Set<string>();
+    for (const [index, exit_threshold] of [
+      [4, 0],
+      [5, 1],
+    ] as const) {
+      const { body } = await answer(sceneRequest(31, index, { mode: "sgl", exit_threshold, shadow: false }).request);
+      const decision = body.exit?.decision ?? Number.NaN;
+      expect(body.exit?.agreement_probability).toBe(predictIsotonic(agreement.steps, decision));
+      expect(body.exit?.agreement_calibration).toBe(agreement.calibration);
+      expect(agreement.calibration).toBe("offline:9000/600");
+      paths.add(body.path);
+    }
+    expect([...paths].sort()).toEqual(["large", "small"]); // on an early exit and on an escalation alike
   });
 
   it("drops a shadow at once when the large function has no idle slot, and serves every paying request", async () => {

@@ -29,6 +29,9 @@ export function shadowPanel(): void {
 
 function render(r: ShadowReport): void {
   $("shadow-result").hidden = false;
+  // The pair that reported last; the others the edge calibrates are named with their sample counts.
+  const others = r.pairs.filter((p) => p.pair !== r.pair).map((p) => `${p.pair} (${p.samples})`);
+  $("sh-pair").textContent = `${r.pair ?? "none yet"}${others.length > 0 ? `; also ${others.join(", ")}` : ""}`;
   $("sh-samples").textContent = `${r.samples} (minimum ${r.min_samples})`;
   $("sh-threshold").textContent =
     r.threshold === null

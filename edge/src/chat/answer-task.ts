@@ -16,7 +16,7 @@ import type { Config } from "../config.js";
 import { idempotencyKeyOf, reserve } from "../idempotency/idempotency.js";
 import { type Image, intakeImage } from "../images/intake.js";
 import type { AnswerShape } from "../respond/answer-shape.js";
-import { currentCalibration, exitPolicy } from "../shadow/calibration.js";
+import { currentCalibrations, exitPolicies } from "../shadow/calibration.js";
 import { answer, answerStream, type SmallFunction } from "../small-function/call-small.js";
 import { sha256Hex } from "../util/sha256.js";
 import type { ChatTask } from "../validate/chat-task.js";
@@ -89,18 +89,18 @@ export async function answerTask<Body>(
       return { kind: "completion", body, stream: task.stream, replay: false, rateLimit };
     }
     // Only a request the models will answer needs the exit calibration (a cache hit makes no D1 call for it).
-    const calibration = await currentCalibration(ctx.db, config.shadow);
+    const calibrations = await currentCalibrations(ctx.db, config.shadow);
     const target: SmallFunction = {
       url: config.smallFunctionUrl,
       signingSecret: config.signingSecret,
       timeoutMs: config.smallFunctionTimeoutMs,
     };
-    const exit = exitPolicy(calibration, config.shadow, task.method.max_disagreement);
+    const exit = exitPolicies(calibrations, config.shadow, task.method.max_disagreement);
     const request = {
       ...answerRequest(requestId, task, image, key),
       ...(exit && { exit_calibration: exit }),
     };
-    const answered = { ...base, calibration };
+    const answered = { ...base, calibrations };
     if (task.stream) {
       const events = await answerStream(target, request);
       const readable = relayStream(events, {

@@ -3,7 +3,7 @@ import type { AnswerResponse, CacheStatus, Metering } from "../../../shared/inde
 import type { CachedAnswer } from "../cache/answer-cache.js";
 import { type FunctionMetering, type PriceTable, priceRequest } from "../price/price.js";
 import type { Outcome } from "../respond/outcome.js";
-import { agreementProbability, type Calibration } from "../shadow/calibration.js";
+import { agreementScore, type Calibration } from "../shadow/calibration.js";
 import type { ChatTask } from "../validate/chat-task.js";
 
 export interface Billed {
@@ -12,8 +12,8 @@ export interface Billed {
 }
 
 interface Base {
-  /** The calibration the request was served with: its calibrated score maps the decision score. */
-  calibration?: Calibration | null;
+  /** The calibrations the request was served with: the answering pair's calibrated score maps the decision score. */
+  calibrations?: readonly Calibration[];
   requestId: string;
   task: ChatTask;
   prices: PriceTable;
@@ -24,6 +24,7 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
   const { small, large } = answer.metering;
   // The function whose model wrote the answer reports its tokens and the visual tokens it kept.
   const answering: Metering | null = answer.path === "large" ? (large ?? small) : (small ?? large);
+  const agreement = agreementScore(base.calibrations ?? [], answer);
   return {
     metering: answer.metering,
     outcome: {
@@ -36,7 +37,8 @@ export function fromAnswer(base: Base, answer: AnswerResponse, cache: CacheStatu
       decisionScore: answer.exit?.decision ?? null,
       exitThreshold: answer.exit?.threshold ?? null,
       exitCalibration: answer.exit?.calibration ?? null,
-      agreementProbability: agreementProbability(base.calibration ?? null, answer.exit?.decision ?? null),
+      agreementProbability: agreement.probability,
+      agreementCalibration: agreement.calibration,
       degraded: answer.degraded,
       imageDetail: answer.image_detail,
       visualTokens: { total: answering?.visual_tokens_total ?? 0, kept: answering?.visual_tokens_kept ?? 0 },
@@ -70,6 +72,7 @@ export function fromCache(base: Base, hit: CachedAnswer): Billed {
       exitThreshold: null,
       exitCalibration: null,
       agreementProbability: null,
+      agreementCalibration: null,
       degraded: false,
       imageDetail: hit.image_detail,
       visualTokens: hit.visual_tokens,

@@ -28,8 +28,10 @@ export interface Outcome {
   exitThreshold: number | null;
   /** The calibration the threshold came from (null: no exit decision). */
   exitCalibration: string | null;
-  /** The calibrated score: P(the large model agrees) at this decision score; null before enough shadow samples. */
+  /** The calibrated score: P(the large model agrees) at this decision score; null: no fit, or no exit decision. */
   agreementProbability: number | null;
+  /** Which fit gave it: `shadow:<samples>@<newest sample id>` or `offline:<seed>/<count>`; null: none. */
+  agreementCalibration: string | null;
   degraded: boolean;
   /** The image detail the answer was produced at (`auto` resolved by the function). */
   imageDetail: ResolvedDetail;
@@ -61,6 +63,7 @@ export function stitchResult(o: Outcome): StitchResult {
     exit_threshold: o.exitThreshold,
     exit_calibration: o.exitCalibration,
     agreement_probability: o.agreementProbability,
+    agreement_calibration: o.agreementCalibration,
     degraded: o.degraded,
     image_detail: o.imageDetail,
     visual_tokens: o.visualTokens,

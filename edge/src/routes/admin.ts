@@ -56,7 +56,7 @@ export const admin = new Hono<AppEnv>()
     return c.json(await info(c.env.ACCOUNTS, row));
   })
   .get("/ledger", async (c) => c.json(await reconcile(c.env.DB, c.env.ACCOUNTS)))
-  .get("/shadow", async (c) => c.json(await shadowReport(c.env.DB, c.var.config.shadow)))
+  .get("/shadow", async (c) => c.json(await shadowReport(c.env.DB, c.var.config.shadow, c.req.query("pair"))))
   .get("/metrics", async (c) =>
     c.body(
       reconciliationMetrics(await reconcile(c.env.DB, c.env.ACCOUNTS)) +

@@ -1,8 +1,14 @@
 /** The shadow samples in D1 (infra/migrations/0004): written as the small function reports them, read per pack pair. */
-import type { ShadowSample } from "../../../shared/index.js";
+import { MAX_CALIBRATED_PAIRS, type PackPair, type ShadowSample } from "../../../shared/index.js";
 import type { Labelled } from "../../../shared/shadow/isotonic.js";
 
-export const pairKey = (pair: ShadowSample["pair"]) => `${pair.small}|${pair.large}`;
+export const pairKey = (pair: PackPair) => `${pair.small}|${pair.large}`;
+
+/** The pair a key names (the small pack's name holds no "|": modelVersion is `name@version`). */
+export function pairOfKey(key: string): PackPair {
+  const cut = key.indexOf("|");
+  return { small: key.slice(0, cut), large: key.slice(cut + 1) };
+}
 
 /** Keeps one sample (a repeated report of the same request is ignored). */
 export async function insertSample(db: D1Database, sample: ShadowSample, now: number): Promise<void> {
@@ -27,27 +33,35 @@ export async function insertSample(db: D1Database, sample: ShadowSample, now: nu
 }
 
 export interface RecentSamples {
+  /** pairKey of the pack pair. */
   pair: string;
-  /** Id of the newest sample: names the calibration computed from them. */
+  /** Id of the pair's newest sample: names the calibration computed from them. */
   lastId: number;
   samples: Labelled[];
 }
 
-/** The newest `window` samples of the pair that reported last (the one being served), or null when there are none. */
-export async function recentSamples(db: D1Database, window: number): Promise<RecentSamples | null> {
-  const latest = await db
-    .prepare("SELECT pair, id FROM shadow_samples ORDER BY id DESC LIMIT 1")
-    .first<{ pair: string; id: number }>();
-  if (!latest) return null;
-  const { results } = await db
-    .prepare("SELECT decision, agree FROM shadow_samples WHERE pair = ? ORDER BY id DESC LIMIT ?")
-    .bind(latest.pair, window)
-    .all<{ decision: number; agree: number }>();
-  return {
-    pair: latest.pair,
-    lastId: latest.id,
-    samples: results.map((r) => ({ score: r.decision, agree: r.agree === 1 })),
-  };
+/**
+ * The pairs calibrated at once: at most MAX_CALIBRATED_PAIRS (shared/schemas/shadow.ts; a rolling upgrade's two
+ * pairs, and room), those that reported among the newest MAX_CALIBRATED_PAIRS × `window` samples (a pair silent that
+ * long is not being served), the one that reported last first. Both queries are served by indexes: the first walks
+ * the primary key back from the newest row (a bounded read), the second shadow_samples_pair (pair, id) per pair.
+ */
+export async function recentSamplesByPair(db: D1Database, window: number): Promise<RecentSamples[]> {
+  const { results: pairs } = await db
+    .prepare(
+      `SELECT pair, MAX(id) AS last_id FROM (SELECT pair, id FROM shadow_samples ORDER BY id DESC LIMIT ?)
+        GROUP BY pair ORDER BY last_id DESC LIMIT ?`,
+    )
+    .bind(MAX_CALIBRATED_PAIRS * window, MAX_CALIBRATED_PAIRS)
+    .all<{ pair: string; last_id: number }>();
+  if (pairs.length === 0) return [];
+  const statement = db.prepare("SELECT decision, agree FROM shadow_samples WHERE pair = ? ORDER BY id DESC LIMIT ?");
+  const windows = await db.batch<{ decision: number; agree: number }>(pairs.map((p) => statement.bind(p.pair, window)));
+  return pairs.map((p, i) => ({
+    pair: p.pair,
+    lastId: p.last_id,
+    samples: (windows[i]?.results ?? []).map((r) => ({ score: r.decision, agree: r.agree === 1 })),
+  }));
 }
 
 export interface ShadowCost {

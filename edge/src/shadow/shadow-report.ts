@@ -4,25 +4,36 @@
  * it with its 95% upper bound, the exit rate (from the ledger), and the shadows' cost against all large compute.
  */
 import type { ShadowReport } from "../../../shared/index.js";
-import { agreementByBand } from "../../../shared/shadow/exit-curve.js";
+import { agreementByBand, NEVER_EXIT } from "../../../shared/shadow/exit-curve.js";
 import type { Config } from "../config.js";
-import { certifiedFor, currentCalibration, exitPolicy } from "./calibration.js";
+import { type Calibration, certifiedFor, currentCalibrations } from "./calibration.js";
 import { shadowCost } from "./samples-db.js";
 
-export async function shadowReport(db: D1Database, config: Config["shadow"]): Promise<ShadowReport> {
-  const calibration = await currentCalibration(db, config);
-  const policy = exitPolicy(calibration, config);
-  const point = policy && calibration && config.target ? certifiedFor(calibration, config.target) : null;
+/**
+ * `pair` (`<small>|<large>`, as GET /admin/shadow?pair= names it) selects the pack pair reported on; default the one
+ * that reported last (the pair being served, in a deployment of one). A pair without samples reports none.
+ */
+export async function shadowReport(db: D1Database, config: Config["shadow"], pair?: string): Promise<ShadowReport> {
+  const calibrations = await currentCalibrations(db, config);
+  const calibration = (pair === undefined ? calibrations[0] : calibrations.find((c) => c.pair === pair)) ?? null;
+  // The threshold a request without a dial is served: the target's, once the pair has enough samples.
+  const served = config.target !== undefined && calibration && calibration.samples.length >= config.minSamples;
+  const point = served && config.target !== undefined ? certifiedFor(calibration, config.target) : null;
   const [cost, paths] = await Promise.all([shadowCost(db), ledgerPaths(db)]);
   const exits = paths.small + paths.large;
   const large = paths.largeMs + cost.acceleratorMsLarge;
   return {
-    pair: calibration?.pair ?? null,
+    pair: calibration?.pair ?? pair ?? null,
+    pairs: calibrations.map((c) => ({
+      pair: c.pair,
+      samples: c.samples.length,
+      threshold: servedThreshold(c, config),
+    })),
     samples: calibration?.samples.length ?? 0,
     target: config.target ?? null,
     min_samples: config.minSamples,
-    threshold: policy?.threshold ?? null,
-    calibration: policy?.calibration ?? "offline",
+    threshold: served ? (point?.threshold ?? NEVER_EXIT) : null,
+    calibration: served ? `${calibration.id}/${config.target}` : "offline",
     estimate: point && {
       exits: point.exits,
       disagreements: point.disagreements,
@@ -37,6 +48,12 @@ export async function shadowReport(db: D1Database, config: Config["shadow"]): Pr
       share_of_large: large > 0 ? cost.acceleratorMsLarge / large : null,
     },
   };
+}
+
+/** The threshold a pair's requests without a dial are served (null: the offline one, too few samples or no target). */
+function servedThreshold(c: Calibration, config: Config["shadow"]): number | null {
+  if (config.target === undefined || c.samples.length < config.minSamples) return null;
+  return certifiedFor(c, config.target)?.threshold ?? NEVER_EXIT;
 }
 
 /** stitch-sgl answers by path, and all large compute billed, from the D1 ledger. */
@@ -55,11 +72,27 @@ async function ledgerPaths(db: D1Database) {
   };
 }
 
-/** The report as Prometheus gauges, appended to the ledger's. */
+/**
+ * The report as Prometheus gauges, appended to the ledger's: the unlabelled ones of the pair reported on (the one
+ * that reported last), and each pair's samples and served threshold labelled `pair`.
+ */
 export function shadowMetrics(r: ShadowReport): string {
   const gauge = (name: string, help: string, value: number | null) =>
     value === null ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
+  const perPair = (name: string, help: string, value: (p: ShadowReport["pairs"][number]) => number | null) => {
+    const lines = r.pairs.flatMap((p) => {
+      const v = value(p);
+      return v === null ? [] : [`${name}{pair="${prometheusLabel(p.pair)}"} ${v}\n`];
+    });
+    return lines.length === 0 ? "" : `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${lines.join("")}`;
+  };
   return [
+    perPair("stitch_shadow_pair_samples", "Shadow samples in the calibration window, per pack pair", (p) => p.samples),
+    perPair(
+      "stitch_shadow_pair_threshold",
+      "Exit threshold served from the shadow calibration, per pack pair",
+      (p) => p.threshold,
+    ),
     gauge("stitch_shadow_samples", "Shadow samples in the calibration window", r.samples),
     gauge("stitch_shadow_samples_total", "Shadow samples kept", r.shadow_cost.samples),
     gauge("stitch_shadow_threshold", "Exit threshold served from the shadow calibration", r.threshold),
@@ -74,3 +107,6 @@ export function shadowMetrics(r: ShadowReport): string {
     gauge("stitch_shadow_large_share", "Shadows' share of all large-model compute", r.shadow_cost.share_of_large),
   ].join("");
 }
+
+/** A Prometheus label value: backslash, double quote and line feed escaped. */
+const prometheusLabel = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));

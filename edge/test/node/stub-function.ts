@@ -12,6 +12,9 @@
  *   bare-<N>     HTTP N with a non-JSON body
  *   garbage      200 with a body that is not JSON; wrong-shape: 200 JSON that is not an AnswerResponse
  *   stream-error one token, then an SSE `error` event; stream-truncated: one token, then the end
+ * A scenario may name the pack pair the stub reports, `/s/<scenario>/pair/<small>/<large>` (URI-encoded; default
+ * stub-small@<v>, stub-large@<v>): it serves that pair's entry of the edge's exit calibration, as the real function.
+ * Every exit decision carries the offline calibrated score of STUB_AGREEMENT (a deployment with a calibration file).
  * GET /__calls?request_id=… → {count, last} says what the edge sent; POST /__version?v=2 changes the
  * model pack versions this instance reports (a deployment of new packs).
  */
@@ -21,11 +24,15 @@ import {
   type AnswerRequest,
   AnswerRequestSchema,
   type AnswerResponse,
+  exitCalibrationFor,
+  type PackPair,
   ReplayGuard,
   type TokenLogprob,
   toErrorResponse,
   verifyRequest,
 } from "../../../shared/index.js";
+import { predictIsotonic } from "../../../shared/shadow/isotonic.js";
+import { STUB_AGREEMENT } from "../stub-agreement.js";
 
 interface Call {
   scenario: string;
@@ -72,7 +79,14 @@ function stubLogprob(word: string, i: number, top: number): TokenLogprob {
   return { ...chosen, top_logprobs: top > 0 ? [chosen, ...others] : [] };
 }
 
-export function stubAnswer(request: AnswerRequest, scenario: string, version = "1"): AnswerResponse {
+export function stubAnswer(
+  request: AnswerRequest,
+  scenario: string,
+  version = "1",
+  pair: PackPair = { small: `stub-small@${version}`, large: `stub-large@${version}` },
+): AnswerResponse {
+  const decision = (large: boolean) => (large ? 0.4 : 0.85);
+  const shadow = exitCalibrationFor(request.exit_calibration, pair);
   const asked = JSON.stringify(request.messages);
   const cached = (m: typeof smallMetering) =>
     scenario === "vision-cached" ? { ...m, visual_tokens_cached: m.visual_tokens_total } : m;
@@ -88,10 +102,12 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
         : {
             confidence: 0.9,
             consistency: 0.8,
-            decision: large ? 0.4 : 0.85,
-            // As the real function: the edge's shadow calibration when it sent one, else the deployment's threshold.
-            threshold: request.exit_calibration?.threshold ?? 0.6,
-            calibration: request.exit_calibration?.calibration ?? "offline",
+            decision: decision(large),
+            // As the real function: the edge's shadow calibration of its pair when it sent one, else the deployment's.
+            threshold: shadow?.threshold ?? 0.6,
+            calibration: shadow?.calibration ?? "offline",
+            agreement_probability: predictIsotonic(STUB_AGREEMENT.steps, decision(large)),
+            agreement_calibration: STUB_AGREEMENT.calibration,
           },
     degraded: scenario === "degraded",
     finish_reason: "stop",
@@ -107,7 +123,7 @@ export function stubAnswer(request: AnswerRequest, scenario: string, version = "
             : cached(smallMetering),
       large: large && scenario !== "degraded" ? cached(largeMetering) : null,
     },
-    models: { small: `stub-small@${version}`, large: `stub-large@${version}` },
+    models: pair,
     ...(request.logprobs !== undefined && {
       logprobs: wordsOf(large ? "blue square" : "red").map((w, i) => stubLogprob(w, i, request.logprobs ?? 0)),
     }),
@@ -142,7 +158,7 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
       version = url.searchParams.get("v") ?? version;
       return send(res, 200, { version });
     }
-    const match = /^\/s\/([\w-]+)\/v1\/answer$/.exec(url.pathname);
+    const match = /^\/s\/([\w-]+)(?:\/pair\/([^/]+)\/([^/]+))?\/v1\/answer$/.exec(url.pathname);
     if (!match || req.method !== "POST")
       return send(res, 404, {
         error: { message: "no route", type: "invalid_request_error", code: "route_not_found", param: null },
@@ -163,10 +179,16 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
     const request = AnswerRequestSchema.parse(JSON.parse(body));
     const deadline = header(req, "x-stitch-deadline");
     calls.set(request.request_id, [...(calls.get(request.request_id) ?? []), { scenario, request, deadline }]);
-    await respond(res, scenario, request);
+    const pair = match[2] && match[3] && { small: decodeURIComponent(match[2]), large: decodeURIComponent(match[3]) };
+    await respond(res, scenario, request, pair || undefined);
   }
 
-  async function respond(res: ServerResponse, scenario: string, request: AnswerRequest): Promise<void> {
+  async function respond(
+    res: ServerResponse,
+    scenario: string,
+    request: AnswerRequest,
+    pair?: PackPair,
+  ): Promise<void> {
     const status = /^(status|bare)-(\d{3})$/.exec(scenario);
     if (status) {
       const code = Number(status[2]);
@@ -189,7 +211,7 @@ export async function startStubFunction(secret: string): Promise<StubFunction> {
     }
     if (scenario === "wrong-shape") return send(res, 200, { hello: "world" });
     if (scenario === "slow") await new Promise((resolve) => setTimeout(resolve, 1500));
-    const answer = stubAnswer(request, scenario, version);
+    const answer = stubAnswer(request, scenario, version, pair);
     if (!request.stream) return send(res, 200, answer);
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
