@@ -10,7 +10,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Command } from "commander";
 import { median } from "simple-statistics";
-import { loadSmallEngine } from "../gpu-worker/engine/engine.js";
+import { loadLargeEngine, loadSmallEngine, readPackManifest } from "../gpu-worker/engine/engine.js";
 import { askAboutImage } from "../shared/index.js";
 import { integer } from "../tools/cli-options.js";
 import { photoAt, timeRequest } from "./engine-timing.js";
@@ -19,7 +19,7 @@ import { markdownTable } from "./markdown.js";
 import { releaseModel } from "./peers-stitch.js";
 
 const o = new Command()
-  .requiredOption("--packs <list>", "pack folders, comma-separated (loaded as small models: every graph runs)")
+  .requiredOption("--packs <list>", "pack folders, comma-separated (each loaded in the role its manifest names)")
   .option("--images <list>", "request sizes, WxH", "448x448,896x672")
   .option(
     "--photo-dir <dir>",
@@ -46,7 +46,9 @@ const sizes = o.images.split(",").map((s) => s.split("x").map(Number) as [number
 const rows: string[][] = [];
 const reference = new Map<string, Float32Array>();
 for (const dir of o.packs.split(",")) {
-  const engine = await loadSmallEngine({ packDir: dir, threads: o.threads });
+  const options = { packDir: dir, threads: o.threads };
+  const { role } = await readPackManifest(dir);
+  const engine = await (role === "large" ? loadLargeEngine(options) : loadSmallEngine(options));
   for (const [w, h] of sizes) {
     const image = `${w}x${h}`;
     const perStep: number[] = [];
@@ -58,7 +60,8 @@ for (const dir of o.packs.split(",")) {
       prompt = t.promptTokens;
       const first = reference.get(image) ?? t.firstLogits;
       reference.set(image, first);
-      diff = Math.max(diff, ...t.firstLogits.map((v, i) => Math.abs(v - (first[i] as number))));
+      for (let i = 0; i < first.length; i++)
+        diff = Math.max(diff, Math.abs((t.firstLogits[i] as number) - (first[i] as number)));
       if (r >= 0) perStep.push(median(t.stepMs));
       console.error(`${dir} ${image} ${r < 0 ? "warm-up" : `round ${r}`}: ${median(t.stepMs).toFixed(1)} ms a step`);
     }
