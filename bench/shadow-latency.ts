@@ -32,6 +32,12 @@ const o = new Command()
     integer(0, 10_000),
     0,
   )
+  .option(
+    "--shadow-rate <x>",
+    "share of the shadowed key's early exits shadowed (deployment default 0.03)",
+    decimal(0.001, 1),
+    1,
+  )
   .option("--target <ratio>", "most a shadow may add to the client's median latency", decimal(1, 10), 1.05)
   .option("--seed <n>", "scene-generator seed", integer(0), 4200)
   .option("--out <dir>", "results folder", "bench/results")
